@@ -1,0 +1,68 @@
+"""Registry of engines: which adapter module runs which framework.
+
+An engine is a way of running a recurrent layer (``torch`` runs the fused ``torch.nn.LSTM``,
+``torch-cell`` unrolls ``torch.nn.LSTMCell``). Each adapter module imports its framework
+lazily, so this registry and ``import rnn_ref`` need NumPy alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """One engine: its name, the adapter class (``module:Class``) and the package it needs."""
+
+    name: str
+    adapter: str
+    requires: str
+    description: str
+
+    def installed(self) -> bool:
+        """True when the framework this engine needs can be imported."""
+        return importlib.util.find_spec(self.requires) is not None
+
+
+ENGINES: dict[str, EngineInfo] = {
+    info.name: info
+    for info in [
+        # Filled as adapters land; see the later issues for torch, keras and gluon.
+    ]
+}
+
+
+def engine_names() -> list[str]:
+    """All known engine names, in registry order."""
+    return list(ENGINES)
+
+
+def engine_info(name: str) -> EngineInfo:
+    """The registry entry of ``name``; an unknown name raises ValueError listing the known ones."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        known = ", ".join(ENGINES) or "(none yet)"
+        raise ValueError(f"unknown engine {name!r}; known engines: {known}") from None
+
+
+def installed_engines() -> list[str]:
+    """Names of the engines whose framework is importable here."""
+    return [name for name, info in ENGINES.items() if info.installed()]
+
+
+@cache
+def load_adapter(name: str) -> Any:
+    """Import the framework and return the (cached) adapter object of engine ``name``."""
+    info = engine_info(name)
+    if not info.installed():
+        raise ValueError(
+            f"engine {name!r} needs the Python package {info.requires!r}, which is not installed "
+            f"(pip install 'rnn-ref[{info.requires}]' or use its tox env)"
+        )
+    module_name, class_name = info.adapter.split(":")
+    return getattr(importlib.import_module(module_name), class_name)()

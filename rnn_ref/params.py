@@ -1,0 +1,160 @@
+"""Canonical parameters: one NumPy block per (layer, direction, kind, gate).
+
+Keys (design section 2)::
+
+    l{layer}.{fwd|bwd}.w_ih.{gate}   (H, I_l)   input weights of one gate
+    l{layer}.{fwd|bwd}.w_hh.{gate}   (H, R)     recurrent weights of one gate
+    l{layer}.{fwd|bwd}.b_ih.{gate}   (H,)       input bias      (only when spec.bias)
+    l{layer}.{fwd|bwd}.b_hh.{gate}   (H,)       recurrent bias  (only when spec.bias)
+    l{layer}.{fwd|bwd}.w_proj        (P, H)     LSTM projection (only when proj_size > 0)
+
+Gates are LSTM ``i f g o``, GRU ``r z n`` and plain RNN ``h``. Blocks are never stored as a
+stacked matrix, so no gate order is implied by the storage.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from rnn_ref.errors import ParamsError
+from rnn_ref.spec import RNNSpec
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def unit_prefix(layer: int, direction: str) -> str:
+    """``'l1.bwd'`` — the key prefix of one (layer, direction) unit."""
+    return f"l{layer}.{direction}"
+
+
+def expected_shapes(spec: RNNSpec) -> dict[str, tuple[int, ...]]:
+    """Every canonical key of ``spec`` with its shape, in canonical order."""
+    hidden, state = spec.hidden_size, spec.state_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer, direction in spec.units():
+        prefix = unit_prefix(layer, direction)
+        layer_input = spec.layer_input_size(layer)
+        for gate in spec.gates:
+            shapes[f"{prefix}.w_ih.{gate}"] = (hidden, layer_input)
+            shapes[f"{prefix}.w_hh.{gate}"] = (hidden, state)
+            if spec.bias:
+                shapes[f"{prefix}.b_ih.{gate}"] = (hidden,)
+                shapes[f"{prefix}.b_hh.{gate}"] = (hidden,)
+        if spec.proj_size:
+            shapes[f"{prefix}.w_proj"] = (spec.proj_size, hidden)
+    return shapes
+
+
+def check_blocks(spec: RNNSpec, blocks: Mapping[str, np.ndarray], what: str = "params") -> None:
+    """Raise ``ParamsError`` listing every missing, unexpected, mis-shaped or bad block."""
+    shapes = expected_shapes(spec)
+    missing = [k for k in shapes if k not in blocks]
+    unexpected = sorted(k for k in blocks if k not in shapes)
+    problems: list[str] = []
+    if missing:
+        problems.append(f"missing keys: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {', '.join(unexpected)}")
+    for key, shape in shapes.items():
+        if key not in blocks:
+            continue
+        block = blocks[key]
+        if not isinstance(block, np.ndarray):
+            problems.append(f"{key}: expected a numpy array, got {type(block).__name__}")
+        elif block.shape != shape:
+            problems.append(f"{key}: expected shape {shape}, got {block.shape}")
+        elif block.dtype not in FLOAT_DTYPES:
+            problems.append(f"{key}: expected float32 or float64, got {block.dtype}")
+        elif not np.isfinite(block).all():
+            problems.append(f"{key}: contains NaN or Inf")
+    if problems:
+        raise ParamsError(f"{what} do not match {spec}:\n  " + "\n  ".join(problems))
+
+
+class Params(Mapping[str, np.ndarray]):
+    """Canonical weights of one ``RNNSpec``: a read-only mapping ``key -> ndarray``.
+
+    Iteration follows canonical order (layer, direction, gate). All blocks share one dtype.
+    """
+
+    def __init__(self, spec: RNNSpec, blocks: Mapping[str, np.ndarray]) -> None:
+        check_blocks(spec, blocks)
+        dtypes = {blocks[k].dtype for k in blocks}
+        if len(dtypes) > 1:
+            raise ParamsError(f"params mix dtypes {sorted(str(d) for d in dtypes)}; use one")
+        self.spec = spec
+        self._blocks = {k: blocks[k] for k in expected_shapes(spec)}
+
+    # Mapping protocol
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._blocks[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blocks)
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def __repr__(self) -> str:
+        return f"Params({self.spec}, {len(self)} blocks, dtype={self.dtype})"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return next(iter(self._blocks.values())).dtype
+
+    def astype(self, dtype: np.dtype | type) -> Params:
+        """A copy with every block cast to ``dtype``."""
+        return Params(self.spec, {k: v.astype(dtype) for k, v in self._blocks.items()})
+
+    def unit(self, layer: int, direction: str) -> dict[str, np.ndarray]:
+        """The blocks of one unit with the prefix stripped: ``{'w_ih.i': ..., ...}``."""
+        prefix = unit_prefix(layer, direction) + "."
+        return {k[len(prefix):]: v for k, v in self._blocks.items() if k.startswith(prefix)}
+
+    def equal(self, other: Params) -> bool:
+        """Bit-exact equality of spec, keys, dtypes and values."""
+        return (
+            self.spec == other.spec
+            and list(self) == list(other)
+            and all(
+                self[k].dtype == other[k].dtype and np.array_equal(self[k], other[k])
+                for k in self
+            )
+        )
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def random(cls, spec: RNNSpec, seed: int = 0, dtype: np.dtype | type = np.float64) -> Params:
+        """Seeded weights, uniform in ±1/sqrt(H) like PyTorch's default init.
+
+        Values are drawn in float64 in canonical key order and then cast, so one seed gives
+        the same numbers (up to rounding) in every dtype.
+        """
+        if np.dtype(dtype) not in FLOAT_DTYPES:
+            raise ParamsError(f"dtype={np.dtype(dtype)} must be float32 or float64")
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(spec.hidden_size)
+        blocks = {
+            key: rng.uniform(-bound, bound, size=shape).astype(dtype)
+            for key, shape in expected_shapes(spec).items()
+        }
+        return cls(spec, blocks)
+
+    # ---------------------------------------------------------------- file io
+    def save(self, path: str | Path) -> None:
+        """Write an uncompressed canonical ``.npz`` (keys are canonical keys)."""
+        np.savez(Path(path), **self._blocks)
+
+    @classmethod
+    def load(cls, path: str | Path, spec: RNNSpec) -> Params:
+        """Read a canonical ``.npz`` written by :meth:`save`; never unpickles."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as archive:
+                blocks = {key: archive[key] for key in archive.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise ParamsError(f"{path}: not a readable canonical .npz file ({error})") from error
+        return cls(spec, blocks)
