@@ -31,7 +31,10 @@ class EngineInfo:
 ENGINES: dict[str, EngineInfo] = {
     info.name: info
     for info in [
-        # Filled as adapters land; see the later issues for torch, keras and gluon.
+        EngineInfo("torch", "rnn_ref.adapters.torch:TorchAdapter", "torch",
+                   "torch.nn.RNN / LSTM / GRU (fused; oneDNN for float32 on CPU)"),
+        EngineInfo("torch-cell", "rnn_ref.adapters.torch_cell:TorchCellAdapter", "torch",
+                   "torch.nn.RNNCell / LSTMCell / GRUCell unrolled by the adapter"),
     ]
 }
 

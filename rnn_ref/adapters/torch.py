@@ -1,0 +1,152 @@
+"""PyTorch: the fused ``torch.nn.RNN/LSTM/GRU`` (engine ``torch``).
+
+Conventions (all visible in the mapping rows):
+
+* One matrix per kind and layer, gates stacked along rows: ``weight_ih_l{k}`` (G·H, I_k),
+  ``weight_hh_l{k}`` (G·H, R), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G·H,); the backward
+  direction adds ``_reverse``; projection is ``weight_hr_l{k}`` (P, H).
+* Gate order LSTM ``i f g o``, GRU ``r z n`` (the canonical order); GRU is reset_after only.
+* Two biases, like the canonical form. ``batch_first=True`` is the NTC layout.
+* Per-sample lengths go through ``pack_padded_sequence(enforce_sorted=False)``;
+  ``pad_packed_sequence`` writes zeros at padded steps.
+
+torch is imported lazily: ``mapping`` works without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnn_ref.adapters.base import Adapter
+from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
+from rnn_ref.params import Params
+from rnn_ref.reference import RNNOutput, State
+from rnn_ref.spec import RNNSpec
+
+#: Gate stacking order of torch (and Gluon, and cuDNN), in canonical gate names.
+TORCH_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+
+GRU_RESET_BEFORE = (
+    "torch.nn.GRU applies the reset gate after the recurrent matmul (reset_after); it has no "
+    "option for reset_before (Keras reset_after=False, ONNX linear_before_reset=0)"
+)
+
+
+def torch_dtype(dtype: np.dtype) -> Any:
+    import torch
+
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)]
+
+
+def fused_unit_rows(spec: RNNSpec, layer: int, direction: str, name: str) -> tuple[dict, list[MappingRow]]:
+    """Native shapes and rows of one (layer, direction) of a torch-style fused layer.
+
+    ``name(kind)`` gives the native name of ``weight_ih``/``weight_hh``/``bias_ih``/``bias_hh``/
+    ``weight_hr`` for this unit.
+    """
+    gates = TORCH_GATE_ORDER[spec.mode]
+    stacked = len(gates) * spec.hidden_size
+    shapes = {
+        name("weight_ih"): (stacked, spec.layer_input_size(layer)),
+        name("weight_hh"): (stacked, spec.state_size),
+    }
+    rows = stacked_gate_rows(spec, name("weight_ih"), layer, direction, "w_ih", gates)
+    rows += stacked_gate_rows(spec, name("weight_hh"), layer, direction, "w_hh", gates)
+    if spec.bias:
+        shapes[name("bias_ih")] = shapes[name("bias_hh")] = (stacked,)
+        rows += stacked_gate_rows(spec, name("bias_ih"), layer, direction, "b_ih", gates)
+        rows += stacked_gate_rows(spec, name("bias_hh"), layer, direction, "b_hh", gates)
+    if spec.proj_size:
+        shapes[name("weight_hr")] = (spec.proj_size, spec.hidden_size)
+        rows.append(MappingRow(name("weight_hr"), (), (f"l{layer}.{direction}.w_proj",)))
+    return shapes, rows
+
+
+class TorchAdapter(Adapter):
+    """``torch.nn.RNN`` / ``LSTM`` / ``GRU``."""
+
+    name = "torch"
+    limits = (GRU_RESET_BEFORE,)
+
+    def version(self) -> str:
+        import torch
+
+        return torch.__version__
+
+    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        if spec.mode == "gru" and spec.gru_variant == "reset_before":
+            return GRU_RESET_BEFORE
+        return None
+
+    def mapping(self, spec: RNNSpec) -> WeightMapping:
+        def unit(layer: int, direction: str):
+            suffix = "_reverse" if direction == "bwd" else ""
+            return fused_unit_rows(spec, layer, direction, lambda kind: f"{kind}_l{layer}{suffix}")
+
+        return build_mapping(self.name, spec, unit)
+
+    def build(self, spec: RNNSpec, params: Params) -> Any:
+        import torch
+
+        self.check_supported(spec, str(params.dtype), with_lengths=False)
+        common = dict(
+            input_size=spec.input_size,
+            hidden_size=spec.hidden_size,
+            num_layers=spec.num_layers,
+            bias=spec.bias,
+            batch_first=spec.layout == "NTC",
+            bidirectional=spec.bidirectional,
+            dtype=torch_dtype(params.dtype),
+        )
+        if spec.mode == "lstm":
+            layer = torch.nn.LSTM(proj_size=spec.proj_size, **common)
+        elif spec.mode == "gru":
+            layer = torch.nn.GRU(**common)
+        else:
+            layer = torch.nn.RNN(nonlinearity=spec.mode.removeprefix("rnn_"), **common)
+        load_state(layer, self.mapping(spec).to_native(params))
+        return layer.eval()
+
+    def native_arrays(self, spec: RNNSpec, layer: Any) -> dict[str, np.ndarray]:
+        return {name: tensor.detach().cpu().numpy().copy() for name, tensor in layer.state_dict().items()}
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None) -> RNNOutput:
+        import torch
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        batch_first = spec.layout == "NTC"
+        inputs = torch.from_numpy(np.ascontiguousarray(x))
+        hx = to_torch_state(spec, initial_state)
+        with torch.no_grad():
+            if lengths is None:
+                output, final = layer(inputs, hx)
+            else:
+                packed = pack_padded_sequence(
+                    inputs, torch.as_tensor(lengths, dtype=torch.int64), batch_first, enforce_sorted=False
+                )
+                packed_output, final = layer(packed, hx)
+                steps = x.shape[1 if batch_first else 0]
+                output, _ = pad_packed_sequence(packed_output, batch_first, total_length=steps)
+        h_n, c_n = final if spec.has_cell_state else (final, None)
+        return RNNOutput(output.numpy(), h_n.numpy(), None if c_n is None else c_n.numpy())
+
+
+def load_state(module: Any, arrays: dict[str, np.ndarray]) -> None:
+    """Copy NumPy arrays into a module's parameters by state_dict name (strict: names must match)."""
+    import torch
+
+    module.load_state_dict({name: torch.from_numpy(array) for name, array in arrays.items()}, strict=True)
+
+
+def to_torch_state(spec: RNNSpec, initial_state: State | None) -> Any:
+    """Canonical (h0, c0) -> torch's ``hx``: ``h0`` or the tuple ``(h0, c0)``, both (L·D, N, ·)."""
+    import torch
+
+    if initial_state is None:
+        return None
+    h0 = torch.from_numpy(np.ascontiguousarray(initial_state.h))
+    if spec.has_cell_state:
+        return h0, torch.from_numpy(np.ascontiguousarray(initial_state.c))
+    return h0

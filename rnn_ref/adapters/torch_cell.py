@@ -1,0 +1,128 @@
+"""PyTorch's unfused cells, unrolled in Python (engine ``torch-cell``).
+
+``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` compute one step of one direction of one
+layer. This adapter keeps one cell per (layer, direction) in a ``ModuleDict`` keyed
+``l{k}_{fwd|bwd}`` and does itself what the fused layer does: loops over time, runs the
+backward direction from the last valid step, feeds layer k's concatenated outputs to layer
+k+1, and holds the state (writing zeros to the output) at padded steps. Checking it next to
+the fused engine shows that both code paths of one framework agree with the reference.
+
+Each cell's parameters are named like the fused layer's, without the layer suffix:
+``weight_ih`` (G·H, I_k), ``weight_hh`` (G·H, H), ``bias_ih``, ``bias_hh``; gate order is
+torch's. ``LSTMCell`` has no projection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnn_ref.adapters.base import Adapter
+from rnn_ref.adapters.torch import GRU_RESET_BEFORE, fused_unit_rows, load_state, torch_dtype
+from rnn_ref.mapping import WeightMapping, build_mapping
+from rnn_ref.params import Params
+from rnn_ref.reference import RNNOutput
+from rnn_ref.spec import RNNSpec
+
+NO_PROJECTION = "torch.nn.LSTMCell has no proj_size (only the fused torch.nn.LSTM projects)"
+CELL_RESET_BEFORE = GRU_RESET_BEFORE.replace("torch.nn.GRU", "torch.nn.GRUCell")
+
+
+def cell_name(layer: int, direction: str) -> str:
+    return f"l{layer}_{direction}"
+
+
+class TorchCellAdapter(Adapter):
+    """``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` unrolled by the adapter."""
+
+    name = "torch-cell"
+    limits = (CELL_RESET_BEFORE, NO_PROJECTION)
+
+    def version(self) -> str:
+        import torch
+
+        return torch.__version__
+
+    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        if spec.mode == "gru" and spec.gru_variant == "reset_before":
+            return CELL_RESET_BEFORE
+        if spec.proj_size:
+            return NO_PROJECTION
+        return None
+
+    def mapping(self, spec: RNNSpec) -> WeightMapping:
+        def unit(layer: int, direction: str):
+            prefix = cell_name(layer, direction)
+            return fused_unit_rows(spec, layer, direction, lambda kind: f"{prefix}.{kind}")
+
+        return build_mapping(self.name, spec, unit)
+
+    def build(self, spec: RNNSpec, params: Params) -> Any:
+        import torch
+
+        self.check_supported(spec, str(params.dtype), with_lengths=False)
+        cells = torch.nn.ModuleDict()
+        for layer, direction in spec.units():
+            common = dict(
+                input_size=spec.layer_input_size(layer),
+                hidden_size=spec.hidden_size,
+                bias=spec.bias,
+                dtype=torch_dtype(params.dtype),
+            )
+            if spec.mode == "lstm":
+                cells[cell_name(layer, direction)] = torch.nn.LSTMCell(**common)
+            elif spec.mode == "gru":
+                cells[cell_name(layer, direction)] = torch.nn.GRUCell(**common)
+            else:
+                cells[cell_name(layer, direction)] = torch.nn.RNNCell(
+                    nonlinearity=spec.mode.removeprefix("rnn_"), **common
+                )
+        load_state(cells, self.mapping(spec).to_native(params))
+        return cells.eval()
+
+    def native_arrays(self, spec: RNNSpec, layer: Any) -> dict[str, np.ndarray]:
+        return {name: tensor.detach().cpu().numpy().copy() for name, tensor in layer.state_dict().items()}
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None) -> RNNOutput:
+        import torch
+
+        seq = torch.from_numpy(np.ascontiguousarray(x if spec.layout == "TNC" else x.transpose(1, 0, 2)))
+        steps, batch = seq.shape[:2]
+        dtype = seq.dtype
+        valid = torch.ones(steps, batch, 1, dtype=torch.bool)
+        if lengths is not None:
+            valid = (torch.arange(steps)[:, None] < torch.as_tensor(lengths)[None, :])[..., None]
+        h_finals, c_finals = [], []
+        with torch.no_grad():
+            for layer_index in range(spec.num_layers):
+                outputs = []
+                for direction in spec.directions:
+                    unit = len(h_finals)
+                    if initial_state is None:
+                        h = torch.zeros(batch, spec.hidden_size, dtype=dtype)
+                        c = torch.zeros(batch, spec.hidden_size, dtype=dtype)
+                    else:
+                        h = torch.from_numpy(initial_state.h[unit].copy())
+                        c = torch.from_numpy(initial_state.c[unit].copy()) if spec.has_cell_state else None
+                    cell = layer[cell_name(layer_index, direction)]
+                    out = torch.zeros(steps, batch, spec.hidden_size, dtype=dtype)
+                    order = range(steps - 1, -1, -1) if direction == "bwd" else range(steps)
+                    for t in order:
+                        if spec.has_cell_state:
+                            h_next, c_next = cell(seq[t], (h, c))
+                            c = torch.where(valid[t], c_next, c)
+                        else:
+                            h_next = cell(seq[t], h)
+                        h = torch.where(valid[t], h_next, h)
+                        out[t] = torch.where(valid[t], h_next, torch.zeros_like(h_next))
+                    outputs.append(out)
+                    h_finals.append(h)
+                    c_finals.append(c)
+                seq = torch.cat(outputs, dim=-1)
+        output = seq.numpy() if spec.layout == "TNC" else seq.numpy().transpose(1, 0, 2)
+        return RNNOutput(
+            np.ascontiguousarray(output),
+            torch.stack(h_finals).numpy(),
+            torch.stack(c_finals).numpy() if spec.has_cell_state else None,
+        )

@@ -1,0 +1,151 @@
+"""The case matrix shared by the pytest suite, ``rnn-ref check`` and fixture recording.
+
+A case is one layer (``RNNSpec``), one input size, and one choice of initial state, lengths
+and dtype. Its data (weights, x, h0/c0, lengths) is drawn from a seed derived from the case
+id, so any case can be rebuilt alone from its id.
+
+Case ids read as what is tested, e.g. ``lstm-L2-bi-NTC-h0-len-f32``:
+cell variant, layers, ``uni``/``bi``, layout, ``h0`` when initial states are given, ``len``
+when samples have their own lengths, ``nobias`` when the layer has no biases, dtype.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from rnn_ref.params import Params
+from rnn_ref.reference import State
+from rnn_ref.spec import RNNSpec
+
+#: Cell variants of the matrix: id -> RNNSpec fields.
+VARIANTS: dict[str, dict] = {
+    "rnn_tanh": dict(mode="rnn_tanh"),
+    "rnn_relu": dict(mode="rnn_relu"),
+    "lstm": dict(mode="lstm"),
+    "lstm_proj": dict(mode="lstm", proj_size=3),
+    "gru": dict(mode="gru", gru_variant="reset_after"),
+    "gru_reset_before": dict(mode="gru", gru_variant="reset_before"),
+}
+DTYPES = {"f32": "float32", "f64": "float64"}
+
+#: Small sizes for the wide matrix (I, H <= 8, T <= 7, N <= 5). The ragged lengths hold a
+#: full-length sample, a one-step sample and two in between, in no sorted order.
+SMALL = dict(input_size=3, hidden_size=5, steps=6, batch=4)
+RAGGED_SMALL = (6, 1, 4, 3)
+
+
+@dataclass(frozen=True)
+class CaseData:
+    """Everything one run needs, in the case's dtype."""
+
+    params: Params
+    x: np.ndarray
+    initial_state: State | None
+    lengths: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One layer and one input configuration; see the module docstring for the id."""
+
+    variant: str
+    spec: RNNSpec
+    steps: int
+    batch: int
+    with_state: bool
+    with_lengths: bool
+    dtype: str
+    slow: bool = False
+
+    @cached_property
+    def id(self) -> str:
+        spec = self.spec
+        parts = [self.variant, f"L{spec.num_layers}", "bi" if spec.bidirectional else "uni", spec.layout]
+        if self.with_state:
+            parts.append("h0")
+        if self.with_lengths:
+            parts.append("len")
+        if not spec.bias:
+            parts.append("nobias")
+        if self.slow:
+            parts.append(f"T{self.steps}-H{spec.hidden_size}")
+        parts.append({v: k for k, v in DTYPES.items()}[self.dtype])
+        return "-".join(parts)
+
+    @property
+    def seed(self) -> int:
+        return zlib.crc32(self.id.encode())
+
+    @property
+    def lengths(self) -> np.ndarray | None:
+        if not self.with_lengths:
+            return None
+        if self.steps == SMALL["steps"] and self.batch == len(RAGGED_SMALL):
+            return np.array(RAGGED_SMALL, dtype=np.int64)
+        rng = np.random.default_rng(self.seed + 1)
+        lengths = rng.integers(1, self.steps + 1, size=self.batch)
+        lengths[0] = self.steps
+        return lengths
+
+    def data(self) -> CaseData:
+        """Seeded weights and inputs for this case (same numbers on every call)."""
+        spec = self.spec
+        rng = np.random.default_rng(self.seed)
+        params = Params.random(spec, seed=self.seed, dtype=self.dtype)
+        shape = (self.steps, self.batch) if spec.layout == "TNC" else (self.batch, self.steps)
+        x = rng.standard_normal((*shape, spec.input_size)).astype(self.dtype)
+        state = None
+        if self.with_state:
+            units = spec.num_layers * spec.num_directions
+            h0 = (0.5 * rng.standard_normal((units, self.batch, spec.state_size))).astype(self.dtype)
+            c0 = (0.5 * rng.standard_normal((units, self.batch, spec.hidden_size))).astype(self.dtype)
+            state = State(h0, c0 if spec.has_cell_state else None)
+        return CaseData(params, x, state, self.lengths)
+
+
+def small_matrix() -> list[Case]:
+    """The full product at small sizes: variant × layers {1,2,3} × direction × layout ×
+    initial state × lengths × bias × dtype."""
+    cases = []
+    for variant, layers, bidirectional, layout, with_state, with_lengths, bias, dtype in itertools.product(
+        VARIANTS, (1, 2, 3), (False, True), ("TNC", "NTC"), (False, True), (False, True), (True, False),
+        DTYPES.values(),
+    ):
+        spec = RNNSpec(
+            input_size=SMALL["input_size"], hidden_size=SMALL["hidden_size"], num_layers=layers,
+            bidirectional=bidirectional, layout=layout, bias=bias, **VARIANTS[variant],
+        )
+        cases.append(Case(variant, spec, SMALL["steps"], SMALL["batch"], with_state, with_lengths, dtype))
+    return cases
+
+
+def large_cases() -> list[Case]:
+    """A few long sequences with wide layers (T=200, H=128), marked slow in pytest."""
+    def case(variant, layers, bidirectional, with_lengths, dtype, **extra):
+        fields = VARIANTS[variant] | extra
+        spec = RNNSpec(input_size=16, hidden_size=128, num_layers=layers, bidirectional=bidirectional, **fields)
+        return Case(variant, spec, 200, 4, True, with_lengths, dtype, slow=True)
+
+    return [
+        case("lstm", 2, True, True, "float32"),
+        case("lstm_proj", 1, False, False, "float64", proj_size=64),
+        case("gru", 2, True, True, "float32"),
+        case("gru_reset_before", 1, True, False, "float32"),
+        case("rnn_tanh", 2, False, True, "float64"),
+    ]
+
+
+def all_cases() -> list[Case]:
+    return small_matrix() + large_cases()
+
+
+def case_by_id(case_id: str) -> Case:
+    for case in all_cases():
+        if case.id == case_id:
+            return case
+    raise KeyError(f"no case with id {case_id!r}")

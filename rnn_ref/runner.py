@@ -1,0 +1,116 @@
+"""Run one case on one engine and judge it against the reference: pass, fail or unsupported.
+
+Shared by the pytest suite and ``rnn-ref check`` so both reach the same verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.cases import Case
+from rnn_ref.compare import TOLERANCES, Comparison, Tolerance, compare
+from rnn_ref.reference import RNNOutput, forward
+from rnn_ref.spec import RNNSpec
+
+PASS, FAIL, UNSUPPORTED, KNOWN_DEFECT = "pass", "fail", "unsupported", "known defect"
+EXACT = Tolerance(0.0, 0.0)
+
+
+@dataclass
+class CaseResult:
+    """The verdict for one (engine, case), with every tensor's comparison."""
+
+    engine: str
+    case: Case
+    status: str
+    comparisons: list[Comparison] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def max_error(self) -> float:
+        return max((c.max_abs_error for c in self.comparisons), default=0.0)
+
+    def failures(self) -> list[Comparison]:
+        return [c for c in self.comparisons if not c.passed]
+
+    def report(self) -> str:
+        """A plain-language account of a failure, ending with the command that reruns it."""
+        lines = [f"{self.engine} disagrees with the reference on case {self.case.id} ({self.case.spec}):"]
+        lines += [f"  {c.describe()}" for c in self.failures()]
+        tolerance = TOLERANCES[self.case.dtype]
+        lines.append(f"  tolerance for {self.case.dtype}: atol={tolerance.atol:g}, rtol={tolerance.rtol:g}")
+        lines.append(
+            "  rerun: pytest 'tests/test_equivalence.py::test_engine_matches_reference"
+            f"[{self.engine}-{self.case.id}]' --engines {self.engine}"
+        )
+        return "\n".join(lines)
+
+
+def valid_steps(spec: RNNSpec, steps: int, batch: int, lengths: np.ndarray | None) -> np.ndarray:
+    """Boolean mask broadcastable to the output (layout-aware): True where a step exists."""
+    lengths = np.full(batch, steps) if lengths is None else np.asarray(lengths)
+    valid = np.arange(steps)[:, None] < lengths[None, :]  # (T, N)
+    return (valid if spec.layout == "TNC" else valid.T)[..., None]
+
+
+def expected_padding(spec: RNNSpec, behaviour: str, reference: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """What an engine with ``behaviour`` writes at every step, given the reference output.
+
+    PADDED_ZEROS: zeros at padded steps. PADDED_REPEAT_LAST: the output of the last valid
+    step repeated (Keras's plain masked RNN).
+    """
+    if behaviour == PADDED_ZEROS:
+        return np.zeros_like(reference)
+    if behaviour == PADDED_REPEAT_LAST:
+        by_time = reference if spec.layout == "TNC" else reference.transpose(1, 0, 2)
+        last = by_time[np.asarray(lengths) - 1, np.arange(by_time.shape[1])]  # (N, F)
+        repeated = np.broadcast_to(last, by_time.shape)
+        return repeated if spec.layout == "TNC" else repeated.transpose(1, 0, 2)
+    raise ValueError(f"unknown padded-step behaviour {behaviour!r}")
+
+
+def judge(
+    spec: RNNSpec,
+    result: RNNOutput,
+    expected: RNNOutput,
+    lengths: np.ndarray | None,
+    padded_behaviour: str,
+    tolerance: Tolerance,
+) -> list[Comparison]:
+    """Compare every tensor of an engine's result with the reference's."""
+    output_shape = np.shape(expected.output)
+    steps, batch = (output_shape[0], output_shape[1]) if spec.layout == "TNC" else output_shape[1::-1]
+    valid = valid_steps(spec, steps, batch, lengths)
+    comparisons = [compare("output", result.output, expected.output, tolerance, where=valid)]
+    if lengths is not None and comparisons[0].problem is None:
+        padded_expected = expected_padding(spec, padded_behaviour, expected.output, lengths)
+        padded_tolerance = EXACT if padded_behaviour == PADDED_ZEROS else tolerance
+        comparisons.append(
+            compare(f"output at padded steps ({padded_behaviour})", result.output, padded_expected,
+                    padded_tolerance, where=~valid)
+        )
+    comparisons.append(compare("h_n", result.h_n, expected.h_n, tolerance))
+    if spec.has_cell_state:
+        comparisons.append(compare("c_n", result.c_n, expected.c_n, tolerance))
+    return comparisons
+
+
+def run_case(adapter: Adapter, case: Case) -> CaseResult:
+    """Build, run and judge ``case`` on ``adapter``'s engine."""
+    reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
+    if reason is not None:
+        return CaseResult(adapter.name, case, UNSUPPORTED, reason=reason)
+    data = case.data()
+    layer = adapter.build(case.spec, data.params)
+    result = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+    expected = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
+    comparisons = judge(case.spec, result, expected, data.lengths, adapter.padded_steps(case.spec),
+                        TOLERANCES[case.dtype])
+    failed = any(not c.passed for c in comparisons)
+    defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
+    if defect is not None:
+        return CaseResult(adapter.name, case, KNOWN_DEFECT if failed else PASS, comparisons, defect)
+    return CaseResult(adapter.name, case, FAIL if failed else PASS, comparisons)

@@ -1,0 +1,50 @@
+"""Test parametrization over the selected engines and the shared case matrix.
+
+A test that takes ``engine_case`` runs once per (engine, case) with ids like
+``torch-lstm-L2-bi-NTC-h0-len-f32``. What an engine cannot express is generated as a skip
+whose reason starts with ``unsupported by <engine>:`` (pytest -ra lists them with counts);
+a known engine defect becomes a strict xfail citing the upstream report.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from rnn_ref.adapters import load_adapter
+from rnn_ref.cases import Case, all_cases
+
+# Hypothesis profiles: "ci" (default) is derandomized so CI is reproducible; select the
+# longer search with `--hypothesis-profile long`.
+settings.register_profile(
+    "ci", max_examples=30, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
+
+
+def engine_case_param(engine: str, case: Case):
+    adapter = load_adapter(engine)
+    marks = [pytest.mark.engine]
+    if case.slow:
+        marks.append(pytest.mark.slow)
+    reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
+    defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
+    if reason is not None:
+        marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {reason}"))
+    elif defect is not None:
+        marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {defect}", strict=True))
+    return pytest.param(engine, case, marks=marks, id=f"{engine}-{case.id}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if {"engine", "case"} <= set(metafunc.fixturenames):
+        engines = metafunc.config.rnn_ref_engines
+        cases = all_cases()
+        if "small_specs_only" in metafunc.definition.keywords:
+            cases = [c for c in cases if not c.with_state and not c.with_lengths and c.spec.layout == "TNC"]
+        params = [engine_case_param(engine, case) for engine in engines for case in cases]
+        metafunc.parametrize(("engine", "case"), params)
+    elif "engine" in metafunc.fixturenames:
+        engines = metafunc.config.rnn_ref_engines
+        metafunc.parametrize("engine", [pytest.param(e, marks=pytest.mark.engine) for e in engines])

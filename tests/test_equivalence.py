@@ -1,0 +1,52 @@
+"""Every selected engine against the NumPy reference, over the whole case matrix.
+
+For each (engine, case): the same canonical weights go into the engine through its mapping
+rows, the engine runs the case's input, and outputs (valid steps), the outputs at padded
+steps (each engine's documented behaviour), h_n and c_n must match the reference within the
+tolerance of the case's dtype (rnn_ref.compare.TOLERANCES).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rnn_ref.adapters import load_adapter
+from rnn_ref.runner import FAIL, KNOWN_DEFECT, PASS, run_case
+
+
+def test_engine_matches_reference(engine, case):
+    result = run_case(load_adapter(engine), case)
+    if result.status == KNOWN_DEFECT:
+        pytest.fail(f"known defect reproduced ({result.reason}):\n{result.report()}")
+    assert result.status == PASS, result.report() if result.status == FAIL else result.reason
+
+
+@pytest.mark.small_specs_only
+def test_extract_of_build_gives_back_the_params_bit_exactly(engine, case):
+    adapter = load_adapter(engine)
+    params = case.data().params
+    extracted = adapter.extract(case.spec, adapter.build(case.spec, params))
+    assert extracted.equal(params), [k for k in params if not (extracted[k] == params[k]).all()]
+
+
+def test_every_declared_limit_is_hit_by_some_case(engine):
+    """A limit no case reaches is a stale declaration (it could hide a regression)."""
+    from rnn_ref.cases import all_cases
+
+    adapter = load_adapter(engine)
+    reasons = {adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) for c in all_cases()}
+    assert set(adapter.limits) <= reasons, set(adapter.limits) - reasons
+    assert reasons - {None} <= set(adapter.limits), "unsupported_reason gave a reason not listed in limits"
+
+
+def test_an_unsupported_case_is_refused_by_build(engine):
+    """Declared limits are real: building such a layer raises UnsupportedCase, not a wrong layer."""
+    from rnn_ref.cases import all_cases
+    from rnn_ref.errors import UnsupportedCase
+
+    adapter = load_adapter(engine)
+    refused = [c for c in all_cases() if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths)]
+    for reason in adapter.limits:
+        case = next(c for c in refused if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) == reason)
+        with pytest.raises(UnsupportedCase, match=r"^" + engine):
+            adapter.build(case.spec, case.data().params)

@@ -1,0 +1,106 @@
+"""Mapping rows: the data that says which native parameter region holds which canonical block.
+
+These tests need no framework: the rows are data. They also read as the conventions of
+each engine (gate order, orientation, names).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnn_ref import Params, ParamsError, RNNSpec
+from rnn_ref.adapters import ENGINES, engine_info, load_adapter
+from rnn_ref.adapters.base import Adapter
+from rnn_ref.cases import small_matrix
+from rnn_ref.mapping import format_region
+
+H = 5
+
+
+def adapter_without_framework(engine: str) -> Adapter:
+    """The adapter object; mapping() must work even where the framework is not installed."""
+    import importlib
+
+    module_name, class_name = engine_info(engine).adapter.split(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def distinct_specs(engine: str) -> list[RNNSpec]:
+    adapter = adapter_without_framework(engine)
+    specs = {c.spec for c in small_matrix() if adapter.unsupported_reason(c.spec, c.dtype, False) is None}
+    return sorted(specs, key=repr)
+
+
+@pytest.mark.parametrize("registered", list(ENGINES))
+def test_rows_cover_every_native_element_and_every_canonical_block_once(registered):
+    adapter = adapter_without_framework(registered)
+    for spec in distinct_specs(registered):
+        assert adapter.mapping(spec).coverage_problems() == [], spec
+
+
+@pytest.mark.parametrize("registered", list(ENGINES))
+def test_native_round_trip_through_rows_is_bit_exact(registered):
+    adapter = adapter_without_framework(registered)
+    for spec in distinct_specs(registered):
+        params = Params.random(spec, seed=1)
+        mapping = adapter.mapping(spec)
+        assert mapping.to_params(mapping.to_native(params)).equal(params), spec
+
+
+def rows_by_text(engine: str, spec: RNNSpec) -> set[str]:
+    return {row.describe() for row in adapter_without_framework(engine).mapping(spec).rows}
+
+
+def test_torch_stacks_lstm_gates_i_f_g_o_along_rows():
+    rows = rows_by_text("torch", RNNSpec("lstm", 3, H, num_layers=2, bidirectional=True, proj_size=2))
+    assert {
+        "weight_ih_l0[0:5] = l0.fwd.w_ih.i",
+        "weight_ih_l0[5:10] = l0.fwd.w_ih.f",
+        "weight_ih_l0[10:15] = l0.fwd.w_ih.g",
+        "weight_ih_l0[15:20] = l0.fwd.w_ih.o",
+        "weight_hh_l1_reverse[5:10] = l1.bwd.w_hh.f",  # the backward direction is "_reverse"
+        "bias_hh_l1[15:20] = l1.fwd.b_hh.o",
+        "weight_hr_l1_reverse = l1.bwd.w_proj",  # projection: one (P, H) matrix per unit
+    } <= rows
+
+
+def test_torch_gru_gates_are_r_z_n():
+    rows = rows_by_text("torch", RNNSpec("gru", 3, H))
+    assert {"weight_ih_l0[0:5] = l0.fwd.w_ih.r", "weight_ih_l0[5:10] = l0.fwd.w_ih.z",
+            "weight_hh_l0[10:15] = l0.fwd.w_hh.n"} <= rows
+
+
+def test_torch_cell_names_one_cell_per_layer_and_direction():
+    rows = rows_by_text("torch-cell", RNNSpec("rnn_tanh", 3, H, num_layers=2, bidirectional=True))
+    assert {"l0_fwd.weight_ih[0:5] = l0.fwd.w_ih.h", "l1_bwd.bias_hh[0:5] = l1.bwd.b_hh.h"} <= rows
+
+
+def test_native_weights_that_do_not_match_are_listed():
+    spec = RNNSpec("lstm", 3, H)
+    mapping = adapter_without_framework("torch").mapping(spec)
+    native = mapping.to_native(Params.random(spec))
+    native["weight_ih_l0"] = native["weight_ih_l0"][:, :2]
+    del native["bias_hh_l0"]
+    native["weight_ih_l0_reverse"] = np.zeros((20, 3))
+    with pytest.raises(ParamsError) as error:
+        mapping.to_params(native)
+    message = str(error.value)
+    assert "missing: bias_hh_l0" in message
+    assert "unexpected: weight_ih_l0_reverse" in message
+    assert "weight_ih_l0: expected shape (20, 3), got (20, 2)" in message
+
+
+def test_region_formatting():
+    assert format_region((slice(0, 4),)) == "[0:4]"
+    assert format_region((slice(None), slice(4, 8))) == "[:, 4:8]"
+    assert format_region((1, slice(0, 3))) == "[1, 0:3]"
+    assert format_region((slice(0, 4), slice(None))) == "[0:4]"  # trailing ":" dropped, as in NumPy
+    assert format_region(()) == ""
+
+
+def test_load_adapter_needs_the_framework():
+    for name, info in ENGINES.items():
+        if not info.installed():
+            with pytest.raises(ValueError, match=f"engine '{name}' needs the Python package"):
+                load_adapter(name)
