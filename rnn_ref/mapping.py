@@ -169,6 +169,37 @@ def stacked_gate_rows(
     return rows
 
 
+#: Gate stacking order of cuDNN, torch and Gluon, in canonical gate names (the canonical order).
+CUDNN_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+
+
+def fused_unit_rows(
+    spec: RNNSpec, layer: int, direction: str, name: Callable[[str], str]
+) -> tuple[dict[str, tuple[int, ...]], list[MappingRow]]:
+    """Native shapes and rows of one (layer, direction) of a cuDNN-style layer (torch, Gluon).
+
+    Such a layer keeps, per unit, ``weight_ih`` (G·H, I_l), ``weight_hh`` (G·H, R) and biases
+    ``bias_ih``, ``bias_hh`` (G·H,) with gates stacked along rows in ``CUDNN_GATE_ORDER``, plus
+    ``weight_hr`` (P, H) when projecting. ``name(kind)`` gives the engine's name for each kind.
+    """
+    gates = CUDNN_GATE_ORDER[spec.mode]
+    stacked = len(gates) * spec.hidden_size
+    shapes = {
+        name("weight_ih"): (stacked, spec.layer_input_size(layer)),
+        name("weight_hh"): (stacked, spec.state_size),
+    }
+    rows = stacked_gate_rows(spec, name("weight_ih"), layer, direction, "w_ih", gates)
+    rows += stacked_gate_rows(spec, name("weight_hh"), layer, direction, "w_hh", gates)
+    if spec.bias:
+        shapes[name("bias_ih")] = shapes[name("bias_hh")] = (stacked,)
+        rows += stacked_gate_rows(spec, name("bias_ih"), layer, direction, "b_ih", gates)
+        rows += stacked_gate_rows(spec, name("bias_hh"), layer, direction, "b_hh", gates)
+    if spec.proj_size:
+        shapes[name("weight_hr")] = (spec.proj_size, spec.hidden_size)
+        rows.append(MappingRow(name("weight_hr"), (), (f"l{layer}.{direction}.w_proj",)))
+    return shapes, rows
+
+
 def build_mapping(
     engine: str,
     spec: RNNSpec,

@@ -20,13 +20,10 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import Adapter
-from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
+from rnn_ref.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State
 from rnn_ref.spec import RNNSpec
-
-#: Gate stacking order of torch (and Gluon, and cuDNN), in canonical gate names.
-TORCH_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
 GRU_RESET_BEFORE = (
     "torch.nn.GRU applies the reset gate after the recurrent matmul (reset_after); it has no "
@@ -38,30 +35,6 @@ def torch_dtype(dtype: np.dtype) -> Any:
     import torch
 
     return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)]
-
-
-def fused_unit_rows(spec: RNNSpec, layer: int, direction: str, name: str) -> tuple[dict, list[MappingRow]]:
-    """Native shapes and rows of one (layer, direction) of a torch-style fused layer.
-
-    ``name(kind)`` gives the native name of ``weight_ih``/``weight_hh``/``bias_ih``/``bias_hh``/
-    ``weight_hr`` for this unit.
-    """
-    gates = TORCH_GATE_ORDER[spec.mode]
-    stacked = len(gates) * spec.hidden_size
-    shapes = {
-        name("weight_ih"): (stacked, spec.layer_input_size(layer)),
-        name("weight_hh"): (stacked, spec.state_size),
-    }
-    rows = stacked_gate_rows(spec, name("weight_ih"), layer, direction, "w_ih", gates)
-    rows += stacked_gate_rows(spec, name("weight_hh"), layer, direction, "w_hh", gates)
-    if spec.bias:
-        shapes[name("bias_ih")] = shapes[name("bias_hh")] = (stacked,)
-        rows += stacked_gate_rows(spec, name("bias_ih"), layer, direction, "b_ih", gates)
-        rows += stacked_gate_rows(spec, name("bias_hh"), layer, direction, "b_hh", gates)
-    if spec.proj_size:
-        shapes[name("weight_hr")] = (spec.proj_size, spec.hidden_size)
-        rows.append(MappingRow(name("weight_hr"), (), (f"l{layer}.{direction}.w_proj",)))
-    return shapes, rows
 
 
 class TorchAdapter(Adapter):
