@@ -25,6 +25,7 @@ class CaseResult:
 
     engine: str
     case: Case
+    label: str
     status: str
     comparisons: list[Comparison] = field(default_factory=list)
     reason: str | None = None
@@ -38,13 +39,13 @@ class CaseResult:
 
     def report(self) -> str:
         """A plain-language account of a failure, ending with the command that reruns it."""
-        lines = [f"{self.engine} disagrees with the reference on case {self.case.id} ({self.case.spec}):"]
+        lines = [f"{self.engine} disagrees with the reference on case {self.label} ({self.case.spec}):"]
         lines += [f"  {c.describe()}" for c in self.failures()]
         tolerance = TOLERANCES[self.case.dtype]
         lines.append(f"  tolerance for {self.case.dtype}: atol={tolerance.atol:g}, rtol={tolerance.rtol:g}")
         lines.append(
             "  rerun: pytest 'tests/test_equivalence.py::test_engine_matches_reference"
-            f"[{self.engine}-{self.case.id}]' --engines {self.engine}"
+            f"[{self.engine}-{self.label}]' --engines {self.engine}"
         )
         return "\n".join(lines)
 
@@ -100,9 +101,10 @@ def judge(
 
 def run_case(adapter: Adapter, case: Case) -> CaseResult:
     """Build, run and judge ``case`` on ``adapter``'s engine."""
+    label = adapter.case_label(case.id, case.spec)
     reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
     if reason is not None:
-        return CaseResult(adapter.name, case, UNSUPPORTED, reason=reason)
+        return CaseResult(adapter.name, case, label, UNSUPPORTED, reason=reason)
     data = case.data()
     layer = adapter.build(case.spec, data.params)
     result = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
@@ -112,5 +114,5 @@ def run_case(adapter: Adapter, case: Case) -> CaseResult:
     failed = any(not c.passed for c in comparisons)
     defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
     if defect is not None:
-        return CaseResult(adapter.name, case, KNOWN_DEFECT if failed else PASS, comparisons, defect)
-    return CaseResult(adapter.name, case, FAIL if failed else PASS, comparisons)
+        return CaseResult(adapter.name, case, label, KNOWN_DEFECT if failed else PASS, comparisons, defect)
+    return CaseResult(adapter.name, case, label, FAIL if failed else PASS, comparisons)

@@ -34,7 +34,7 @@ def engine_case_param(engine: str, case: Case):
         marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {reason}"))
     elif defect is not None:
         marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {defect}", strict=True))
-    return pytest.param(engine, case, marks=marks, id=f"{engine}-{case.id}")
+    return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case.id, case.spec)}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -48,3 +48,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "engine" in metafunc.fixturenames:
         engines = metafunc.config.rnn_ref_engines
         metafunc.parametrize("engine", [pytest.param(e, marks=pytest.mark.engine) for e in engines])
+
+
+@pytest.fixture(scope="session")
+def engine_or_skip(request: pytest.FixtureRequest):
+    """``engine_or_skip(name)``: the adapter if that engine was selected, else a skip saying how to select it."""
+
+    def require(engine: str):
+        if engine not in request.config.rnn_ref_engines:
+            pytest.skip(f"engine {engine!r} not selected: run its tox env or pass --engines {engine}")
+        return load_adapter(engine)
+
+    return require

@@ -35,6 +35,8 @@ ENGINES: dict[str, EngineInfo] = {
                    "torch.nn.RNN / LSTM / GRU (fused; oneDNN for float32 on CPU)"),
         EngineInfo("torch-cell", "rnn_ref.adapters.torch_cell:TorchCellAdapter", "torch",
                    "torch.nn.RNNCell / LSTMCell / GRUCell unrolled by the adapter"),
+        EngineInfo("keras", "rnn_ref.adapters.keras:KerasAdapter", "tensorflow",
+                   "Keras 3 on TensorFlow: RNN(StackedRNNCells) and Bidirectional(RNN(cell)) per level"),
     ]
 }
 

@@ -35,6 +35,10 @@ class Adapter(ABC):
         """What the engine writes at padded steps of the output: PADDED_ZEROS or PADDED_REPEAT_LAST."""
         return PADDED_ZEROS
 
+    def case_label(self, case_id: str, spec: RNNSpec) -> str:
+        """The case id as this engine runs it (an engine that transposes a layout says so)."""
+        return case_id
+
     @abstractmethod
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         """The native parameters of this engine's layer for ``spec``, as rows. Needs no framework."""
