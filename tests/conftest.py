@@ -37,16 +37,23 @@ def engine_case_param(engine: str, case: Case):
     return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case.id, case.spec)}")
 
 
+NO_ENGINE = pytest.mark.skip(reason="no engine selected: pass --engines NAME or run an engine's tox env")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if {"engine", "case"} <= set(metafunc.fixturenames):
-        engines = metafunc.config.rnn_ref_engines
+    engines = metafunc.config.rnn_ref_engines
+    if "engine" in metafunc.fixturenames and not engines:
+        # One visible, deselectable placeholder (-m "not engine") instead of an anonymous empty set.
+        names = [name for name in ("engine", "case") if name in metafunc.fixturenames]
+        placeholder = pytest.param(*[None] * len(names), marks=[pytest.mark.engine, NO_ENGINE], id="no-engine")
+        metafunc.parametrize(names, [placeholder])
+    elif {"engine", "case"} <= set(metafunc.fixturenames):
         cases = all_cases()
         if "small_specs_only" in metafunc.definition.keywords:
             cases = [c for c in cases if not c.with_state and not c.with_lengths and c.spec.layout == "TNC"]
         params = [engine_case_param(engine, case) for engine in engines for case in cases]
         metafunc.parametrize(("engine", "case"), params)
     elif "engine" in metafunc.fixturenames:
-        engines = metafunc.config.rnn_ref_engines
         metafunc.parametrize("engine", [pytest.param(e, marks=pytest.mark.engine) for e in engines])
 
 
