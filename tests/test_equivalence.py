@@ -44,8 +44,9 @@ def test_every_declared_limit_is_hit_by_some_case(engine):
     assert reasons - {None} <= set(adapter.limits), "unsupported_reason gave a reason not listed in limits"
 
 
-def test_an_unsupported_case_is_refused_by_build(engine):
-    """Declared limits are real: building such a layer raises UnsupportedCase, not a wrong layer."""
+def test_an_unsupported_case_is_refused(engine):
+    """Declared limits are real: building or running such a case raises UnsupportedCase, never
+    a wrong answer (a limit that depends on lengths can only show when the layer runs)."""
     from rnn_ref.cases import all_cases
     from rnn_ref.errors import UnsupportedCase
 
@@ -53,5 +54,6 @@ def test_an_unsupported_case_is_refused_by_build(engine):
     refused = [c for c in all_cases() if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths)]
     for reason in adapter.limits:
         case = next(c for c in refused if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) == reason)
+        data = case.data()
         with pytest.raises(UnsupportedCase, match=r"^" + engine):
-            adapter.build(case.spec, case.data().params)
+            adapter.run(case.spec, adapter.build(case.spec, data.params), data.x, data.initial_state, data.lengths)

@@ -37,6 +37,10 @@ ENGINES: dict[str, EngineInfo] = {
                    "torch.nn.RNNCell / LSTMCell / GRUCell unrolled by the adapter"),
         EngineInfo("keras", "rnn_ref.adapters.keras:KerasAdapter", "tensorflow",
                    "Keras 3 on TensorFlow: RNN(StackedRNNCells) and Bidirectional(RNN(cell)) per level"),
+        EngineInfo("gluon", "rnn_ref.adapters.gluon:GluonAdapter", "mxnet",
+                   "MXNet Gluon 1.9.1 fused mx.gluon.rnn.RNN / LSTM / GRU"),
+        EngineInfo("gluon-cell", "rnn_ref.adapters.gluon_cell:GluonCellAdapter", "mxnet",
+                   "MXNet Gluon 1.9.1 RNNCell / LSTMCell / GRUCell in SequentialRNNCell, unrolled"),
     ]
 }
 
@@ -61,13 +65,21 @@ def installed_engines() -> list[str]:
 
 
 @cache
+def adapter_object(name: str) -> Any:
+    """The adapter of engine ``name`` without its framework: enough for ``mapping`` and limits.
+
+    Adapter modules import their framework inside methods, so this works on NumPy alone.
+    """
+    module_name, class_name = engine_info(name).adapter.split(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
 def load_adapter(name: str) -> Any:
-    """Import the framework and return the (cached) adapter object of engine ``name``."""
+    """The adapter of engine ``name``, ready to build and run: its framework must be installed."""
     info = engine_info(name)
     if not info.installed():
         raise ValueError(
             f"engine {name!r} needs the Python package {info.requires!r}, which is not installed "
             f"(pip install 'rnn-ref[{info.requires}]' or use its tox env)"
         )
-    module_name, class_name = info.adapter.split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    return adapter_object(name)

@@ -51,6 +51,14 @@ class Adapter(ABC):
         """Why the engine cannot express this case, or None when it can."""
         return None
 
+    def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
+        """Why the engine has no layer for ``spec`` at all (whatever the input), or None.
+
+        This is what weight mapping and conversion care about: dtype- and lengths-specific
+        limits (see ``unsupported_reason``) do not change which parameters a layer has.
+        """
+        return self.unsupported_reason(spec, "float32", with_lengths=False)
+
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         """An upstream report when the engine accepts the case but computes it wrong, else None."""
         return None

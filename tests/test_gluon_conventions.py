@@ -1,0 +1,161 @@
+"""MXNet Gluon 1.9.1 behaviours that differ from the canonical conventions, one small test each.
+
+The adapters (rnn_ref/adapters/gluon.py and gluon_cell.py) handle every one of them; these
+tests pin the behaviour itself, on the layers as a user builds them, so an MXNet release that
+changes it is noticed here first. Strict xfails are engine defects: the day one is fixed,
+its test passes and the run fails until the adapter's workaround or declaration goes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnn_ref import RNNSpec
+from rnn_ref.adapters.gluon import GluonAdapter, import_mxnet
+
+pytestmark = pytest.mark.engine
+
+T, N, I, H, P = 4, 3, 2, 3, 2
+LENGTHS = np.array([4, 2, 3])
+X = np.random.default_rng(0).standard_normal((T, N, I))  # TNC
+
+
+@pytest.fixture(scope="module")
+def mx(engine_or_skip):
+    engine_or_skip("gluon")
+    return import_mxnet()
+
+
+@pytest.fixture(scope="module")
+def mx_cells(engine_or_skip):
+    engine_or_skip("gluon-cell")
+    return import_mxnet()
+
+
+def structural(block) -> dict[str, tuple[int, ...]]:
+    """Parameter names without the block prefix (``lstm0_l0_i2h_weight`` -> ``l0_i2h_weight``)."""
+    return {name.removeprefix(block.prefix): tuple(p.shape) for name, p in block.collect_params().items()}
+
+
+NEGATIVE = -np.abs(X[:1])  # one step whose pre-activations are all below zero (weights 1, biases 0)
+
+
+def test_fused_rnn_defaults_to_relu(mx):
+    """So the adapter always passes ``activation`` (torch and Keras default to tanh)."""
+    rnn = mx.gluon.rnn
+    layer = rnn.RNN(H, input_size=I, i2h_weight_initializer="ones")
+    layer.initialize()
+    assert not layer(mx.nd.array(NEGATIVE)).asnumpy().any()  # relu(<0) = 0, where tanh(<0) < 0
+
+
+def test_rnn_cell_defaults_to_tanh(mx_cells):
+    rnn = mx_cells.gluon.rnn
+    cell = rnn.RNNCell(H, input_size=I, i2h_weight_initializer="ones")
+    cell.initialize()
+    output, _ = cell(mx_cells.nd.array(NEGATIVE[0]), cell.begin_state(batch_size=N))
+    assert (output.asnumpy() < 0).all()
+
+
+def test_structural_names_of_a_two_layer_bidirectional_lstm_with_projection(mx):
+    rnn = mx.gluon.rnn
+    layer = rnn.LSTM(H, 2, bidirectional=True, input_size=I, projection_size=P)
+    layer.initialize()
+    names = structural(layer)
+    assert names["l0_i2h_weight"] == (4 * H, I)  # gates i f g o stacked along rows
+    assert names["l0_h2h_weight"] == (4 * H, P)  # the recurrent input is the projected h
+    assert names["r1_i2h_weight"] == (4 * H, 2 * P)  # "r" is the backward direction
+    assert names["l1_h2r_weight"] == (P, H)
+    assert names["r1_h2h_bias"] == (4 * H,)
+    spec = RNNSpec("lstm", I, H, num_layers=2, bidirectional=True, proj_size=P)
+    assert names == GluonAdapter().mapping(spec).native_shapes  # the rows describe the real layer
+
+
+def test_save_parameters_writes_the_old_unfused_names(mx, tmp_path):
+    rnn = mx.gluon.rnn
+    layer = rnn.GRU(H, 2, bidirectional=True, input_size=I)
+    layer.initialize()
+    layer.save_parameters(str(tmp_path / "gru.params"))
+    keys = set(mx.nd.load(str(tmp_path / "gru.params")))
+    assert {"_unfused.0.l_cell.i2h_weight", "_unfused.1.r_cell.h2h_bias"} <= keys
+    assert "l0_i2h_weight" not in keys
+
+
+@pytest.mark.parametrize("layout", ["TNC", "NTC"])
+def test_states_are_layer_major_in_both_layouts(mx, layout):
+    """h is (L·D, N, P) with projection and c is (L·D, N, H): NTC swaps only input and output."""
+    rnn = mx.gluon.rnn
+    layer = rnn.LSTM(H, 2, layout=layout, bidirectional=True, input_size=I, projection_size=P)
+    layer.initialize()
+    states = layer.begin_state(batch_size=N)
+    assert [s.shape for s in states] == [(4, N, P), (4, N, H)]
+    x = X if layout == "TNC" else X.transpose(1, 0, 2)
+    output, final = layer(mx.nd.array(x), states)
+    assert output.shape == (*x.shape[:2], 2 * P)
+    assert [s.shape for s in final] == [(4, N, P), (4, N, H)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="apache/mxnet#19323: CPU float32 (oneDNN) ignores use_sequence_length; fix PR #19466 is not in 1.9.1",
+)
+def test_fused_layer_honours_sequence_length_in_float32(mx):
+    rnn = mx.gluon.rnn
+    layer = rnn.GRU(H, bidirectional=True, input_size=I, use_sequence_length=True)
+    layer.initialize()
+    output, _ = layer(mx.nd.array(X), layer.begin_state(batch_size=N), mx.nd.array(LENGTHS, dtype="int32"))
+    assert not output.asnumpy()[2:, 1].any()  # sample 1 has 2 steps: zeros after them
+
+
+def test_fused_layer_refuses_sequence_length_in_float64_at_the_first_read(mx):
+    rnn = mx.gluon.rnn
+    layer = rnn.GRU(H, input_size=I, use_sequence_length=True, dtype="float64")
+    layer.initialize()
+    output, _ = layer(mx.nd.array(X, dtype="float64"), layer.begin_state(batch_size=N, dtype="float64"),
+                      mx.nd.array(LENGTHS, dtype="int32"))  # no error yet: MXNet runs asynchronously
+    with pytest.raises(mx.base.MXNetError, match=r"use_sequence_length option is only available for cuDNN"):
+        output.asnumpy()
+
+
+@pytest.mark.xfail(strict=True, reason="observed on mxnet 1.9.1 CPU: fused rnn_relu in float64 rounds to float32")
+def test_fused_relu_rnn_computes_in_float64(mx):
+    rnn = mx.gluon.rnn
+    layer = rnn.RNN(I, activation="relu", input_size=I, dtype="float64")
+    layer.initialize(mx.init.Zero())
+    layer.l0_i2h_weight.set_data(mx.nd.array(np.eye(I), dtype="float64"))
+    x = np.full((1, 1, I), 1 / 3)  # output = relu(x) = x exactly, in float64
+    np.testing.assert_array_equal(layer(mx.nd.array(x, dtype="float64")).asnumpy(), x)
+
+
+def test_cell_stack_states_are_flat_h_then_c_per_unit_and_default_to_float32(mx_cells):
+    rnn, contrib = mx_cells.gluon.rnn, mx_cells.gluon.contrib
+    stack = rnn.SequentialRNNCell()
+    with stack.name_scope():
+        stack.add(rnn.BidirectionalCell(contrib.rnn.LSTMPCell(H, P, input_size=I, prefix="l0_"),
+                                        contrib.rnn.LSTMPCell(H, P, input_size=I, prefix="r0_")))
+    stack.cast("float64")
+    stack.initialize()
+    assert set(structural(stack)) >= {"l0_i2h_weight", "l0_h2r_weight", "r0_h2h_bias"}  # the fused names
+    states = stack.begin_state(batch_size=N)
+    assert [s.shape for s in states] == [(N, P), (N, H), (N, P), (N, H)]  # l0.fwd h, c, l0.bwd h, c
+    assert {s.dtype for s in states} == {np.float32}  # whatever the cells' dtype: pass them explicitly
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,  # mxnet.base.MXNetError from concat: "Incompatible input shape"
+    reason="Gluon 1.9.1: BidirectionalCell below the top of a SequentialRNNCell stacks its backward outputs "
+    "twice in NTC with valid_length (no upstream report found); the gluon-cell adapter unrolls those in TNC",
+)
+def test_two_bidirectional_cell_layers_unroll_ntc_with_valid_length(mx_cells):
+    rnn = mx_cells.gluon.rnn
+    stack = rnn.SequentialRNNCell()
+    with stack.name_scope():
+        for layer, inputs in enumerate([I, 2 * H]):
+            stack.add(rnn.BidirectionalCell(rnn.GRUCell(H, input_size=inputs, prefix=f"l{layer}_"),
+                                            rnn.GRUCell(H, input_size=inputs, prefix=f"r{layer}_")))
+    stack.initialize()
+    nd = mx_cells.nd
+    output, _ = stack.unroll(T, nd.array(X.transpose(1, 0, 2)), layout="NTC", merge_outputs=True,
+                             valid_length=nd.array(LENGTHS))
+    assert output.shape == (N, T, 2 * H)
