@@ -1,14 +1,122 @@
-"""The ``rnn-ref`` command."""
+"""The ``rnn-ref`` command: ``map``, ``convert``, ``docs`` (and ``check``, ``record``).
+
+Exit codes: 0 success, 1 a check found a failure, 2 bad usage or input (unknown engine, a
+layer the engine cannot express, a weight file that does not match).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rnn_ref import __version__
+from rnn_ref.errors import ParamsError, SpecError
+from rnn_ref.spec import GRU_VARIANTS, MODES, RNNSpec
+
+USAGE_ERROR = 2
 
 
+class CommandError(Exception):
+    """A user error: printed as ``rnn-ref CMD: error: ...`` with exit code 2."""
+
+
+def add_layer_arguments(parser: argparse.ArgumentParser, sizes_required: bool = False) -> None:
+    layer = parser.add_argument_group("layer")
+    layer.add_argument("--mode", required=True, choices=MODES)
+    layer.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
+    layer.add_argument("--bidirectional", action="store_true")
+    layer.add_argument("--proj-size", type=int, default=0, help="LSTM projection size P (0: none)")
+    layer.add_argument("--gru-variant", choices=GRU_VARIANTS, help="GRU only (default reset_after)")
+    layer.add_argument("--no-bias", action="store_true", help="a layer without biases")
+    layer.add_argument("--input-size", type=int, help="I; without it and --hidden-size, sizes are "
+                       + ("read off the input file" if not sizes_required else "shown symbolically"))
+    layer.add_argument("--hidden-size", type=int, help="H")
+
+
+def spec_from(args: argparse.Namespace, symbolic: bool) -> RNNSpec:
+    """The RNNSpec the layer arguments describe; placeholder sizes when they are not given."""
+    if (args.input_size is None) != (args.hidden_size is None):
+        raise CommandError("give both --input-size and --hidden-size, or neither")
+    from rnn_ref.mapping_view import SYMBOLIC_SIZES
+
+    sized = args.input_size is not None
+    try:
+        return RNNSpec(
+            mode=args.mode,
+            input_size=args.input_size if sized else SYMBOLIC_SIZES["I"],
+            hidden_size=args.hidden_size if sized else SYMBOLIC_SIZES["H"],
+            num_layers=args.layers,
+            bidirectional=args.bidirectional,
+            bias=not args.no_bias,
+            proj_size=(args.proj_size if sized else SYMBOLIC_SIZES["P"]) if args.proj_size else 0,
+            gru_variant=args.gru_variant,
+        )
+    except SpecError as error:
+        raise CommandError(str(error)) from None
+
+
+def known_engine(name: str, allow_canonical: bool = False) -> str:
+    from rnn_ref.adapters import engine_names
+
+    known = (["canonical"] if allow_canonical else []) + engine_names()
+    if name not in known:
+        raise CommandError(f"unknown engine {name!r}; known: {', '.join(known)}")
+    return name
+
+
+# --------------------------------------------------------------------------- map
+def run_map(args: argparse.Namespace) -> int:
+    from rnn_ref.convert import engine_mapping
+    from rnn_ref.mapping_view import Sizes, render
+
+    spec = spec_from(args, symbolic=True)
+    sizes = Sizes(symbolic=args.input_size is None)
+    try:
+        mapping = engine_mapping(known_engine(args.engine), spec)
+        source = None
+        if args.to:
+            source, mapping = mapping, engine_mapping(known_engine(args.to), spec)
+    except ParamsError as error:
+        raise CommandError(str(error)) from None
+    print(render(mapping, args.format, sizes, source=source))
+    return 0
+
+
+# --------------------------------------------------------------------------- convert
+def run_convert(args: argparse.Namespace) -> int:
+    from rnn_ref.convert import convert
+
+    source, target = known_engine(args.source, True), known_engine(args.target, True)
+    spec = spec_from(args, symbolic=False)
+    try:
+        params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None)
+    except ParamsError as error:
+        raise CommandError(str(error)) from None
+    note = " (Keras keeps one bias: b_ih + b_hh were summed)" if target == "keras" and params.spec.bias else ""
+    print(f"wrote {args.output}: {target} weights of {params.spec}{note}")
+    return 0
+
+
+# --------------------------------------------------------------------------- docs
+def run_docs(args: argparse.Namespace) -> int:
+    from rnn_ref.docs import generate
+
+    text, path = generate(), args.output
+    if args.check:
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            print(f"{path} is stale: regenerate it with `rnn-ref docs`", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnn-ref",
@@ -18,7 +126,38 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"rnn-ref {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    mapper = commands.add_parser(
+        "map", help="which native parameter holds which canonical block (no framework needed)",
+        description="List every native parameter of ENGINE's layer and the canonical block each "
+        "region holds; with --to OTHER, the direct native-to-native correspondence.",
+    )
+    mapper.add_argument("engine", metavar="ENGINE")
+    add_layer_arguments(mapper)
+    mapper.add_argument("--to", metavar="OTHER", help="show OTHER's parameters in terms of ENGINE's")
+    mapper.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    mapper.set_defaults(run=run_map)
+
+    converter = commands.add_parser(
+        "convert", help="convert a weight file between engines (and canonical .npz)",
+        description="Convert IN (weights of --from) to OUT (weights of --to). Formats: torch .pt/.npz, "
+        "gluon .params/.npz, keras .npz (arr_i = get_weights() order), canonical .npz. Through "
+        "keras the two biases of a gate become their sum.",
+    )
+    converter.add_argument("--from", dest="source", required=True, metavar="A")
+    converter.add_argument("--to", dest="target", required=True, metavar="B")
+    add_layer_arguments(converter)
+    converter.add_argument("input", metavar="IN")
+    converter.add_argument("output", metavar="OUT")
+    converter.set_defaults(run=run_convert)
+
+    from rnn_ref.docs import DOCS_PATH
+
+    documenter = commands.add_parser("docs", help=f"regenerate {DOCS_PATH} from the mapping rows")
+    documenter.add_argument("--check", action="store_true", help="exit 1 if the file is stale, write nothing")
+    documenter.add_argument("--output", type=Path, default=DOCS_PATH)
+    documenter.set_defaults(run=run_docs)
     return parser
 
 
@@ -28,7 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.run(args)
+    try:
+        return args.run(args)
+    except CommandError as error:
+        print(f"rnn-ref {args.command}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrokenPipeError:  # `rnn-ref map ... | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

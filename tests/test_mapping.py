@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, ParamsError, RNNSpec
-from rnn_ref.adapters import ENGINES, engine_info, load_adapter
+from rnn_ref.adapters import ENGINES, adapter_object, load_adapter
 from rnn_ref.adapters.base import Adapter
 from rnn_ref.cases import small_matrix
 from rnn_ref.mapping import format_region
@@ -20,10 +20,7 @@ H = 5
 
 def adapter_without_framework(engine: str) -> Adapter:
     """The adapter object; mapping() must work even where the framework is not installed."""
-    import importlib
-
-    module_name, class_name = engine_info(engine).adapter.split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    return adapter_object(engine)
 
 
 def distinct_specs(engine: str) -> list[RNNSpec]:

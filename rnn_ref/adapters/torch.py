@@ -6,9 +6,15 @@ Conventions (all visible in the mapping rows):
   ``weight_hh_l{k}`` (G·H, R), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G·H,); the backward
   direction adds ``_reverse``; projection is ``weight_hr_l{k}`` (P, H).
 * Gate order LSTM ``i f g o``, GRU ``r z n`` (the canonical order); GRU is reset_after only.
-* Two biases, like the canonical form. ``batch_first=True`` is the NTC layout.
+* Two biases, like the canonical form. ``batch_first=True`` is the NTC layout; it does not
+  change the states.
+* States: ``h_0`` (L·D, N, R) and, for LSTM, ``c_0`` (L·D, N, H), passed as ``hx=(h_0, c_0)``,
+  ordered l0 forward, l0 backward, l1 forward, ... — the canonical order.
 * Per-sample lengths go through ``pack_padded_sequence(enforce_sorted=False)``;
-  ``pad_packed_sequence`` writes zeros at padded steps.
+  ``pad_packed_sequence`` writes zeros at padded steps; final states are taken after each
+  sample's last valid step (backward: after step 0).
+* float32 LSTM on CPU runs on oneDNN, float64 (and float32 with projection) on the generic
+  kernel: the matrix checks both.
 
 torch is imported lazily: ``mapping`` works without it.
 """

@@ -9,7 +9,9 @@ the fused engine shows that both code paths of one framework agree with the refe
 
 Each cell's parameters are named like the fused layer's, without the layer suffix:
 ``weight_ih`` (G·H, I_k), ``weight_hh`` (G·H, H), ``bias_ih``, ``bias_hh``; gate order is
-torch's. ``LSTMCell`` has no projection.
+torch's. ``LSTMCell`` has no projection. A cell takes and returns one unit's state, (N, H)
+(``(h, c)`` for LSTM); the adapter keeps them in canonical order. Padded steps: zeros, as
+the fused layer with packed sequences.
 """
 
 from __future__ import annotations

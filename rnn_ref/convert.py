@@ -1,0 +1,237 @@
+"""Weight files in each engine's native format, and conversion between engines.
+
+Formats (design section 4):
+
+=========  ==============================================================================
+engine     files
+=========  ==============================================================================
+canonical  ``.npz`` keyed by canonical keys (``l0.fwd.w_ih.i``, ...)
+torch      ``.pt``: a state_dict saved with ``torch.save`` (read with ``weights_only=True``);
+           ``.npz`` keyed by state_dict names (``weight_ih_l0``, ...)
+gluon      ``.params`` written by ``save_parameters``; ``.npz`` keyed by structural names
+           (``l0_i2h_weight``, ...)
+keras      ``.npz`` whose arrays ``arr_0 ... arr_k`` are ``get_weights()`` of the model that
+           ``rnn-ref map keras`` describes, in that order
+=========  ==============================================================================
+
+``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways.
+A conversion goes native -> canonical -> native through the mapping rows, so A -> canonical
+-> A is bit-exact; through Keras the two biases of a gate become their sum (Keras keeps one).
+Files are never unpickled, and a file that does not match the declared layer fails with the
+list of missing, unexpected and mis-shaped names before anything is written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnn_ref.adapters import adapter_object, engine_info, engine_names
+from rnn_ref.errors import ParamsError
+from rnn_ref.mapping import WeightMapping
+from rnn_ref.params import Params, expected_shapes
+from rnn_ref.spec import RNNSpec
+
+CANONICAL = "canonical"
+
+
+def format_engines() -> list[str]:
+    return [CANONICAL, *engine_names()]
+
+
+def suffix_of(path: Path) -> str:
+    return ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+
+
+def allowed_suffixes(engine: str) -> tuple[str, ...]:
+    if engine == CANONICAL or engine == "keras":
+        return (".npz",)
+    family = engine_info(engine).requires
+    return {"torch": (".pt", ".npz"), "mxnet": (".params", ".npz")}.get(family, (".npz",))
+
+
+def check_suffix(engine: str, path: Path) -> None:
+    if suffix_of(path) not in allowed_suffixes(engine):
+        raise ParamsError(f"{path}: a {engine} weight file must end in {' or '.join(allowed_suffixes(engine))}")
+
+
+# --------------------------------------------------------------------------- reading
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ParamsError(f"{path}: not a readable .npz file ({error})") from error
+
+
+def read_torch_pt(path: Path) -> dict[str, np.ndarray]:
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise ParamsError(f"{path}: not a state_dict that loads with weights_only=True ({error})") from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ParamsError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    return {name: tensor.detach().cpu().numpy() for name, tensor in state.items()}
+
+
+def read_gluon_params(path: Path) -> dict[str, np.ndarray]:
+    """Raw arrays of a ``save_parameters`` file, under the keys Gluon wrote."""
+    from rnn_ref.adapters.gluon import import_mxnet
+
+    try:
+        loaded = import_mxnet().nd.load(str(path))
+    except Exception as error:  # MXNetError
+        raise ParamsError(f"{path}: not a Gluon .params file ({error})") from error
+    return {name: array.asnumpy() for name, array in loaded.items()}
+
+
+def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a weight file, by the names the file uses."""
+    check_suffix(engine, path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such file")
+    suffix = suffix_of(path)
+    if suffix == ".pt":
+        return read_torch_pt(path)
+    if suffix == ".params":
+        return read_gluon_params(path)
+    return read_npz(path)
+
+
+def engine_mapping(engine: str, spec: RNNSpec) -> WeightMapping:
+    """The rows of ``engine`` for ``spec``; a layer the engine cannot express is an error."""
+    adapter = adapter_object(engine)
+    reason = adapter.layer_unsupported_reason(spec)
+    if reason is not None:
+        raise ParamsError(f"{engine} cannot express this {spec.mode} layer: {reason}")
+    return adapter.mapping(spec)
+
+
+def shapes_of(engine: str, spec: RNNSpec) -> dict[str, tuple[int, ...]]:
+    return expected_shapes(spec) if engine == CANONICAL else engine_mapping(engine, spec).native_shapes
+
+
+def infer_sizes(engine: str, spec: RNNSpec, arrays: dict[str, np.ndarray]) -> RNNSpec:
+    """``spec`` with input_size and hidden_size read off the file's shapes.
+
+    Tries every (I, H) that the file's dimensions allow and keeps the one whose layer has
+    exactly the file's multiset of shapes; names are checked afterwards, with a full report.
+    """
+    found = sorted(tuple(np.shape(a)) for a in arrays.values())
+    dims = {d for shape in found for d in shape}
+    gates = len(spec.gates)
+    candidates = sorted(dims | {d // gates for d in dims if d % gates == 0})
+    matches = []
+    for input_size, hidden_size in itertools.product(candidates, candidates):
+        if input_size < 1 or hidden_size < 1 or (spec.proj_size and spec.proj_size >= hidden_size):
+            continue
+        trial = spec.replace(input_size=input_size, hidden_size=hidden_size)
+        if sorted(shapes_of(engine, trial).values()) == found:
+            matches.append(trial)
+    if len(matches) != 1:
+        sizes = [(m.input_size, m.hidden_size) for m in matches]
+        what = f"several (input, hidden) sizes {sizes}" if matches else "no input/hidden size"
+        raise ParamsError(
+            f"{what} make a {engine} {spec.mode} layer with these shapes: {found}; "
+            "check --mode/--layers/--bidirectional/--proj-size, or give --input-size and --hidden-size"
+        )
+    return matches[0]
+
+
+def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Arrays keyed by the mapping's native names (Keras files are positional, Gluon's renamed)."""
+    names = list(shapes_of(engine, spec))
+    if engine == "keras":
+        positional = [f"arr_{i}" for i in range(len(arrays))]
+        if sorted(arrays) != sorted(positional):
+            raise ParamsError(f"{path}: a keras .npz holds arr_0 ... arr_k (get_weights order), got {sorted(arrays)}")
+        if len(arrays) != len(names):
+            raise ParamsError(f"{path}: expected {len(names)} arrays (get_weights of {spec}), got {len(arrays)}")
+        return {name: arrays[f"arr_{i}"] for i, name in enumerate(names)}
+    if suffix_of(path) == ".params":
+        return load_through_gluon(engine, spec, path)
+    return arrays
+
+
+def load_through_gluon(engine: str, spec: RNNSpec, path: Path) -> dict[str, np.ndarray]:
+    """A ``.params`` file read the way Gluon does (it undoes its own key renaming)."""
+    adapter = adapter_object(engine)
+    dtype = next(iter(read_gluon_params(path).values())).dtype
+    layer = adapter.build(spec, Params.random(spec, dtype=dtype))
+    try:
+        layer.load_parameters(str(path))
+    except Exception as error:  # AssertionError / MXNetError naming the missing key
+        raise ParamsError(f"{path}: does not load into the {engine} layer of {spec}: {error}") from error
+    return adapter.native_arrays(spec, layer)
+
+
+def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = False) -> Params:
+    """Canonical Params from an ``engine`` weight file; ``infer``: read I and H off the file."""
+    path = Path(path)
+    arrays = raw_arrays(engine, path)
+    if infer:
+        spec = infer_sizes(engine, spec, arrays)
+    if engine == CANONICAL:
+        return Params(spec, arrays)
+    mapping = engine_mapping(engine, spec)
+    named = to_named(engine, spec, path, arrays)
+    return mapping.to_params(named, f"{path} ({engine})")
+
+
+# --------------------------------------------------------------------------- writing
+def write_npz(handle: Any, arrays: dict[str, np.ndarray]) -> None:
+    np.savez(handle, **arrays)
+
+
+def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
+    """A function that writes ``params`` in ``engine``'s format for ``path`` to a given file name."""
+    spec = params.spec
+    suffix = suffix_of(path)
+    if engine == CANONICAL:
+        return lambda target: write_npz(target, dict(params))
+    native = engine_mapping(engine, spec).to_native(params)
+    if engine == "keras":
+        return lambda target: write_npz(target, {f"arr_{i}": a for i, a in enumerate(native.values())})
+    if suffix == ".pt":
+        import torch
+
+        return lambda target: torch.save({name: torch.from_numpy(a) for name, a in native.items()}, target)
+    if suffix == ".params":
+        layer = adapter_object(engine).build(spec, params)
+        return lambda target: layer.save_parameters(target)
+    return lambda target: write_npz(target, native)
+
+
+def write_params(engine: str, path: str | Path, params: Params) -> None:
+    """Write atomically: a failure leaves no file behind (and never a half-written one)."""
+    path = Path(path)
+    check_suffix(engine, path)
+    write = writer(engine, path, params)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=suffix_of(path))
+    os.close(descriptor)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def convert(source: str, target: str, spec: RNNSpec, in_path: str | Path, out_path: str | Path,
+            infer: bool = False) -> Params:
+    """Read ``in_path`` as ``source``, write ``out_path`` as ``target``; returns the canonical params."""
+    for engine in (source, target):
+        if engine not in format_engines():
+            raise ParamsError(f"unknown engine {engine!r}; known: {', '.join(format_engines())}")
+    params = read_params(source, in_path, spec, infer=infer)
+    write_params(target, out_path, params)
+    return params

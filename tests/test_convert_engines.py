@@ -1,0 +1,93 @@
+"""Converted weights run on the real engines: A -> B gives the same outputs as A.
+
+For the engine under test, weights of every format (canonical and every engine's .npz,
+written from canonical params by the rows alone) are converted into the engine's native
+file, loaded into the real layer, and run. Its outputs must match the reference on what the
+source file held, and, when the source's own engine is installed here too (engines sharing
+an env), that engine's outputs on its own file. Native file formats (.pt, .params) are
+round-tripped through the framework itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnn_ref import Params, RNNSpec, forward
+from rnn_ref.adapters import ENGINES, adapter_object, installed_engines
+from rnn_ref.compare import TOLERANCES, compare
+from rnn_ref.convert import CANONICAL, allowed_suffixes, format_engines, read_params, write_params
+from rnn_ref.errors import ParamsError
+
+pytestmark = pytest.mark.engine
+
+SPECS = {
+    "lstm-L2-bi": RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True),
+    "gru-L1": RNNSpec("gru", 3, 4),
+    "rnn_tanh-L2": RNNSpec("rnn_tanh", 3, 4, num_layers=2),
+}
+X = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)  # TNC
+
+
+def expresses(engine: str, spec: RNNSpec) -> bool:
+    return engine == CANONICAL or adapter_object(engine).layer_unsupported_reason(spec) is None
+
+
+def run_engine(engine: str, params: Params):
+    adapter = adapter_object(engine)
+    return adapter.run(params.spec, adapter.build(params.spec, params), X)
+
+
+@pytest.mark.parametrize("spec_id", list(SPECS))
+def test_weights_from_every_format_run_the_same_on_this_engine(engine, spec_id, tmp_path):
+    spec = SPECS[spec_id]
+    if not expresses(engine, spec):
+        pytest.skip(f"unsupported by {engine}: {adapter_object(engine).layer_unsupported_reason(spec)}")
+    canonical = Params.random(spec, seed=7, dtype=np.float32)
+    tolerance = TOLERANCES["float32"]
+    for source in format_engines():
+        if not expresses(source, spec):
+            continue
+        source_file = tmp_path / f"{source}.npz"
+        write_params(source, source_file, canonical)
+        held = read_params(source, source_file, spec)  # what the source format holds (Keras: summed biases)
+        for suffix in allowed_suffixes(engine):
+            target_file = tmp_path / f"{source}-to-{engine}{suffix}"
+            write_params(engine, target_file, read_params(source, source_file, spec))
+            loaded = read_params(engine, target_file, spec)
+            result = run_engine(engine, loaded)
+            expected = forward(spec, held, X)
+            checks = [compare("output", result.output, expected.output, tolerance),
+                      compare("h_n", result.h_n, expected.h_n, tolerance)]
+            if source != CANONICAL and source != engine and source in installed_engines():
+                other = run_engine(source, held)  # engines that share this env: engine vs engine
+                checks.append(compare(f"output vs {source}", result.output, other.output, tolerance))
+            failed = [c.describe() for c in checks if not c.passed]
+            assert not failed, f"{source} -> {engine} ({suffix}): {failed}"
+
+
+FRAMEWORK_FORMATS = {engine: allowed_suffixes(engine)[0] for engine in ENGINES if allowed_suffixes(engine)[0] != ".npz"}
+
+
+@pytest.mark.parametrize("native_engine", list(FRAMEWORK_FORMATS))
+def test_framework_file_format_round_trip_is_bit_exact(native_engine, engine_or_skip, tmp_path):
+    """torch .pt (torch.save of a state_dict) and Gluon .params (save_parameters)."""
+    engine = engine_or_skip(native_engine).name
+    suffix = FRAMEWORK_FORMATS[engine]
+    spec = SPECS["lstm-L2-bi"]
+    params = Params.random(spec, seed=8)
+    write_params(engine, tmp_path / f"w{suffix}", params)
+    assert read_params(engine, tmp_path / f"w{suffix}", spec).equal(params)
+    assert read_params(engine, tmp_path / f"w{suffix}", spec.replace(input_size=1, hidden_size=1), infer=True).equal(params)
+
+
+@pytest.mark.parametrize("native_engine", [e for e, suffix in FRAMEWORK_FORMATS.items() if suffix == ".pt"])
+def test_a_pickle_that_is_not_a_state_dict_is_refused(native_engine, engine_or_skip, tmp_path):
+    engine = engine_or_skip(native_engine).name
+    from fractions import Fraction
+
+    import torch
+
+    torch.save({"weight_ih_l0": Fraction(1, 3)}, tmp_path / "evil.pt")  # not a type weights_only may build
+    with pytest.raises(ParamsError, match="weights_only=True"):
+        read_params(engine, tmp_path / "evil.pt", SPECS["gru-L1"])
