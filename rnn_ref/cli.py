@@ -99,6 +99,34 @@ def run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- check and record
+def run_check(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import engine_names
+    from rnn_ref.check import check, passed, render, terminal_progress
+
+    engines = engine_names() if args.engines is None else [
+        known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
+    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only)
+    print(render(reports))
+    return 0 if passed(reports) else 1
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import engine_info
+    from rnn_ref.fixtures import FixtureError, main_record
+
+    engine = known_engine(args.engine)
+    if not engine_info(engine).installed():
+        raise CommandError(f"recording {engine} needs {engine_info(engine).requires} installed (use its tox env)")
+    try:
+        manifest = main_record(engine, args.output)
+    except FixtureError as error:
+        raise CommandError(str(error)) from None
+    print(f"recorded {len(manifest['cases'])} case(s) of {engine} {manifest['engine_version']}; "
+          f"{len(manifest['not_recorded'])} not recorded (unsupported or known defect)")
+    return 0
+
+
 # --------------------------------------------------------------------------- docs
 def run_docs(args: argparse.Namespace) -> int:
     from rnn_ref.docs import generate
@@ -151,6 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
     converter.add_argument("input", metavar="IN")
     converter.add_argument("output", metavar="OUT")
     converter.set_defaults(run=run_convert)
+
+    from rnn_ref.fixtures import FIXTURES_ROOT
+
+    checker = commands.add_parser(
+        "check", help="run the case matrix on every installed engine, replay fixtures for the others",
+        description="Check every engine against the reference: live where its framework is installed, "
+        "else from its recorded fixtures. Prints engine x case group; exit 1 on any failure.",
+    )
+    checker.add_argument("--engines", help="comma-separated engines (default: all)")
+    checker.add_argument("--fixtures", type=Path, default=FIXTURES_ROOT, help="fixtures folder (default: %(default)s)")
+    checker.add_argument("--replay-only", action="store_true", help="replay fixtures even for installed engines")
+    checker.set_defaults(run=run_check)
+
+    recorder = commands.add_parser("record", help="record an engine's golden fixtures (the engine must be installed)")
+    recorder.add_argument("--engine", required=True)
+    recorder.add_argument("--output", type=Path, help="folder (default: fixtures/ENGINE)")
+    recorder.set_defaults(run=run_record)
 
     from rnn_ref.docs import DOCS_PATH
 

@@ -1,0 +1,125 @@
+"""``rnn-ref check``: every engine against the reference, live where installed, else from fixtures.
+
+Prints one table, engine × case group (the cell variant): cases, passed, failed, unsupported,
+known defects and the largest error per dtype, then every unsupported reason and every
+failure. Exit status 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rnn_ref.adapters import engine_info, load_adapter
+from rnn_ref.cases import VARIANTS, all_cases
+from rnn_ref.fixtures import FIXTURES_ROOT, FixtureError, load_all, not_recorded_results, replay_fixture
+from rnn_ref.runner import FAIL, KNOWN_DEFECT, PASS, UNSUPPORTED, CaseResult, run_case
+
+
+@dataclass
+class EngineReport:
+    """The results of one engine and where they came from (a live run or recorded fixtures)."""
+
+    engine: str
+    source: str
+    results: list[CaseResult] = field(default_factory=list)
+    problem: str | None = None  # the engine could not be checked at all
+
+
+Progress = Callable[[str, int, int, str], None]
+
+
+def live(engine: str, progress: Progress | None) -> EngineReport:
+    adapter = load_adapter(engine)
+    report = EngineReport(engine, f"live, {adapter.version()}")
+    cases = all_cases()
+    for index, case in enumerate(cases, 1):
+        if progress:
+            progress(engine, index, len(cases), case.id)
+        report.results.append(run_case(adapter, case))
+    return report
+
+
+def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport:
+    directory = root / engine
+    try:
+        manifest, fixtures = load_all(directory)
+    except FixtureError as error:
+        return EngineReport(engine, f"fixtures {directory}", problem=str(error))
+    report = EngineReport(engine, f"fixtures, {manifest['engine_version']}", not_recorded_results(manifest))
+    for index, fixture in enumerate(fixtures, 1):
+        if progress:
+            progress(engine, index, len(fixtures), fixture.case.id)
+        try:
+            report.results.append(replay_fixture(fixture))
+        except FixtureError as error:
+            report.problem = str(error)
+            break
+    return report
+
+
+def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress: Progress | None = None,
+          replay_only: bool = False) -> list[EngineReport]:
+    """Live runs for installed engines (unless ``replay_only``), fixture replays for the rest."""
+    reports = []
+    for engine in engines:
+        if engine_info(engine).installed() and not replay_only:
+            reports.append(live(engine, progress))
+        elif (fixtures_root / engine).is_dir():
+            reports.append(replayed(engine, fixtures_root, progress))
+        else:
+            reports.append(EngineReport(engine, "-", problem=(
+                f"{engine_info(engine).requires} is not installed and there are no fixtures in "
+                f"{fixtures_root / engine} (record them with `rnn-ref record --engine {engine}`)")))
+    return reports
+
+
+def error_text(results: list[CaseResult], dtype: str) -> str:
+    errors = [r.max_error for r in results if r.case.dtype == dtype and r.status in (PASS, FAIL)]
+    return f"{max(errors):.1e}" if errors else "-"
+
+
+def render(reports: list[EngineReport]) -> str:
+    header = f"{'engine':<11}{'group':<17}{'cases':>6}{'pass':>6}{'fail':>6}{'unsup':>6}{'defect':>7}" \
+             f"{'max f32':>9}{'max f64':>9}"
+    lines = [header, "-" * len(header)]
+    notes: list[str] = []
+    for report in reports:
+        lines.append(f"{report.engine} ({report.source})")
+        if report.problem:
+            lines.append(f"  could not be checked: {report.problem}")
+        by_group: dict[str, list[CaseResult]] = defaultdict(list)
+        for result in report.results:
+            by_group[result.case.variant].append(result)
+        for group in [v for v in VARIANTS if v in by_group]:
+            results = by_group[group]
+            count = Counter(r.status for r in results)
+            lines.append(f"{'':<11}{group:<17}{len(results):>6}{count[PASS]:>6}{count[FAIL]:>6}"
+                         f"{count[UNSUPPORTED]:>6}{count[KNOWN_DEFECT]:>7}"
+                         f"{error_text(results, 'float32'):>9}{error_text(results, 'float64'):>9}")
+        reasons = Counter(r.reason for r in report.results if r.status in (UNSUPPORTED, KNOWN_DEFECT))
+        notes += [f"{report.engine}: {count} case(s): {reason}" for reason, count in reasons.items()]
+        notes += [r.report() for r in report.results if r.status == FAIL]
+    if notes:
+        lines += ["", "Unsupported, known defects and failures:"] + [f"- {note}" for note in notes]
+    failed = sum(r.status == FAIL for report in reports for r in report.results)
+    broken = [report.engine for report in reports if report.problem]
+    total = sum(len(report.results) for report in reports)
+    verdict = f"{total} case(s) checked, {failed} failed"
+    if broken:
+        verdict += f"; not checked: {', '.join(broken)}"
+    lines += ["", verdict]
+    return "\n".join(lines)
+
+
+def passed(reports: list[EngineReport]) -> bool:
+    return not any(report.problem or any(r.status == FAIL for r in report.results) for report in reports)
+
+
+def terminal_progress(engine: str, index: int, total: int, case_id: str) -> None:
+    if sys.stderr.isatty():
+        end = "\n" if index == total else ""
+        print(f"\r\033[K[{index}/{total}] {engine} {case_id}", end=end, file=sys.stderr, flush=True)

@@ -1,0 +1,149 @@
+"""Golden fixtures: every framework checked offline, through its recorded runs.
+
+The committed fixtures were recorded from the real torch, Keras/TensorFlow and Gluon
+(`rnn-ref record --engine E`). Replaying needs NumPy alone: the engine's mapping rows turn
+the recorded native weights into canonical params, and the reference must reproduce the
+recorded outputs and final states.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rnn_ref.adapters import ENGINES
+from rnn_ref.cli import main
+from rnn_ref.fixtures import FIXTURES_ROOT, MANIFEST, FixtureError, load_all, read_manifest, replay_fixture
+from rnn_ref.runner import FAIL, PASS
+
+COMMITTED = [(engine, entry["id"]) for engine in ENGINES if (FIXTURES_ROOT / engine / MANIFEST).is_file()
+             for entry in read_manifest(FIXTURES_ROOT / engine)["cases"]]
+
+
+def test_every_engine_has_committed_fixtures_under_2_mb():
+    for engine in ENGINES:
+        directory = FIXTURES_ROOT / engine
+        manifest = read_manifest(directory)
+        assert manifest["engine"] == engine and manifest["engine_version"] and manifest["recorded_with"]
+        assert len(manifest["cases"]) >= 10, engine
+        size = sum(path.stat().st_size for path in directory.iterdir())
+        assert size < 2 * 1024 * 1024, f"{engine} fixtures are {size} bytes"
+
+
+@pytest.mark.parametrize(("fixture_engine", "case_id"), COMMITTED, ids=[f"{e}-{c}" for e, c in COMMITTED])
+def test_recorded_run_is_reproduced_by_the_reference(fixture_engine, case_id):
+    manifest, fixtures = load_all(FIXTURES_ROOT / fixture_engine)
+    fixture = next(f for f in fixtures if f.case.id == case_id)
+    result = replay_fixture(fixture)
+    assert result.status == PASS, f"recorded with {manifest['engine_version']}:\n{result.report()}"
+
+
+# ----------------------------------------------------------------------------- broken fixtures
+@pytest.fixture
+def torch_copy(tmp_path):
+    directory = tmp_path / "torch"
+    shutil.copytree(FIXTURES_ROOT / "torch", directory)
+    manifest = read_manifest(directory)
+    entry = next(e for e in manifest["cases"] if e["with_lengths"] and e["with_state"] and e["spec"]["mode"] == "lstm")
+    return directory, entry
+
+
+def rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del arrays[key]
+    np.savez(path, **arrays)
+
+
+def test_a_tampered_output_fails_the_replay(torch_copy):
+    directory, entry = torch_copy
+    path = directory / entry["file"]
+    with np.load(path) as archive:
+        output = archive["output"].copy()
+    output.flat[7] += 1e-3
+    rewrite(path, output=output)
+    _, fixtures = load_all(directory)
+    result = replay_fixture(next(f for f in fixtures if f.case.id == entry["id"]))
+    assert result.status == FAIL
+    assert "output: max abs error 1.000e-03" in result.report()
+
+
+def test_a_truncated_file_is_named(torch_copy):
+    directory, entry = torch_copy
+    path = directory / entry["file"]
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(FixtureError, match=rf"{entry['file']}: unreadable fixture"):
+        load_all(directory)
+
+
+def test_a_missing_array_is_named(torch_copy):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], c0=None)
+    with pytest.raises(FixtureError, match=r"missing array 'c0'"):
+        load_all(directory)
+
+
+def test_a_misshaped_array_is_named(torch_copy):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], h_n=np.zeros((1, 1, 1), np.float32))
+    with pytest.raises(FixtureError, match=r"h_n: expected shape \(4, 4, 5\), got \(1, 1, 1\)"):
+        load_all(directory)
+
+
+def test_misshaped_weights_are_named(torch_copy):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], **{"weight:weight_ih_l0": np.zeros((2, 2), np.float32)})
+    _, fixtures = load_all(directory)
+    with pytest.raises(FixtureError, match=r"weight_ih_l0: expected shape \(20, 3\), got \(2, 2\)"):
+        replay_fixture(next(f for f in fixtures if f.case.id == entry["id"]))
+
+
+def test_a_pickled_array_is_never_loaded(torch_copy):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], x=np.array([object()], dtype=object))
+    with pytest.raises(FixtureError, match="allow_pickle=False"):
+        load_all(directory)
+
+
+def test_a_broken_manifest_is_named(torch_copy):
+    directory, _ = torch_copy
+    (directory / MANIFEST).write_text("{not json", encoding="utf-8")
+    with pytest.raises(FixtureError, match=r"manifest.json: unreadable manifest"):
+        load_all(directory)
+
+
+def test_a_manifest_entry_that_describes_another_case(torch_copy):
+    directory, _ = torch_copy
+    manifest = json.loads((directory / MANIFEST).read_text())
+    manifest["cases"][0]["dtype"] = "float64" if manifest["cases"][0]["dtype"] == "float32" else "float32"
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(FixtureError, match="describes case"):
+        load_all(directory)
+
+
+# ----------------------------------------------------------------------------- rnn-ref check
+def test_check_replays_the_frameworks_that_are_not_installed(capsys):
+    code = main(["check", "--engines", ",".join(e for e, info in ENGINES.items() if not info.installed())])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "(fixtures, " in out and " 0 failed" in out
+
+
+def test_check_fails_on_a_bad_fixture(torch_copy, capsys):
+    directory, entry = torch_copy
+    with np.load(directory / entry["file"]) as archive:
+        rewrite(directory / entry["file"], h_n=archive["h_n"] + 1.0)
+    code = main(["check", "--engines", "torch", "--replay-only", "--fixtures", str(directory.parent)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"torch disagrees with the reference on case {entry['id']}" in out and "h_n: max abs error" in out
+
+
+def test_check_with_an_unknown_engine_exits_2(capsys):
+    assert main(["check", "--engines", "onnx"]) == 2
+    assert "unknown engine 'onnx'" in capsys.readouterr().err
