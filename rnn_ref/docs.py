@@ -67,8 +67,17 @@ def engine_section(engine: str) -> list[str]:
     return lines
 
 
+def json_schema_section() -> list[str]:
+    """The JSON schema of ``rnn-ref map --format json``, as documented in rnn_ref/mapping_view.py."""
+    from rnn_ref import mapping_view
+
+    schema = inspect.getdoc(mapping_view).split("JSON schema", 1)[1].split("\n", 1)[1]
+    return ["## JSON schema of `rnn-ref map --format json`", "", schema.replace("``", "`").replace("::", ":"), ""]
+
+
 def generate() -> str:
     lines = [INTRO, "Engines: " + ", ".join(f"[{e}](#{e})" for e in ENGINES), ""]
     for engine in ENGINES:
         lines += engine_section(engine)
+    lines += json_schema_section()
     return "\n".join(lines).rstrip() + "\n"
