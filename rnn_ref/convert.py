@@ -11,7 +11,8 @@ torch      ``.pt``: a state_dict saved with ``torch.save`` (read with ``weights_
 gluon      ``.params`` written by ``save_parameters``; ``.npz`` keyed by structural names
            (``l0_i2h_weight``, ...)
 keras      ``.npz`` whose arrays ``arr_0 ... arr_k`` are ``get_weights()`` of the model that
-           ``rnn-ref map keras`` describes, in that order
+           ``rnn-ref map keras`` describes, in that order; ``.weights.h5`` written by that
+           model's ``save_weights``
 =========  ==============================================================================
 
 ``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways.
@@ -51,8 +52,10 @@ def suffix_of(path: Path) -> str:
 
 
 def allowed_suffixes(engine: str) -> tuple[str, ...]:
-    if engine == CANONICAL or engine == "keras":
+    if engine == CANONICAL:
         return (".npz",)
+    if engine == "keras":
+        return (".npz", ".weights.h5")
     family = engine_info(engine).requires
     return {"torch": (".pt", ".npz"), "mxnet": (".params", ".npz")}.get(family, (".npz",))
 
@@ -94,6 +97,19 @@ def read_gluon_params(path: Path) -> dict[str, np.ndarray]:
     return {name: array.asnumpy() for name, array in loaded.items()}
 
 
+def read_keras_h5(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a Keras ``.weights.h5`` file in storage order, as ``arr_i`` (shapes only matter)."""
+    import h5py
+
+    arrays: list[np.ndarray] = []
+    try:
+        with h5py.File(path, "r") as archive:
+            archive.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    except OSError as error:
+        raise ParamsError(f"{path}: not a readable .weights.h5 file ({error})") from error
+    return {f"arr_{i}": array for i, array in enumerate(arrays)}
+
+
 def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
     """The arrays of a weight file, by the names the file uses."""
     check_suffix(engine, path)
@@ -104,6 +120,8 @@ def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
         return read_torch_pt(path)
     if suffix == ".params":
         return read_gluon_params(path)
+    if suffix == ".weights.h5":
+        return read_keras_h5(path)
     return read_npz(path)
 
 
@@ -150,6 +168,8 @@ def infer_sizes(engine: str, spec: RNNSpec, arrays: dict[str, np.ndarray]) -> RN
 def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Arrays keyed by the mapping's native names (Keras files are positional, Gluon's renamed)."""
     names = list(shapes_of(engine, spec))
+    if suffix_of(path) == ".weights.h5":
+        return load_through_keras(spec, path)
     if engine == "keras":
         positional = [f"arr_{i}" for i in range(len(arrays))]
         if sorted(arrays) != sorted(positional):
@@ -171,6 +191,18 @@ def load_through_gluon(engine: str, spec: RNNSpec, path: Path) -> dict[str, np.n
         layer.load_parameters(str(path))
     except Exception as error:  # AssertionError / MXNetError naming the missing key
         raise ParamsError(f"{path}: does not load into the {engine} layer of {spec}: {error}") from error
+    return adapter.native_arrays(spec, layer)
+
+
+def load_through_keras(spec: RNNSpec, path: Path) -> dict[str, np.ndarray]:
+    """A ``.weights.h5`` file loaded by Keras into the standard model (Keras matches the layers)."""
+    adapter = adapter_object("keras")
+    dtype = next(iter(read_keras_h5(path).values())).dtype
+    layer = adapter.build(spec, Params.random(spec, dtype=dtype))
+    try:
+        adapter.model(spec, layer).load_weights(str(path))
+    except Exception as error:  # ValueError naming the layer whose weights do not fit
+        raise ParamsError(f"{path}: does not load into the keras layer of {spec}: {error}") from error
     return adapter.native_arrays(spec, layer)
 
 
@@ -199,7 +231,7 @@ def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
     if engine == CANONICAL:
         return lambda target: write_npz(target, dict(params))
     native = engine_mapping(engine, spec).to_native(params)
-    if engine == "keras":
+    if engine == "keras" and suffix == ".npz":
         return lambda target: write_npz(target, {f"arr_{i}": a for i, a in enumerate(native.values())})
     if suffix == ".pt":
         import torch
@@ -208,6 +240,10 @@ def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
     if suffix == ".params":
         layer = adapter_object(engine).build(spec, params)
         return lambda target: layer.save_parameters(target)
+    if suffix == ".weights.h5":
+        adapter = adapter_object(engine)
+        model = adapter.model(spec, adapter.build(spec, params))
+        return lambda target: model.save_weights(target)
     return lambda target: write_npz(target, native)
 
 

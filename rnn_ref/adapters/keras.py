@@ -165,6 +165,15 @@ class KerasAdapter(Adapter):
             arrays = arrays[count:]
         return built
 
+    def model(self, spec: RNNSpec, layer: KerasLayers) -> Any:
+        """The standard Keras model around the built layers (what ``.weights.h5`` files hold)."""
+        keras = quiet_import_keras()
+        inputs = keras.Input((None, spec.input_size), dtype=layer.cells()[0].dtype)
+        features = inputs
+        for level in layer.layers:
+            features = level(features)[0]
+        return keras.Model(inputs, features)
+
     def native_arrays(self, spec: RNNSpec, layer: KerasLayers) -> dict[str, np.ndarray]:
         names = list(self.mapping(spec).native_shapes)
         values = [np.asarray(w) for cell in layer.cells() for w in cell.get_weights()]
