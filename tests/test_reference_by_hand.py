@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
+from rnn_ref.cases import VARIANTS
 
 
 def sig(v: np.ndarray) -> np.ndarray:
@@ -31,12 +32,12 @@ def pre(p: Params, unit: str, gate: str, x: np.ndarray, h: np.ndarray) -> np.nda
     )
 
 
-def rnn_step(p, unit, x, h, c, mode):
+def rnn_step(p, unit, x, h, c, variant):
     z = pre(p, unit, "h", x, h)
-    return (np.tanh(z) if mode == "rnn_tanh" else np.maximum(z, 0.0)), None
+    return (np.tanh(z) if variant == "rnn_tanh" else np.maximum(z, 0.0)), None
 
 
-def lstm_step(p, unit, x, h, c, mode):
+def lstm_step(p, unit, x, h, c, variant):
     i, f = sig(pre(p, unit, "i", x, h)), sig(pre(p, unit, "f", x, h))
     g, o = np.tanh(pre(p, unit, "g", x, h)), sig(pre(p, unit, "o", x, h))
     c = f * c + i * g
@@ -46,27 +47,21 @@ def lstm_step(p, unit, x, h, c, mode):
     return h, c
 
 
-def gru_step(p, unit, x, h, c, mode):
+def gru_step(p, unit, x, h, c, variant):
     r, z = sig(pre(p, unit, "r", x, h)), sig(pre(p, unit, "z", x, h))
     w_in, b_in = p[f"{unit}.w_ih.n"], p[f"{unit}.b_ih.n"]
     w_hn, b_hn = p[f"{unit}.w_hh.n"], p[f"{unit}.b_hh.n"]
-    if mode == "gru-reset_after":  # r scales the whole recurrent term, bias included
+    if variant == "gru":  # reset_after: r scales the whole recurrent term, bias included
         n = np.tanh(np.dot(w_in, x) + b_in + r * (np.dot(w_hn, h) + b_hn))
     else:  # reset_before: r scales h before the matmul; b_hn is not reset
         n = np.tanh(np.dot(w_in, x) + b_in + np.dot(w_hn, r * h) + b_hn)
     return (1 - z) * n + z * h, None
 
 
-STEP = {"rnn_tanh": rnn_step, "rnn_relu": rnn_step, "lstm": lstm_step, "lstm-proj": lstm_step,
-        "gru-reset_after": gru_step, "gru-reset_before": gru_step}
-CELLS = {
-    "rnn_tanh": dict(mode="rnn_tanh"),
-    "rnn_relu": dict(mode="rnn_relu"),
-    "lstm": dict(mode="lstm"),
-    "lstm-proj": dict(mode="lstm", proj_size=2),
-    "gru-reset_after": dict(mode="gru", gru_variant="reset_after"),
-    "gru-reset_before": dict(mode="gru", gru_variant="reset_before"),
-}
+# The cell variants of the case matrix (rnn_ref.cases.VARIANTS), each with its hand-written step.
+STEP = {"rnn_tanh": rnn_step, "rnn_relu": rnn_step, "lstm": lstm_step, "lstm_proj": lstm_step,
+        "gru": gru_step, "gru_reset_before": gru_step}
+CELLS = {variant: VARIANTS[variant] for variant in STEP}
 I, H, N = 3, 4, 2
 
 

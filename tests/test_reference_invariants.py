@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
+from rnn_ref.cases import VARIANTS
 
-SPECS = {
-    "rnn_tanh": dict(mode="rnn_tanh"),
-    "rnn_relu": dict(mode="rnn_relu"),
-    "lstm": dict(mode="lstm"),
-    "lstm-proj": dict(mode="lstm", proj_size=2),
-    "gru-reset_after": dict(mode="gru", gru_variant="reset_after"),
-    "gru-reset_before": dict(mode="gru", gru_variant="reset_before"),
-}
+SPECS = VARIANTS  # the cell variants of the case matrix
 I, H, T, N = 3, 4, 5, 3
 cells = pytest.mark.parametrize("cell", list(SPECS))
 
@@ -134,10 +128,10 @@ def test_relu_differs_from_tanh_and_never_goes_negative():
 
 
 def test_gru_variants_differ():
-    blocks = dict(Params.random(spec_of("gru-reset_after"), seed=11))
+    blocks = dict(Params.random(spec_of("gru"), seed=11))
     x = inputs()
-    after = forward(spec_of("gru-reset_after"), blocks, x).output
-    before = forward(spec_of("gru-reset_before"), blocks, x).output
+    after = forward(spec_of("gru"), blocks, x).output
+    before = forward(spec_of("gru_reset_before"), blocks, x).output
     assert np.abs(after - before).max() > 1e-3
 
 
