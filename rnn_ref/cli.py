@@ -36,25 +36,33 @@ def add_layer_arguments(parser: argparse.ArgumentParser, sizes_required: bool = 
 
 
 def spec_from(args: argparse.Namespace, symbolic: bool) -> RNNSpec:
-    """The RNNSpec the layer arguments describe; placeholder sizes when they are not given."""
+    """The RNNSpec the layer arguments describe.
+
+    The user's values are validated as given. Without --input-size/--hidden-size the sizes are
+    placeholders: ``map`` then shows symbolic sizes, ``convert`` reads them off the file.
+    """
     if (args.input_size is None) != (args.hidden_size is None):
         raise CommandError("give both --input-size and --hidden-size, or neither")
     from rnn_ref.mapping_view import SYMBOLIC_SIZES
 
     sized = args.input_size is not None
     try:
-        return RNNSpec(
+        spec = RNNSpec(
             mode=args.mode,
-            input_size=args.input_size if sized else SYMBOLIC_SIZES["I"],
-            hidden_size=args.hidden_size if sized else SYMBOLIC_SIZES["H"],
+            input_size=args.input_size if sized else 1,
+            hidden_size=args.hidden_size if sized else max(args.proj_size, 0) + 1,
             num_layers=args.layers,
             bidirectional=args.bidirectional,
             bias=not args.no_bias,
-            proj_size=(args.proj_size if sized else SYMBOLIC_SIZES["P"]) if args.proj_size else 0,
+            proj_size=args.proj_size,
             gru_variant=args.gru_variant,
         )
     except SpecError as error:
         raise CommandError(str(error)) from None
+    if symbolic and not sized:
+        sizes = SYMBOLIC_SIZES
+        spec = spec.replace(input_size=sizes["I"], hidden_size=sizes["H"], proj_size=sizes["P"] if spec.proj_size else 0)
+    return spec
 
 
 def known_engine(name: str, allow_canonical: bool = False) -> str:
@@ -94,7 +102,10 @@ def run_convert(args: argparse.Namespace) -> int:
         params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None)
     except ParamsError as error:
         raise CommandError(str(error)) from None
-    note = " (Keras keeps one bias: b_ih + b_hh were summed)" if target == "keras" and params.spec.bias else ""
+    from rnn_ref.convert import engine_mapping
+
+    summed = target != "canonical" and any(r.combine == "sum" for r in engine_mapping(target, params.spec).rows)
+    note = f" ({target} keeps one bias per gate: b_ih + b_hh were summed)" if summed else ""
     print(f"wrote {args.output}: {target} weights of {params.spec}{note}")
     return 0
 
@@ -106,6 +117,8 @@ def run_check(args: argparse.Namespace) -> int:
 
     engines = engine_names() if args.engines is None else [
         known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
+    if not engines:
+        raise CommandError("--engines names no engine")
     reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only)
     print(render(reports))
     return 0 if passed(reports) else 1

@@ -24,6 +24,7 @@ list of missing, unexpected and mis-shaped names before anything is written.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import tempfile
@@ -83,6 +84,10 @@ def read_torch_pt(path: Path) -> dict[str, np.ndarray]:
         raise ParamsError(f"{path}: not a state_dict that loads with weights_only=True ({error})") from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ParamsError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    unreadable = [f"{name} ({t.dtype}, {t.layout})" for name, t in state.items()
+                  if t.dtype not in (torch.float32, torch.float64) or t.layout != torch.strided]
+    if unreadable:
+        raise ParamsError(f"{path}: only dense float32/float64 tensors convert; got {', '.join(unreadable)}")
     return {name: tensor.detach().cpu().numpy() for name, tensor in state.items()}
 
 
@@ -110,11 +115,23 @@ def read_keras_h5(path: Path) -> dict[str, np.ndarray]:
     return {f"arr_{i}": array for i, array in enumerate(arrays)}
 
 
+FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), ".weights.h5": ("keras", "tensorflow")}
+
+
+def require_framework(path: Path) -> None:
+    """A framework file format needs its framework; say which and how to get it."""
+    package, extra = FRAMEWORK_FORMATS.get(suffix_of(path), (None, None))
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ParamsError(f"{path}: {suffix_of(path)} files need {package} "
+                          f"(pip install 'rnn-ref[{extra}]' or use tox -e {extra}); .npz needs NumPy alone")
+
+
 def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
     """The arrays of a weight file, by the names the file uses."""
     check_suffix(engine, path)
     if not path.is_file():
         raise ParamsError(f"{path}: no such file")
+    require_framework(path)
     suffix = suffix_of(path)
     if suffix == ".pt":
         return read_torch_pt(path)
@@ -139,30 +156,33 @@ def shapes_of(engine: str, spec: RNNSpec) -> dict[str, tuple[int, ...]]:
 
 
 def infer_sizes(engine: str, spec: RNNSpec, arrays: dict[str, np.ndarray]) -> RNNSpec:
-    """``spec`` with input_size and hidden_size read off the file's shapes.
+    """``spec`` with input_size and hidden_size read off the file's shapes (everything else as given).
 
     Tries every (I, H) that the file's dimensions allow and keeps the one whose layer has
-    exactly the file's multiset of shapes; names are checked afterwards, with a full report.
+    exactly the file's shapes. When none fits, it keeps the closest (the most arrays of the
+    right name and shape), so that the named check that follows lists what is missing,
+    unexpected or mis-shaped.
     """
     found = sorted(tuple(np.shape(a)) for a in arrays.values())
     dims = {d for shape in found for d in shape}
     gates = len(spec.gates)
-    candidates = sorted(dims | {d // gates for d in dims if d % gates == 0})
-    matches = []
+    candidates = sorted(dims | {d // gates for d in dims if d % gates == 0} | {1})
+    exact, closest, best_score = [], None, -1
     for input_size, hidden_size in itertools.product(candidates, candidates):
         if input_size < 1 or hidden_size < 1 or (spec.proj_size and spec.proj_size >= hidden_size):
             continue
         trial = spec.replace(input_size=input_size, hidden_size=hidden_size)
-        if sorted(shapes_of(engine, trial).values()) == found:
-            matches.append(trial)
-    if len(matches) != 1:
-        sizes = [(m.input_size, m.hidden_size) for m in matches]
-        what = f"several (input, hidden) sizes {sizes}" if matches else "no input/hidden size"
-        raise ParamsError(
-            f"{what} make a {engine} {spec.mode} layer with these shapes: {found}; "
-            "check --mode/--layers/--bidirectional/--proj-size, or give --input-size and --hidden-size"
-        )
-    return matches[0]
+        shapes = shapes_of(engine, trial)
+        if sorted(shapes.values()) == found:
+            exact.append(trial)
+        named = shapes if engine != "keras" else {f"arr_{i}": shape for i, shape in enumerate(shapes.values())}
+        score = sum(tuple(np.shape(arrays[name])) == shape for name, shape in named.items() if name in arrays)
+        if score > best_score:
+            closest, best_score = trial, score
+    if len(exact) > 1:
+        sizes = [(m.input_size, m.hidden_size) for m in exact]
+        raise ParamsError(f"several (input, hidden) sizes {sizes} fit these shapes; give --input-size and --hidden-size")
+    return exact[0] if exact else closest
 
 
 def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -202,7 +222,11 @@ def load_through_keras(spec: RNNSpec, path: Path) -> dict[str, np.ndarray]:
     try:
         adapter.model(spec, layer).load_weights(str(path))
     except Exception as error:  # ValueError naming the layer whose weights do not fit
-        raise ParamsError(f"{path}: does not load into the keras layer of {spec}: {error}") from error
+        raise ParamsError(
+            f"{path}: does not load into the keras model of {spec} ({error}). A .weights.h5 file must come "
+            "from the model `rnn-ref map keras` describes (RNN of cells, Bidirectional per level); for "
+            "another Keras model save `model.get_weights()` with numpy.savez and convert that .npz"
+        ) from error
     return adapter.native_arrays(spec, layer)
 
 
@@ -212,11 +236,17 @@ def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = Fals
     arrays = raw_arrays(engine, path)
     if infer:
         spec = infer_sizes(engine, spec, arrays)
-    if engine == CANONICAL:
-        return Params(spec, arrays)
-    mapping = engine_mapping(engine, spec)
-    named = to_named(engine, spec, path, arrays)
-    return mapping.to_params(named, f"{path} ({engine})")
+    try:
+        if engine == CANONICAL:
+            return Params(spec, arrays)
+        named = to_named(engine, spec, path, arrays)
+        return engine_mapping(engine, spec).to_params(named, f"{path} ({engine})")
+    except ParamsError as error:
+        if not infer:
+            raise
+        raise ParamsError(f"{error}\n(input and hidden sizes were read off the file as the closest fit; check "
+                          "--mode, --layers, --bidirectional, --proj-size, --no-bias and --gru-variant, or give "
+                          "--input-size and --hidden-size)") from None
 
 
 # --------------------------------------------------------------------------- writing
@@ -251,11 +281,21 @@ def write_params(engine: str, path: str | Path, params: Params) -> None:
     """Write atomically: a failure leaves no file behind (and never a half-written one)."""
     path = Path(path)
     check_suffix(engine, path)
+    if not path.parent.is_dir():
+        raise ParamsError(f"{path}: the folder {path.parent} does not exist")
+    require_framework(path)
     write = writer(engine, path, params)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=suffix_of(path))
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix_of(path))
     os.close(descriptor)
     try:
-        write(temporary)
+        try:
+            write(temporary)
+        except AttributeError as error:  # Gluon's save_parameters renames keys with one digit only
+            raise ParamsError(f"{path}: {engine} could not save this layer ({error}); "
+                              "Gluon 1.9.1 save_parameters fails above 10 layers: write .npz instead") from error
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a weight file is an ordinary file
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

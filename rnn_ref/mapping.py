@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_ref.errors import ParamsError
-from rnn_ref.params import Params, expected_shapes, unit_prefix
+from rnn_ref.params import FLOAT_DTYPES, Params, expected_shapes, unit_prefix
 from rnn_ref.spec import RNNSpec
 
 Region = tuple[slice | int, ...]
@@ -84,8 +84,7 @@ class WeightMapping:
     def to_params(self, arrays: Mapping[str, np.ndarray], what: str = "native weights") -> Params:
         """Canonical Params from native arrays; names and shapes are checked first."""
         self.check_native(arrays, what)
-        dtypes = {np.asarray(arrays[name]).dtype for name in self.native_shapes}
-        dtype = np.result_type(*dtypes)
+        dtype = np.asarray(arrays[next(iter(self.native_shapes))]).dtype
         blocks: dict[str, np.ndarray] = {}
         for row in self.rows:
             region = np.asarray(arrays[row.native])[row.region]
@@ -110,6 +109,15 @@ class WeightMapping:
         if unexpected:
             problems.append(f"unexpected: {', '.join(unexpected)}")
         problems += misshaped
+        present = [name for name in self.native_shapes if name in arrays]
+        dtypes = {name: np.asarray(arrays[name]).dtype for name in present}
+        problems += [f"{name}: expected float32 or float64, got {dtype}" for name, dtype in dtypes.items()
+                     if dtype not in FLOAT_DTYPES]
+        if len({d for d in dtypes.values() if d in FLOAT_DTYPES}) > 1:
+            mixed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
+            problems.append(f"arrays mix float32 and float64 (use one): {mixed}")
+        problems += [f"{name}: contains NaN or Inf" for name in present
+                     if dtypes[name] in FLOAT_DTYPES and not np.isfinite(np.asarray(arrays[name])).all()]
         if problems:
             raise ParamsError(
                 f"{what} do not match the {self.engine} layer of {self.spec}:\n  " + "\n  ".join(problems)

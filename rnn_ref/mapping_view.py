@@ -195,8 +195,10 @@ def render_pairs_table(source: WeightMapping, target: WeightMapping, sizes: Size
             lines.append("  = 0")
         else:
             for src in pair.sources:
-                flip = " (transposed)" if src.transpose != pair.target.transpose else ""
-                lines.append(f"  {'+' if src is not pair.sources[0] else '='} {src.native}{sizes.region(src)}{flip}")
+                line = f"  {'+' if src is not pair.sources[0] else '='} {src.native}{sizes.region(src)}"
+                if src.transpose != pair.target.transpose:  # on its own line when the line would pass 80
+                    line += " (transposed)" if len(line) <= 80 - len(" (transposed)") else "\n    (transposed)"
+                lines.append(line)
         if pair.note:
             lines.append(f"    ({pair.note})")
     return "\n".join(lines)

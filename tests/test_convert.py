@@ -54,7 +54,7 @@ def test_through_keras_the_two_biases_become_their_sum(tmp_path, capsys):
     params = Params.random(SPEC, seed=5)
     write_params("torch", tmp_path / "torch.npz", params)
     code, out, _ = convert(capsys, "torch", "keras", tmp_path / "torch.npz", tmp_path / "keras.npz")
-    assert code == 0 and "Keras keeps one bias: b_ih + b_hh were summed" in out
+    assert code == 0 and "keras keeps one bias per gate: b_ih + b_hh were summed" in out
     convert(capsys, "keras", "torch", tmp_path / "keras.npz", tmp_path / "again.npz")
     with np.load(tmp_path / "torch.npz") as before, np.load(tmp_path / "again.npz") as after:
         np.testing.assert_array_equal(after["weight_hh_l1_reverse"], before["weight_hh_l1_reverse"])
@@ -97,7 +97,9 @@ def test_sizes_that_fit_no_layer_are_reported(tmp_path, capsys):
     Params.random(SPEC).save(tmp_path / "c.npz")
     code, _, err = main(["convert", "--from", "canonical", "--to", "torch", "--mode", "gru", str(tmp_path / "c.npz"),
                          str(tmp_path / "t.npz")]), *capsys.readouterr()
-    assert code == 2 and "make a canonical gru layer with these shapes" in err
+    assert code == 2
+    assert "missing keys: l0.fwd.w_ih.r" in err and "unexpected keys: l0.bwd.b_hh.f" in err
+    assert "sizes were read off the file as the closest fit" in err
 
 
 def test_pickled_arrays_are_refused(tmp_path, capsys):
@@ -124,6 +126,65 @@ def test_usage_errors_exit_2(tmp_path, capsys, argv, message):
                  str(tmp_path / "out.npz")])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_file_of_another_layer_lists_names_even_when_sizes_are_inferred(tmp_path, capsys):
+    write_params("torch", tmp_path / "uni.npz", Params.random(SPEC.replace(bidirectional=False)))
+    code, _, err = convert(capsys, "torch", "canonical", tmp_path / "uni.npz", tmp_path / "c.npz")  # declared bi
+    assert code == 2
+    assert "missing: weight_ih_l0_reverse" in err and "weight_ih_l1: expected shape (16, 8), got (16, 4)" in err
+
+
+def test_projection_size_is_kept_when_sizes_are_inferred(tmp_path, capsys):
+    spec = SPEC.replace(proj_size=2)
+    write_params("torch", tmp_path / "p.npz", Params.random(spec))
+    assert convert(capsys, "torch", "canonical", tmp_path / "p.npz", tmp_path / "c.npz", "--proj-size", "2")[0] == 0
+    assert Params.load(tmp_path / "c.npz", spec).spec.proj_size == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.astype(np.float16), "weight_hh_l0: expected float32 or float64, got float16"),
+        (lambda a: np.full_like(a, np.nan), "weight_hh_l0: contains NaN or Inf"),
+        (lambda a: a.astype(np.float32), "arrays mix float32 and float64"),
+    ],
+    ids=["float16", "nan", "mixed"],
+)
+def test_bad_values_in_a_native_file_are_named_by_native_name(tmp_path, capsys, change, message):
+    native = adapter_object("torch").mapping(SPEC).to_native(Params.random(SPEC))
+    native["weight_hh_l0"] = change(native["weight_hh_l0"])
+    np.savez(tmp_path / "t.npz", **native)
+    code, _, err = convert(capsys, "torch", "canonical", tmp_path / "t.npz", tmp_path / "c.npz",
+                           "--input-size", "3", "--hidden-size", "4")
+    assert code == 2 and message in err
+    assert err.count("\n  ") == 1  # one line for the one bad array, not one per canonical block
+
+
+def test_output_files_are_ordinary_files(tmp_path):
+    import os
+    import stat
+
+    write_params("canonical", tmp_path / "c.npz", Params.random(SPEC))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "c.npz").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_missing_output_folder_is_named(tmp_path, capsys):
+    Params.random(SPEC).save(tmp_path / "c.npz")
+    code, _, err = convert(capsys, "canonical", "torch", tmp_path / "c.npz", tmp_path / "no" / "t.npz")
+    assert code == 2 and "the folder" in err and "does not exist" in err
+
+
+def test_a_framework_format_without_its_framework_says_how_to_get_it(tmp_path, capsys):
+    from rnn_ref.adapters import ENGINES
+
+    if ENGINES["gluon"].installed():
+        pytest.skip("mxnet is installed in this env; the message is for envs without it (tox -e ref)")
+    Params.random(SPEC).save(tmp_path / "c.npz")
+    code, _, err = convert(capsys, "canonical", "gluon", tmp_path / "c.npz", tmp_path / "g.params")
+    assert code == 2 and ".params files need mxnet (pip install 'rnn-ref[mxnet]' or use tox -e mxnet)" in err
 
 
 def test_a_keras_file_with_the_wrong_number_of_arrays(tmp_path, capsys):
