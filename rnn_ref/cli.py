@@ -61,7 +61,8 @@ def spec_from(args: argparse.Namespace, symbolic: bool) -> RNNSpec:
         raise CommandError(str(error)) from None
     if symbolic and not sized:
         sizes = SYMBOLIC_SIZES
-        spec = spec.replace(input_size=sizes["I"], hidden_size=sizes["H"], proj_size=sizes["P"] if spec.proj_size else 0)
+        projection = sizes["P"] if spec.proj_size else 0
+        spec = spec.replace(input_size=sizes["I"], hidden_size=sizes["H"], proj_size=projection)
     return spec
 
 

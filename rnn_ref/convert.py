@@ -181,7 +181,8 @@ def infer_sizes(engine: str, spec: RNNSpec, arrays: dict[str, np.ndarray]) -> RN
             closest, best_score = trial, score
     if len(exact) > 1:
         sizes = [(m.input_size, m.hidden_size) for m in exact]
-        raise ParamsError(f"several (input, hidden) sizes {sizes} fit these shapes; give --input-size and --hidden-size")
+        raise ParamsError(f"several (input, hidden) sizes {sizes} fit these shapes; "
+                          "give --input-size and --hidden-size")
     return exact[0] if exact else closest
 
 
