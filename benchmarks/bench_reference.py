@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rnn_ref import Params, RNNSpec, forward
+from rnn_ref.adapters import ENGINES, load_adapter
 
 STEPS, BATCH, FEATURES = 100, 64, 256
 
@@ -31,17 +32,12 @@ def best_time(run: Callable[[], object], repeat: int) -> float:
 
 
 def torch_runner(spec: RNNSpec, params: Params, x: np.ndarray) -> Callable[[], object] | None:
-    try:
-        import torch
-    except ImportError:
+    """torch.nn.LSTM with the same weights, copied by the torch adapter's mapping rows."""
+    if not ENGINES["torch"].installed():
         return None
-    layer = torch.nn.LSTM(spec.input_size, spec.hidden_size)
-    with torch.no_grad():
-        # torch stacks gates i, f, g, o — the canonical order — in one (4H, I) matrix.
-        for kind, native in (("w_ih", "weight_ih_l0"), ("w_hh", "weight_hh_l0"),
-                             ("b_ih", "bias_ih_l0"), ("b_hh", "bias_hh_l0")):
-            stacked = np.concatenate([params[f"l0.fwd.{kind}.{g}"] for g in spec.gates])
-            getattr(layer, native).copy_(torch.from_numpy(stacked))
+    import torch
+
+    layer = load_adapter("torch").build(spec, params)
     inputs = torch.from_numpy(x)
 
     def run() -> object:

@@ -95,8 +95,9 @@ class Case:
     def data(self) -> CaseData:
         """Seeded weights and inputs for this case (same numbers on every call)."""
         spec = self.spec
-        rng = np.random.default_rng(self.seed)
-        params = Params.random(spec, seed=self.seed, dtype=self.dtype)
+        weight_seed, input_seed = np.random.SeedSequence(self.seed).spawn(2)  # independent streams
+        params = Params.random(spec, seed=int(weight_seed.generate_state(1)[0]), dtype=self.dtype)
+        rng = np.random.default_rng(input_seed)
         shape = (self.steps, self.batch) if spec.layout == "TNC" else (self.batch, self.steps)
         x = rng.standard_normal((*shape, spec.input_size)).astype(self.dtype)
         state = None

@@ -15,8 +15,19 @@ from pathlib import Path
 
 from rnn_ref.adapters import engine_info, load_adapter
 from rnn_ref.cases import VARIANTS, all_cases
+from rnn_ref.compare import Comparison
 from rnn_ref.fixtures import FIXTURES_ROOT, FixtureError, load_all, not_recorded_results, replay_fixture
-from rnn_ref.runner import FAIL, KNOWN_DEFECT, PASS, UNSUPPORTED, CaseResult, run_case
+from rnn_ref.runner import (
+    DEFECT_GONE,
+    FAIL,
+    FAILING,
+    KNOWN_DEFECT,
+    PASS,
+    UNSUPPORTED,
+    CaseResult,
+    rerun_command,
+    run_case,
+)
 
 
 @dataclass
@@ -33,13 +44,24 @@ Progress = Callable[[str, int, int, str], None]
 
 
 def live(engine: str, progress: Progress | None) -> EngineReport:
-    adapter = load_adapter(engine)
-    report = EngineReport(engine, f"live, {adapter.version()}")
+    try:
+        adapter = load_adapter(engine)
+        version = adapter.version()
+    except Exception as error:  # a framework that is found but does not import
+        return EngineReport(engine, "live", problem=f"{type(error).__name__}: {error}")
+    report = EngineReport(engine, f"live, {version}")
     cases = all_cases()
     for index, case in enumerate(cases, 1):
         if progress:
             progress(engine, index, len(cases), case.id)
-        report.results.append(run_case(adapter, case))
+        try:
+            report.results.append(run_case(adapter, case))
+        except Exception as error:  # the engine raised: a failure of that case, and the run goes on
+            comparison = Comparison("run", float("inf"), (), float("nan"), float("nan"), False,
+                                    f"{type(error).__name__}: {error}")
+            label = adapter.case_label(case.id, case.spec)
+            rerun = rerun_command(engine, label)
+            report.results.append(CaseResult(engine, case, label, FAIL, [comparison], rerun=rerun))
     return report
 
 
@@ -66,14 +88,16 @@ def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress:
     """Live runs for installed engines (unless ``replay_only``), fixture replays for the rest."""
     reports = []
     for engine in engines:
-        if engine_info(engine).installed() and not replay_only:
+        installed = engine_info(engine).installed()
+        if installed and not replay_only:
             reports.append(live(engine, progress))
         elif (fixtures_root / engine).is_dir():
             reports.append(replayed(engine, fixtures_root, progress))
         else:
+            why = "--replay-only was given" if installed else f"{engine_info(engine).requires} is not installed"
             reports.append(EngineReport(engine, "-", problem=(
-                f"{engine_info(engine).requires} is not installed and there are no fixtures in "
-                f"{fixtures_root / engine} (record them with `rnn-ref record --engine {engine}`)")))
+                f"{why} and there are no fixtures in {fixtures_root / engine} "
+                f"(record them with `rnn-ref record --engine {engine}`)")))
     return reports
 
 
@@ -97,26 +121,26 @@ def render(reports: list[EngineReport]) -> str:
         for group in [v for v in VARIANTS if v in by_group]:
             results = by_group[group]
             count = Counter(r.status for r in results)
-            lines.append(f"{'':<11}{group:<17}{len(results):>6}{count[PASS]:>6}{count[FAIL]:>6}"
+            lines.append(f"{'':<11}{group:<17}{len(results):>6}{count[PASS]:>6}{count[FAIL] + count[DEFECT_GONE]:>6}"
                          f"{count[UNSUPPORTED]:>6}{count[KNOWN_DEFECT]:>7}"
                          f"{error_text(results, 'float32'):>9}{error_text(results, 'float64'):>9}")
         reasons = Counter(r.reason for r in report.results if r.status in (UNSUPPORTED, KNOWN_DEFECT))
         notes += [f"{report.engine}: {count} case(s): {reason}" for reason, count in reasons.items()]
-        notes += [r.report() for r in report.results if r.status == FAIL]
+        notes += [r.report() for r in report.results if r.status in FAILING]
     if notes:
         lines += ["", "Unsupported, known defects and failures:"] + [f"- {note}" for note in notes]
-    failed = sum(r.status == FAIL for report in reports for r in report.results)
+    count = Counter(r.status for report in reports for r in report.results)
+    summary = (f"{count[PASS]} passed, {sum(count[s] for s in FAILING)} failed, {count[UNSUPPORTED]} unsupported, "
+               f"{count[KNOWN_DEFECT]} known defects")
     broken = [report.engine for report in reports if report.problem]
-    total = sum(len(report.results) for report in reports)
-    verdict = f"{total} case(s) checked, {failed} failed"
     if broken:
-        verdict += f"; not checked: {', '.join(broken)}"
-    lines += ["", verdict]
+        summary += f"; not checked: {', '.join(broken)}"
+    lines += ["", summary]
     return "\n".join(lines)
 
 
 def passed(reports: list[EngineReport]) -> bool:
-    return not any(report.problem or any(r.status == FAIL for r in report.results) for report in reports)
+    return not any(report.problem or any(r.status in FAILING for r in report.results) for report in reports)
 
 
 def terminal_progress(engine: str, index: int, total: int, case_id: str) -> None:

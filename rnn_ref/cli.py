@@ -213,9 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from rnn_ref.docs import DOCS_PATH
 
-    documenter = commands.add_parser("docs", help=f"regenerate {DOCS_PATH} from the mapping rows")
+    documenter = commands.add_parser("docs", help="regenerate docs/weight-mapping.md from the mapping rows")
     documenter.add_argument("--check", action="store_true", help="exit 1 if the file is stale, write nothing")
-    documenter.add_argument("--output", type=Path, default=DOCS_PATH)
+    documenter.add_argument("--output", type=Path, default=DOCS_PATH, help="default: %(default)s")
     documenter.set_defaults(run=run_docs)
     return parser
 

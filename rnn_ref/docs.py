@@ -15,7 +15,8 @@ from rnn_ref.adapters import ENGINES, adapter_object
 from rnn_ref.mapping_view import SYMBOLIC_SIZES, Sizes, render_markdown
 from rnn_ref.spec import RNNSpec
 
-DOCS_PATH = Path("docs") / "weight-mapping.md"
+#: In the source tree, beside the package (like fixtures/): the CLI's default wherever it runs.
+DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "weight-mapping.md"
 
 #: The layers documented for every engine: 2 layers, bidirectional, and LSTM with projection.
 DOCUMENTED = {

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from rnn_ref.adapters import adapter_object, load_adapter
 from rnn_ref.cases import Case, small_matrix
 from rnn_ref.compare import TOLERANCES, Tolerance
 from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.runner import FAIL, PASS, CaseResult, judge, run_case
+from rnn_ref.runner import FAILING, PASS, CaseResult, judge, run_case, verdict
 from rnn_ref.spec import RNNSpec
 
 FIXTURES_ROOT = Path(__file__).resolve().parent.parent / "fixtures"
@@ -77,52 +79,69 @@ def case_from_entry(entry: dict) -> Case:
 
 # --------------------------------------------------------------------------- record
 def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None] | None = None) -> dict:
-    """Run the representative cases on the real ``engine``; write the fixtures and the manifest."""
+    """Run the representative cases on the real ``engine``; write the fixtures and the manifest.
+
+    Everything is written to a fresh folder first and moved in only when the whole recording
+    succeeded; in ``out_dir`` only the files an earlier manifest listed are replaced.
+    """
     adapter = load_adapter(engine)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.npz"):
-        old.unlink()
     recorded, not_recorded = [], []
     cases = representative_cases()
-    for index, case in enumerate(cases, 1):
-        if progress:
-            progress(index, len(cases), case.id)
-        result = run_case(adapter, case)
-        if result.status == FAIL:
-            raise FixtureError(f"refusing to record a failing case:\n{result.report()}")
-        if result.status != PASS:
-            not_recorded.append({"id": case.id, **case_entry(case), "status": result.status, "reason": result.reason})
-            continue
-        data = case.data()
-        layer = adapter.build(case.spec, data.params)
-        output = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
-        arrays = {f"{WEIGHT_PREFIX}{name}": value for name, value in adapter.native_arrays(case.spec, layer).items()}
-        arrays |= {"x": data.x, "output": output.output, "h_n": output.h_n}
-        if output.c_n is not None:
-            arrays["c_n"] = output.c_n
-        if data.initial_state is not None:
-            arrays["h0"] = data.initial_state.h
-            if data.initial_state.c is not None:
-                arrays["c0"] = data.initial_state.c
-        if data.lengths is not None:
-            arrays["lengths"] = data.lengths
-        np.savez_compressed(out_dir / f"{case.id}.npz", **arrays)
-        tolerance = TOLERANCES[case.dtype]
-        recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
-                         "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
-                         "padded_steps": adapter.padded_steps(case.spec)})
-    manifest = {
-        "engine": engine,
-        "engine_version": adapter.version(),
-        "recorded_with": f"rnn-ref record --engine {engine} (rnn_ref {__version__})",
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "cases": recorded,
-        "not_recorded": not_recorded,
-    }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:
+        staging = Path(scratch)
+        for index, case in enumerate(cases, 1):
+            if progress:
+                progress(index, len(cases), case.id)
+            result = run_case(adapter, case)
+            if result.status in FAILING:
+                raise FixtureError(f"refusing to record:\n{result.report()}")
+            if result.status != PASS:
+                not_recorded.append({"id": case.id, **case_entry(case), "status": result.status,
+                                     "reason": result.reason})
+                continue
+            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, case))
+            tolerance = TOLERANCES[case.dtype]
+            recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
+                             "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
+                             "padded_steps": adapter.padded_steps(case.spec)})
+        manifest = {
+            "engine": engine,
+            "engine_version": adapter.version(),
+            "recorded_with": f"rnn-ref record --engine {engine} (rnn_ref {__version__})",
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "platform": platform.platform(),
+            "cases": recorded,
+            "not_recorded": not_recorded,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        replace_recording(staging, out_dir)
     return manifest
+
+
+def recorded_arrays(adapter, case: Case) -> dict[str, np.ndarray]:
+    """What one fixture file holds: native weights, inputs and the engine's results."""
+    data = case.data()
+    layer = adapter.build(case.spec, data.params)
+    output = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+    arrays = {f"{WEIGHT_PREFIX}{name}": value for name, value in adapter.native_arrays(case.spec, layer).items()}
+    arrays |= {"x": data.x, "output": output.output, "h_n": output.h_n}
+    optional = {"c_n": output.c_n, "lengths": data.lengths}
+    if data.initial_state is not None:
+        optional |= {"h0": data.initial_state.h, "c0": data.initial_state.c}
+    return arrays | {name: value for name, value in optional.items() if value is not None}
+
+
+def replace_recording(staging: Path, out_dir: Path) -> None:
+    """Move a finished recording into ``out_dir``, removing only what the old manifest listed."""
+    out_dir.mkdir(exist_ok=True)
+    if (out_dir / MANIFEST).is_file():
+        old = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        for entry in old.get("cases", []):
+            (out_dir / entry["file"]).unlink(missing_ok=True)
+    for path in staging.iterdir():
+        shutil.move(str(path), out_dir / path.name)
 
 
 # --------------------------------------------------------------------------- load and replay
@@ -154,14 +173,30 @@ def read_manifest(directory: Path) -> dict:
     return manifest
 
 
+ENTRY_FIELDS = ("id", "file", "variant", "spec", "steps", "batch", "with_state", "with_lengths", "dtype",
+                "tolerance", "padded_steps")
+
+
 def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
+    where = f"{directory / MANIFEST}, entry {entry.get('id')!r}"
+    missing = [name for name in ENTRY_FIELDS if name not in entry]
+    if missing:
+        raise FixtureError(f"{where}: lacks {missing}")
     path = directory / entry["file"]
     try:
         case = case_from_entry(entry)
     except (KeyError, TypeError, ValueError) as error:
-        raise FixtureError(f"{directory / MANIFEST}: bad entry for {entry.get('id')!r}: {error}") from error
+        raise FixtureError(f"{where}: bad entry ({error})") from error
     if case.id != entry["id"]:
-        raise FixtureError(f"{directory / MANIFEST}: entry {entry['id']!r} describes case {case.id!r}")
+        raise FixtureError(f"{where}: describes case {case.id!r}")
+    # The suite's own tolerance table and the engine's declared padding judge a replay; a
+    # manifest that says otherwise was edited or recorded by another version of rnn_ref.
+    tolerance = TOLERANCES[case.dtype]
+    if entry["tolerance"] != {"atol": tolerance.atol, "rtol": tolerance.rtol}:
+        raise FixtureError(f"{where}: tolerance {entry['tolerance']} differs from the table's {tolerance}")
+    declared = adapter_object(manifest["engine"]).padded_steps(case.spec)
+    if entry["padded_steps"] != declared:
+        raise FixtureError(f"{where}: padded steps {entry['padded_steps']!r}, the adapter declares {declared!r}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -187,11 +222,15 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
                  if key in arrays and key != "lengths" and arrays[key].dtype != case.dtype]
     if problems:
         raise FixtureError(f"{path}: " + "; ".join(problems))
+    problems = [f"{key} contains NaN or Inf" for key in expected
+                if key != "lengths" and not np.isfinite(arrays[key]).all()]
+    if case.with_lengths and not ((arrays["lengths"] >= 1) & (arrays["lengths"] <= case.steps)).all():
+        problems.append(f"lengths {arrays['lengths'].tolist()} outside 1..{case.steps}")
+    if problems:
+        raise FixtureError(f"{path}: " + "; ".join(problems))
     weights = {k[len(WEIGHT_PREFIX):]: v for k, v in arrays.items() if k.startswith(WEIGHT_PREFIX)}
-    padded = entry.get("padded_steps")
-    tolerance = entry.get("tolerance", {})
     return Fixture(
-        manifest["engine"], case, path, Tolerance(tolerance.get("atol"), tolerance.get("rtol")), padded, weights,
+        manifest["engine"], case, path, tolerance, declared, weights,
         arrays["x"], State(arrays["h0"], arrays.get("c0")) if case.with_state else None, arrays.get("lengths"),
         RNNOutput(arrays["output"], arrays["h_n"], arrays.get("c_n")),
     )
@@ -203,12 +242,14 @@ def replay_fixture(fixture: Fixture) -> CaseResult:
     spec = fixture.case.spec
     try:
         params = adapter.mapping(spec).to_params(fixture.weights, f"{fixture.path} weights")
+        expected = forward(spec, params, fixture.x, fixture.initial_state, fixture.lengths)
     except ValueError as error:
-        raise FixtureError(str(error)) from error
-    expected = forward(spec, params, fixture.x, fixture.initial_state, fixture.lengths)
+        raise FixtureError(f"{fixture.path}: {error}") from error
     comparisons = judge(spec, fixture.recorded, expected, fixture.lengths, fixture.padded_steps, fixture.tolerance)
-    status = FAIL if any(not c.passed for c in comparisons) else PASS
-    return CaseResult(fixture.engine, fixture.case, adapter.case_label(fixture.case.id, spec), status, comparisons)
+    label = adapter.case_label(fixture.case.id, spec)
+    rerun = (f"pytest 'tests/test_fixtures.py::test_recorded_run_is_reproduced_by_the_reference"
+             f"[{fixture.engine}-{fixture.case.id}]'")
+    return verdict(fixture.engine, fixture.case, label, comparisons, None, rerun)
 
 
 def load_all(directory: Path) -> tuple[dict, list[Fixture]]:

@@ -252,9 +252,13 @@ def _check_params(spec: object, params: object) -> Params:
     if not isinstance(spec, RNNSpec):
         raise InputError(f"spec must be an RNNSpec, got {_describe(spec)}")
     if isinstance(params, Params):
-        if params.spec != spec:
-            raise InputError(f"params were made for {params.spec}, not for {spec}")
-        return params
+        if params.spec == spec:
+            return params
+        if params.spec.replace(layout=spec.layout) == spec:  # weights do not depend on the layout
+            return Params(spec, params)
+        differ = [f"{name}={getattr(params.spec, name)!r} (spec has {getattr(spec, name)!r})"
+                  for name in spec.to_dict() if name != "layout" and getattr(params.spec, name) != getattr(spec, name)]
+        raise InputError(f"params were made for another layer: {', '.join(differ)}")
     if isinstance(params, Mapping):
         return Params(spec, params)
     raise InputError(f"params must be Params or a mapping of canonical blocks, got {_describe(params)}")

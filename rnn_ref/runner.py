@@ -16,6 +16,14 @@ from rnn_ref.reference import RNNOutput, forward
 from rnn_ref.spec import RNNSpec
 
 PASS, FAIL, UNSUPPORTED, KNOWN_DEFECT = "pass", "fail", "unsupported", "known defect"
+#: A declared known defect that did not reproduce: the engine may be fixed. A failure, so
+#: that the declaration is revisited (design section 2b: known defects are strict).
+DEFECT_GONE = "known defect no longer reproduces"
+FAILING = (FAIL, DEFECT_GONE)
+
+
+class KnownDefectReproduced(AssertionError):
+    """A known-defect case failed as declared: what its strict xfail in the test suite expects."""
 EXACT = Tolerance(0.0, 0.0)
 
 
@@ -29,6 +37,7 @@ class CaseResult:
     status: str
     comparisons: list[Comparison] = field(default_factory=list)
     reason: str | None = None
+    rerun: str = ""  # the command that reruns just this case
 
     @property
     def max_error(self) -> float:
@@ -39,14 +48,16 @@ class CaseResult:
 
     def report(self) -> str:
         """A plain-language account of a failure, ending with the command that reruns it."""
-        lines = [f"{self.engine} disagrees with the reference on case {self.label} ({self.case.spec}):"]
+        if self.status == DEFECT_GONE:
+            lines = [f"{self.engine} now matches the reference on case {self.label}, which is declared a known "
+                     f"defect ({self.reason}): check the upstream fix and remove the declaration"]
+        else:
+            lines = [f"{self.engine} disagrees with the reference on case {self.label} ({self.case.spec}):"]
         lines += [f"  {c.describe()}" for c in self.failures()]
-        tolerance = TOLERANCES[self.case.dtype]
-        lines.append(f"  tolerance for {self.case.dtype}: atol={tolerance.atol:g}, rtol={tolerance.rtol:g}")
-        lines.append(
-            "  rerun: pytest 'tests/test_equivalence.py::test_engine_matches_reference"
-            f"[{self.engine}-{self.label}]' --engines {self.engine}"
-        )
+        if self.status != DEFECT_GONE:
+            tolerance = TOLERANCES[self.case.dtype]
+            lines.append(f"  tolerance for {self.case.dtype}: atol={tolerance.atol:g}, rtol={tolerance.rtol:g}")
+        lines.append(f"  rerun: {self.rerun}")
         return "\n".join(lines)
 
 
@@ -99,20 +110,32 @@ def judge(
     return comparisons
 
 
+def rerun_command(engine: str, label: str) -> str:
+    """The command that reruns one live case."""
+    return f"pytest 'tests/test_equivalence.py::test_engine_matches_reference[{engine}-{label}]' --engines {engine}"
+
+
 def run_case(adapter: Adapter, case: Case) -> CaseResult:
     """Build, run and judge ``case`` on ``adapter``'s engine."""
     label = adapter.case_label(case.id, case.spec)
+    rerun = rerun_command(adapter.name, label)
     reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
     if reason is not None:
-        return CaseResult(adapter.name, case, label, UNSUPPORTED, reason=reason)
+        return CaseResult(adapter.name, case, label, UNSUPPORTED, reason=reason, rerun=rerun)
     data = case.data()
     layer = adapter.build(case.spec, data.params)
     result = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
     expected = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
     comparisons = judge(case.spec, result, expected, data.lengths, adapter.padded_steps(case.spec),
                         TOLERANCES[case.dtype])
+    return verdict(adapter.name, case, label, comparisons,
+                   adapter.known_defect(case.spec, case.dtype, case.with_lengths), rerun)
+
+
+def verdict(engine: str, case: Case, label: str, comparisons: list[Comparison], defect: str | None,
+            rerun: str) -> CaseResult:
+    """Pass or fail from the comparisons; a declared defect must reproduce (else DEFECT_GONE)."""
     failed = any(not c.passed for c in comparisons)
-    defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
     if defect is not None:
-        return CaseResult(adapter.name, case, label, KNOWN_DEFECT if failed else PASS, comparisons, defect)
-    return CaseResult(adapter.name, case, label, FAIL if failed else PASS, comparisons)
+        return CaseResult(engine, case, label, KNOWN_DEFECT if failed else DEFECT_GONE, comparisons, defect, rerun)
+    return CaseResult(engine, case, label, FAIL if failed else PASS, comparisons, rerun=rerun)

@@ -12,6 +12,7 @@ Conventions (design section 2):
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,11 @@ GATES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _require_int(field: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+def _require_int(field: str, value: Any, minimum: int) -> int:
+    """``value`` as a plain int (NumPy integers accepted); bools, floats and small values rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise SpecError(f"{field}={value!r} must be an int >= {minimum}")
-    if value < minimum:
-        raise SpecError(f"{field}={value!r} must be an int >= {minimum}")
+    return int(value)
 
 
 def _require_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -69,13 +70,11 @@ class RNNSpec:
 
     def __post_init__(self) -> None:
         _require_choice("mode", self.mode, MODES)
-        _require_int("input_size", self.input_size, 1)
-        _require_int("hidden_size", self.hidden_size, 1)
-        _require_int("num_layers", self.num_layers, 1)
+        for field, minimum in (("input_size", 1), ("hidden_size", 1), ("num_layers", 1), ("proj_size", 0)):
+            object.__setattr__(self, field, _require_int(field, getattr(self, field), minimum))
         _require_bool("bidirectional", self.bidirectional)
         _require_choice("layout", self.layout, LAYOUTS)
         _require_bool("bias", self.bias)
-        _require_int("proj_size", self.proj_size, 0)
         if self.proj_size and self.mode != "lstm":
             raise SpecError(
                 f"proj_size={self.proj_size!r} is only allowed for mode='lstm' (got mode={self.mode!r})"

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 
 from rnn_ref.adapters import load_adapter
 from rnn_ref.cases import Case, all_cases
+from rnn_ref.runner import KnownDefectReproduced
 
 # Hypothesis profiles: "ci" (default) is derandomized so CI is reproducible; select the
 # longer search with `--hypothesis-profile long`.
@@ -33,7 +34,8 @@ def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True):
     if reason is not None:
         marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {reason}"))
     elif defect is not None and runs_the_layer:
-        marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {defect}", strict=True))
+        marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {defect}", strict=True,
+                                       raises=KnownDefectReproduced))
     return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case.id, case.spec)}")
 
 

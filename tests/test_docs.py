@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_weight_mapping_doc_is_up_to_date():
-    on_disk = (ROOT / DOCS_PATH).read_text(encoding="utf-8")
+    assert DOCS_PATH == ROOT / "docs" / "weight-mapping.md"
+    on_disk = DOCS_PATH.read_text(encoding="utf-8")
     assert on_disk == generate(), "docs/weight-mapping.md is stale: run `rnn-ref docs` and commit it"
 
 

@@ -110,6 +110,39 @@ def test_a_pickled_array_is_never_loaded(torch_copy):
         load_all(directory)
 
 
+def test_nan_in_a_fixture_is_named(torch_copy):
+    directory, entry = torch_copy
+    with np.load(directory / entry["file"]) as archive:
+        x = archive["x"].copy()
+    x.flat[0] = np.nan
+    rewrite(directory / entry["file"], x=x)
+    with pytest.raises(FixtureError, match=r"x contains NaN or Inf"):
+        load_all(directory)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("tolerance", {"atol": 1e9, "rtol": 0.0}, "differs from the table's"),
+        ("padded_steps", "repeat_last", "the adapter declares 'zeros'"),
+        ("file", None, "lacks ['file']"),
+    ],
+    ids=["loose-tolerance", "other-padding", "no-file"],
+)
+def test_a_manifest_cannot_loosen_its_own_judgement(torch_copy, field, value, message):
+    directory, entry = torch_copy
+    manifest = json.loads((directory / MANIFEST).read_text())
+    target = next(e for e in manifest["cases"] if e["id"] == entry["id"])
+    if value is None:
+        del target[field]
+    else:
+        target[field] = value
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(FixtureError) as error:
+        load_all(directory)
+    assert message in str(error.value) and entry["id"] in str(error.value)
+
+
 def test_a_broken_manifest_is_named(torch_copy):
     directory, _ = torch_copy
     (directory / MANIFEST).write_text("{not json", encoding="utf-8")
@@ -127,11 +160,28 @@ def test_a_manifest_entry_that_describes_another_case(torch_copy):
 
 
 # ----------------------------------------------------------------------------- rnn-ref check
-def test_check_replays_the_frameworks_that_are_not_installed(capsys):
-    code = main(["check", "--engines", ",".join(e for e, info in ENGINES.items() if not info.installed())])
+def test_check_replays_every_framework_from_its_fixtures(capsys):
+    code = main(["check", "--replay-only"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "(fixtures, " in out and " 0 failed" in out
+    for engine in ENGINES:
+        assert f"{engine} (fixtures, " in out
+    assert " 0 failed, " in out.splitlines()[-1]
+
+
+def test_check_names_a_broken_fixture_set_and_fails(torch_copy, capsys):
+    directory, _ = torch_copy
+    (directory / MANIFEST).write_text("[]")
+    code = main(["check", "--engines", "torch", "--replay-only", "--fixtures", str(directory.parent)])
+    out = capsys.readouterr().out
+    assert code == 1 and "could not be checked" in out and "not checked: torch" in out
+
+
+def test_check_without_fixtures_says_why(tmp_path, capsys):
+    code = main(["check", "--engines", "torch", "--replay-only", "--fixtures", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "--replay-only was given and there are no fixtures in" in out or "is not installed and there are no fixtures in" in out
 
 
 def test_check_fails_on_a_bad_fixture(torch_copy, capsys):
@@ -144,6 +194,7 @@ def test_check_fails_on_a_bad_fixture(torch_copy, capsys):
     assert f"torch disagrees with the reference on case {entry['id']}" in out and "h_n: max abs error" in out
 
 
-def test_check_with_an_unknown_engine_exits_2(capsys):
-    assert main(["check", "--engines", "onnx"]) == 2
-    assert "unknown engine 'onnx'" in capsys.readouterr().err
+@pytest.mark.parametrize(("engines", "message"), [("onnx", "unknown engine 'onnx'"), (",", "--engines names no engine")])
+def test_check_usage_errors_exit_2(capsys, engines, message):
+    assert main(["check", "--engines", engines]) == 2
+    assert message in capsys.readouterr().err

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rnn_ref.adapters import load_adapter
 from rnn_ref.cases import VARIANTS, Case
-from rnn_ref.runner import FAIL, KNOWN_DEFECT, PASS, UNSUPPORTED, run_case
+from rnn_ref.runner import DEFECT_GONE, KNOWN_DEFECT, PASS, UNSUPPORTED, run_case
 from rnn_ref.spec import RNNSpec
 
 
@@ -46,4 +46,6 @@ def cases(draw) -> Case:
 def test_random_layers_match_the_reference(engine, case):
     note(f"case {case.id} spec {case.spec} T={case.steps} N={case.batch} lengths={case.lengths}")
     result = run_case(load_adapter(engine), case)
-    assert result.status in (PASS, UNSUPPORTED, KNOWN_DEFECT), result.report() if result.status == FAIL else result
+    # A declared defect may not show on a random case (e.g. every sample at full length): that is
+    # not an equivalence failure here; the matrix holds the defects to their strict xfails.
+    assert result.status in (PASS, UNSUPPORTED, KNOWN_DEFECT, DEFECT_GONE), result.report()

@@ -50,9 +50,15 @@ def test_bad_input_is_named(spec, arguments, message):
     assert isinstance(error.value, ValueError)
 
 
-def test_params_of_another_spec_are_rejected():
-    with pytest.raises(InputError, match="params were made for"):
+def test_params_of_another_spec_are_rejected_naming_the_field():
+    with pytest.raises(InputError, match=r"params were made for another layer: hidden_size=5 \(spec has 4\)"):
         forward(GRU, Params.random(GRU.replace(hidden_size=5)), X)
+
+
+def test_params_serve_both_layouts():
+    params = Params.random(GRU)  # made for TNC; the weights are the same for NTC
+    ntc = forward(GRU.replace(layout="NTC"), params, X.transpose(1, 0, 2).copy())
+    np.testing.assert_array_equal(ntc.output, forward(GRU, params, X).output.transpose(1, 0, 2))
 
 
 def test_spec_must_be_an_rnnspec():

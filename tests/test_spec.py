@@ -31,6 +31,15 @@ def test_gru_variant_defaults_to_reset_after_like_pytorch():
     assert RNNSpec("gru", 2, 3, gru_variant="reset_before").gru_variant == "reset_before"
 
 
+def test_numpy_integers_are_accepted_as_plain_ints():
+    import numpy as np
+
+    spec = RNNSpec("lstm", np.int64(3), np.int32(4), num_layers=np.int64(2))
+    assert (spec.input_size, spec.hidden_size, spec.num_layers) == (3, 4, 2)
+    assert type(spec.input_size) is int
+    assert spec == RNNSpec("lstm", 3, 4, num_layers=2)
+
+
 def test_dict_round_trip():
     spec = RNNSpec("gru", 2, 3, num_layers=3, layout="NTC", bias=False, gru_variant="reset_before")
     assert RNNSpec.from_dict(spec.to_dict()) == spec

@@ -6,7 +6,7 @@ Conventions (all visible in the mapping rows):
   ``l{k}_i2h_weight`` (G·H, I_k), ``l{k}_h2h_weight`` (G·H, R), ``l{k}_i2h_bias`` and
   ``l{k}_h2h_bias`` (G·H,); the backward direction is ``r{k}_…``; projection is
   ``l{k}_h2r_weight`` (P, H). ``save_parameters`` writes other keys
-  (``_unfused.{k}.l_cell.i2h_weight``, …; it fails for 10 layers or more); the structural names are
+  (``_unfused.{k}.l_cell.i2h_weight``, …; it fails above 10 layers); the structural names are
   ``collect_params()`` minus the block prefix.
 * Gates are stacked along rows in the canonical order: LSTM ``i f g o``, GRU ``r z n`` with
   the reset gate applied after the recurrent matmul (reset_after only).

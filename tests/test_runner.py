@@ -1,0 +1,109 @@
+"""The judge itself: fake engines that are wrong in one known way must be reported as failing.
+
+These need no framework: each fake runs the NumPy reference on deliberately altered weights
+or results, the way a real adapter with one convention wrong would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rnn_ref import Params, forward
+from rnn_ref.adapters.base import Adapter
+from rnn_ref.cases import case_by_id
+from rnn_ref.mapping import build_mapping, fused_unit_rows
+from rnn_ref.reference import RNNOutput
+from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, run_case
+
+
+class ReferenceEngine(Adapter):
+    """A correct 'engine': the reference itself, behind the adapter interface."""
+
+    name = "fake"
+
+    def version(self) -> str:
+        return "0"
+
+    def mapping(self, spec):
+        return build_mapping(self.name, spec, lambda layer, d: fused_unit_rows(spec, layer, d, lambda k: f"{k}_{layer}{d}"))
+
+    def build(self, spec, params):
+        return params
+
+    def native_arrays(self, spec, layer):
+        return self.mapping(spec).to_native(layer)
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        return forward(spec, layer, x, initial_state, lengths, precision="input")
+
+
+class SwapsInputAndForgetGates(ReferenceEngine):
+    def build(self, spec, params):
+        blocks = dict(params)
+        for key in params:
+            if key.endswith(".i"):
+                blocks[key], blocks[key[:-1] + "f"] = params[key[:-1] + "f"], params[key]
+        return Params(spec, blocks)
+
+
+class CarriesStateIntoPaddedSteps(ReferenceEngine):
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        result = super().run(spec, layer, x, initial_state, lengths)
+        return RNNOutput(result.output + 1e-9, result.h_n, result.c_n)  # nothing is exactly zero any more
+
+
+class ReturnsTheWrongCellState(ReferenceEngine):
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        result = super().run(spec, layer, x, initial_state, lengths)
+        return dataclasses.replace(result, c_n=result.c_n[::-1].copy())  # units in the wrong order
+
+
+class DeclaresADefectItDoesNotHave(ReferenceEngine):
+    def known_defect(self, spec, dtype, with_lengths):
+        return "example: declared but not real"
+
+
+CASE = case_by_id("lstm-L2-bi-NTC-h0-len-f64")
+
+
+def test_the_reference_engine_passes():
+    assert run_case(ReferenceEngine(), CASE).status == PASS
+
+
+@pytest.mark.parametrize(
+    ("engine", "tensor"),
+    [
+        (SwapsInputAndForgetGates(), "output"),
+        (CarriesStateIntoPaddedSteps(), "output at padded steps (zeros)"),
+        (ReturnsTheWrongCellState(), "c_n"),
+    ],
+    ids=["gate-order", "padded-steps", "state-order"],
+)
+def test_a_wrong_engine_fails_on_the_tensor_it_gets_wrong(engine, tensor):
+    result = run_case(engine, CASE)
+    assert result.status == FAIL
+    assert tensor in [c.tensor for c in result.failures()]
+    report = result.report()
+    assert f"fake disagrees with the reference on case {CASE.id}" in report
+    assert "rerun: pytest 'tests/test_equivalence.py::test_engine_matches_reference[fake-" in report
+
+
+def test_a_declared_defect_must_reproduce():
+    result = run_case(DeclaresADefectItDoesNotHave(), CASE)
+    assert result.status == DEFECT_GONE
+    assert "now matches the reference" in result.report()
+
+
+def test_a_reproduced_defect_is_a_known_defect():
+    class Both(SwapsInputAndForgetGates, DeclaresADefectItDoesNotHave):
+        pass
+
+    assert run_case(Both(), CASE).status == KNOWN_DEFECT
+
+
+def test_float32_engines_are_judged_with_the_float32_tolerance():
+    case = case_by_id("gru-L3-bi-TNC-h0-len-f32")
+    result = run_case(ReferenceEngine(), case)  # computes in float32: errors around 1e-7
+    assert result.status == PASS and 0 < result.max_error < 2e-6
