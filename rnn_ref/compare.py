@@ -22,8 +22,9 @@ class Tolerance:
 #: measured over the whole matrix (T=200 and 3-layer stacks included) on torch 2.13, Keras
 #: 3.15 and Gluon 1.9.1 CPU are 4.1e-7 in float32 (relu, whose values grow past 1, so rtol
 #: matters there) and 6.3e-16 in float64: the float32 bound is about 5x that, the float64
-#: bound about 160x (float64 kernels differ more between BLAS builds, relative to precision). `rnn-ref check` prints the measured error of every
-#: group, so a drift toward a bound shows before it fails.
+#: bound about 160x (float64 kernels differ more between BLAS builds, relative to precision).
+#: `rnn-ref check` prints the measured error of every group, so a drift toward a bound shows
+#: before it fails.
 TOLERANCES: dict[str, Tolerance] = {
     "float32": Tolerance(atol=2e-6, rtol=2e-6),
     "float64": Tolerance(atol=1e-13, rtol=1e-13),
