@@ -59,7 +59,7 @@ def live(engine: str, progress: Progress | None) -> EngineReport:
         except Exception as error:  # the engine raised: a failure of that case, and the run goes on
             comparison = Comparison("run", float("inf"), (), float("nan"), float("nan"), False,
                                     f"{type(error).__name__}: {error}")
-            label = adapter.case_label(case.id, case.spec)
+            label = adapter.case_label(case)
             rerun = rerun_command(engine, label)
             report.results.append(CaseResult(engine, case, label, FAIL, [comparison], rerun=rerun))
     return report

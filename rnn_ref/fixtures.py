@@ -246,7 +246,7 @@ def replay_fixture(fixture: Fixture) -> CaseResult:
     except ValueError as error:
         raise FixtureError(f"{fixture.path}: {error}") from error
     comparisons = judge(spec, fixture.recorded, expected, fixture.lengths, fixture.padded_steps, fixture.tolerance)
-    label = adapter.case_label(fixture.case.id, spec)
+    label = adapter.case_label(fixture.case)
     rerun = (f"pytest 'tests/test_fixtures.py::test_recorded_run_is_reproduced_by_the_reference"
              f"[{fixture.engine}-{fixture.case.id}]'")
     return verdict(fixture.engine, fixture.case, label, comparisons, None, rerun)
@@ -262,7 +262,7 @@ def not_recorded_results(manifest: dict) -> list[CaseResult]:
     results = []
     for entry in manifest.get("not_recorded", []):
         case = case_from_entry(entry)
-        label = adapter_object(manifest["engine"]).case_label(case.id, case.spec)
+        label = adapter_object(manifest["engine"]).case_label(case)
         results.append(CaseResult(manifest["engine"], case, label, entry["status"], reason=entry["reason"]))
     return results
 

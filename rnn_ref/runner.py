@@ -117,7 +117,7 @@ def rerun_command(engine: str, label: str) -> str:
 
 def run_case(adapter: Adapter, case: Case) -> CaseResult:
     """Build, run and judge ``case`` on ``adapter``'s engine."""
-    label = adapter.case_label(case.id, case.spec)
+    label = adapter.case_label(case)
     rerun = rerun_command(adapter.name, label)
     reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
     if reason is not None:

@@ -36,7 +36,7 @@ def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True):
     elif defect is not None and runs_the_layer:
         marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {defect}", strict=True,
                                        raises=KnownDefectReproduced))
-    return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case.id, case.spec)}")
+    return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case)}")
 
 
 NO_ENGINE = pytest.mark.skip(reason="no engine selected: pass --engines NAME or run an engine's tox env")

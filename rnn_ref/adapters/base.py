@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_ref.cases import Case
 from rnn_ref.errors import UnsupportedCase
 from rnn_ref.mapping import WeightMapping
 from rnn_ref.params import Params
@@ -35,9 +36,9 @@ class Adapter(ABC):
         """What the engine writes at padded steps of the output: PADDED_ZEROS or PADDED_REPEAT_LAST."""
         return PADDED_ZEROS
 
-    def case_label(self, case_id: str, spec: RNNSpec) -> str:
+    def case_label(self, case: Case) -> str:
         """The case id as this engine runs it (an engine that transposes a layout says so)."""
-        return case_id
+        return case.id
 
     @abstractmethod
     def mapping(self, spec: RNNSpec) -> WeightMapping:

@@ -41,6 +41,7 @@ import numpy as np
 
 from rnn_ref.adapters.base import PADDED_ZEROS, Adapter
 from rnn_ref.adapters.gluon import GRU_RESET_BEFORE, gluon_mapping, import_mxnet, load_params, structural_arrays
+from rnn_ref.cases import Case
 from rnn_ref.mapping import WeightMapping
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State
@@ -75,10 +76,10 @@ class GluonCellAdapter(Adapter):
     def padded_steps(self, spec: RNNSpec) -> str:
         return PADDED_ZEROS
 
-    def case_label(self, case_id: str, spec: RNNSpec) -> str:
-        if needs_tnc_workaround(spec, with_lengths="-len-" in case_id):  # ids spell lengths "len"
-            return case_id.replace("-NTC-", "-NTC-transposed-")
-        return case_id
+    def case_label(self, case: Case) -> str:
+        if needs_tnc_workaround(case.spec, case.with_lengths):
+            return case.id.replace("-NTC-", "-NTC-transposed-")
+        return case.id
 
     def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         if not spec.bias:

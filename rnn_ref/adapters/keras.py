@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.cases import Case
 from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput
@@ -121,8 +122,8 @@ class KerasAdapter(Adapter):
     def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         return NO_PROJECTION if spec.proj_size else None
 
-    def case_label(self, case_id: str, spec: RNNSpec) -> str:
-        return case_id.replace("-TNC", "-TNC-transposed") if spec.layout == "TNC" else case_id
+    def case_label(self, case: Case) -> str:
+        return case.id.replace("-TNC", "-TNC-transposed") if case.spec.layout == "TNC" else case.id
 
     def padded_steps(self, spec: RNNSpec) -> str:
         return PADDED_ZEROS if spec.bidirectional else PADDED_REPEAT_LAST
