@@ -267,10 +267,6 @@ def not_recorded_results(manifest: dict) -> list[CaseResult]:
     return results
 
 
-def fixture_engines(root: Path = FIXTURES_ROOT) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file()) if root.is_dir() else []
-
-
 def main_record(engine: str, out_dir: Path | None = None) -> dict:  # used by the CLI
     out = out_dir or FIXTURES_ROOT / engine
 
