@@ -18,7 +18,6 @@ from rnn_ref.cases import VARIANTS, all_cases
 from rnn_ref.compare import Comparison
 from rnn_ref.fixtures import FIXTURES_ROOT, FixtureError, load_all, not_recorded_results, replay_fixture
 from rnn_ref.runner import (
-    DEFECT_GONE,
     FAIL,
     FAILING,
     KNOWN_DEFECT,
@@ -102,7 +101,7 @@ def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress:
 
 
 def error_text(results: list[CaseResult], dtype: str) -> str:
-    errors = [r.max_error for r in results if r.case.dtype == dtype and r.status in (PASS, FAIL)]
+    errors = [r.max_error for r in results if r.case.dtype == dtype and r.status in (PASS, *FAILING)]
     return f"{max(errors):.1e}" if errors else "-"
 
 
@@ -121,7 +120,7 @@ def render(reports: list[EngineReport]) -> str:
         for group in [v for v in VARIANTS if v in by_group]:
             results = by_group[group]
             count = Counter(r.status for r in results)
-            lines.append(f"{'':<11}{group:<17}{len(results):>6}{count[PASS]:>6}{count[FAIL] + count[DEFECT_GONE]:>6}"
+            lines.append(f"{'':<11}{group:<17}{len(results):>6}{count[PASS]:>6}{sum(count[s] for s in FAILING):>6}"
                          f"{count[UNSUPPORTED]:>6}{count[KNOWN_DEFECT]:>7}"
                          f"{error_text(results, 'float32'):>9}{error_text(results, 'float64'):>9}")
         reasons = Counter(r.reason for r in report.results if r.status in (UNSUPPORTED, KNOWN_DEFECT))

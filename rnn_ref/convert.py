@@ -189,8 +189,9 @@ def infer_sizes(engine: str, spec: RNNSpec, arrays: dict[str, np.ndarray]) -> RN
 def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Arrays keyed by the mapping's native names (Keras files are positional, Gluon's renamed)."""
     names = list(shapes_of(engine, spec))
+    dtype = next(iter(arrays.values())).dtype  # the framework loaders need a layer of the file's dtype
     if suffix_of(path) == ".weights.h5":
-        return load_through_keras(spec, path)
+        return load_through_keras(spec, path, dtype)
     if engine == "keras":
         positional = [f"arr_{i}" for i in range(len(arrays))]
         if sorted(arrays) != sorted(positional):
@@ -199,14 +200,13 @@ def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarra
             raise ParamsError(f"{path}: expected {len(names)} arrays (get_weights of {spec}), got {len(arrays)}")
         return {name: arrays[f"arr_{i}"] for i, name in enumerate(names)}
     if suffix_of(path) == ".params":
-        return load_through_gluon(engine, spec, path)
+        return load_through_gluon(engine, spec, path, dtype)
     return arrays
 
 
-def load_through_gluon(engine: str, spec: RNNSpec, path: Path) -> dict[str, np.ndarray]:
+def load_through_gluon(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     """A ``.params`` file read the way Gluon does (it undoes its own key renaming)."""
     adapter = adapter_object(engine)
-    dtype = next(iter(read_gluon_params(path).values())).dtype
     layer = adapter.build(spec, Params.random(spec, dtype=dtype))
     try:
         layer.load_parameters(str(path))
@@ -215,10 +215,9 @@ def load_through_gluon(engine: str, spec: RNNSpec, path: Path) -> dict[str, np.n
     return adapter.native_arrays(spec, layer)
 
 
-def load_through_keras(spec: RNNSpec, path: Path) -> dict[str, np.ndarray]:
+def load_through_keras(spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     """A ``.weights.h5`` file loaded by Keras into the standard model (Keras matches the layers)."""
     adapter = adapter_object("keras")
-    dtype = next(iter(read_keras_h5(path).values())).dtype
     layer = adapter.build(spec, Params.random(spec, dtype=dtype))
     try:
         adapter.model(spec, layer).load_weights(str(path))

@@ -28,10 +28,11 @@ import numpy as np
 
 from rnn_ref import __version__
 from rnn_ref.adapters import adapter_object, load_adapter
+from rnn_ref.adapters.base import Adapter
 from rnn_ref.cases import Case, small_matrix
 from rnn_ref.compare import TOLERANCES, Tolerance
 from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.runner import FAILING, PASS, CaseResult, judge, run_case, verdict
+from rnn_ref.runner import FAILING, PASS, CaseResult, CaseRun, execute_case, judge, verdict
 from rnn_ref.spec import RNNSpec
 
 FIXTURES_ROOT = Path(__file__).resolve().parent.parent / "fixtures"
@@ -93,14 +94,15 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
         for index, case in enumerate(cases, 1):
             if progress:
                 progress(index, len(cases), case.id)
-            result = run_case(adapter, case)
+            run = execute_case(adapter, case)
+            result = run.result
             if result.status in FAILING:
                 raise FixtureError(f"refusing to record:\n{result.report()}")
             if result.status != PASS:
                 not_recorded.append({"id": case.id, **case_entry(case), "status": result.status,
                                      "reason": result.reason})
                 continue
-            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, case))
+            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run))
             tolerance = TOLERANCES[case.dtype]
             recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
                              "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
@@ -120,12 +122,11 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
     return manifest
 
 
-def recorded_arrays(adapter, case: Case) -> dict[str, np.ndarray]:
-    """What one fixture file holds: native weights, inputs and the engine's results."""
-    data = case.data()
-    layer = adapter.build(case.spec, data.params)
-    output = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
-    arrays = {f"{WEIGHT_PREFIX}{name}": value for name, value in adapter.native_arrays(case.spec, layer).items()}
+def recorded_arrays(adapter: Adapter, run: CaseRun) -> dict[str, np.ndarray]:
+    """What one fixture file holds: native weights, inputs and the engine's results as judged."""
+    data, output, spec = run.data, run.output, run.result.case.spec
+    native = adapter.native_arrays(spec, run.layer)
+    arrays = {f"{WEIGHT_PREFIX}{name}": value for name, value in native.items()}
     arrays |= {"x": data.x, "output": output.output, "h_n": output.h_n}
     optional = {"c_n": output.c_n, "lengths": data.lengths}
     if data.initial_state is not None:

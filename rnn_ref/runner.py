@@ -6,11 +6,12 @@ Shared by the pytest suite and ``rnn-ref check`` so both reach the same verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
-from rnn_ref.cases import Case
+from rnn_ref.cases import Case, CaseData
 from rnn_ref.compare import TOLERANCES, Comparison, Tolerance, compare
 from rnn_ref.reference import RNNOutput, forward
 from rnn_ref.spec import RNNSpec
@@ -22,9 +23,11 @@ DEFECT_GONE = "known defect no longer reproduces"
 FAILING = (FAIL, DEFECT_GONE)
 
 
+EXACT = Tolerance(0.0, 0.0)
+
+
 class KnownDefectReproduced(AssertionError):
     """A known-defect case failed as declared: what its strict xfail in the test suite expects."""
-EXACT = Tolerance(0.0, 0.0)
 
 
 @dataclass
@@ -115,21 +118,38 @@ def rerun_command(engine: str, label: str) -> str:
     return f"pytest 'tests/test_equivalence.py::test_engine_matches_reference[{engine}-{label}]' --engines {engine}"
 
 
-def run_case(adapter: Adapter, case: Case) -> CaseResult:
-    """Build, run and judge ``case`` on ``adapter``'s engine."""
+@dataclass
+class CaseRun:
+    """A judged run and what it ran on: the case data, the native layer and the engine's output
+    (all None for an unsupported case). Fixture recording keeps exactly what was judged."""
+
+    result: CaseResult
+    data: CaseData | None = None
+    layer: Any = None
+    output: RNNOutput | None = None
+
+
+def execute_case(adapter: Adapter, case: Case) -> CaseRun:
+    """Build, run and judge ``case`` on ``adapter``'s engine, keeping what was run."""
     label = adapter.case_label(case)
     rerun = rerun_command(adapter.name, label)
     reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
     if reason is not None:
-        return CaseResult(adapter.name, case, label, UNSUPPORTED, reason=reason, rerun=rerun)
+        return CaseRun(CaseResult(adapter.name, case, label, UNSUPPORTED, reason=reason, rerun=rerun))
     data = case.data()
     layer = adapter.build(case.spec, data.params)
-    result = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+    output = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
     expected = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
-    comparisons = judge(case.spec, result, expected, data.lengths, adapter.padded_steps(case.spec),
+    comparisons = judge(case.spec, output, expected, data.lengths, adapter.padded_steps(case.spec),
                         TOLERANCES[case.dtype])
-    return verdict(adapter.name, case, label, comparisons,
-                   adapter.known_defect(case.spec, case.dtype, case.with_lengths), rerun)
+    result = verdict(adapter.name, case, label, comparisons,
+                     adapter.known_defect(case.spec, case.dtype, case.with_lengths), rerun)
+    return CaseRun(result, data, layer, output)
+
+
+def run_case(adapter: Adapter, case: Case) -> CaseResult:
+    """Build, run and judge ``case`` on ``adapter``'s engine."""
+    return execute_case(adapter, case).result
 
 
 def verdict(engine: str, case: Case, label: str, comparisons: list[Comparison], defect: str | None,
