@@ -29,7 +29,6 @@ from rnn_ref.spec import RNNSpec
 
 PRECISIONS = ("float64", "input")
 
-GateBlocks = Mapping[str, np.ndarray]
 
 
 class State(NamedTuple):
@@ -49,93 +48,128 @@ class RNNOutput:
 
 
 # --------------------------------------------------------------------------- cells
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^-x), computed without overflow for large |x|."""
-    return np.exp(-np.logaddexp(0.0, -x))
+# Each cell computes one step for the whole batch and writes into buffers it is given, so the
+# time loop allocates nothing: ``pre`` is a scratch (N, G*H) for the stacked pre-activations of
+# the G gates, ``c`` is updated in place, and h' is written to ``out``. The gates of a unit are
+# stacked in one matrix (rows in STACK_ORDER), so W_hh h is one matmul for all gates.
+# σ-gates come first, so one σ call covers them all.
+STACK_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n")}
 
 
-def relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^-x), to a few ulps everywhere; ``out`` may be ``x``.
+
+    For x below about -88 (float32) or -709 (float64) e^-x overflows to inf and σ is 0, where
+    the true value lies below the dtype's smallest normal number.
+    """
+    with np.errstate(over="ignore"):
+        out = np.negative(x, out=out)
+        np.exp(out, out=out)
+        out += 1.0
+        return np.reciprocal(out, out=out)
 
 
-ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"rnn_tanh": np.tanh, "rnn_relu": relu}
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.maximum(x, 0.0, out=out)
 
 
-def rnn_cell(
-    x_gates: GateBlocks, h: np.ndarray, w_hh: GateBlocks, b_hh: GateBlocks, activation: Callable
-) -> np.ndarray:
-    """h' = act(W_ih x + b_ih + W_hh h + b_hh); ``x_gates['h']`` already holds W_ih x + b_ih."""
-    return activation(x_gates["h"] + h @ w_hh["h"].T + b_hh["h"])
+ACTIVATIONS: dict[str, Callable[..., np.ndarray]] = {"rnn_tanh": np.tanh, "rnn_relu": relu}
 
 
-def lstm_cell(
-    x_gates: GateBlocks,
-    h: np.ndarray,
-    c: np.ndarray,
-    w_hh: GateBlocks,
-    b_hh: GateBlocks,
-    w_proj: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One LSTM step; ``x_gates[g]`` holds W_ig x + b_ig. Returns (h', c')."""
-    i = sigmoid(x_gates["i"] + h @ w_hh["i"].T + b_hh["i"])
-    f = sigmoid(x_gates["f"] + h @ w_hh["f"].T + b_hh["f"])
-    g = np.tanh(x_gates["g"] + h @ w_hh["g"].T + b_hh["g"])
-    o = sigmoid(x_gates["o"] + h @ w_hh["o"].T + b_hh["o"])
-    c_next = f * c + i * g
-    h_next = o * np.tanh(c_next)
-    if w_proj is not None:
-        h_next = h_next @ w_proj.T
-    return h_next, c_next
+@dataclass(frozen=True)
+class _UnitWeights:
+    """The blocks of one (layer, direction), the gates stacked in STACK_ORDER.
+
+    ``w_ih`` (G*H, I_l), ``w_hh`` (G*H, R), ``b_ih`` and ``b_hh`` (G*H,) or None for a layer
+    without biases, ``w_proj`` (P, H) or None.
+    """
+
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray | None
+    b_hh: np.ndarray | None
+    w_proj: np.ndarray | None
+
+    @classmethod
+    def of(cls, spec: RNNSpec, params: Params, layer: int, direction: str, dtype: np.dtype) -> _UnitWeights:
+        blocks = params.unit(layer, direction)
+
+        def stacked(kind: str) -> np.ndarray | None:
+            if f"{kind}.{spec.gates[0]}" not in blocks:
+                return None
+            return np.concatenate([blocks[f"{kind}.{g}"] for g in STACK_ORDER[spec.mode]]).astype(dtype, copy=False)
+
+        w_proj = blocks.get("w_proj")
+        return cls(stacked("w_ih"), stacked("w_hh"), stacked("b_ih"), stacked("b_hh"),
+                   None if w_proj is None else w_proj.astype(dtype, copy=False))
+
+    def input_projection(self, seq: np.ndarray) -> np.ndarray:
+        """W_ih x_t + b_ih for every step and gate, as one matmul: (T, N, I_l) -> (T, N, G*H)."""
+        steps, batch, features = seq.shape
+        projected = seq.reshape(steps * batch, features) @ self.w_ih.T
+        if self.b_ih is not None:
+            projected += self.b_ih
+        return projected.reshape(steps, batch, -1)
 
 
-def gru_cell(
-    x_gates: GateBlocks, h: np.ndarray, w_hh: GateBlocks, b_hh: GateBlocks, variant: str
-) -> np.ndarray:
-    """One GRU step; ``x_gates[g]`` holds W_ig x + b_ig.
+def _recurrent(pre: np.ndarray, x_gates: np.ndarray, h: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray | None):
+    """pre = W_ih x + b_ih + W_hh h + b_hh for the gates of ``w_hh``; ``x_gates`` holds W_ih x + b_ih."""
+    np.matmul(h, w_hh.T, out=pre)
+    pre += x_gates
+    if b_hh is not None:
+        pre += b_hh
+
+
+def rnn_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, activation: Callable, pre: np.ndarray,
+             out: np.ndarray) -> None:
+    """h' = act(W_ih x + b_ih + W_hh h + b_hh), written to ``out`` (N, H)."""
+    _recurrent(pre, x_gates, h, w.w_hh, w.b_hh)
+    activation(pre, out=out)
+
+
+def lstm_cell(x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, w: _UnitWeights, pre: np.ndarray,
+              out: np.ndarray) -> None:
+    """One LSTM step: c (N, H) becomes c' in place, h' (N, R) is written to ``out``."""
+    H = c.shape[1]
+    _recurrent(pre, x_gates, h, w.w_hh, w.b_hh)
+    i, f, o, g = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
+    sigmoid(pre[:, :3 * H], out=pre[:, :3 * H])  # i, f, o = σ(·)
+    np.tanh(g, out=g)  # g = tanh(·)
+    c *= f  # c' = f ⊙ c + i ⊙ g
+    c += np.multiply(i, g, out=i)
+    tanh_c = np.tanh(c, out=f)  # f and i are spent: their rows hold tanh(c') and h' before projection
+    if w.w_proj is None:
+        np.multiply(o, tanh_c, out=out)  # h' = o ⊙ tanh(c')
+    else:
+        np.matmul(np.multiply(o, tanh_c, out=i), w.w_proj.T, out=out)  # h' = W_proj (o ⊙ tanh(c'))
+
+
+def gru_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, variant: str, pre: np.ndarray,
+             out: np.ndarray) -> None:
+    """One GRU step, h' (N, H) written to ``out``.
 
     reset_after:  n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))   (PyTorch, Gluon, cuDNN)
     reset_before: n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn)   (Keras reset_after=False)
     """
-    r = sigmoid(x_gates["r"] + h @ w_hh["r"].T + b_hh["r"])
-    z = sigmoid(x_gates["z"] + h @ w_hh["z"].T + b_hh["z"])
+    H = h.shape[1]
+    r, z, n = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:]
+    b_hh = (None, None) if w.b_hh is None else (w.b_hh[:2 * H], w.b_hh[2 * H:])
+    _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh[:2 * H], b_hh[0])
+    sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
     if variant == "reset_after":
-        n = np.tanh(x_gates["n"] + r * (h @ w_hh["n"].T + b_hh["n"]))
+        np.matmul(h, w.w_hh[2 * H:].T, out=n)
+        if b_hh[1] is not None:
+            n += b_hh[1]
+        n *= r
+        n += x_gates[:, 2 * H:]
     else:
-        n = np.tanh(x_gates["n"] + (r * h) @ w_hh["n"].T + b_hh["n"])
-    return (1.0 - z) * n + z * h
+        _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh[2 * H:], b_hh[1])
+    np.tanh(n, out=n)
+    np.multiply(z, h, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h
+    out += np.multiply(np.subtract(1.0, z, out=z), n, out=z)
 
 
 # --------------------------------------------------------------------------- one unit
-@dataclass(frozen=True)
-class _UnitWeights:
-    """The blocks of one (layer, direction), missing biases filled with zeros."""
-
-    w_ih: dict[str, np.ndarray]
-    w_hh: dict[str, np.ndarray]
-    b_ih: dict[str, np.ndarray]
-    b_hh: dict[str, np.ndarray]
-    w_proj: np.ndarray | None
-
-    @classmethod
-    def of(cls, spec: RNNSpec, params: Params, layer: int, direction: str, dtype: np.dtype):
-        blocks = {k: v.astype(dtype, copy=False) for k, v in params.unit(layer, direction).items()}
-        zeros = np.zeros(spec.hidden_size, dtype)
-        return cls(
-            w_ih={g: blocks[f"w_ih.{g}"] for g in spec.gates},
-            w_hh={g: blocks[f"w_hh.{g}"] for g in spec.gates},
-            b_ih={g: blocks.get(f"b_ih.{g}", zeros) for g in spec.gates},
-            b_hh={g: blocks.get(f"b_hh.{g}", zeros) for g in spec.gates},
-            w_proj=blocks.get("w_proj"),
-        )
-
-    def input_projection(self, gates: Sequence[str], seq: np.ndarray) -> dict[str, np.ndarray]:
-        """W_ig x_t + b_ig for every step and gate, as one matmul: (T, N, I) -> {g: (T, N, H)}."""
-        w_all = np.concatenate([self.w_ih[g] for g in gates])
-        b_all = np.concatenate([self.b_ih[g] for g in gates])
-        projected = seq @ w_all.T + b_all
-        return dict(zip(gates, np.split(projected, len(gates), axis=-1), strict=True))
-
-
 def _run_unit(
     spec: RNNSpec,
     weights: _UnitWeights,
@@ -144,31 +178,41 @@ def _run_unit(
     c0: np.ndarray | None,
     valid: np.ndarray,
     reverse: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Run one direction of one layer over ``seq`` (T, N, I_l).
+    out: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run one direction of one layer over ``seq`` (T, N, I_l), writing step t's h' to ``out[t]``.
 
-    ``valid`` (T, N) marks existing steps; at other steps the state is carried unchanged and
-    the output is zero. Returns (outputs (T, N, R), h_n (N, R), c_n (N, H) or None).
+    ``out`` is (T, N, R), possibly a view into a wider buffer. ``valid`` (T, N) marks existing
+    steps; at other steps the state is carried unchanged and the output is zero (masking is
+    only done at steps where some sample is padded). Returns (h_n (N, R), c_n (N, H) or None).
     """
-    x_gates = weights.input_projection(spec.gates, seq)
-    steps = seq.shape[0]
-    outputs = np.zeros((steps, seq.shape[1], spec.state_size), dtype=seq.dtype)
-    h, c = h0, c0
-    for t in reversed(range(steps)) if reverse else range(steps):
-        x_t = {g: x_gates[g][t] for g in spec.gates}
+    x_gates = weights.input_projection(seq)
+    pre = np.empty(x_gates.shape[1:], dtype=x_gates.dtype)
+    h, c = h0, None if c0 is None else c0.copy()
+    activation = ACTIVATIONS.get(spec.mode)
+
+    def step(t: int, h: np.ndarray) -> None:
         if spec.mode == "lstm":
-            h_next, c_next = lstm_cell(x_t, h, c, weights.w_hh, weights.b_hh, weights.w_proj)
+            lstm_cell(x_gates[t], h, c, weights, pre, out[t])
         elif spec.mode == "gru":
-            h_next, c_next = gru_cell(x_t, h, weights.w_hh, weights.b_hh, spec.gru_variant), None
+            gru_cell(x_gates[t], h, weights, spec.gru_variant, pre, out[t])
         else:
-            activation = ACTIVATIONS[spec.mode]
-            h_next, c_next = rnn_cell(x_t, h, weights.w_hh, weights.b_hh, activation), None
-        exists = valid[t][:, None]
-        h = np.where(exists, h_next, h)
+            rnn_cell(x_gates[t], h, weights, activation, pre, out[t])
+
+    full = valid.all(axis=1)
+    for t in reversed(range(len(seq))) if reverse else range(len(seq)):
+        if full[t]:
+            step(t, h)
+            h = out[t]
+            continue
+        missing = ~valid[t]
+        c_before = None if c is None else c.copy()
+        step(t, h)
+        h = np.where(missing[:, None], h, out[t])
+        out[t][missing] = 0.0
         if c is not None:
-            c = np.where(exists, c_next, c)
-        outputs[t] = np.where(exists, h_next, 0.0)
-    return outputs, h, c
+            c[missing] = c_before[missing]
+    return h, c
 
 
 # --------------------------------------------------------------------------- validation
@@ -296,24 +340,25 @@ def forward(
     valid = np.arange(steps)[:, None] < _check_lengths(lengths, batch, steps)[None, :]
 
     dtype = np.dtype(np.float64) if precision == "float64" else x.dtype
-    seq = seq.astype(dtype)
+    seq = np.ascontiguousarray(seq, dtype=dtype)  # (T, N, I): one matmul projects every step
+    R = spec.state_size
     h_finals: list[np.ndarray] = []
     c_finals: list[np.ndarray] = []
     for layer in range(spec.num_layers):
-        direction_outputs = []
-        for direction in spec.directions:
+        layer_output = np.empty((steps, batch, spec.output_size), dtype)  # each direction writes its R columns
+        for d, direction in enumerate(spec.directions):
             unit = len(h_finals)
-            h_init = np.zeros((batch, spec.state_size), dtype) if h0 is None else h0[unit].astype(dtype)
+            h_init = np.zeros((batch, R), dtype) if h0 is None else h0[unit].astype(dtype)
             c_init = None
             if spec.has_cell_state:
                 c_init = np.zeros((batch, spec.hidden_size), dtype) if c0 is None else c0[unit].astype(dtype)
             weights = _UnitWeights.of(spec, params, layer, direction, dtype)
-            out, h_n, c_n = _run_unit(spec, weights, seq, h_init, c_init, valid, direction == "bwd")
-            direction_outputs.append(out)
+            out = layer_output[:, :, d * R:(d + 1) * R]
+            h_n, c_n = _run_unit(spec, weights, seq, h_init, c_init, valid, direction == "bwd", out)
             h_finals.append(h_n)
             if c_n is not None:
                 c_finals.append(c_n)
-        seq = np.concatenate(direction_outputs, axis=-1)
+        seq = layer_output
 
     output = seq if spec.layout == "TNC" else seq.transpose(1, 0, 2)
     return RNNOutput(

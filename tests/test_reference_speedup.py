@@ -1,0 +1,120 @@
+"""The fast forward computes the numbers the per-gate forward computed (issue 15).
+
+The reference's forward stacks the gates in one matrix per unit, projects every step's input
+in one matmul, reuses buffers and masks only steps with padding. These tests hold it to the
+unfused per-gate forward it replaced (a frozen copy, tests/frozen_reference_106cc07.py) on the
+whole case matrix, and check the faster σ against extended precision.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_ref import RNNSpec, forward
+from rnn_ref.cases import VARIANTS, all_cases
+from rnn_ref.params import Params
+from rnn_ref.reference import relu, sigmoid
+
+
+def load_frozen_reference():
+    path = Path(__file__).with_name("frozen_reference_106cc07.py")
+    spec = importlib.util.spec_from_file_location("frozen_reference_106cc07", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+frozen = load_frozen_reference()
+
+#: float64: the summation order of BLAS kernels and σ's last-place rounding differ, nothing
+#: else; measured at most 8.9e-16 of the tensor's largest magnitude over the matrix (T=200
+#: cases included). float32 (precision="input"): measured at most 7.7e-7.
+WITHIN = {"float64": 1e-15, "float32": 4e-6}
+
+
+def largest_relative_difference(new: np.ndarray, old: np.ndarray) -> float:
+    """max |new - old| / max |old|: the difference in units of the tensor's scale."""
+    return float(np.abs(new - old).max() / max(np.abs(old).max(), np.finfo(np.float64).tiny))
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("precision", ["float64", "input"])
+def test_forward_matches_the_per_gate_forward_on_every_case(variant, precision):
+    worst: dict[str, tuple[float, str]] = {}
+    # precision="input" computes in float32 for float32 cases; for float64 cases it is the default.
+    for case in (c for c in all_cases() if c.variant == variant and (precision == "float64" or c.dtype == "float32")):
+        data = case.data()
+        args = (case.spec, data.params, data.x, data.initial_state, data.lengths)
+        new, old = forward(*args, precision=precision), frozen.forward(*args, precision=precision)
+        for name in ("output", "h_n", "c_n"):
+            if getattr(old, name) is None:
+                assert getattr(new, name) is None, f"{case.id}: {name}"
+                continue
+            assert getattr(new, name).dtype == getattr(old, name).dtype, f"{case.id}: {name} dtype"
+            assert getattr(new, name).shape == getattr(old, name).shape, f"{case.id}: {name} shape"
+            difference = largest_relative_difference(getattr(new, name), getattr(old, name))
+            dtype = str(getattr(old, name).dtype)
+            if difference > worst.get(dtype, (-1.0, ""))[0]:
+                worst[dtype] = (difference, f"{case.id} {name}")
+    for dtype, (difference, where) in worst.items():
+        assert difference <= WITHIN[dtype], f"{dtype}: {difference:.2e} > {WITHIN[dtype]:g} at {where}"
+
+
+def test_the_float64_bound_catches_a_sigma_off_by_4_eps(monkeypatch):
+    """σ too large by 4 eps (relative) at every step moves a T=200 LSTM beyond the float64 bound (by 1.7e-15)."""
+    case = next(c for c in all_cases() if c.id == "lstm-L2-bi-TNC-h0-len-T200-H128-f32")
+    data = case.data()
+    exact = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
+    import rnn_ref.reference as reference
+
+    def sloppy_sigmoid(x, out=None):
+        return np.multiply(sigmoid(x, out=out), 1 + 4 * np.finfo(np.float64).eps, out=out)
+
+    monkeypatch.setattr(reference, "sigmoid", sloppy_sigmoid)
+    sloppy = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
+    assert largest_relative_difference(sloppy.output, exact.output) > WITHIN["float64"]
+
+
+def test_ragged_and_full_lengths_take_the_same_path_where_every_sample_exists():
+    spec = RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True)
+    params = Params.random(spec, seed=5)
+    x = np.random.default_rng(5).normal(size=(6, 3, 3))
+    full = forward(spec, params, x, lengths=[6, 6, 6])
+    none = forward(spec, params, x)
+    np.testing.assert_array_equal(full.output, none.output)
+    np.testing.assert_array_equal(full.c_n, none.c_n)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_is_within_a_few_ulp_of_extended_precision(dtype):
+    x = np.linspace(-80 if dtype == np.float32 else -700, 40, 200_001).astype(dtype)
+    x = np.concatenate([x, -x])
+    truth = 1 / (1 + np.exp(-x.astype(np.longdouble)))
+    ulp = np.spacing(truth.astype(dtype)).astype(np.longdouble)
+    errors_in_ulp = np.abs(sigmoid(x).astype(np.longdouble) - truth) / ulp
+    assert errors_in_ulp.max() <= 4, f"worst at x={x[errors_in_ulp.argmax()]}: {errors_in_ulp.max():.1f} ulp"
+
+
+def test_sigmoid_saturates_without_warnings_and_writes_in_place():
+    x = np.array([-1e4, -800.0, -100.0, 0.0, 100.0, 800.0, 1e4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sigmoid(x).tolist()[3:] == [0.5, 1.0, 1.0, 1.0]
+        assert sigmoid(x)[:2].tolist() == [0.0, 0.0]
+        assert sigmoid(x.astype(np.float32))[:3].tolist() == [0.0, 0.0, 0.0]
+    buffer = x.copy()
+    assert sigmoid(buffer, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, sigmoid(x))
+
+
+def test_relu_writes_in_place():
+    x = np.array([-2.0, -0.0, 0.5])
+    assert relu(x, out=x) is x
+    assert x.tolist() == [0.0, 0.0, 0.5]
