@@ -40,6 +40,7 @@ from rnn_ref.adapters import ENGINES, load_adapter
 
 STEPS, BATCH, FEATURES = 100, 64, 256
 GOALS = {"float32": 1.5, "float64": 3.0}  # reference time / torch float32 time
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,18 @@ SHAPES = (
 Runner = Callable[[], np.ndarray]  # returns the output sequence (T, N, D*H)
 
 
-def best_time(run: Runner, repeat: int) -> float:
-    run()  # warm-up: allocations, lazy imports, kernel selection
-    times = []
+def best_times(engines: dict[str, Runner], repeat: int, clock: Callable[[], float]) -> dict[str, float]:
+    """Best of ``repeat`` runs of each engine after a warm-up, taken in turns (engine 1, 2, ..., 1, 2, ...)
+    so that a change in the machine's load hits every engine alike."""
+    for run in engines.values():
+        run()  # warm-up: allocations, lazy imports, kernel selection
+    times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, run in engines.items():
+            start = clock()
+            run()
+            times[name].append(clock() - start)
+    return {name: min(values) for name, values in times.items()}
 
 
 # --------------------------------------------------------------------------- threads
@@ -226,7 +231,7 @@ def peers(shape: Shape, params: Params, x: np.ndarray, lengths: np.ndarray | Non
 
 
 # --------------------------------------------------------------------------- report
-def bench_shape(shape: Shape, repeat: int, threads: int) -> list[str]:
+def bench_shape(shape: Shape, repeat: int, threads: int, clock: Callable[[], float]) -> list[str]:
     spec = shape.spec
     params = Params.random(spec, seed=0, dtype=np.float32)
     rng = np.random.default_rng(0)
@@ -242,16 +247,16 @@ def bench_shape(shape: Shape, repeat: int, threads: int) -> list[str]:
         "rnn_ref.forward float64": lambda: forward(spec, params, x, lengths=lengths).output,
         **peers(shape, params, x, lengths, threads),
     }
-    times: dict[str, float] = {}
+    timed = {name: run for name, run in engines.items() if not isinstance(run, str)}
+    times = best_times(timed, repeat, clock)
+    torch_time = next((t for n, t in times.items() if n.startswith("torch.nn")), None)
     print(f"  {'engine':<30} {'time':>10} {'/ torch':>9} {'max |diff| to reference float64':>33}")
     for name, run in engines.items():
         if isinstance(run, str):
             print(f"  {name:<30} {run}")
             continue
-        times[name] = best_time(run, repeat)
         diff = np.abs(np.asarray(run(), np.float64) - truth).max()
-        times_torch = next((t for n, t in times.items() if n.startswith("torch.nn")), None)
-        ratio = "" if times_torch is None else f"{times[name] / times_torch:8.2f}x"
+        ratio = "" if torch_time is None else f"{times[name] / torch_time:8.2f}x"
         print(f"  {name:<30} {times[name] * 1e3:8.1f} ms {ratio:>9} {diff:33.2e}", flush=True)
     return goals(shape, times)
 
@@ -279,15 +284,19 @@ def main() -> None:
                         help="threads for every engine (default: the CPUs this process may use)")
     parser.add_argument("--shapes", default=",".join(s.name.split()[0] + ("-bi" if s.ragged else "") for s in SHAPES),
                         help="comma-separated subset of: LSTM, GRU, LSTM-bi")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="wall: elapsed time (default); cpu: this process's CPU time, steadier on a loaded "
+                             "machine, meaningful with --threads 1 only")
     args = parser.parse_args()
     wanted = {name.strip() for name in args.shapes.split(",")}
     with ExitStack() as stack:
-        print(f"{args.threads} thread(s) for every engine; best of {args.repeat} after a warm-up; float32 input")
+        print(f"{args.threads} thread(s) for every engine; best of {args.repeat} after a warm-up, engines in turns; "
+              f"{args.clock} clock; float32 input")
         print(limit_threads(args.threads, stack))
         summary = []
         for shape in SHAPES:
             if shape.name.split()[0] + ("-bi" if shape.ragged else "") in wanted:
-                summary += bench_shape(shape, args.repeat, args.threads)
+                summary += bench_shape(shape, args.repeat, args.threads, CLOCKS[args.clock])
     print("\nGoals:")
     print("\n".join(f"  {line}" for line in summary))
 

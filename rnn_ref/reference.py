@@ -176,43 +176,38 @@ def _run_unit(
     seq: np.ndarray,
     h0: np.ndarray,
     c0: np.ndarray | None,
-    valid: np.ndarray,
+    active: np.ndarray,
     reverse: bool,
     out: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Run one direction of one layer over ``seq`` (T, N, I_l), writing step t's h' to ``out[t]``.
 
-    ``out`` is (T, N, R), possibly a view into a wider buffer. ``valid`` (T, N) marks existing
-    steps; at other steps the state is carried unchanged and the output is zero (masking is
-    only done at steps where some sample is padded). Returns (h_n (N, R), c_n (N, H) or None).
+    Samples are sorted longest first, so the samples that exist at step t are the first
+    ``active[t]`` rows: only those are computed; the other rows of ``out[t]`` are zero and
+    their state is carried (the forward direction has finished with them, the backward one
+    has not reached them yet). ``out`` is (T, N, R), possibly a view into a wider buffer.
+    Returns (h_n (N, R), c_n (N, H) or None).
     """
     x_gates = weights.input_projection(seq)
     pre = np.empty(x_gates.shape[1:], dtype=x_gates.dtype)
-    h, c = h0, None if c0 is None else c0.copy()
     activation = ACTIVATIONS.get(spec.mode)
-
-    def step(t: int, h: np.ndarray) -> None:
-        if spec.mode == "lstm":
-            lstm_cell(x_gates[t], h, c, weights, pre, out[t])
-        elif spec.mode == "gru":
-            gru_cell(x_gates[t], h, weights, spec.gru_variant, pre, out[t])
-        else:
-            rnn_cell(x_gates[t], h, weights, activation, pre, out[t])
-
-    full = valid.all(axis=1)
+    c = None if c0 is None else c0.copy()
+    h = h0  # the state of rows [:len(h)]: h0, then a prefix of the previous step's output
+    last_step = np.zeros(len(h0), dtype=np.intp)
     for t in reversed(range(len(seq))) if reverse else range(len(seq)):
-        if full[t]:
-            step(t, h)
-            h = out[t]
-            continue
-        missing = ~valid[t]
-        c_before = None if c is None else c.copy()
-        step(t, h)
-        h = np.where(missing[:, None], h, out[t])
-        out[t][missing] = 0.0
-        if c is not None:
-            c[missing] = c_before[missing]
-    return h, c
+        n = active[t]
+        if len(h) < n:  # backward direction: samples whose last step this is join with h0
+            h = np.concatenate([h, h0[len(h):n]])
+        if spec.mode == "lstm":
+            lstm_cell(x_gates[t, :n], h[:n], c[:n], weights, pre[:n], out[t, :n])
+        elif spec.mode == "gru":
+            gru_cell(x_gates[t, :n], h[:n], weights, spec.gru_variant, pre[:n], out[t, :n])
+        else:
+            rnn_cell(x_gates[t, :n], h[:n], weights, activation, pre[:n], out[t, :n])
+        out[t, n:] = 0.0
+        last_step[:n] = t
+        h = out[t, :n]
+    return out[last_step, np.arange(len(h0))], c
 
 
 # --------------------------------------------------------------------------- validation
@@ -337,10 +332,14 @@ def forward(
     seq = x if spec.layout == "TNC" else x.transpose(1, 0, 2)
     steps, batch = seq.shape[:2]
     h0, c0 = _check_state(spec, initial_state, batch, x.dtype)
-    valid = np.arange(steps)[:, None] < _check_lengths(lengths, batch, steps)[None, :]
+    lengths = _check_lengths(lengths, batch, steps)
 
     dtype = np.dtype(np.float64) if precision == "float64" else x.dtype
-    seq = np.ascontiguousarray(seq, dtype=dtype)  # (T, N, I): one matmul projects every step
+    # Longest sample first (a stable sort; undone at the end), so that the samples that exist
+    # at step t are the first active[t] rows and padded steps are skipped, not masked.
+    order = np.argsort(-lengths, kind="stable")
+    active = (lengths[order][None, :] > np.arange(steps)[:, None]).sum(axis=1)
+    seq = np.ascontiguousarray(seq[:, order], dtype=dtype)  # (T, N, I): one matmul projects every step
     R = spec.state_size
     h_finals: list[np.ndarray] = []
     c_finals: list[np.ndarray] = []
@@ -348,21 +347,22 @@ def forward(
         layer_output = np.empty((steps, batch, spec.output_size), dtype)  # each direction writes its R columns
         for d, direction in enumerate(spec.directions):
             unit = len(h_finals)
-            h_init = np.zeros((batch, R), dtype) if h0 is None else h0[unit].astype(dtype)
+            h_init = np.zeros((batch, R), dtype) if h0 is None else h0[unit, order].astype(dtype)
             c_init = None
             if spec.has_cell_state:
-                c_init = np.zeros((batch, spec.hidden_size), dtype) if c0 is None else c0[unit].astype(dtype)
+                c_init = np.zeros((batch, spec.hidden_size), dtype) if c0 is None else c0[unit, order].astype(dtype)
             weights = _UnitWeights.of(spec, params, layer, direction, dtype)
             out = layer_output[:, :, d * R:(d + 1) * R]
-            h_n, c_n = _run_unit(spec, weights, seq, h_init, c_init, valid, direction == "bwd", out)
+            h_n, c_n = _run_unit(spec, weights, seq, h_init, c_init, active, direction == "bwd", out)
             h_finals.append(h_n)
             if c_n is not None:
                 c_finals.append(c_n)
         seq = layer_output
 
-    output = seq if spec.layout == "TNC" else seq.transpose(1, 0, 2)
+    unsort = np.argsort(order)
+    output = seq[:, unsort] if spec.layout == "TNC" else seq[:, unsort].transpose(1, 0, 2)
     return RNNOutput(
         output=np.ascontiguousarray(output),
-        h_n=np.stack(h_finals),
-        c_n=np.stack(c_finals) if spec.has_cell_state else None,
+        h_n=np.stack(h_finals)[:, unsort],
+        c_n=np.stack(c_finals)[:, unsort] if spec.has_cell_state else None,
     )
