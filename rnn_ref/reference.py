@@ -80,12 +80,13 @@ ACTIVATIONS: dict[str, Callable[..., np.ndarray]] = {"rnn_tanh": np.tanh, "rnn_r
 class _UnitWeights:
     """The blocks of one (layer, direction), the gates stacked in STACK_ORDER.
 
-    ``w_ih`` (G*H, I_l), ``w_hh`` (G*H, R), ``b_ih`` and ``b_hh`` (G*H,) or None for a layer
+    ``w_ih`` (G*H, I_l), ``w_hh_t`` (R, G*H): W_hh transposed, so that W_hh h is ``h @ w_hh_t``
+    (the faster BLAS layout); ``b_ih`` and ``b_hh`` (G*H,) or None for a layer
     without biases, ``w_proj`` (P, H) or None.
     """
 
     w_ih: np.ndarray
-    w_hh: np.ndarray
+    w_hh_t: np.ndarray
     b_ih: np.ndarray | None
     b_hh: np.ndarray | None
     w_proj: np.ndarray | None
@@ -100,7 +101,7 @@ class _UnitWeights:
             return np.concatenate([blocks[f"{kind}.{g}"] for g in STACK_ORDER[spec.mode]]).astype(dtype, copy=False)
 
         w_proj = blocks.get("w_proj")
-        return cls(stacked("w_ih"), stacked("w_hh"), stacked("b_ih"), stacked("b_hh"),
+        return cls(stacked("w_ih"), np.ascontiguousarray(stacked("w_hh").T), stacked("b_ih"), stacked("b_hh"),
                    None if w_proj is None else w_proj.astype(dtype, copy=False))
 
     def input_projection(self, seq: np.ndarray) -> np.ndarray:
@@ -112,9 +113,9 @@ class _UnitWeights:
         return projected.reshape(steps, batch, -1)
 
 
-def _recurrent(pre: np.ndarray, x_gates: np.ndarray, h: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray | None):
-    """pre = W_ih x + b_ih + W_hh h + b_hh for the gates of ``w_hh``; ``x_gates`` holds W_ih x + b_ih."""
-    np.matmul(h, w_hh.T, out=pre)
+def _recurrent(pre: np.ndarray, x_gates: np.ndarray, h: np.ndarray, w_hh_t: np.ndarray, b_hh: np.ndarray | None):
+    """pre = W_ih x + b_ih + W_hh h + b_hh for the gates of ``w_hh_t``; ``x_gates`` holds W_ih x + b_ih."""
+    np.matmul(h, w_hh_t, out=pre)
     pre += x_gates
     if b_hh is not None:
         pre += b_hh
@@ -123,7 +124,7 @@ def _recurrent(pre: np.ndarray, x_gates: np.ndarray, h: np.ndarray, w_hh: np.nda
 def rnn_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, activation: Callable, pre: np.ndarray,
              out: np.ndarray) -> None:
     """h' = act(W_ih x + b_ih + W_hh h + b_hh), written to ``out`` (N, H)."""
-    _recurrent(pre, x_gates, h, w.w_hh, w.b_hh)
+    _recurrent(pre, x_gates, h, w.w_hh_t, w.b_hh)
     activation(pre, out=out)
 
 
@@ -131,7 +132,7 @@ def lstm_cell(x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, w: _UnitWeights
               out: np.ndarray) -> None:
     """One LSTM step: c (N, H) becomes c' in place, h' (N, R) is written to ``out``."""
     H = c.shape[1]
-    _recurrent(pre, x_gates, h, w.w_hh, w.b_hh)
+    _recurrent(pre, x_gates, h, w.w_hh_t, w.b_hh)
     i, f, o, g = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
     sigmoid(pre[:, :3 * H], out=pre[:, :3 * H])  # i, f, o = σ(·)
     np.tanh(g, out=g)  # g = tanh(·)
@@ -154,16 +155,16 @@ def gru_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, variant: str, 
     H = h.shape[1]
     r, z, n = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:]
     b_hh = (None, None) if w.b_hh is None else (w.b_hh[:2 * H], w.b_hh[2 * H:])
-    _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh[:2 * H], b_hh[0])
+    _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh_t[:, :2 * H], b_hh[0])
     sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
     if variant == "reset_after":
-        np.matmul(h, w.w_hh[2 * H:].T, out=n)
+        np.matmul(h, w.w_hh_t[:, 2 * H:], out=n)
         if b_hh[1] is not None:
             n += b_hh[1]
         n *= r
         n += x_gates[:, 2 * H:]
     else:
-        _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh[2 * H:], b_hh[1])
+        _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh_t[:, 2 * H:], b_hh[1])
     np.tanh(n, out=n)
     np.multiply(z, h, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h
     out += np.multiply(np.subtract(1.0, z, out=z), n, out=z)
