@@ -35,6 +35,7 @@ Conventions, each visible in the mapping rows:
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,10 @@ class KerasAdapter(Adapter):
     name = "keras"
     limits = (NO_PROJECTION,)
 
+    def __init__(self) -> None:
+        # (spec, dtype) -> (the Keras layers built for it, weak reference to their last holder)
+        self._built: dict[tuple[RNNSpec, str], tuple[list[Any], weakref.ref]] = {}
+
     def version(self) -> str:
         keras = quiet_import_keras()
         import tensorflow as tf
@@ -141,9 +146,31 @@ class KerasAdapter(Adapter):
         return keras.layers.SimpleRNNCell(activation=spec.mode.removeprefix("rnn_"), **common)
 
     def build(self, spec: RNNSpec, params: Params) -> KerasLayers:
-        keras = quiet_import_keras()
+        """The Keras layers of ``spec`` holding ``params``.
+
+        Building Keras layers (variables, initializers) costs more than running a small case,
+        so the layers built for a (spec, dtype) are kept and, on the next build of the same
+        layer, get the new weights instead of being built again — but only once nothing holds
+        the previous ``KerasLayers`` (or a model made from it): a layer handed out never
+        changes under its holder.
+        """
         self.check_supported(spec, str(params.dtype), with_lengths=False)
         dtype = str(params.dtype)
+        layers, holder = self._built.get((spec, dtype), (None, lambda: None))
+        if layers is None or holder() is not None:
+            layers = self.build_layers(spec, dtype)
+        built = KerasLayers(spec, layers)
+        self._built[spec, dtype] = (layers, weakref.ref(built))
+        arrays = list(self.mapping(spec).to_native(params).values())
+        for cell in built.cells():
+            count = len(cell.weights)
+            cell.set_weights(arrays[:count])
+            arrays = arrays[count:]
+        return built
+
+    def build_layers(self, spec: RNNSpec, dtype: str) -> list[Any]:
+        """New Keras layers for ``spec`` in ``dtype``, built (variables made), weights not yet set."""
+        keras = quiet_import_keras()
         options = dict(return_sequences=True, return_state=True, dtype=dtype)
         if spec.bidirectional:
             layers = []
@@ -158,13 +185,7 @@ class KerasAdapter(Adapter):
             rnn = keras.layers.RNN(cell, **options)
             rnn.build((None, None, spec.input_size))
             layers = [rnn]
-        built = KerasLayers(spec, layers)
-        arrays = list(self.mapping(spec).to_native(params).values())
-        for cell in built.cells():
-            count = len(cell.weights)
-            cell.set_weights(arrays[:count])
-            arrays = arrays[count:]
-        return built
+        return layers
 
     def model(self, spec: RNNSpec, layer: KerasLayers) -> Any:
         """The standard Keras model around the built layers (what ``.weights.h5`` files hold)."""
@@ -173,7 +194,9 @@ class KerasAdapter(Adapter):
         features = inputs
         for level in layer.layers:
             features = level(features)[0]
-        return keras.Model(inputs, features)
+        model = keras.Model(inputs, features)
+        model.rnn_ref_layers = layer  # while the model lives, build() makes new layers rather than reuse these
+        return model
 
     def native_arrays(self, spec: RNNSpec, layer: KerasLayers) -> dict[str, np.ndarray]:
         names = list(self.mapping(spec).native_shapes)
