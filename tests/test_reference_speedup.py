@@ -67,6 +67,22 @@ def test_forward_matches_the_per_gate_forward_on_every_case(variant, precision):
         assert difference <= WITHIN[dtype], f"{dtype}: {difference:.2e} > {WITHIN[dtype]:g} at {where}"
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("lengths", [[3, 1, 2, 3, 1], [1, 1, 1, 1, 1], [7, 2, 5, 7, 1]], ids=["all-short", "one-step", "ragged"])
+def test_samples_shorter_than_the_sequence_match_the_per_gate_forward(variant, lengths):
+    """The samples that exist at a step are computed, the others skipped: even when none exists."""
+    spec = RNNSpec(input_size=3, hidden_size=4, num_layers=2, bidirectional=True, layout="NTC", **VARIANTS[variant])
+    params = Params.random(spec, seed=1)
+    x = np.random.default_rng(1).normal(size=(5, 7, 3))
+    new, old = forward(spec, params, x, lengths=lengths), frozen.forward(spec, params, x, lengths=lengths)
+    for name in ("output", "h_n", "c_n"):
+        if getattr(old, name) is not None:
+            difference = largest_relative_difference(getattr(new, name), getattr(old, name))
+            assert difference <= WITHIN["float64"], f"{name}: {difference:.2e}"
+    for sample, length in enumerate(lengths):
+        assert not new.output[sample, length:].any(), f"sample {sample}: padded steps are not zero"
+
+
 def test_the_float64_bound_catches_a_sigma_off_by_4_eps(monkeypatch):
     """σ too large by 4 eps (relative) at every step moves a T=200 LSTM beyond the float64 bound (by 1.7e-15)."""
     case = next(c for c in all_cases() if c.id == "lstm-L2-bi-TNC-h0-len-T200-H128-f32")
