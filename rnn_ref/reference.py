@@ -4,6 +4,12 @@ The cell functions below are the equations of design section 2, written with the
 equations' own names. ``forward`` adds what layers add around a cell: stacking, two
 directions, both layouts, initial states and per-sample lengths.
 
+Written for speed without hiding the equations: the gates of a unit are stacked in one
+matrix, so each step is one matmul for all gates; the input projection W_ih x + b_ih of every
+step is one matmul before the time loop; cells compute in place in buffers reused across
+steps; samples are sorted by length, so a step computes only the samples that exist then
+(no masking). tests/test_reference_speedup.py holds this to the earlier per-gate form.
+
 Shapes (T steps, N samples, L layers, D directions, H hidden, R = P or H, I_l layer input)::
 
     x       (T, N, I) for TNC, (N, T, I) for NTC
@@ -154,16 +160,18 @@ def gru_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, variant: str, 
     """
     H = h.shape[1]
     r, z, n = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:]
-    b_hh = (None, None) if w.b_hh is None else (w.b_hh[:2 * H], w.b_hh[2 * H:])
-    _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh_t[:, :2 * H], b_hh[0])
-    sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
-    if variant == "reset_after":
-        np.matmul(h, w.w_hh_t[:, 2 * H:], out=n)
-        if b_hh[1] is not None:
-            n += b_hh[1]
+    if variant == "reset_after":  # one matmul: W_hr h, W_hz h, W_hn h
+        np.matmul(h, w.w_hh_t, out=pre)
+        pre[:, :2 * H] += x_gates[:, :2 * H]
+        if w.b_hh is not None:
+            pre += w.b_hh  # n holds W_hn h + b_hn
+        sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
         n *= r
         n += x_gates[:, 2 * H:]
     else:
+        b_hh = (None, None) if w.b_hh is None else (w.b_hh[:2 * H], w.b_hh[2 * H:])
+        _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh_t[:, :2 * H], b_hh[0])
+        sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
         _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh_t[:, 2 * H:], b_hh[1])
     np.tanh(n, out=n)
     np.multiply(z, h, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h
