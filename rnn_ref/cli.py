@@ -7,6 +7,7 @@ layer the engine cannot express, a weight file that does not match).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,7 +82,7 @@ def run_map(args: argparse.Namespace) -> int:
     from rnn_ref.mapping_view import Sizes, render
 
     spec = spec_from(args, symbolic=True)
-    sizes = Sizes(symbolic=args.input_size is None)
+    sizes = Sizes(symbolic=args.input_size is None, proj_size=args.proj_size)
     try:
         mapping = engine_mapping(known_engine(args.engine), spec)
         source = None
@@ -100,7 +101,8 @@ def run_convert(args: argparse.Namespace) -> int:
     source, target = known_engine(args.source, True), known_engine(args.target, True)
     spec = spec_from(args, symbolic=False)
     try:
-        params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None)
+        params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None,
+                         prefix=args.prefix)
     except ParamsError as error:
         raise CommandError(str(error)) from None
     from rnn_ref.convert import engine_mapping
@@ -146,14 +148,23 @@ def run_docs(args: argparse.Namespace) -> int:
     from rnn_ref.docs import generate
 
     text, path = generate(), args.output
+    if path.is_dir():
+        raise CommandError(f"{path}: is a directory; give the file to {'check' if args.check else 'write'}")
     if args.check:
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
             print(f"{path} is stale: regenerate it with `rnn-ref docs`", file=sys.stderr)
             return 1
         print(f"{path} is up to date")
         return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    from rnn_ref.files import FileProblem, atomic_write_text
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except FileExistsError:
+        raise CommandError(f"{path}: its folder {path.parent} is a file") from None
+    except (FileProblem, OSError) as error:
+        raise CommandError(str(error)) from None
     print(f"wrote {path}")
     return 0
 
@@ -190,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     converter.add_argument("--from", dest="source", required=True, metavar="A")
     converter.add_argument("--to", dest="target", required=True, metavar="B")
     add_layer_arguments(converter)
+    converter.add_argument("--prefix", default="", metavar="P",
+                           help="one layer inside a whole model's state_dict, e.g. 'lstm.': reading, take only the "
+                           "names under P; writing, put P on the names")
     converter.add_argument("input", metavar="IN")
     converter.add_argument("output", metavar="OUT")
     converter.set_defaults(run=run_convert)
@@ -227,14 +241,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.run(args)
+        if sys.stdout is None:  # started with stdout closed (`>&-`): what it prints would be lost
+            raise CommandError("standard output is closed; nothing could be written")
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not as a traceback at exit
+        return code
     except CommandError as error:
         print(f"rnn-ref {args.command}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     except BrokenPipeError:  # `rnn-ref map ... | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0
-
+    except OSError as error:  # writing the output failed (disk full, file too large, ...)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more can reach the real stdout
+        where = error.filename or "standard output"
+        print(f"rnn-ref {args.command}: error: could not write {where} ({error.strerror or error})", file=sys.stderr)
+        return USAGE_ERROR
 
 if __name__ == "__main__":
     sys.exit(main())

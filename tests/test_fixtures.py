@@ -77,7 +77,7 @@ def test_a_truncated_file_is_named(torch_copy):
     directory, entry = torch_copy
     path = directory / entry["file"]
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(FixtureError, match=rf"{entry['file']}: unreadable fixture"):
+    with pytest.raises(FixtureError, match=rf"{entry['file']}: not a readable fixture"):
         load_all(directory)
 
 
