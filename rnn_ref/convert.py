@@ -380,8 +380,8 @@ def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callabl
 
 def check_output(engine: str, path: Path) -> None:
     """Everything about an output path that can be checked before any work is done."""
-    check_suffix(engine, path)
     files.check_output_path(path, ParamsError)
+    check_suffix(engine, path)
     require_framework(path)
 
 

@@ -106,7 +106,7 @@ class RNNSpec:
         if self.parameter_count > MAX_PARAMETERS:
             raise SpecError(
                 f"this layer has {self.parameter_count} parameters, above the limit {MAX_PARAMETERS} "
-                "(8 GiB in float64) that no real recurrent layer reaches"
+                "(8 GiB in float64), which no real recurrent layer reaches"
             )
 
     # ----------------------------------------------------------------- derived sizes
