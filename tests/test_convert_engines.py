@@ -94,3 +94,63 @@ def test_a_pickle_that_is_not_a_state_dict_is_refused(native_engine, engine_or_s
     torch.save({"weight_ih_l0": Fraction(1, 3)}, tmp_path / "evil.pt")  # not a type weights_only may build
     with pytest.raises(ParamsError, match="weights_only=True"):
         read_params(engine, tmp_path / "evil.pt", SPECS["gru-L1"])
+
+
+# ----------------------------------------------------------------------------- bad framework files
+def torch_pt(engine_or_skip, path, state) -> None:
+    engine_or_skip("torch")
+    import torch
+
+    torch.save(state, path)
+
+
+def test_a_checkpoint_dict_names_the_key_that_holds_the_state_dict(engine_or_skip, tmp_path):
+    import importlib
+
+    torch_pt(engine_or_skip, tmp_path / "ckpt.pt", {})
+    torch = importlib.import_module("torch")
+    layer = torch.nn.GRU(3, 4)
+    torch.save({"model": layer.state_dict(), "optimizer": {"state": {}, "param_groups": []}, "epoch": 3},
+               tmp_path / "ckpt.pt")
+    with pytest.raises(ParamsError, match=r"checkpoint whose state_dict is under key 'model'"):
+        read_params("torch", tmp_path / "ckpt.pt", SPECS["gru-L1"])
+
+
+def test_integer_keys_in_a_state_dict_are_named(engine_or_skip, tmp_path):
+    torch_pt(engine_or_skip, tmp_path / "ints.pt", {})
+    import torch
+
+    torch.save({0: torch.zeros(2), 1: torch.zeros(2)}, tmp_path / "ints.pt")
+    with pytest.raises(ParamsError, match=r"a state_dict's keys are parameter names, got 0, 1"):
+        read_params("torch", tmp_path / "ints.pt", SPECS["gru-L1"])
+
+
+def test_meta_tensors_are_named(engine_or_skip, tmp_path):
+    torch_pt(engine_or_skip, tmp_path / "meta.pt", {})
+    import torch
+
+    with torch.device("meta"):
+        layer = torch.nn.GRU(3, 4)
+    torch.save(layer.state_dict(), tmp_path / "meta.pt")
+    with pytest.raises(ParamsError, match=r"weight_ih_l0, .* are meta tensors, which hold no values"):
+        read_params("torch", tmp_path / "meta.pt", SPECS["gru-L1"], infer=True)
+
+
+def test_a_small_weights_h5_claiming_huge_datasets_is_refused_before_reading_them(engine_or_skip, tmp_path):
+    """A 38 KB .weights.h5 whose datasets claim gigabytes (chunked, never written) once made the reader
+    allocate 3.7 GiB: shapes are read from the metadata and checked before Keras reads any data."""
+    engine_or_skip("keras")
+    import h5py
+
+    spec = SPECS["gru-L1"]
+    write_params("keras", tmp_path / "w.weights.h5", Params.random(spec))
+    with h5py.File(tmp_path / "w.weights.h5", "r+") as archive:
+        names = []
+        archive.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+        del archive[names[0]]
+        archive.create_dataset(names[0], shape=(30000, 30000), dtype="f8", chunks=(64, 64), compression="gzip")
+    assert (tmp_path / "w.weights.h5").stat().st_size < 100_000
+    with pytest.raises(ParamsError, match=r"arr_0: expected shape \(3, 12\), got \(30000, 30000\)"):
+        read_params("keras", tmp_path / "w.weights.h5", spec)
+    with pytest.raises(ParamsError, match=r"datasets do not match"):
+        read_params("keras", tmp_path / "w.weights.h5", spec.replace(input_size=1, hidden_size=1), infer=True)
