@@ -5,7 +5,6 @@
   ``.npy`` data, an object array, or a header claiming more data than the member holds (a
   "huge shape" that would otherwise allocate until the kernel kills the process) is one
   clear error naming the file and the member.
-* ``npz_shapes`` reads only the headers (names, shapes and dtypes), for size inference.
 * ``atomic_write`` writes to a temporary file in the target's folder and renames it over the
   target, so a failed write (disk full, file too large, an exception in the writer) leaves the
   old file untouched and no temporary behind. An overwritten file keeps its permission bits;
@@ -106,13 +105,15 @@ def _open_npz(path: Path) -> zipfile.ZipFile:
     return archive
 
 
-def _members(archive: zipfile.ZipFile) -> list[tuple[str, zipfile.ZipInfo]]:
-    members = []
+def _checked_members(archive: zipfile.ZipFile):
+    """(name, zip entry, shape) of every member, each header checked against the data it holds."""
     for info in archive.infolist():
         if not info.filename.endswith(".npy"):
             raise ValueError(f"member {info.filename!r} is not .npy data")
-        members.append((info.filename[: -len(".npy")], info))
-    return members
+        name = info.filename[: -len(".npy")]
+        shape, dtype, header = _member_header(archive, info)
+        _check_member(name, info, shape, dtype, header)
+        yield name, info, shape
 
 
 #: What a broken .npz raises inside zipfile and numpy: bad zip or deflate data, a header that
@@ -121,30 +122,13 @@ _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, S
                 AttributeError, RuntimeError)
 
 
-def npz_shapes(path: Path, error: type[ValueError] = FileProblem, what: str = ".npz file") -> dict[str, tuple]:
-    """Names and shapes of the arrays of an ``.npz``, from the headers alone."""
-    check_input_path(path, error)
-    try:
-        with _open_npz(path) as archive:
-            shapes = {}
-            for name, info in _members(archive):
-                shape, dtype, header = _member_header(archive, info)
-                _check_member(name, info, shape, dtype, header)
-                shapes[name] = shape
-            return shapes
-    except _READ_ERRORS as problem:
-        raise error(f"{path}: not a readable {what} ({_reason(problem)})") from None
-
-
 def read_npz(path: Path, error: type[ValueError] = FileProblem, what: str = ".npz file") -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` by name; never unpickles, never allocates more than the file holds."""
     check_input_path(path, error)
     try:
         with _open_npz(path) as archive:
             arrays = {}
-            for name, info in _members(archive):
-                shape, dtype, header = _member_header(archive, info)
-                _check_member(name, info, shape, dtype, header)
+            for name, info, _ in _checked_members(archive):
                 with archive.open(info) as member:
                     arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
             return arrays
