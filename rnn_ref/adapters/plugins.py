@@ -83,7 +83,7 @@ def load_entry_point(entry_point: metadata.EntryPoint, distribution: str) -> Plu
     if abstract:
         return problem(f"{value} does not implement {', '.join(abstract)}")
     doc = (adapter_class.__doc__ or "").strip().splitlines()
-    description = f"plug-in from {distribution}" + (f": {doc[0]}" if doc else "")
+    description = doc[0] if doc else f"plug-in from {distribution}"
     return Plugin(name, value, distribution, adapter_class, description)
 
 
