@@ -2,8 +2,8 @@
 
 It imports from the module paths of that time and implements only the methods of that
 time. Its "engine" is a plain NumPy LSTM computing in the input's dtype (the reference at
-``precision='input'``), with parameters named like a fused torch layer. LSTM in float32 only,
-as many custom kernels are: the rest is declared unsupported.
+``precision='input'``), with parameters named like a fused torch layer. LSTM in float32 with at
+most 32 hidden units, as custom kernels often are: the rest is declared unsupported.
 """
 
 from rnn_ref.adapters.base import Adapter
@@ -12,11 +12,12 @@ from rnn_ref.reference import forward
 
 LSTM_ONLY = "legacy-rnn implements LSTM only"
 FLOAT32_ONLY = "legacy-rnn computes in float32 only"
+SMALL_ONLY = "legacy-rnn's kernel holds at most 32 hidden units"
 
 
 class LegacyRNNAdapter(Adapter):
     name = "legacy-rnn"
-    limits = (LSTM_ONLY, FLOAT32_ONLY)
+    limits = (LSTM_ONLY, FLOAT32_ONLY, SMALL_ONLY)
 
     def version(self):
         return "legacy-rnn 1.0"
@@ -24,7 +25,9 @@ class LegacyRNNAdapter(Adapter):
     def unsupported_reason(self, spec, dtype, with_lengths):
         if spec.mode != "lstm":
             return LSTM_ONLY
-        return FLOAT32_ONLY if dtype != "float32" else None
+        if dtype != "float32":
+            return FLOAT32_ONLY
+        return SMALL_ONLY if spec.hidden_size > 32 else None
 
     def mapping(self, spec):
         return build_mapping(self.name, spec, lambda layer, direction: fused_unit_rows(
