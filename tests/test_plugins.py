@@ -113,12 +113,12 @@ def test_check_runs_a_plugin_engine_live(install, few_cases, capsys):
     assert "numpy-lstm (live, numpy-lstm-adapter 0.1.0" in out and " 0 failed" in out
 
 
-def test_a_swapped_gate_fails_with_the_tensor_the_error_and_the_rerun_command(tmp_path):
-    """The whole matrix, as a user runs it: exit 1, every LSTM case fails on its output, nothing else does;
-    and the printed rerun command, run from another folder, reruns that one case and fails it the same way."""
-    checked = run("-m", "rnn_ref", "check", "--engines", "numpy-lstm-swapped", folders=SWAPPED)
-    assert checked.returncode == 1, checked.stderr
-    out = checked.stdout
+def test_a_swapped_gate_fails_with_the_tensor_the_error_and_the_rerun_command(install, few_cases, capsys, tmp_path):
+    """`rnn-ref check` exits 1, every LSTM case fails on its output and nothing else does; the printed
+    rerun command, run from another folder, reruns that one case and fails it the same way."""
+    install(*SWAPPED)
+    assert main(["check", "--engines", "numpy-lstm-swapped"]) == 1
+    out = capsys.readouterr().out
     case = "lstm-L1-uni-TNC-f32"
     assert f"numpy-lstm-swapped disagrees with the reference on case {case} (RNNSpec(mode='lstm'" in out
     assert "  output: max abs error " in out and "tolerance for float32: atol=2e-06" in out
