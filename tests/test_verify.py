@@ -36,7 +36,7 @@ def tensor_lines(out: str) -> dict[tuple[str, str], str]:
     """{(inputs, tensor): the rest of the line} from the verification table."""
     rows = {}
     for line in out.splitlines():
-        for inputs in ("zero state, full lengths", "given state, lengths 7,1,4"):
+        for inputs in ("zero state, full lengths", "given state, lengths 7,1,4", "given state, full lengths"):
             if line.strip().startswith(inputs):
                 tensor, rest = line.strip()[len(inputs):].split(None, 1)
                 rows[(inputs, tensor)] = rest
@@ -49,7 +49,9 @@ def test_a_faithful_conversion_passes_on_numpy_alone(tmp_path, capsys, source, t
     code, out, err = convert_and_verify(capsys, source, target, in_path, tmp_path / f"{target}.npz")
     assert code == 0, out + err
     rows = tensor_lines(out)
-    assert set(rows) == {(inputs, tensor) for inputs in ("zero state, full lengths", "given state, lengths 7,1,4")
+    # Given states and lengths both run where both sides support them (Gluon float32: apache/mxnet#19323).
+    given = "given state, lengths 7,1,4" if "given state, full lengths instead" not in out else "given state, full lengths"
+    assert set(rows) == {(inputs, tensor) for inputs in ("zero state, full lengths", given)
                          for tensor in ("output", "h_n", "c_n")}
     # Both sides float32 weights, each within the table's float32 bound of the truth: twice that between them.
     assert all(rest.endswith("atol=4e-06, rtol=4e-06") for rest in rows.values())
