@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,9 +74,18 @@ class Side:
 
 def side(role: str, engine: str, params: Params, path: Path) -> Side:
     spec, dtype = params.spec, str(params.dtype)
-    if engine != CANONICAL and engine_info(engine).installed():
+    why = ""
+    if engine != CANONICAL and not engine_info(engine).installed():
+        why = f" ({engine_info(engine).requires} is not installed)"
+    elif engine != CANONICAL and (reason := load_adapter(engine).unsupported_reason(spec, dtype, False)):
+        why = f" ({engine} cannot run this layer in {dtype}: {reason})"
+    elif engine != CANONICAL:
         adapter = load_adapter(engine)
-        layer = adapter.build(spec, params)
+        built: list[Any] = []  # built on first use, so that a failure is reported like a failed run
+
+        def run(x: np.ndarray, state: State | None, lengths: np.ndarray | None) -> RNNOutput:
+            built[:] = built or [adapter.build(spec, params)]
+            return adapter.run(spec, built[0], x, state, lengths)
 
         def refuses(inputs: InputSet) -> str | None:
             with_lengths = inputs.lengths is not None
@@ -83,9 +93,7 @@ def side(role: str, engine: str, params: Params, path: Path) -> Side:
             defect = adapter.known_defect(spec, dtype, with_lengths)
             return reason or (f"known {engine} defect: {defect}" if defect else None)
 
-        return Side(role, f"{engine} ({adapter.version()}) running {path.name}",
-                    lambda x, state, lengths: adapter.run(spec, layer, x, state, lengths), refuses)
-    why = "" if engine == CANONICAL else f" ({engine_info(engine).requires} is not installed)"
+        return Side(role, f"{engine} ({adapter.version()}) running {path.name}", run, refuses)
     return Side(role, f"the reference fed with {path.name}'s canonical reading as {engine}{why}",
                 lambda x, state, lengths: forward(spec, params, x, state, lengths), lambda inputs: None)
 
@@ -150,7 +158,12 @@ def verify_conversion(source: str, target: str, source_params: Params, in_path: 
         if refusals:
             result.notes.append(f"{inputs.label}: not run ({'; '.join(refusals)})")
             continue
-        expected, actual = (s.run(inputs.x, inputs.initial_state, inputs.lengths) for s in sides)
+        try:
+            expected, actual = (s.run(inputs.x, inputs.initial_state, inputs.lengths) for s in sides)
+        except Exception as error:  # the engine raised: a failure of the verification, reported, never a traceback
+            problem = f"running it raised {type(error).__name__}: {error}"
+            result.comparisons.append((inputs.label, Comparison("run", np.inf, (), np.nan, np.nan, False, problem)))
+            continue
         valid = valid_steps(spec, STEPS, BATCH, inputs.lengths)
         pairs = [("output", actual.output, expected.output, valid), ("h_n", actual.h_n, expected.h_n, None)]
         if spec.has_cell_state:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import rnn_ref.convert
+import rnn_ref.verify
 from rnn_ref import Params, RNNSpec
 from rnn_ref.adapters import engine_info
 from rnn_ref.cli import main
@@ -94,6 +95,20 @@ def test_a_swapped_gate_in_the_written_file_is_caught(tmp_path):
     assert not verification.passed
     failed = {(inputs, c.tensor) for inputs, c in verification.comparisons if not c.passed}
     assert ("given state, lengths 7,1,4", "h_n") in failed and ("zero state, full lengths", "output") in failed
+
+
+def test_an_engine_that_raises_fails_the_verification_with_the_error(tmp_path, capsys, monkeypatch):
+    in_path = source_file("gluon", tmp_path / "gluon.npz")
+
+    def broken_forward(*args, **kwargs):
+        raise FloatingPointError("overflow in exp")
+
+    monkeypatch.setattr(rnn_ref.verify, "forward", broken_forward)
+    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+        "installed": lambda self: False, "requires": "its framework"})())  # both sides on the reference
+    code, out, err = convert_and_verify(capsys, "gluon", "canonical", in_path, tmp_path / "canonical.npz")
+    assert code == 1 and "verification failed" in err
+    assert "running it raised FloatingPointError: overflow in exp" in out
 
 
 #: (the engine whose framework must be here, source, target, IN suffix, OUT suffix)
