@@ -28,6 +28,7 @@ EXAMPLE = [PACKAGES / "example", ROOT / "examples" / "numpy_lstm_adapter"]  # me
 SWAPPED = [PACKAGES / "swapped", *EXAMPLE[1:]]  # imports the example's adapter
 LEGACY = [PACKAGES / "legacy"]
 BROKEN = [PACKAGES / "broken"]
+DUPLICATE = [PACKAGES / "duplicate"]
 
 
 @pytest.fixture
@@ -154,6 +155,26 @@ def test_broken_plugins_are_reported_by_name_and_the_others_still_work(install, 
     assert main(["check", "--engines", "needs-cupy"]) == 2
     assert "plug-in engine 'needs-cupy'" in capsys.readouterr().err
     assert main(["map", "torch", "--mode", "gru"]) == 0  # the built-in torch, untouched
+
+
+def test_every_kind_of_unusable_plugin_is_named_with_its_reason(install):
+    install(*BROKEN)
+    problems = {p.name: p.error for p in plugin_problems()}
+    assert problems["misnamed"] == ("broken_rnn_shapes:Misnamed.name is 'something-else'; "
+                                    "it must equal the entry-point name 'misnamed'")
+    assert problems["half-done"] == ("broken_rnn_shapes:HalfDone does not implement build, mapping, native_arrays, "
+                                     "run, version")
+    assert problems["not-an-adapter"] == "broken_rnn_shapes:NotAnAdapter is not a subclass of rnn_ref.adapters.Adapter"
+    assert problems["no-class"] == "the entry point must read 'package.module:AdapterClass'"
+    assert not {"misnamed", "half-done", "not-an-adapter", "no-class", "needs-cupy"} & set(engine_names())
+
+
+def test_two_packages_declaring_one_name_are_both_refused(install):
+    install(*LEGACY, *DUPLICATE)
+    assert "legacy-rnn" not in engine_names()
+    errors = [p.error for p in plugin_problems() if p.name == "legacy-rnn"]
+    assert len(errors) == 2 and all(e.startswith("2 plug-ins declare this name") for e in errors)
+    assert "from legacy-rnn-fork 2.0" in errors[0] and "from legacy-rnn-adapter 1.0" in errors[0]
 
 
 def test_check_of_every_engine_reports_a_broken_plugin_and_checks_the_rest(install, few_cases, capsys):
