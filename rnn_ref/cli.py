@@ -148,6 +148,9 @@ def run_record(args: argparse.Namespace) -> int:
     from rnn_ref.fixtures import FixtureError, main_record
 
     engine = known_engine(args.engine)
+    if engine_info(engine).distribution and args.output is None:
+        raise CommandError(f"{engine} is a plug-in from {engine_info(engine).distribution}: give --output DIR "
+                           "(its fixtures belong with its package, not inside rnn_ref's)")
     if not engine_info(engine).installed():
         raise CommandError(f"recording {engine} needs {engine_info(engine).requires} installed (use its tox env)")
     try:

@@ -100,6 +100,8 @@ def test_map_convert_and_record_take_a_plugin_engine(install, tmp_path, capsys):
         assert native["layer1/bw/kernel"].shape == (8, 16) and "layer0/fw/bias" in native.files
     assert main(["convert", "--from", "numpy-lstm", "--to", "torch", *layer, str(tmp_path / "native.npz"),
                  str(tmp_path / "torch.npz")]) == 0
+    assert main(["record", "--engine", "numpy-lstm"]) == 2
+    assert "numpy-lstm is a plug-in from numpy-lstm-adapter 0.1.0: give --output DIR" in capsys.readouterr().err
     assert main(["record", "--engine", "numpy-lstm", "--output", str(tmp_path / "fixtures" / "numpy-lstm")]) == 0
     capsys.readouterr()
     assert main(["check", "--engines", "numpy-lstm", "--replay-only", "--fixtures", str(tmp_path / "fixtures")]) == 0
