@@ -68,11 +68,12 @@ def spec_from(args: argparse.Namespace, symbolic: bool) -> RNNSpec:
 
 
 def known_engine(name: str, allow_canonical: bool = False) -> str:
-    from rnn_ref.adapters import engine_names
+    from rnn_ref.adapters import engine_names, plugin_problems
 
     known = (["canonical"] if allow_canonical else []) + engine_names()
     if name not in known:
-        raise CommandError(f"unknown engine {name!r}; known: {', '.join(known)}")
+        broken = [problem.describe() for problem in plugin_problems() if problem.name == name]
+        raise CommandError("; ".join(broken) or f"unknown engine {name!r}; known: {', '.join(known)}")
     return name
 
 
@@ -110,6 +111,18 @@ def run_convert(args: argparse.Namespace) -> int:
     summed = target != "canonical" and any(r.combine == "sum" for r in engine_mapping(target, params.spec).rows)
     note = f" ({target} keeps one bias per gate: b_ih + b_hh were summed)" if summed else ""
     print(f"wrote {args.output}: {target} weights of {params.spec}{note}")
+    if args.verify:
+        from rnn_ref.verify import verify_conversion
+
+        try:
+            verification = verify_conversion(source, target, params, args.input, args.output, prefix=args.prefix)
+        except ParamsError as error:
+            raise CommandError(f"{args.output} was written, but cannot be verified: {error}") from None
+        print(verification.render())
+        if not verification.passed:
+            print(f"rnn-ref convert: error: verification failed; {args.output} is kept for inspection",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -123,6 +136,11 @@ def run_check(args: argparse.Namespace) -> int:
     if not engines:
         raise CommandError("--engines names no engine")
     reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only)
+    if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
+        from rnn_ref.adapters import plugin_problems
+        from rnn_ref.check import EngineReport
+
+        reports += [EngineReport(f"plug-in {p.name}", "not loaded", problem=p.describe()) for p in plugin_problems()]
     print(render(reports))
     return 0 if passed(reports) else 1
 
@@ -132,6 +150,9 @@ def run_record(args: argparse.Namespace) -> int:
     from rnn_ref.fixtures import FixtureError, main_record
 
     engine = known_engine(args.engine)
+    if engine_info(engine).distribution and args.output is None:
+        raise CommandError(f"{engine} is a plug-in from {engine_info(engine).distribution}: give --output DIR "
+                           "(its fixtures belong with its package, not inside rnn_ref's)")
     if not engine_info(engine).installed():
         raise CommandError(f"recording {engine} needs {engine_info(engine).requires} installed (use its tox env)")
     try:
@@ -140,6 +161,13 @@ def run_record(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     print(f"recorded {len(manifest['cases'])} case(s) of {engine} {manifest['engine_version']}; "
           f"{len(manifest['not_recorded'])} not recorded (unsupported or known defect)")
+    return 0
+
+
+def run_engines(args: argparse.Namespace) -> int:
+    from rnn_ref.engine_list import render_engines
+
+    print(render_engines())
     return 0
 
 
@@ -204,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     converter.add_argument("--prefix", default="", metavar="P",
                            help="one layer inside a whole model's state_dict, e.g. 'lstm.': reading, take only the "
                            "names under P; writing, put P on the names")
+    converter.add_argument("--verify", action="store_true", help="then run IN's and OUT's layers on seeded inputs "
+                           "(real frameworks where installed, else the reference) and exit 1 above tolerance")
     converter.add_argument("input", metavar="IN")
     converter.add_argument("output", metavar="OUT")
     converter.set_defaults(run=run_convert)
@@ -224,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     recorder.add_argument("--engine", required=True)
     recorder.add_argument("--output", type=Path, help="folder (default: fixtures/ENGINE)")
     recorder.set_defaults(run=run_record)
+
+    lister = commands.add_parser("engines", help="list the engines: built-in and plug-ins (and plug-ins that failed)")
+    lister.set_defaults(run=run_engines)
 
     from rnn_ref.docs import DOCS_PATH
 

@@ -114,8 +114,8 @@ def judge(
 
 
 def rerun_command(engine: str, label: str) -> str:
-    """The command that reruns one live case."""
-    return f"pytest 'tests/test_equivalence.py::test_engine_matches_reference[{engine}-{label}]' --engines {engine}"
+    """The command that reruns one live case: the installed suite, so it works in any project."""
+    return f"pytest --pyargs rnn_ref.suite --engines {engine} -k 'test_engine_matches_reference[{engine}-{label}]'"
 
 
 @dataclass

@@ -87,7 +87,7 @@ def test_a_wrong_engine_fails_on_the_tensor_it_gets_wrong(engine, tensor):
     assert tensor in [c.tensor for c in result.failures()]
     report = result.report()
     assert f"fake disagrees with the reference on case {CASE.id}" in report
-    assert "rerun: pytest 'tests/test_equivalence.py::test_engine_matches_reference[fake-" in report
+    assert "rerun: pytest --pyargs rnn_ref.suite --engines fake -k 'test_engine_matches_reference[fake-" in report
 
 
 def test_a_declared_defect_must_reproduce():

@@ -1,8 +1,17 @@
-"""Registry of engines: which adapter module runs which framework.
+"""Registry of engines: which adapter runs which framework, built-in or from another package.
 
 An engine is a way of running a recurrent layer (``torch`` runs the fused ``torch.nn.LSTM``,
-``torch-cell`` unrolls ``torch.nn.LSTMCell``). Each adapter module imports its framework
-lazily, so this registry and ``import rnn_ref`` need NumPy alone.
+``torch-cell`` unrolls ``torch.nn.LSTMCell``). The built-in engines are the ``ENGINES`` table
+below; installed distributions add plug-in engines through the ``rnn_ref.engines``
+entry-point group (``rnn_ref/adapters/plugins.py``). Both are looked up the same way
+(``engine_names``, ``engine_info``, ``load_adapter``), so every command and the pytest plugin
+take a plug-in engine like a built-in one. Each adapter module imports its framework lazily,
+so this registry and ``import rnn_ref`` need NumPy alone.
+
+This package is also the plug-in API: an adapter imports what it needs from here (see
+docs/writing-an-adapter.md)::
+
+    from rnn_ref.adapters import Adapter, MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 """
 
 from __future__ import annotations
@@ -13,6 +22,30 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.plugins import PluginProblem, discover
+from rnn_ref.cases import Case
+from rnn_ref.errors import ParamsError, UnsupportedCase
+from rnn_ref.mapping import (
+    CUDNN_GATE_ORDER,
+    MappingRow,
+    WeightMapping,
+    build_mapping,
+    fused_unit_rows,
+    stacked_gate_rows,
+)
+from rnn_ref.params import Params
+from rnn_ref.reference import RNNOutput, State
+from rnn_ref.spec import RNNSpec
+
+__all__ = [  # the plug-in API (docs/writing-an-adapter.md) and the registry
+    "CUDNN_GATE_ORDER", "ENGINES", "PADDED_REPEAT_LAST", "PADDED_ZEROS", "Adapter", "Case", "EngineInfo",
+    "MappingRow", "Params", "ParamsError", "PluginProblem", "RNNOutput", "RNNSpec", "State", "UnsupportedCase",
+    "WeightMapping", "adapter_object", "build_mapping", "engine_info", "engine_names", "fused_unit_rows",
+    "installed_engines", "load_adapter", "plugin_problems", "plugin_registry", "refresh_plugins", "registry",
+    "stacked_gate_rows",
+]
+
 
 @dataclass(frozen=True)
 class EngineInfo:
@@ -22,6 +55,8 @@ class EngineInfo:
     adapter: str
     requires: str
     description: str
+    #: the distribution a plug-in engine comes from ("numpy-lstm-adapter 0.1.0"); "" for a built-in
+    distribution: str = ""
 
     def installed(self) -> bool:
         """True when the framework this engine needs can be imported."""
@@ -45,23 +80,55 @@ ENGINES: dict[str, EngineInfo] = {
 }
 
 
+@cache
+def plugin_registry() -> tuple[dict[str, EngineInfo], dict[str, type], tuple[PluginProblem, ...]]:
+    """Plug-in engines (entry-point group ``rnn_ref.engines``), their adapter classes, and the problems.
+
+    Discovered once per process; ``refresh_plugins()`` looks again (after installing one).
+    """
+    loaded, problems = discover(ENGINES)
+    infos = {name: EngineInfo(name, plugin.value, plugin.value.split(":")[0].split(".")[0], plugin.description,
+                              plugin.distribution) for name, plugin in loaded.items()}
+    return infos, {name: plugin.adapter_class for name, plugin in loaded.items()}, tuple(problems)
+
+
+def refresh_plugins() -> None:
+    """Forget what was discovered and loaded, so the next lookup sees newly installed plug-ins."""
+    plugin_registry.cache_clear()
+    adapter_object.cache_clear()
+
+
+def registry() -> dict[str, EngineInfo]:
+    """Every engine: the built-ins (``ENGINES``), then the plug-ins that loaded."""
+    return ENGINES | plugin_registry()[0]
+
+
+def plugin_problems() -> list[PluginProblem]:
+    """Plug-in engines that are declared but cannot be used, each with its reason."""
+    return list(plugin_registry()[2])
+
+
 def engine_names() -> list[str]:
-    """All known engine names, in registry order."""
-    return list(ENGINES)
+    """All known engine names: built-ins in registry order, then plug-ins by name."""
+    return list(registry())
 
 
 def engine_info(name: str) -> EngineInfo:
-    """The registry entry of ``name``; an unknown name raises ValueError listing the known ones."""
-    try:
-        return ENGINES[name]
-    except KeyError:
-        known = ", ".join(ENGINES) or "(none yet)"
-        raise ValueError(f"unknown engine {name!r}; known engines: {known}") from None
+    """The registry entry of ``name``; an unknown or broken name raises ValueError saying why."""
+    engines = registry()
+    if name in engines:
+        return engines[name]
+    broken = [problem.describe() for problem in plugin_problems() if problem.name == name]
+    if broken:
+        raise ValueError("; ".join(broken))
+    known = ", ".join(engines) or "(none yet)"
+    unusable = "".join(f"; {problem.describe()}" for problem in plugin_problems())
+    raise ValueError(f"unknown engine {name!r}; known engines: {known}{unusable}")
 
 
 def installed_engines() -> list[str]:
     """Names of the engines whose framework is importable here."""
-    return [name for name, info in ENGINES.items() if info.installed()]
+    return [name for name, info in registry().items() if info.installed()]
 
 
 @cache
@@ -70,7 +137,11 @@ def adapter_object(name: str) -> Any:
 
     Adapter modules import their framework inside methods, so this works on NumPy alone.
     """
-    module_name, class_name = engine_info(name).adapter.split(":")
+    info = engine_info(name)
+    plugin_classes = plugin_registry()[1]
+    if name in plugin_classes:  # a plug-in never shadows a built-in (discover refuses the clash)
+        return plugin_classes[name]()
+    module_name, class_name = info.adapter.split(":")
     return getattr(importlib.import_module(module_name), class_name)()
 
 
