@@ -365,3 +365,12 @@ def test_every_output_is_checked_before_the_input_is_read(tmp_path, capsys, monk
     code, _, err = run_cli(capsys, "convert", "--from", "torch", "--to", "canonical", *LAYER, tmp_path / "missing.npz",
                            tmp_path / "no" / "c.npz")
     assert code == 2 and "does not exist" in err
+
+
+def test_verify_reads_both_files_under_the_prefix(tmp_path, capsys):
+    torch_npz(tmp_path / "model.npz", prefix="lstm.", extra={"fc.weight": np.zeros((2, 8))})
+    code, out, _ = run_cli(capsys, "convert", "--from", "torch", "--to", "torch-cell", *LAYER, "--prefix", "lstm.",
+                           "--verify", tmp_path / "model.npz", tmp_path / "cell.npz")
+    assert code == 0, out
+    with np.load(tmp_path / "cell.npz") as archive:
+        assert all(name.startswith("lstm.") for name in archive.files)
