@@ -70,12 +70,14 @@ def representative_cases() -> list[Case]:
 
 def case_entry(case: Case) -> dict:
     return {"variant": case.variant, "spec": case.spec.to_dict(), "steps": case.steps, "batch": case.batch,
-            "with_state": case.with_state, "with_lengths": case.with_lengths, "dtype": case.dtype}
+            "with_state": case.with_state, "with_lengths": case.with_lengths, "dtype": case.dtype,
+            "short_lengths": case.short_lengths}
 
 
 def case_from_entry(entry: dict) -> Case:
     return Case(entry["variant"], RNNSpec.from_dict(entry["spec"]), entry["steps"], entry["batch"],
-                entry["with_state"], entry["with_lengths"], entry["dtype"])
+                entry["with_state"], entry["with_lengths"], entry["dtype"],
+                short_lengths=entry.get("short_lengths", False))  # absent in manifests before lenshort
 
 
 # --------------------------------------------------------------------------- record

@@ -39,6 +39,16 @@ def test_extract_of_build_gives_back_the_params_bit_exactly(engine, case):
     assert extracted.equal(expected), [k for k in params if not (extracted[k] == expected[k]).all()]
 
 
+def test_every_declared_defect_states_its_signature(engine):
+    """A defect declared only as "wrong" would let any new bug on its cases pass for it."""
+    from rnn_ref.cases import all_cases
+
+    adapter = load_adapter(engine)
+    unsigned = {c.id for c in all_cases() if adapter.known_defect(c.spec, c.dtype, c.with_lengths) is not None
+                and adapter.defect_signature(c.spec, c.dtype, c.with_lengths) is None}
+    assert not unsigned, f"{engine} declares defects without a signature on {sorted(unsigned)[:5]}"
+
+
 def test_every_declared_limit_is_hit_by_some_case(engine):
     """A limit no case reaches is a stale declaration (it could hide a regression)."""
     from rnn_ref.cases import all_cases
