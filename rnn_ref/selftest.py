@@ -49,13 +49,18 @@ from rnn_ref.runner import judge
 #: The fixed cases, in the order they are tried; an engine uses those it runs without a limit or
 #: a declared defect. Together they hold every mutation's precondition on every built-in engine:
 #: gates, a square w_hh, two directions, three layers, initial states, lengths with padded steps,
-#: T != N, both dtypes, and a one-bias mode for Keras.
+#: T != N, both dtypes, and a one-bias mode for Keras. The last three are for engines that run
+#: less (no bidirectional layer, one dtype, plain RNN only): a mutation tries them only when the
+#: cases before have not caught it.
 SELFTEST_CASES = (
     "lstm-L2-bi-NTC-h0-lenshort-f64",
     "gru-L3-bi-TNC-h0-len-f32",
     "lstm-L3-bi-TNC-h0-f32",
     "gru-L2-bi-NTC-h0-f64",
     "rnn_tanh-L2-bi-NTC-h0-len-f64",
+    "lstm-L2-uni-NTC-h0-lenshort-f32",
+    "gru-L2-uni-TNC-h0-len-f64",
+    "rnn_tanh-L1-uni-TNC-f32",
 )
 
 CAUGHT, SURVIVED, NOT_APPLICABLE = "caught", "survived", "n/a"

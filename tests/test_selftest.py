@@ -96,6 +96,17 @@ def test_one_bias_mutations_are_caught_on_an_engine_with_one_bias():
     assert results["bias-in-b_hh"].detail.startswith("round trip (l0.fwd.b_ih.")
 
 
+def test_an_engine_without_bidirectional_layers_is_checked_on_the_unidirectional_cases():
+    class UnidirectionalOnly(NumpyEngine):
+        def unsupported_reason(self, spec, dtype, with_lengths):
+            return "no bidirectional layer" if spec.bidirectional else None
+
+    report = selftest_engine(UnidirectionalOnly(TorchAdapter()))
+    assert passed([report]) and report.cases and all("-uni-" in case for case in report.cases)
+    assert by_name(report)["swap-directions"].status == NOT_APPLICABLE
+    assert by_name(report)["swap-layers"].status == CAUGHT
+
+
 def test_a_mutation_no_case_can_see_survives_and_fails_the_selftest():
     unchanged = Mutation("rows-rebuilt-unchanged", rows=lambda mapping: with_rows(mapping, mapping.rows))
     report = selftest_engine(TWO_BIASES, mutations=[unchanged])
