@@ -165,3 +165,11 @@ def test_a_declared_defect_that_is_wrong_in_another_way_is_an_ordinary_failure(e
     assert f"and not as its declared known defect ({result.reason}), which {result.signature.description}" in report
     assert any(not c.passed for c in result.signature_comparisons)
 
+
+
+def test_a_signature_without_its_comparisons_is_refused():
+    from rnn_ref.runner import verdict
+
+    wrong = run_case(SwapsInputAndForgetGates(), CASE).comparisons
+    with pytest.raises(ValueError, match="a defect signature was given without the comparisons against it"):
+        verdict("fake", CASE, CASE.id, wrong, "example: declared", "rerun", LENGTHS_IGNORED, None)
