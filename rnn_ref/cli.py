@@ -1,4 +1,4 @@
-"""The ``rnn-ref`` command: ``map``, ``convert``, ``docs`` (and ``check``, ``record``).
+"""The ``rnn-ref`` command: ``map``, ``convert``, ``docs`` (and ``check``, ``record``, ``selftest``).
 
 Exit codes: 0 success, 1 a check found a failure, 2 bad usage or input (unknown engine, a
 layer the engine cannot express, a weight file that does not match).
@@ -171,6 +171,20 @@ def run_engines(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_selftest(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import engine_info, installed_engines
+    from rnn_ref.selftest import main as selftest
+
+    engines = installed_engines() if args.engines is None else [
+        known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
+    missing = [f"{name} (needs {engine_info(name).requires})" for name in engines if not engine_info(name).installed()]
+    if missing:
+        raise CommandError(f"not installed here: {', '.join(missing)}; run the engine's tox env")
+    if not engines:
+        raise CommandError("no engine selected (none installed, or --engines names none)")
+    return selftest(engines)
+
+
 # --------------------------------------------------------------------------- docs
 def run_docs(args: argparse.Namespace) -> int:
     from rnn_ref.docs import generate
@@ -257,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     lister = commands.add_parser("engines", help="list the engines: built-in and plug-ins (and plug-ins that failed)")
     lister.set_defaults(run=run_engines)
+    selftester = commands.add_parser(
+        "selftest", help="seed mapping bugs into each engine and check the suite catches every one",
+        description="Mutate each engine's mapping rows (gate swaps, transposes, directions, layers, one-bias "
+        "folds) and its adapter boundary (state order, layout), run a few fixed cases per mutation and "
+        "print engine x mutation -> the case that caught it. Exit 1 if a mutation survives.",
+    )
+    selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")
+    selftester.set_defaults(run=run_selftest)
 
     from rnn_ref.docs import DOCS_PATH
 

@@ -72,7 +72,8 @@ def representative_cases() -> list[Case]:
 
 def case_entry(case: Case) -> dict:
     return {"variant": case.variant, "spec": case.spec.to_dict(), "steps": case.steps, "batch": case.batch,
-            "with_state": case.with_state, "with_lengths": case.with_lengths, "dtype": case.dtype}
+            "with_state": case.with_state, "with_lengths": case.with_lengths, "dtype": case.dtype,
+            "short_lengths": case.short_lengths}
 
 
 def case_from_entry(entry: dict) -> Case:
@@ -85,13 +86,14 @@ def case_from_entry(entry: dict) -> Case:
         value = entry.get(field)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CASE_SIZE:
             raise ValueError(f"{field} {value!r} is not an integer in 1..{MAX_CASE_SIZE}")
-    for field in ("with_state", "with_lengths"):
-        if not isinstance(entry.get(field), bool):
+    for field in ("with_state", "with_lengths", "short_lengths"):
+        if not isinstance(entry.get(field, False), bool):
             raise ValueError(f"{field} {entry.get(field)!r} is not true or false")
     if not isinstance(entry.get("spec"), dict):
         raise ValueError(f"spec {entry.get('spec')!r} is not an object of RNNSpec fields")
     return Case(entry["variant"], RNNSpec.from_dict(entry["spec"]), entry["steps"], entry["batch"],
-                entry["with_state"], entry["with_lengths"], entry["dtype"])
+                entry["with_state"], entry["with_lengths"], entry["dtype"],
+                short_lengths=entry.get("short_lengths", False))
 
 
 #: No recorded case has more steps or samples than this (the matrix's largest has 200 steps).
