@@ -8,6 +8,7 @@ example engine is examples/numpy_lstm_adapter; everything here needs NumPy alone
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 import rnn_ref.check
 from rnn_ref import Params, RNNSpec
 from rnn_ref.adapters import ENGINES, engine_info, engine_names, load_adapter, plugin_problems, refresh_plugins
+from rnn_ref.cases import all_cases
 from rnn_ref.cli import main
 from rnn_ref.fixtures import representative_cases
 
@@ -138,9 +140,10 @@ def test_an_adapter_written_against_the_original_base_class_runs_unchanged():
     checked = run("-m", "rnn_ref", "check", "--engines", "legacy-rnn", folders=LEGACY)
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
     assert "legacy-rnn (live, legacy-rnn 1.0)" in checked.stdout
-    assert "legacy-rnn: 771 case(s): legacy-rnn implements LSTM only" in checked.stdout
-    assert "legacy-rnn: 193 case(s): legacy-rnn computes in float32 only" in checked.stdout
-    assert "192 passed, 0 failed, 965 unsupported" in checked.stdout
+    assert re.search(r"legacy-rnn: \d+ case\(s\): legacy-rnn implements LSTM only", checked.stdout)
+    assert re.search(r"legacy-rnn: \d+ case\(s\): legacy-rnn computes in float32 only", checked.stdout)
+    passed, unsupported = map(int, re.search(r"(\d+) passed, 0 failed, (\d+) unsupported", checked.stdout).groups())
+    assert passed > 0 and passed + unsupported == len(all_cases())
 
 
 def test_broken_plugins_are_reported_by_name_and_the_others_still_work(install, capsys):
