@@ -13,6 +13,8 @@ gluon      ``.params`` written by ``save_parameters``; ``.npz`` keyed by structu
 keras      ``.npz`` whose arrays ``arr_0 ... arr_k`` are ``get_weights()`` of the model that
            ``rnn-ref map keras`` describes, in that order; ``.weights.h5`` written by that
            model's ``save_weights``
+onnx       ``.onnx``: the RNN/LSTM/GRU nodes' W, R, B initializers (rnn_ref/onnx_file.py);
+           ``.npz`` keyed ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` per layer k (also onnx-reference)
 =========  ==============================================================================
 
 ``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways.
@@ -38,6 +40,7 @@ import numpy as np
 from rnn_ref.adapters import adapter_object, engine_info, engine_names
 from rnn_ref.errors import ParamsError
 from rnn_ref.mapping import WeightMapping
+from rnn_ref.onnx_file import ONNX_FILE_ENGINES
 from rnn_ref.params import Params, expected_shapes
 from rnn_ref.spec import RNNSpec
 
@@ -57,6 +60,8 @@ def allowed_suffixes(engine: str) -> tuple[str, ...]:
         return (".npz",)
     if engine == "keras":
         return (".npz", ".weights.h5")
+    if engine in ONNX_FILE_ENGINES:
+        return (".onnx", ".npz")
     family = engine_info(engine).requires
     return {"torch": (".pt", ".npz"), "mxnet": (".params", ".npz")}.get(family, (".npz",))
 
@@ -115,7 +120,8 @@ def read_keras_h5(path: Path) -> dict[str, np.ndarray]:
     return {f"arr_{i}": array for i, array in enumerate(arrays)}
 
 
-FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), ".weights.h5": ("keras", "tensorflow")}
+FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), ".weights.h5": ("keras", "tensorflow"),
+                     ".onnx": ("onnx", "onnx")}
 
 
 def require_framework(path: Path) -> None:
@@ -126,8 +132,8 @@ def require_framework(path: Path) -> None:
                           f"(pip install 'rnn-ref[{extra}]' or use tox -e {extra}); .npz needs NumPy alone")
 
 
-def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a weight file, by the names the file uses."""
+def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a weight file, by the names the file uses (an .onnx file is checked against ``spec``)."""
     check_suffix(engine, path)
     if not path.is_file():
         raise ParamsError(f"{path}: no such file")
@@ -139,6 +145,10 @@ def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
         return read_gluon_params(path)
     if suffix == ".weights.h5":
         return read_keras_h5(path)
+    if suffix == ".onnx":
+        from rnn_ref.onnx_file import read_onnx_weights
+
+        return read_onnx_weights(path, spec)
     return read_npz(path)
 
 
@@ -233,7 +243,7 @@ def load_through_keras(spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, 
 def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = False) -> Params:
     """Canonical Params from an ``engine`` weight file; ``infer``: read I and H off the file."""
     path = Path(path)
-    arrays = raw_arrays(engine, path)
+    arrays = raw_arrays(engine, path, spec)
     if infer:
         spec = infer_sizes(engine, spec, arrays)
     try:
@@ -270,6 +280,10 @@ def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
     if suffix == ".params":
         layer = adapter_object(engine).build(spec, params)
         return lambda target: layer.save_parameters(target)
+    if suffix == ".onnx":
+        from rnn_ref.onnx_file import write_onnx_model
+
+        return lambda target: write_onnx_model(target, params)
     if suffix == ".weights.h5":
         adapter = adapter_object(engine)
         model = adapter.model(spec, adapter.build(spec, params))
