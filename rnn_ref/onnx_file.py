@@ -152,7 +152,11 @@ def mode_of(path: Path, node: Any, attributes: dict[str, Any], directions: int) 
 
 def read_layer(path: Path) -> OnnxLayer:
     """The layer an ONNX file's recurrent chain describes, with its W, R, B by native name."""
-    model = load_model(path)
+    return layer_of_model(path, load_model(path))
+
+
+def layer_of_model(path: Path | str, model: Any) -> OnnxLayer:
+    """The layer a parsed model's recurrent chain describes (``path`` only names it in messages)."""
     recurrent = check_graph(path, model)
     arrays: dict[str, np.ndarray] = {}
     described = []

@@ -18,7 +18,15 @@ from rnn_ref.cli import main
 from rnn_ref.convert import read_params, write_params
 from rnn_ref.errors import ParamsError
 
-needs_onnx = pytest.mark.engine  # deselected in the NumPy-only env (-m "not engine")
+
+def needs_onnx(test):
+    """Runs where the onnx engine is selected (tox -e onnx); deselected in the NumPy-only env."""
+    return pytest.mark.engine(pytest.mark.usefixtures("onnx_selected")(test))
+
+
+@pytest.fixture
+def onnx_selected(engine_or_skip):
+    return engine_or_skip("onnx")
 
 SPECS = {
     "lstm-L2-bi": RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True),
