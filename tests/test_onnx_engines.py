@@ -191,3 +191,31 @@ def test_initial_states_of_every_layer_reach_their_node(engine_or_skip, engine_n
         comparison = compare(name, getattr(result, name), getattr(expected, name), TOLERANCES["float32"])
         assert comparison.passed, comparison.describe()
     assert feeds(spec, x, state, None).keys() == {"X", "initial_h", "initial_c"}
+
+
+def test_tf2onnx_turns_an_unmasked_lstm_into_an_lstm_node_onnxruntime_cannot_run_in_float64(engine_or_skip):
+    adapter = engine_or_skip("keras-tf2onnx")
+    import onnx
+
+    from rnn_ref.adapters.keras_tf2onnx import LSTM_NODE_NO_DOUBLE, convert
+    from rnn_ref.adapters.onnx_runtime import ort_session
+
+    spec = RNNSpec("lstm", 3, 4, layout="NTC")
+    layer = adapter.build(spec, Params.random(spec, dtype=np.float64))
+    model = onnx.load_from_string(convert(spec, layer, np.float64, with_state=False, with_lengths=False))
+    assert "LSTM" in [node.op_type for node in model.graph.node]
+    assert "LSTM operator does not support double yet" in LSTM_NODE_NO_DOUBLE
+    with pytest.raises(Exception, match="LSTM operator does not support double yet"):
+        ort_session(model).run(None, {model.graph.input[0].name: np.zeros((1, 2, 3))})
+
+
+@pytest.mark.parametrize("case_id", ["lstm-L1-uni-NTC-h0-len-f64", "gru-L2-bi-TNC-len-f32"])
+def test_tf2onnx_keeps_the_masked_keras_semantics(engine_or_skip, case_id):
+    """A masked LSTM in float64 (an ONNX Loop, so float64 runs) repeats its last output at padded
+    steps, a masked bidirectional GRU writes zeros there: Keras's own behaviour, converted."""
+    adapter = engine_or_skip("keras-tf2onnx")
+    from rnn_ref.runner import PASS, run_case
+
+    result = run_case(adapter, case_by_id(case_id))
+    assert result.status == PASS, result.report()
+    assert any(c.tensor.startswith("output at padded steps") for c in result.comparisons)
