@@ -41,8 +41,9 @@ def run_engine(engine: str, params: Params):
 @pytest.mark.parametrize("spec_id", list(SPECS))
 def test_weights_from_every_format_run_the_same_on_this_engine(engine, spec_id, tmp_path):
     spec = SPECS[spec_id]
-    if not expresses(engine, spec):
-        pytest.skip(f"unsupported by {engine}: {adapter_object(engine).layer_unsupported_reason(spec)}")
+    reason = adapter_object(engine).unsupported_reason(spec, "float32", with_lengths=False)
+    if reason is not None:  # onnx2torch has the layer's parameters, but cannot run it
+        pytest.skip(f"unsupported by {engine}: {reason}")
     canonical = Params.random(spec, seed=7, dtype=np.float32)
     tolerance = TOLERANCES["float32"]
     for source in format_engines():

@@ -8,7 +8,8 @@ engine: W/R/B per layer, gate orders LSTM ``i o f c``, GRU ``z r h``), handed to
     NotImplementedError: Converter is not implemented
     (OperationDescription(domain='', operation_type='LSTM', version=14))
 
-Every case is therefore unsupported, citing the upstream requests
+Every case is therefore unsupported (``rnn-ref map onnx2torch`` and ``convert`` show the
+ONNX model it is handed, the ``onnx`` engine's W/R/B), citing the upstream requests
 (ENOT-AutoDL/onnx2torch#136 for LSTM, #233 for GRU; PR #256, open, adds all three).
 ``tests/test_onnx_engines.py::test_onnx2torch_registers_no_recurrent_converter`` reads the
 installed package's converter registrations and fails the day one appears, so that this
@@ -24,6 +25,7 @@ from __future__ import annotations
 from importlib.metadata import version as distribution_version
 from typing import Any
 
+from rnn_ref.adapters.onnx_model import NO_PROJECTION
 from rnn_ref.adapters.onnx_runtime import OnnxModelAdapter
 from rnn_ref.errors import UnsupportedCase
 from rnn_ref.params import Params
@@ -31,8 +33,9 @@ from rnn_ref.reference import RNNOutput
 from rnn_ref.spec import RNNSpec
 
 NO_RECURRENT_CONVERTER = (
-    "onnx2torch has no converter for RNN, LSTM or GRU: \"NotImplementedError: Converter is not implemented "
-    "(OperationDescription(domain='', operation_type='LSTM', version=14))\" (ENOT-AutoDL/onnx2torch#136, #233)"
+    "onnx2torch has no converter for RNN, LSTM or GRU: convert() raises \"NotImplementedError: Converter is not "
+    "implemented (OperationDescription(domain='', operation_type='LSTM', version=14))\", and the same for GRU and "
+    "RNN (ENOT-AutoDL/onnx2torch#136, #233)"
 )
 
 
@@ -47,6 +50,10 @@ class OnnxToTorchAdapter(OnnxModelAdapter):
 
     def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         return NO_RECURRENT_CONVERTER
+
+    def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
+        """The ONNX model onnx2torch is handed has the onnx engine's parameters (``map``, ``convert``)."""
+        return NO_PROJECTION if spec.proj_size else None
 
     def build(self, spec: RNNSpec, params: Params) -> Any:
         raise UnsupportedCase(self.name, NO_RECURRENT_CONVERTER)
