@@ -31,6 +31,7 @@ import numpy as np
 
 from rnn_ref.adapters.keras import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
 from rnn_ref.adapters.onnx_runtime import ort_session
+from rnn_ref.errors import UnsupportedCase
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State
 from rnn_ref.spec import RNNSpec
@@ -115,7 +116,9 @@ class KerasTf2OnnxAdapter(KerasAdapter):
         return None
 
     def build(self, spec: RNNSpec, params: Params) -> KerasLayers:
-        """The keras engine's layers (its own limits: float64 LSTM is refused only when converting)."""
+        """The keras engine's layers (float64 LSTM is refused only when converting, as it depends on lengths)."""
+        if spec.proj_size:
+            raise UnsupportedCase(self.name, NO_PROJECTION)
         return KerasAdapter().build(spec, params)
 
     def run(self, spec, layer: KerasLayers, x, initial_state: State | None = None, lengths=None) -> RNNOutput:
