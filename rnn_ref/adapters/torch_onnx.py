@@ -90,7 +90,7 @@ def export_to_onnx(module: Any, inputs: tuple[Any, ...]) -> bytes:
 EXPORT_NO_PACKED_SEQUENCE = (
     "torch.onnx.export (dynamo) cannot export pack_padded_sequence: torch.export fails with \"TypeError: "
     "zeros(): argument 'size' failed to unpack the object at pos 2 with error 'type must be tuple of ints,but "
-    "got FakeTensor'\""
+    "got FakeTensor'\" (pytorch/pytorch#171978; #112044)"
 )
 EXPORT_DROPS_PROJECTION = (
     "torch.onnx.export (dynamo) writes an LSTM with proj_size as an ONNX LSTM of hidden_size P without the "
