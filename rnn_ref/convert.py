@@ -13,6 +13,8 @@ gluon      ``.params`` written by ``save_parameters``; ``.npz`` keyed by structu
 keras      ``.npz`` whose arrays ``arr_0 ... arr_k`` are ``get_weights()`` of the model that
            ``rnn-ref map keras`` describes, in that order; ``.weights.h5`` written by that
            model's ``save_weights``
+onnx       ``.onnx``: the RNN/LSTM/GRU nodes' W, R, B initializers (rnn_ref/onnx_file.py);
+           ``.npz`` keyed ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` per layer k (also onnx-reference)
 =========  ==============================================================================
 
 ``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways.
@@ -36,6 +38,7 @@ from rnn_ref import files
 from rnn_ref.adapters import adapter_object, engine_info, engine_names
 from rnn_ref.errors import ParamsError, SpecError
 from rnn_ref.mapping import WeightMapping
+from rnn_ref.onnx_file import ONNX_FILE_ENGINES
 from rnn_ref.params import Params, expected_shapes
 from rnn_ref.spec import RNNSpec
 
@@ -55,6 +58,8 @@ def allowed_suffixes(engine: str) -> tuple[str, ...]:
         return (".npz",)
     if engine == "keras":
         return (".npz", ".weights.h5")
+    if engine in ONNX_FILE_ENGINES:
+        return (".onnx", ".npz")
     family = engine_info(engine).requires
     return {"torch": (".pt", ".npz"), "mxnet": (".params", ".npz")}.get(family, (".npz",))
 
@@ -152,7 +157,8 @@ def read_keras_h5_shapes(path: Path) -> Shapes:
     return shapes
 
 
-FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), ".weights.h5": ("keras", "tensorflow")}
+FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), ".weights.h5": ("keras", "tensorflow"),
+                     ".onnx": ("onnx", "onnx")}
 
 
 def require_framework(path: Path) -> None:
@@ -163,8 +169,9 @@ def require_framework(path: Path) -> None:
                           f"(pip install 'rnn-ref[{extra}]' or use tox -e {extra}); .npz needs NumPy alone")
 
 
-def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a weight file, by the names the file uses (shapes only for ``.weights.h5``)."""
+def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a weight file, by the names the file uses (shapes only for ``.weights.h5``; an
+    .onnx file is checked against ``spec``)."""
     check_suffix(engine, path)
     files.check_input_path(path, ParamsError)
     require_framework(path)
@@ -175,6 +182,10 @@ def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
         return read_gluon_params(path)
     if suffix == ".weights.h5":
         return read_keras_h5_shapes(path)
+    if suffix == ".onnx":
+        from rnn_ref.onnx_file import read_onnx_weights
+
+        return read_onnx_weights(path, spec)
     return read_npz(path)
 
 
@@ -185,7 +196,7 @@ def positional(engine: str, path: Path) -> bool:
 
 def named(engine: str, path: Path) -> bool:
     """True for formats whose arrays are named parameters that --prefix can select (state_dicts, named .npz)."""
-    return engine != CANONICAL and not positional(engine, path) and suffix_of(path) != ".params"
+    return engine != CANONICAL and not positional(engine, path) and suffix_of(path) not in (".params", ".onnx")
 
 
 def select_prefix(engine: str, path: Path, arrays: dict, prefix: str) -> dict:
@@ -324,7 +335,7 @@ def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = Fals
     names start with it (one layer of a whole model's state_dict), with the prefix removed.
     """
     path = Path(path)
-    arrays = select_prefix(engine, path, raw_arrays(engine, path), prefix)
+    arrays = select_prefix(engine, path, raw_arrays(engine, path, spec), prefix)
     if not prefix and named(engine, path):
         hint = prefix_hint(engine, spec, arrays)
         if hint is not None:
@@ -371,6 +382,10 @@ def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callabl
     if suffix == ".params":
         layer = adapter_object(engine).build(spec, params)
         return lambda target: layer.save_parameters(target)
+    if suffix == ".onnx":
+        from rnn_ref.onnx_file import write_onnx_model
+
+        return lambda target: write_onnx_model(target, params)
     if suffix == ".weights.h5":
         adapter = adapter_object(engine)
         model = adapter.model(spec, adapter.build(spec, params))

@@ -28,7 +28,11 @@ def test_every_engine_has_committed_fixtures_under_2_mb():
         directory = FIXTURES_ROOT / engine
         manifest = read_manifest(directory)
         assert manifest["engine"] == engine and manifest["engine_version"] and manifest["recorded_with"]
-        assert len(manifest["cases"]) >= 10, engine
+        # An engine that runs no case at all (onnx2torch converts no recurrent node) records only
+        # what it did not record, each with its reason.
+        none_runs = not manifest["cases"] and all(e["status"] == "unsupported" and e["reason"]
+                                                  for e in manifest["not_recorded"])
+        assert len(manifest["cases"]) >= 10 or none_runs, engine
         size = sum(path.stat().st_size for path in directory.iterdir())
         assert size < 2 * 1024 * 1024, f"{engine} fixtures are {size} bytes"
 
@@ -194,7 +198,7 @@ def test_check_fails_on_a_bad_fixture(torch_copy, capsys):
     assert f"torch disagrees with the reference on case {entry['id']}" in out and "h_n: max abs error" in out
 
 
-@pytest.mark.parametrize(("engines", "message"), [("onnx", "unknown engine 'onnx'"), (",", "--engines names no engine")])
+@pytest.mark.parametrize(("engines", "message"), [("onnx-tf", "unknown engine 'onnx-tf'"), (",", "--engines names no engine")])
 def test_check_usage_errors_exit_2(capsys, engines, message):
     assert main(["check", "--engines", engines]) == 2
     assert message in capsys.readouterr().err

@@ -46,7 +46,7 @@ def fold_biases(params: Params) -> Params:
     return Params(params.spec, blocks)
 
 
-ONE_BIAS = {"keras"}  # engines whose layers keep one bias per gate (Keras GRU reset_after excepted)
+ONE_BIAS = {"keras", "keras-tf2onnx"}  # engines whose layers keep one bias per gate (Keras GRU reset_after excepted)
 
 
 @pytest.mark.parametrize("registered", list(ENGINES))

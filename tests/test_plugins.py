@@ -86,7 +86,7 @@ def test_an_installed_plugin_is_an_engine_like_a_builtin(install, capsys):
     assert load_adapter("numpy-lstm").name == "numpy-lstm"
     assert main(["engines"]) == 0
     listing = capsys.readouterr().out
-    assert "numpy-lstm  plug-in numpy-lstm-adapter 0.1.0" in listing and "Plug-ins that cannot be used" not in listing
+    assert re.search(r"numpy-lstm +plug-in numpy-lstm-adapter 0\.1\.0", listing) and "Plug-ins that cannot be used" not in listing
 
 
 def test_map_convert_and_record_take_a_plugin_engine(install, tmp_path, capsys):
@@ -156,7 +156,7 @@ def test_broken_plugins_are_reported_by_name_and_the_others_still_work(install, 
     listing = capsys.readouterr().out
     assert ("- plug-in engine 'needs-cupy' (needs-cupy = 'broken_rnn_plugins:CupyAdapter' from broken-rnn-plugins "
             "1.0): could not be imported: ModuleNotFoundError") in listing
-    assert "legacy-rnn  plug-in legacy-rnn-adapter 1.0" in listing
+    assert re.search(r"legacy-rnn +plug-in legacy-rnn-adapter 1\.0", listing)
     assert main(["check", "--engines", "needs-cupy"]) == 2
     assert "plug-in engine 'needs-cupy'" in capsys.readouterr().err
     assert main(["map", "torch", "--mode", "gru"]) == 0  # the built-in torch, untouched

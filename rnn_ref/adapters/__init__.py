@@ -76,6 +76,16 @@ ENGINES: dict[str, EngineInfo] = {
                    "MXNet Gluon 1.9.1 fused mx.gluon.rnn.RNN / LSTM / GRU"),
         EngineInfo("gluon-cell", "rnn_ref.adapters.gluon_cell:GluonCellAdapter", "mxnet",
                    "MXNet Gluon 1.9.1 RNNCell / LSTMCell / GRUCell in SequentialRNNCell, unrolled"),
+        EngineInfo("onnx", "rnn_ref.adapters.onnx_runtime:OnnxRuntimeAdapter", "onnxruntime",
+                   "ONNX RNN / LSTM / GRU nodes built from the rows, run on onnxruntime's CPU provider"),
+        EngineInfo("onnx-reference", "rnn_ref.adapters.onnx_reference:OnnxReferenceAdapter", "onnx",
+                   "the same ONNX model run by onnx.reference.ReferenceEvaluator (ONNX's NumPy reference)"),
+        EngineInfo("torch-onnx", "rnn_ref.adapters.torch_onnx:TorchOnnxAdapter", "onnxscript",
+                   "the torch engine's layer exported by torch.onnx.export, run on onnxruntime"),
+        EngineInfo("keras-tf2onnx", "rnn_ref.adapters.keras_tf2onnx:KerasTf2OnnxAdapter", "tf2onnx",
+                   "the keras engine's layers converted by tf2onnx, run on onnxruntime"),
+        EngineInfo("onnx2torch", "rnn_ref.adapters.onnx_to_torch:OnnxToTorchAdapter", "onnx2torch",
+                   "the onnx engine's model converted to torch by onnx2torch, run in torch"),
     ]
 }
 
