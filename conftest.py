@@ -38,9 +38,10 @@ def selected_engines(config: pytest.Config) -> list[str]:
             info = engine_info(name)
         except ValueError as error:
             raise pytest.UsageError(f"--engines: {error}") from None
-        if not info.installed():
+        reason = info.unavailable_reason()
+        if reason is not None:
             raise pytest.UsageError(
-                f"--engines: engine {name!r} was requested but {info.requires!r} is not installed; "
+                f"--engines: engine {name!r} was requested but cannot run here ({reason}); "
                 f"run its tox env (tox -e {info.requires}) or install rnn-ref[{info.requires}]"
             )
     return names

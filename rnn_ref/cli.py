@@ -130,8 +130,10 @@ def run_record(args: argparse.Namespace) -> int:
     from rnn_ref.fixtures import FixtureError, main_record
 
     engine = known_engine(args.engine)
-    if not engine_info(engine).installed():
-        raise CommandError(f"recording {engine} needs {engine_info(engine).requires} installed (use its tox env)")
+    info = engine_info(engine)
+    if info.unavailable_reason() is not None:
+        raise CommandError(f"recording {engine} needs it to run here ({info.unavailable_reason()}); "
+                           f"use tox -e {info.requires}")
     try:
         manifest = main_record(engine, args.output)
     except FixtureError as error:

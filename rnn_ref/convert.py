@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters import adapter_object, engine_info, engine_names
+from rnn_ref.adapters.keras_backend import KERAS_ENGINES
 from rnn_ref.errors import ParamsError
 from rnn_ref.mapping import WeightMapping
 from rnn_ref.params import Params, expected_shapes
@@ -55,7 +56,7 @@ def suffix_of(path: Path) -> str:
 def allowed_suffixes(engine: str) -> tuple[str, ...]:
     if engine == CANONICAL:
         return (".npz",)
-    if engine == "keras":
+    if engine in KERAS_ENGINES:
         return (".npz", ".weights.h5")
     family = engine_info(engine).requires
     return {"torch": (".pt", ".npz"), "mxnet": (".params", ".npz")}.get(family, (".npz",))
@@ -175,7 +176,8 @@ def infer_sizes(engine: str, spec: RNNSpec, arrays: dict[str, np.ndarray]) -> RN
         shapes = shapes_of(engine, trial)
         if sorted(shapes.values()) == found:
             exact.append(trial)
-        named = shapes if engine != "keras" else {f"arr_{i}": shape for i, shape in enumerate(shapes.values())}
+        positional = {f"arr_{i}": shape for i, shape in enumerate(shapes.values())}
+        named = positional if engine in KERAS_ENGINES else shapes
         score = sum(tuple(np.shape(arrays[name])) == shape for name, shape in named.items() if name in arrays)
         if score > best_score:
             closest, best_score = trial, score
@@ -191,8 +193,8 @@ def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarra
     names = list(shapes_of(engine, spec))
     dtype = next(iter(arrays.values())).dtype  # the framework loaders need a layer of the file's dtype
     if suffix_of(path) == ".weights.h5":
-        return load_through_keras(spec, path, dtype)
-    if engine == "keras":
+        return load_through_keras(engine, spec, path, dtype)
+    if engine in KERAS_ENGINES:
         positional = [f"arr_{i}" for i in range(len(arrays))]
         if sorted(arrays) != sorted(positional):
             raise ParamsError(f"{path}: a keras .npz holds arr_0 ... arr_k (get_weights order), got {sorted(arrays)}")
@@ -215,9 +217,9 @@ def load_through_gluon(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) 
     return adapter.native_arrays(spec, layer)
 
 
-def load_through_keras(spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
+def load_through_keras(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     """A ``.weights.h5`` file loaded by Keras into the standard model (Keras matches the layers)."""
-    adapter = adapter_object("keras")
+    adapter = adapter_object(engine)
     layer = adapter.build(spec, Params.random(spec, dtype=dtype))
     try:
         adapter.model(spec, layer).load_weights(str(path))
@@ -261,7 +263,7 @@ def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
     if engine == CANONICAL:
         return lambda target: write_npz(target, dict(params))
     native = engine_mapping(engine, spec).to_native(params)
-    if engine == "keras" and suffix == ".npz":
+    if engine in KERAS_ENGINES and suffix == ".npz":
         return lambda target: write_npz(target, {f"arr_{i}": a for i, a in enumerate(native.values())})
     if suffix == ".pt":
         import torch
