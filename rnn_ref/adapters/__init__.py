@@ -67,6 +67,10 @@ ENGINES: dict[str, EngineInfo] = {
         EngineInfo("keras-torch", "rnn_ref.adapters.keras:KerasTorchAdapter", "keras-torch",
                    "Keras 3 on PyTorch (KERAS_BACKEND=torch): the keras engine's layers and mapping",
                    packages=("keras", "torch"), keras_backend="torch"),
+        EngineInfo("flax", "rnn_ref.adapters.flax:FlaxAdapter", "flax",
+                   "Flax NNX SimpleCell / LSTMCell / GRUCell unrolled by nnx.RNN, nnx.Bidirectional per level"),
+        EngineInfo("flax-optimized", "rnn_ref.adapters.flax:FlaxOptimizedAdapter", "flax",
+                   "Flax NNX OptimizedLSTMCell (stacked dense_i / dense_h) in the flax engine's containers"),
     ]
 }
 

@@ -1,4 +1,9 @@
-"""Keras 3 (TensorFlow backend): cells in ``StackedRNNCells`` and ``Bidirectional`` (engine ``keras``).
+"""Keras 3: cells in ``StackedRNNCells`` and ``Bidirectional``, on TensorFlow, JAX and PyTorch.
+
+One adapter, three engines: ``keras`` (TensorFlow), ``keras-jax`` and ``keras-torch``. Keras
+fixes its backend at import (``KERAS_BACKEND``), so each engine runs in its own tox env and
+refuses to run when Keras loaded another backend (the message names the env to use). The
+layers, the mapping rows and the weight files are the same on every backend.
 
 The faithful Keras forms of a stacked layer:
 
@@ -30,6 +35,21 @@ Conventions, each visible in the mapping rows:
   after the last valid step (forward) and after step 0 (backward) in both forms.
 * float64 needs ``dtype="float64"`` on every cell, on StackedRNNCells, on RNN and on
   Bidirectional; a cell alone in float64 gets float32 outputs from its wrapper.
+
+What differs between the backends (each pinned in tests/test_keras_backends.py):
+
+* Padded steps, final states and initial-state order are the same on all three.
+* float64: TensorFlow computes it. Keras's ``dtypes.result_type`` maps float64 to float32
+  off TensorFlow (keras-team/keras#23704), so on PyTorch ``keras.ops.matmul`` of two float64
+  tensors computes and returns float32: every float64 cell is rounded to float32 (a known
+  defect). On JAX, float64 exists only with ``jax_enable_x64``, which the adapter turns on
+  (without it JAX truncates float64 to float32 with a warning); ``keras.ops.tanh`` still
+  casts float64 to float32, so tanh, LSTM and GRU cells are rounded to float32 (a known
+  defect) and the relu RNN alone computes in float64. Under jit the same cast makes
+  ``RNN(SimpleRNNCell)`` in float64 fail in ``lax.scan`` (carry float64 in, float32 out).
+* JAX execution: eager Keras compiles its ``lax.scan`` afresh on every call; the adapter
+  runs the layers op by op (``jax.disable_jit``) so the case matrix needs no compile per case.
+  tests/test_keras_backends.py runs cases through the compiled scan too.
 """
 
 from __future__ import annotations
@@ -55,6 +75,15 @@ KERAS_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "
 KERAS_GATE_NAMES = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h")}
 
 NO_PROJECTION = "Keras LSTMCell has no projection (proj_size); no Keras RNN layer projects h"
+TORCH_FLOAT64_MATMUL = (
+    "Keras 3.15 on PyTorch computes keras.ops.matmul of two float64 tensors in float32 (dtypes.result_type maps "
+    "float64 to float32 off TensorFlow), so a float64 cell is rounded to float32: keras-team/keras#23704"
+)
+JAX_FLOAT64_TANH = (
+    "Keras 3.15 on JAX casts float64 to float32 in keras.ops.tanh (the dtypes.result_type demotion of "
+    "keras-team/keras#23704; no report of this JAX path found), so float64 tanh, LSTM and GRU cells are rounded "
+    "to float32"
+)
 
 
 def keras_unit_name(spec: RNNSpec, layer: int, direction: str) -> str:
@@ -262,6 +291,9 @@ class KerasJaxAdapter(KerasAdapter):
     name = "keras-jax"
     backend = "jax"
 
+    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return JAX_FLOAT64_TANH if dtype == "float64" and spec.mode != "rnn_relu" else None
+
     def execution(self) -> contextlib.AbstractContextManager:
         """Op by op (``jax.disable_jit``): eager Keras on JAX compiles its ``lax.scan`` afresh on
         every call (about 0.5 s per layer); without jit the same scan body runs as a Python loop."""
@@ -275,3 +307,6 @@ class KerasTorchAdapter(KerasAdapter):
 
     name = "keras-torch"
     backend = "torch"
+
+    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return TORCH_FLOAT64_MATMUL if dtype == "float64" else None
