@@ -195,7 +195,7 @@ class FlaxAdapter(Adapter):
         module = FlaxStack(nnx.List(levels))
         arrays = self.mapping(spec).to_native(params)
         state = nnx.state(module, nnx.Param)
-        for path, variable in state.flat_state():
+        for path, variable in nnx.to_flat_state(state):
             name = ".".join(map(str, path))
             if name in arrays:
                 variable.set_value(jax.numpy.asarray(arrays[name]))
@@ -205,7 +205,7 @@ class FlaxAdapter(Adapter):
     def native_arrays(self, spec: RNNSpec, layer: FlaxLayers) -> dict[str, np.ndarray]:
         _, nnx = import_flax()
         arrays = {".".join(map(str, path)): np.asarray(variable.get_value())
-                  for path, variable in nnx.state(layer.module, nnx.Param).flat_state()}
+                  for path, variable in nnx.to_flat_state(nnx.state(layer.module, nnx.Param))}
         if not spec.bias:  # held at zero, outside the rows: a nonzero one would be lost
             nonzero = [name for name in bias_paths(spec, self.optimized) if arrays.pop(name).any()]
             if nonzero:
