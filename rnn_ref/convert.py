@@ -13,9 +13,11 @@ gluon      ``.params`` written by ``save_parameters``; ``.npz`` keyed by structu
 keras      ``.npz`` whose arrays ``arr_0 ... arr_k`` are ``get_weights()`` of the model that
            ``rnn-ref map keras`` describes, in that order; ``.weights.h5`` written by that
            model's ``save_weights``
+flax       ``.npz`` keyed by the flattened NNX state paths (``layers.0.cell.ii.kernel``, ...)
 =========  ==============================================================================
 
-``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways.
+``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways;
+``keras-jax`` and ``keras-torch`` the keras files; ``flax-optimized`` its own paths.
 A conversion goes native -> canonical -> native through the mapping rows, so A -> canonical
 -> A is bit-exact; through Keras the two biases of a gate become their sum (Keras keeps one).
 Files are never unpickled, and a file that does not match the declared layer fails with the
