@@ -150,3 +150,18 @@ def test_another_backend_is_refused_with_the_env_to_use(keras_engine):
         with pytest.raises(KerasBackendMismatch, match=rf"engine {other} needs Keras on the {backend} backend.*"
                                                        rf"tox -e {KERAS_BACKENDS[backend][1]}"):
             adapter_object(other).build(case.spec, case.data().params)
+
+
+@pytest.mark.parametrize("engine", [
+    pytest.param("keras-jax", marks=pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+        "Keras 3.15 on JAX: RNN(StackedRNNCells([one cell])) under a mask fails with 'Expected an instance of "
+        "list, got JitTracer' (keras-team/keras#21224 fixed stacks of several cells; no report of the "
+        "one-cell case found); on TensorFlow it fails too (test_keras_conventions.py), on PyTorch it works"))),
+    "keras-torch",
+])
+def test_stacked_cells_with_a_single_cell_accept_a_mask_off_tensorflow(engine, engine_or_skip):
+    """Why the adapter uses RNN(cell), not StackedRNNCells, for one layer on every backend."""
+    keras = engine_or_skip(engine).keras()
+    rnn = keras.layers.RNN(keras.layers.StackedRNNCells([keras.layers.GRUCell(H)]), return_sequences=True)
+    out = numpy(keras, rnn(X.astype(np.float32), mask=MASK))
+    assert out.shape == (N, T, H)
