@@ -95,7 +95,7 @@ def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress:
         elif (fixtures_root / engine).is_dir():
             reports.append(replayed(engine, fixtures_root, progress))
         else:
-            why = "--replay-only was given" if installed else f"{engine_info(engine).requires} is not installed"
+            why = "--replay-only was given" if installed else engine_info(engine).unavailable_reason()
             reports.append(EngineReport(engine, "-", problem=(
                 f"{why} and there are no fixtures in {fixtures_root / engine} "
                 f"(record them with `rnn-ref record --engine {engine}`)")))

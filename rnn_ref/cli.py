@@ -150,11 +150,13 @@ def run_record(args: argparse.Namespace) -> int:
     from rnn_ref.fixtures import FixtureError, main_record
 
     engine = known_engine(args.engine)
-    if engine_info(engine).distribution and args.output is None:
-        raise CommandError(f"{engine} is a plug-in from {engine_info(engine).distribution}: give --output DIR "
+    info = engine_info(engine)
+    if info.distribution and args.output is None:
+        raise CommandError(f"{engine} is a plug-in from {info.distribution}: give --output DIR "
                            "(its fixtures belong with its package, not inside rnn_ref's)")
-    if not engine_info(engine).installed():
-        raise CommandError(f"recording {engine} needs {engine_info(engine).requires} installed (use its tox env)")
+    if info.unavailable_reason() is not None:
+        raise CommandError(f"recording {engine} needs it to run here ({info.unavailable_reason()}); "
+                           f"use tox -e {info.requires}")
     try:
         manifest = main_record(engine, args.output)
     except FixtureError as error:
@@ -177,7 +179,8 @@ def run_selftest(args: argparse.Namespace) -> int:
 
     engines = installed_engines() if args.engines is None else [
         known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
-    missing = [f"{name} (needs {engine_info(name).requires})" for name in engines if not engine_info(name).installed()]
+    missing = [f"{name} ({engine_info(name).unavailable_reason()})" for name in engines
+               if not engine_info(name).installed()]
     if missing:
         raise CommandError(f"not installed here: {', '.join(missing)}; run the engine's tox env")
     if not engines:

@@ -15,9 +15,11 @@ keras      ``.npz`` whose arrays ``arr_0 ... arr_k`` are ``get_weights()`` of th
            model's ``save_weights``
 onnx       ``.onnx``: the RNN/LSTM/GRU nodes' W, R, B initializers (rnn_ref/onnx_file.py);
            ``.npz`` keyed ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` per layer k (also onnx-reference)
+flax       ``.npz`` keyed by the flattened NNX state paths (``layers.0.cell.ii.kernel``, ...)
 =========  ==============================================================================
 
-``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways.
+``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways;
+``keras-jax`` and ``keras-torch`` the keras files; ``flax-optimized`` its own paths.
 A conversion goes native -> canonical -> native through the mapping rows, so A -> canonical
 -> A is bit-exact; through Keras the two biases of a gate become their sum (Keras keeps one).
 Files are never unpickled, and a file that does not match the declared layer fails with the
@@ -36,6 +38,7 @@ import numpy as np
 
 from rnn_ref import files
 from rnn_ref.adapters import adapter_object, engine_info, engine_names
+from rnn_ref.adapters.keras_backend import KERAS_ENGINES
 from rnn_ref.errors import ParamsError, SpecError
 from rnn_ref.mapping import WeightMapping
 from rnn_ref.onnx_file import ONNX_FILE_ENGINES
@@ -56,7 +59,7 @@ def suffix_of(path: Path) -> str:
 def allowed_suffixes(engine: str) -> tuple[str, ...]:
     if engine == CANONICAL:
         return (".npz",)
-    if engine == "keras":
+    if engine in KERAS_ENGINES:
         return (".npz", ".weights.h5")
     if engine in ONNX_FILE_ENGINES:
         return (".onnx", ".npz")
@@ -191,7 +194,7 @@ def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str
 
 def positional(engine: str, path: Path) -> bool:
     """Keras files name their arrays by position (``arr_i``), not by parameter."""
-    return engine == "keras" or suffix_of(path) == ".weights.h5"
+    return engine in KERAS_ENGINES or suffix_of(path) == ".weights.h5"
 
 
 def named(engine: str, path: Path) -> bool:
@@ -288,8 +291,8 @@ def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarra
                      if arrays.get(name) != shape]
             wrong += [f"{name}: unexpected" for name in arrays if name not in expected]
             raise ParamsError(f"{path}: the datasets do not match the keras model of {spec}:\n  " + "\n  ".join(wrong))
-        return load_through_keras(spec, path, arrays.dtype)
-    if engine == "keras":
+        return load_through_keras(engine, spec, path, arrays.dtype)
+    if engine in KERAS_ENGINES:
         positional = [f"arr_{i}" for i in range(len(arrays))]
         if sorted(arrays) != sorted(positional):
             raise ParamsError(f"{path}: a keras .npz holds arr_0 ... arr_k (get_weights order), got {sorted(arrays)}")
@@ -313,9 +316,9 @@ def load_through_gluon(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) 
     return adapter.native_arrays(spec, layer)
 
 
-def load_through_keras(spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
+def load_through_keras(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     """A ``.weights.h5`` file loaded by Keras into the standard model (Keras matches the layers)."""
-    adapter = adapter_object("keras")
+    adapter = adapter_object(engine)
     layer = adapter.build(spec, Params.random(spec, dtype=dtype))
     try:
         adapter.model(spec, layer).load_weights(str(path))
@@ -372,7 +375,7 @@ def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callabl
     if engine == CANONICAL:
         return lambda target: write_npz(target, dict(params))
     native = engine_mapping(engine, spec).to_native(params)
-    if engine == "keras" and suffix == ".npz":
+    if engine in KERAS_ENGINES and suffix == ".npz":
         return lambda target: write_npz(target, {f"arr_{i}": a for i, a in enumerate(native.values())})
     native = {prefix + name: array for name, array in native.items()}
     if suffix == ".pt":

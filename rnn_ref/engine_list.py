@@ -12,7 +12,7 @@ def render_engines() -> str:
     lines = [f"{'engine':<{width}}{'from':<34}{'runs here':<24}description"]
     for name, info in engines.items():
         origin = f"plug-in {info.distribution}" if info.distribution else "built-in"
-        status = "yes" if info.installed() else f"no: needs {info.requires}"
+        status = "yes" if info.installed() else f"no: {info.unavailable_reason()}"
         lines.append(f"{name:<{width}}{origin:<34}{status:<24}{info.description}")
     problems = plugin_problems()
     if problems:

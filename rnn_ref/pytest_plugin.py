@@ -55,11 +55,11 @@ def selected_engines(config: pytest.Config) -> list[str]:
             info = engine_info(name)
         except ValueError as error:
             raise pytest.UsageError(f"--engines: {error}") from None
-        if not info.installed():
-            raise pytest.UsageError(
-                f"--engines: engine {name!r} was requested but {info.requires!r} is not installed; "
-                f"run its tox env (tox -e {info.requires}) or install rnn-ref[{info.requires}]"
-            )
+        reason = info.unavailable_reason()
+        if reason is not None:
+            how = (f"reinstall {info.distribution}" if info.distribution
+                   else f"run its tox env (tox -e {info.requires}) or install rnn-ref[{info.requires}]")
+            raise pytest.UsageError(f"--engines: engine {name!r} was requested but cannot run here ({reason}); {how}")
     return names
 
 

@@ -75,8 +75,8 @@ class Side:
 def side(role: str, engine: str, params: Params, path: Path) -> Side:
     spec, dtype = params.spec, str(params.dtype)
     why = ""
-    if engine != CANONICAL and not engine_info(engine).installed():
-        why = f" ({engine_info(engine).requires} is not installed)"
+    if engine != CANONICAL and (unavailable := engine_info(engine).unavailable_reason()):
+        why = f" ({unavailable})"
     elif engine != CANONICAL and (reason := load_adapter(engine).unsupported_reason(spec, dtype, False)):
         why = f" ({engine} cannot run this layer in {dtype}: {reason})"
     elif engine != CANONICAL:

@@ -63,7 +63,7 @@ def test_a_faithful_conversion_passes_on_numpy_alone(tmp_path, capsys, source, t
     assert f"{source}.npz" in source_line
     if not engine_info(source).installed():
         assert source_line == f"  source: the reference fed with {source}.npz's canonical reading as {source} " \
-                              f"({engine_info(source).requires} is not installed)"
+                              f"({engine_info(source).unavailable_reason()})"
 
 
 def test_a_corrupted_output_fails_verification_and_is_kept(tmp_path, capsys, monkeypatch):

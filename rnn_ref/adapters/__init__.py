@@ -49,7 +49,12 @@ __all__ = [  # the plug-in API (docs/writing-an-adapter.md) and the registry
 
 @dataclass(frozen=True)
 class EngineInfo:
-    """One engine: its name, the adapter class (``module:Class``) and the package it needs."""
+    """One engine: its name, the adapter class (``module:Class``) and what it needs.
+
+    ``requires`` names the extra (``pip install 'rnn-ref[X]'``) and the tox env of the
+    engine, and is the package it imports unless ``packages`` lists them. A Keras engine
+    also names its ``keras_backend``, which Keras fixes at import (see keras_backend.py).
+    """
 
     name: str
     adapter: str
@@ -57,10 +62,24 @@ class EngineInfo:
     description: str
     #: the distribution a plug-in engine comes from ("numpy-lstm-adapter 0.1.0"); "" for a built-in
     distribution: str = ""
+    packages: tuple[str, ...] = ()
+    keras_backend: str = ""
+
+    def unavailable_reason(self) -> str | None:
+        """Why this engine cannot run here (a package missing, another Keras backend), or None."""
+        missing = [name for name in self.packages or (self.requires,) if importlib.util.find_spec(name) is None]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            return f"{' and '.join(repr(name) for name in missing)} {verb} not installed"
+        if self.keras_backend:
+            from rnn_ref.adapters.keras_backend import backend_mismatch
+
+            return backend_mismatch(self.keras_backend)
+        return None
 
     def installed(self) -> bool:
-        """True when the framework this engine needs can be imported."""
-        return importlib.util.find_spec(self.requires) is not None
+        """True when the engine can run here: its packages import (and Keras runs its backend)."""
+        return self.unavailable_reason() is None
 
 
 ENGINES: dict[str, EngineInfo] = {
@@ -71,21 +90,37 @@ ENGINES: dict[str, EngineInfo] = {
         EngineInfo("torch-cell", "rnn_ref.adapters.torch_cell:TorchCellAdapter", "torch",
                    "torch.nn.RNNCell / LSTMCell / GRUCell unrolled by the adapter"),
         EngineInfo("keras", "rnn_ref.adapters.keras:KerasAdapter", "tensorflow",
-                   "Keras 3 on TensorFlow: RNN(StackedRNNCells) and Bidirectional(RNN(cell)) per level"),
+                   "Keras 3 on TensorFlow: RNN(StackedRNNCells) and Bidirectional(RNN(cell)) per level",
+                   keras_backend="tensorflow"),
         EngineInfo("gluon", "rnn_ref.adapters.gluon:GluonAdapter", "mxnet",
                    "MXNet Gluon 1.9.1 fused mx.gluon.rnn.RNN / LSTM / GRU"),
         EngineInfo("gluon-cell", "rnn_ref.adapters.gluon_cell:GluonCellAdapter", "mxnet",
                    "MXNet Gluon 1.9.1 RNNCell / LSTMCell / GRUCell in SequentialRNNCell, unrolled"),
-        EngineInfo("onnx", "rnn_ref.adapters.onnx_runtime:OnnxRuntimeAdapter", "onnxruntime",
-                   "ONNX RNN / LSTM / GRU nodes built from the rows, run on onnxruntime's CPU provider"),
+        EngineInfo("onnx", "rnn_ref.adapters.onnx_runtime:OnnxRuntimeAdapter", "onnx",
+                   "ONNX RNN / LSTM / GRU nodes built from the rows, run on onnxruntime's CPU provider",
+                   packages=("onnx", "onnxruntime")),
         EngineInfo("onnx-reference", "rnn_ref.adapters.onnx_reference:OnnxReferenceAdapter", "onnx",
-                   "the same ONNX model run by onnx.reference.ReferenceEvaluator (ONNX's NumPy reference)"),
-        EngineInfo("torch-onnx", "rnn_ref.adapters.torch_onnx:TorchOnnxAdapter", "onnxscript",
-                   "the torch engine's layer exported by torch.onnx.export, run on onnxruntime"),
-        EngineInfo("keras-tf2onnx", "rnn_ref.adapters.keras_tf2onnx:KerasTf2OnnxAdapter", "tf2onnx",
-                   "the keras engine's layers converted by tf2onnx, run on onnxruntime"),
-        EngineInfo("onnx2torch", "rnn_ref.adapters.onnx_to_torch:OnnxToTorchAdapter", "onnx2torch",
-                   "the onnx engine's model converted to torch by onnx2torch, run in torch"),
+                   "the same ONNX model run by onnx.reference.ReferenceEvaluator (ONNX's NumPy reference)",
+                   packages=("onnx",)),
+        EngineInfo("torch-onnx", "rnn_ref.adapters.torch_onnx:TorchOnnxAdapter", "onnx",
+                   "the torch engine's layer exported by torch.onnx.export, run on onnxruntime",
+                   packages=("torch", "onnxscript", "onnxruntime")),
+        EngineInfo("keras-tf2onnx", "rnn_ref.adapters.keras_tf2onnx:KerasTf2OnnxAdapter", "onnx",
+                   "the keras engine's layers converted by tf2onnx, run on onnxruntime",
+                   packages=("tensorflow", "tf2onnx", "onnxruntime")),
+        EngineInfo("onnx2torch", "rnn_ref.adapters.onnx_to_torch:OnnxToTorchAdapter", "onnx",
+                   "the onnx engine's model converted to torch by onnx2torch, run in torch",
+                   packages=("onnx2torch", "torch")),
+        EngineInfo("keras-jax", "rnn_ref.adapters.keras:KerasJaxAdapter", "keras-jax",
+                   "Keras 3 on JAX (KERAS_BACKEND=jax): the keras engine's layers and mapping",
+                   packages=("keras", "jax"), keras_backend="jax"),
+        EngineInfo("keras-torch", "rnn_ref.adapters.keras:KerasTorchAdapter", "keras-torch",
+                   "Keras 3 on PyTorch (KERAS_BACKEND=torch): the keras engine's layers and mapping",
+                   packages=("keras", "torch"), keras_backend="torch"),
+        EngineInfo("flax", "rnn_ref.adapters.flax:FlaxAdapter", "flax",
+                   "Flax NNX SimpleCell / LSTMCell / GRUCell unrolled by nnx.RNN, nnx.Bidirectional per level"),
+        EngineInfo("flax-optimized", "rnn_ref.adapters.flax:FlaxOptimizedAdapter", "flax",
+                   "Flax NNX OptimizedLSTMCell (stacked dense_i / dense_h) in the flax engine's containers"),
     ]
 }
 
@@ -158,9 +193,10 @@ def adapter_object(name: str) -> Any:
 def load_adapter(name: str) -> Any:
     """The adapter of engine ``name``, ready to build and run: its framework must be installed."""
     info = engine_info(name)
-    if not info.installed():
+    reason = info.unavailable_reason()
+    if reason is not None:
         raise ValueError(
-            f"engine {name!r} needs the Python package {info.requires!r}, which is not installed "
-            f"(pip install 'rnn-ref[{info.requires}]' or use its tox env)"
+            f"engine {name!r} cannot run here: {reason} (pip install 'rnn-ref[{info.requires}]' "
+            f"or use its tox env: tox -e {info.requires})"
         )
     return adapter_object(name)
