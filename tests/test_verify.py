@@ -105,7 +105,8 @@ def test_an_engine_that_raises_fails_the_verification_with_the_error(tmp_path, c
 
     monkeypatch.setattr(rnn_ref.verify, "forward", broken_forward)
     monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
-        "installed": lambda self: False, "requires": "its framework"})())  # both sides on the reference
+        "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
+        "requires": "its framework"})())  # both sides on the reference
     code, out, err = convert_and_verify(capsys, "gluon", "canonical", in_path, tmp_path / "canonical.npz")
     assert code == 1 and "verification failed" in err
     assert "running it raised FloatingPointError: overflow in exp" in out
