@@ -1,54 +1,8 @@
-"""Root pytest configuration: engine selection.
+"""Root pytest configuration: the rnn_ref pytest plugin, which defines ``--engines``.
 
-``--engines torch,keras`` selects engines by name; ``--engines installed`` (the default)
-selects every engine whose framework is importable, and ``--engines none`` selects none.
-An unknown name, or a requested engine that is not installed, stops the run with an error:
-a requested engine is never skipped silently.
+An installed rnn_ref (tox installs it editable) registers ``rnn_ref.pytest_plugin`` through
+its pytest11 entry point, whose name is the module's name; naming it here as well makes a
+plain source checkout (``PYTHONPATH=. pytest``) work, and pytest loads it once either way.
 """
 
-from __future__ import annotations
-
-import pytest
-
-from rnn_ref.adapters import ENGINES, engine_info, installed_engines
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--engines",
-        default="installed",
-        help=(
-            "comma-separated engines to check against the reference "
-            f"(known: {', '.join(ENGINES) or 'none yet'}); 'installed' = all importable "
-            "(default), 'none' = reference-only run"
-        ),
-    )
-
-
-def selected_engines(config: pytest.Config) -> list[str]:
-    """Parse and validate ``--engines``; raises pytest.UsageError on a bad request."""
-    raw = config.getoption("--engines").strip()
-    if raw == "installed":
-        return installed_engines()
-    if raw in ("", "none"):
-        return []
-    names = [name.strip() for name in raw.split(",") if name.strip()]
-    for name in names:
-        try:
-            info = engine_info(name)
-        except ValueError as error:
-            raise pytest.UsageError(f"--engines: {error}") from None
-        if not info.installed():
-            raise pytest.UsageError(
-                f"--engines: engine {name!r} was requested but {info.requires!r} is not installed; "
-                f"run its tox env (tox -e {info.requires}) or install rnn-ref[{info.requires}]"
-            )
-    return names
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.rnn_ref_engines = selected_engines(config)
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"rnn_ref engines: {', '.join(config.rnn_ref_engines) or 'none (reference only)'}"
+pytest_plugins = ["rnn_ref.pytest_plugin"]

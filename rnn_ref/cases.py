@@ -6,7 +6,16 @@ id, so any case can be rebuilt alone from its id.
 
 Case ids read as what is tested, e.g. ``lstm-L2-bi-NTC-h0-len-f32``:
 cell variant, layers, ``uni``/``bi``, layout, ``h0`` when initial states are given, ``len``
-when samples have their own lengths, ``nobias`` when the layer has no biases, dtype.
+when samples have their own lengths (one of them the full T), ``lenshort`` when every
+sample is shorter than T, ``nobias`` when the layer has no biases, dtype.
+
+Why ``lenshort``: real batches are padded to a fixed T, so often no sample fills it. An
+engine (or an adapter) that sizes its output by the longest sample instead of by T then
+returns fewer steps than it was given (torch's ``pad_packed_sequence`` without
+``total_length=``); with a full-length sample in every ragged case, nothing would notice.
+To keep the matrix small, short lengths are a third value of the lengths dimension only
+where ``SHORT_LENGTHS_SUBSET`` says (every variant, direction, layout and dtype, one and two
+layers, given initial states, biases): 96 cases more than the 1152 of the full product.
 """
 
 from __future__ import annotations
@@ -37,6 +46,13 @@ DTYPES = {"f32": "float32", "f64": "float64"}
 #: full-length sample, a one-step sample and two in between, in no sorted order.
 SMALL = dict(input_size=3, hidden_size=5, steps=6, batch=4)
 RAGGED_SMALL = (6, 1, 4, 3)
+#: Every sample shorter than T = 6 (the longest is 4), in no sorted order.
+RAGGED_SHORT_SMALL = (4, 1, 3, 2)
+
+
+def in_short_lengths_subset(spec: RNNSpec, with_state: bool) -> bool:
+    """Where the small matrix also runs ``lenshort`` (see the module docstring)."""
+    return spec.num_layers <= 2 and with_state and spec.bias
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,13 @@ class Case:
     with_lengths: bool
     dtype: str
     slow: bool = False
+    #: with lengths: every sample shorter than ``steps`` (needs steps >= 2)
+    short_lengths: bool = False
+
+    def __post_init__(self) -> None:
+        if self.short_lengths and not (self.with_lengths and self.steps >= 2):
+            raise ValueError(f"short lengths need with_lengths and at least 2 steps (case {self.variant}, "
+                             f"T={self.steps}, with_lengths={self.with_lengths})")
 
     @cached_property
     def id(self) -> str:
@@ -69,7 +92,7 @@ class Case:
         if self.with_state:
             parts.append("h0")
         if self.with_lengths:
-            parts.append("len")
+            parts.append("lenshort" if self.short_lengths else "len")
         if not spec.bias:
             parts.append("nobias")
         if self.slow:
@@ -83,13 +106,15 @@ class Case:
 
     @property
     def lengths(self) -> np.ndarray | None:
+        """(N,) lengths: one sample of full length T, or (``short_lengths``) all below T."""
         if not self.with_lengths:
             return None
         if self.steps == SMALL["steps"] and self.batch == len(RAGGED_SMALL):
-            return np.array(RAGGED_SMALL, dtype=np.int64)
+            return np.array(RAGGED_SHORT_SMALL if self.short_lengths else RAGGED_SMALL, dtype=np.int64)
         rng = np.random.default_rng(self.seed + 1)
-        lengths = rng.integers(1, self.steps + 1, size=self.batch)
-        lengths[0] = self.steps
+        longest = self.steps - 1 if self.short_lengths else self.steps
+        lengths = rng.integers(1, longest + 1, size=self.batch)
+        lengths[0] = longest
         return lengths
 
     def data(self) -> CaseData:
@@ -111,7 +136,8 @@ class Case:
 
 def small_matrix() -> list[Case]:
     """The full product at small sizes: variant × layers {1,2,3} × direction × layout ×
-    initial state × lengths × bias × dtype."""
+    initial state × lengths × bias × dtype, plus ``lenshort`` beside every ``len`` case of
+    the short-lengths subset."""
     cases = []
     for variant, layers, bidirectional, layout, with_state, with_lengths, bias, dtype in itertools.product(
         VARIANTS, (1, 2, 3), (False, True), ("TNC", "NTC"), (False, True), (False, True), (True, False),
@@ -122,6 +148,9 @@ def small_matrix() -> list[Case]:
             bidirectional=bidirectional, layout=layout, bias=bias, **VARIANTS[variant],
         )
         cases.append(Case(variant, spec, SMALL["steps"], SMALL["batch"], with_state, with_lengths, dtype))
+        if with_lengths and in_short_lengths_subset(spec, with_state):
+            cases.append(Case(variant, spec, SMALL["steps"], SMALL["batch"], with_state, with_lengths, dtype,
+                              short_lengths=True))
     return cases
 
 

@@ -43,13 +43,15 @@ Progress = Callable[[str, int, int, str], None]
 
 
 def live(engine: str, progress: Progress | None) -> EngineReport:
+    cases = all_cases()
+    if progress:  # importing a framework takes seconds: say what is happening
+        progress(engine, 0, len(cases), f"importing {engine_info(engine).requires}")
     try:
         adapter = load_adapter(engine)
         version = adapter.version()
     except Exception as error:  # a framework that is found but does not import
         return EngineReport(engine, "live", problem=f"{type(error).__name__}: {error}")
     report = EngineReport(engine, f"live, {version}")
-    cases = all_cases()
     for index, case in enumerate(cases, 1):
         if progress:
             progress(engine, index, len(cases), case.id)
@@ -67,7 +69,7 @@ def live(engine: str, progress: Progress | None) -> EngineReport:
 def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport:
     directory = root / engine
     try:
-        manifest, fixtures = load_all(directory)
+        manifest, fixtures = load_all(directory, engine)
     except FixtureError as error:
         return EngineReport(engine, f"fixtures {directory}", problem=str(error))
     report = EngineReport(engine, f"fixtures, {manifest['engine_version']}", not_recorded_results(manifest))
@@ -93,7 +95,7 @@ def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress:
         elif (fixtures_root / engine).is_dir():
             reports.append(replayed(engine, fixtures_root, progress))
         else:
-            why = "--replay-only was given" if installed else f"{engine_info(engine).requires} is not installed"
+            why = "--replay-only was given" if installed else engine_info(engine).unavailable_reason()
             reports.append(EngineReport(engine, "-", problem=(
                 f"{why} and there are no fixtures in {fixtures_root / engine} "
                 f"(record them with `rnn-ref record --engine {engine}`)")))
@@ -143,6 +145,8 @@ def passed(reports: list[EngineReport]) -> bool:
 
 
 def terminal_progress(engine: str, index: int, total: int, case_id: str) -> None:
-    if sys.stderr.isatty():
+    """``[done/total] engine case`` on one rewritten line of a terminal's stderr, one line kept per
+    engine; nothing at all when stderr is not a terminal, so piped output stays as it was."""
+    if sys.stderr is not None and sys.stderr.isatty():
         end = "\n" if index == total else ""
         print(f"\r\033[K[{index}/{total}] {engine} {case_id}", end=end, file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""The ``rnn-ref`` command: ``map``, ``convert``, ``docs`` (and ``check``, ``record``).
+"""The ``rnn-ref`` command: ``map``, ``convert``, ``docs`` (and ``check``, ``record``, ``selftest``).
 
 Exit codes: 0 success, 1 a check found a failure, 2 bad usage or input (unknown engine, a
 layer the engine cannot express, a weight file that does not match).
@@ -7,6 +7,7 @@ layer the engine cannot express, a weight file that does not match).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,11 +68,12 @@ def spec_from(args: argparse.Namespace, symbolic: bool) -> RNNSpec:
 
 
 def known_engine(name: str, allow_canonical: bool = False) -> str:
-    from rnn_ref.adapters import engine_names
+    from rnn_ref.adapters import engine_names, plugin_problems
 
     known = (["canonical"] if allow_canonical else []) + engine_names()
     if name not in known:
-        raise CommandError(f"unknown engine {name!r}; known: {', '.join(known)}")
+        broken = [problem.describe() for problem in plugin_problems() if problem.name == name]
+        raise CommandError("; ".join(broken) or f"unknown engine {name!r}; known: {', '.join(known)}")
     return name
 
 
@@ -81,7 +83,7 @@ def run_map(args: argparse.Namespace) -> int:
     from rnn_ref.mapping_view import Sizes, render
 
     spec = spec_from(args, symbolic=True)
-    sizes = Sizes(symbolic=args.input_size is None)
+    sizes = Sizes(symbolic=args.input_size is None, proj_size=args.proj_size)
     try:
         mapping = engine_mapping(known_engine(args.engine), spec)
         source = None
@@ -100,7 +102,8 @@ def run_convert(args: argparse.Namespace) -> int:
     source, target = known_engine(args.source, True), known_engine(args.target, True)
     spec = spec_from(args, symbolic=False)
     try:
-        params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None)
+        params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None,
+                         prefix=args.prefix)
     except ParamsError as error:
         raise CommandError(str(error)) from None
     from rnn_ref.convert import engine_mapping
@@ -108,6 +111,18 @@ def run_convert(args: argparse.Namespace) -> int:
     summed = target != "canonical" and any(r.combine == "sum" for r in engine_mapping(target, params.spec).rows)
     note = f" ({target} keeps one bias per gate: b_ih + b_hh were summed)" if summed else ""
     print(f"wrote {args.output}: {target} weights of {params.spec}{note}")
+    if args.verify:
+        from rnn_ref.verify import verify_conversion
+
+        try:
+            verification = verify_conversion(source, target, params, args.input, args.output, prefix=args.prefix)
+        except ParamsError as error:
+            raise CommandError(f"{args.output} was written, but cannot be verified: {error}") from None
+        print(verification.render())
+        if not verification.passed:
+            print(f"rnn-ref convert: error: verification failed; {args.output} is kept for inspection",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -121,6 +136,11 @@ def run_check(args: argparse.Namespace) -> int:
     if not engines:
         raise CommandError("--engines names no engine")
     reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only)
+    if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
+        from rnn_ref.adapters import plugin_problems
+        from rnn_ref.check import EngineReport
+
+        reports += [EngineReport(f"plug-in {p.name}", "not loaded", problem=p.describe()) for p in plugin_problems()]
     print(render(reports))
     return 0 if passed(reports) else 1
 
@@ -130,8 +150,13 @@ def run_record(args: argparse.Namespace) -> int:
     from rnn_ref.fixtures import FixtureError, main_record
 
     engine = known_engine(args.engine)
-    if not engine_info(engine).installed():
-        raise CommandError(f"recording {engine} needs {engine_info(engine).requires} installed (use its tox env)")
+    info = engine_info(engine)
+    if info.distribution and args.output is None:
+        raise CommandError(f"{engine} is a plug-in from {info.distribution}: give --output DIR "
+                           "(its fixtures belong with its package, not inside rnn_ref's)")
+    if info.unavailable_reason() is not None:
+        raise CommandError(f"recording {engine} needs it to run here ({info.unavailable_reason()}); "
+                           f"use tox -e {info.requires}")
     try:
         manifest = main_record(engine, args.output)
     except FixtureError as error:
@@ -141,19 +166,50 @@ def run_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_engines(args: argparse.Namespace) -> int:
+    from rnn_ref.engine_list import render_engines
+
+    print(render_engines())
+    return 0
+
+
+def run_selftest(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import engine_info, installed_engines
+    from rnn_ref.selftest import main as selftest
+
+    engines = installed_engines() if args.engines is None else [
+        known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
+    missing = [f"{name} ({engine_info(name).unavailable_reason()})" for name in engines
+               if not engine_info(name).installed()]
+    if missing:
+        raise CommandError(f"not installed here: {', '.join(missing)}; run the engine's tox env")
+    if not engines:
+        raise CommandError("no engine selected (none installed, or --engines names none)")
+    return selftest(engines)
+
+
 # --------------------------------------------------------------------------- docs
 def run_docs(args: argparse.Namespace) -> int:
     from rnn_ref.docs import generate
 
     text, path = generate(), args.output
+    if path.is_dir():
+        raise CommandError(f"{path}: is a directory; give the file to {'check' if args.check else 'write'}")
     if args.check:
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
             print(f"{path} is stale: regenerate it with `rnn-ref docs`", file=sys.stderr)
             return 1
         print(f"{path} is up to date")
         return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    from rnn_ref.files import FileProblem, atomic_write_text
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except FileExistsError:
+        raise CommandError(f"{path}: its folder {path.parent} is a file") from None
+    except (FileProblem, OSError) as error:
+        raise CommandError(str(error)) from None
     print(f"wrote {path}")
     return 0
 
@@ -190,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     converter.add_argument("--from", dest="source", required=True, metavar="A")
     converter.add_argument("--to", dest="target", required=True, metavar="B")
     add_layer_arguments(converter)
+    converter.add_argument("--prefix", default="", metavar="P",
+                           help="one layer inside a whole model's state_dict, e.g. 'lstm.': reading, take only the "
+                           "names under P; writing, put P on the names")
+    converter.add_argument("--verify", action="store_true", help="then run IN's and OUT's layers on seeded inputs "
+                           "(real frameworks where installed, else the reference) and exit 1 above tolerance")
     converter.add_argument("input", metavar="IN")
     converter.add_argument("output", metavar="OUT")
     converter.set_defaults(run=run_convert)
@@ -211,6 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     recorder.add_argument("--output", type=Path, help="folder (default: fixtures/ENGINE)")
     recorder.set_defaults(run=run_record)
 
+    lister = commands.add_parser("engines", help="list the engines: built-in and plug-ins (and plug-ins that failed)")
+    lister.set_defaults(run=run_engines)
+    selftester = commands.add_parser(
+        "selftest", help="seed mapping bugs into each engine and check the suite catches every one",
+        description="Mutate each engine's mapping rows (gate swaps, transposes, directions, layers, one-bias "
+        "folds) and its adapter boundary (state order, layout), run a few fixed cases per mutation and "
+        "print engine x mutation -> the case that caught it. Exit 1 if a mutation survives.",
+    )
+    selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")
+    selftester.set_defaults(run=run_selftest)
+
     from rnn_ref.docs import DOCS_PATH
 
     documenter = commands.add_parser("docs", help="regenerate docs/weight-mapping.md from the mapping rows")
@@ -227,14 +299,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.run(args)
+        if sys.stdout is None:  # started with stdout closed (`>&-`): what it prints would be lost
+            raise CommandError("standard output is closed; nothing could be written")
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not as a traceback at exit
+        return code
     except CommandError as error:
         print(f"rnn-ref {args.command}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     except BrokenPipeError:  # `rnn-ref map ... | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0
-
+    except OSError as error:  # writing the output failed (disk full, file too large, ...)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more can reach the real stdout
+        where = error.filename or "standard output"
+        print(f"rnn-ref {args.command}: error: could not write {where} ({error.strerror or error})", file=sys.stderr)
+        return USAGE_ERROR
 
 if __name__ == "__main__":
     sys.exit(main())

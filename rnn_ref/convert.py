@@ -13,9 +13,13 @@ gluon      ``.params`` written by ``save_parameters``; ``.npz`` keyed by structu
 keras      ``.npz`` whose arrays ``arr_0 ... arr_k`` are ``get_weights()`` of the model that
            ``rnn-ref map keras`` describes, in that order; ``.weights.h5`` written by that
            model's ``save_weights``
+onnx       ``.onnx``: the RNN/LSTM/GRU nodes' W, R, B initializers (rnn_ref/onnx_file.py);
+           ``.npz`` keyed ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` per layer k (also onnx-reference)
+flax       ``.npz`` keyed by the flattened NNX state paths (``layers.0.cell.ii.kernel``, ...)
 =========  ==============================================================================
 
-``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways.
+``torch-cell`` and ``gluon-cell`` read and write their own parameter names the same ways;
+``keras-jax`` and ``keras-torch`` the keras files; ``flax-optimized`` its own paths.
 A conversion goes native -> canonical -> native through the mapping rows, so A -> canonical
 -> A is bit-exact; through Keras the two biases of a gate become their sum (Keras keeps one).
 Files are never unpickled, and a file that does not match the declared layer fails with the
@@ -25,19 +29,19 @@ list of missing, unexpected and mis-shaped names before anything is written.
 from __future__ import annotations
 
 import importlib.util
-import itertools
-import os
-import tempfile
-import zipfile
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rnn_ref import files
 from rnn_ref.adapters import adapter_object, engine_info, engine_names
-from rnn_ref.errors import ParamsError
+from rnn_ref.adapters.keras_backend import KERAS_ENGINES
+from rnn_ref.errors import ParamsError, SpecError
 from rnn_ref.mapping import WeightMapping
+from rnn_ref.onnx_file import ONNX_FILE_ENGINES
 from rnn_ref.params import Params, expected_shapes
 from rnn_ref.spec import RNNSpec
 
@@ -55,8 +59,10 @@ def suffix_of(path: Path) -> str:
 def allowed_suffixes(engine: str) -> tuple[str, ...]:
     if engine == CANONICAL:
         return (".npz",)
-    if engine == "keras":
+    if engine in KERAS_ENGINES:
         return (".npz", ".weights.h5")
+    if engine in ONNX_FILE_ENGINES:
+        return (".onnx", ".npz")
     family = engine_info(engine).requires
     return {"torch": (".pt", ".npz"), "mxnet": (".params", ".npz")}.get(family, (".npz",))
 
@@ -68,11 +74,7 @@ def check_suffix(engine: str, path: Path) -> None:
 
 # --------------------------------------------------------------------------- reading
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise ParamsError(f"{path}: not a readable .npz file ({error})") from error
+    return files.read_npz(path, ParamsError)
 
 
 def read_torch_pt(path: Path) -> dict[str, np.ndarray]:
@@ -82,13 +84,36 @@ def read_torch_pt(path: Path) -> dict[str, np.ndarray]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise ParamsError(f"{path}: not a state_dict that loads with weights_only=True ({error})") from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ParamsError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    if not isinstance(state, dict):
+        raise ParamsError(f"{path}: expected a state_dict (a mapping of names to tensors), got {type(state).__name__}")
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ParamsError(f"{path}: expected a state_dict (a mapping of names to tensors){checkpoint_hint(state)}")
+    not_names = [repr(name) for name in state if not isinstance(name, str)]
+    if not_names:
+        raise ParamsError(f"{path}: a state_dict's keys are parameter names, got {', '.join(not_names[:5])}")
+    meta = [name for name, t in state.items() if t.device.type == "meta"]
+    if meta:
+        raise ParamsError(f"{path}: {', '.join(meta[:5])} are meta tensors, which hold no values; save the "
+                          "state_dict of a layer whose weights were loaded or initialised")
     unreadable = [f"{name} ({t.dtype}, {t.layout})" for name, t in state.items()
                   if t.dtype not in (torch.float32, torch.float64) or t.layout != torch.strided]
     if unreadable:
         raise ParamsError(f"{path}: only dense float32/float64 tensors convert; got {', '.join(unreadable)}")
     return {name: tensor.detach().cpu().numpy() for name, tensor in state.items()}
+
+
+def checkpoint_hint(state: dict) -> str:
+    """Where the state_dict of a training checkpoint (``{"model": state_dict, ...}``) is, if anywhere."""
+    import torch
+
+    holders = [key for key, value in state.items()
+               if isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values())]
+    if len(holders) == 1:
+        return (f"; this looks like a checkpoint whose state_dict is under key {holders[0]!r}: "
+                f"torch.save(checkpoint[{holders[0]!r}], PATH) and convert that file")
+    if holders:
+        return f"; this looks like a checkpoint with state_dicts under keys {holders}: save the one of the RNN layer"
+    return ""
 
 
 def read_gluon_params(path: Path) -> dict[str, np.ndarray]:
@@ -99,23 +124,44 @@ def read_gluon_params(path: Path) -> dict[str, np.ndarray]:
         loaded = import_mxnet().nd.load(str(path))
     except Exception as error:  # MXNetError
         raise ParamsError(f"{path}: not a Gluon .params file ({error})") from error
+    if not isinstance(loaded, dict):
+        raise ParamsError(f"{path}: holds an unnamed list of arrays, not the named parameters of save_parameters")
     return {name: array.asnumpy() for name, array in loaded.items()}
 
 
-def read_keras_h5(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a Keras ``.weights.h5`` file in storage order, as ``arr_i`` (shapes only matter)."""
+class Shapes(dict):
+    """Array names and shapes of a file read without its data (a Keras ``.weights.h5``), and its dtype."""
+
+    dtype: np.dtype = np.dtype(np.float32)
+
+
+def read_keras_h5_shapes(path: Path) -> Shapes:
+    """The dataset shapes of a Keras ``.weights.h5`` file in storage order, as ``arr_i``.
+
+    Only the metadata is read: the data is read later by Keras itself, once every shape has
+    been checked against the declared layer (so a small file claiming huge datasets is refused
+    before anything is allocated).
+    """
     import h5py
 
-    arrays: list[np.ndarray] = []
+    datasets: list[tuple[tuple[int, ...], np.dtype]] = []
     try:
         with h5py.File(path, "r") as archive:
-            archive.visititems(lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+            archive.visititems(lambda _, item: datasets.append((tuple(item.shape), item.dtype))
+                               if isinstance(item, h5py.Dataset) else None)
     except OSError as error:
         raise ParamsError(f"{path}: not a readable .weights.h5 file ({error})") from error
-    return {f"arr_{i}": array for i, array in enumerate(arrays)}
+    shapes = Shapes({f"arr_{i}": shape for i, (shape, _) in enumerate(datasets)})
+    dtypes = {dtype for _, dtype in datasets}
+    if len(dtypes) == 1 and next(iter(dtypes)) in (np.float32, np.float64):
+        shapes.dtype = np.dtype(next(iter(dtypes)))
+    elif datasets:
+        raise ParamsError(f"{path}: expected float32 or float64 datasets of one dtype, got {sorted(map(str, dtypes))}")
+    return shapes
 
 
-FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), ".weights.h5": ("keras", "tensorflow")}
+FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), ".weights.h5": ("keras", "tensorflow"),
+                     ".onnx": ("onnx", "onnx")}
 
 
 def require_framework(path: Path) -> None:
@@ -126,11 +172,11 @@ def require_framework(path: Path) -> None:
                           f"(pip install 'rnn-ref[{extra}]' or use tox -e {extra}); .npz needs NumPy alone")
 
 
-def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a weight file, by the names the file uses."""
+def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a weight file, by the names the file uses (shapes only for ``.weights.h5``; an
+    .onnx file is checked against ``spec``)."""
     check_suffix(engine, path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: no such file")
+    files.check_input_path(path, ParamsError)
     require_framework(path)
     suffix = suffix_of(path)
     if suffix == ".pt":
@@ -138,8 +184,45 @@ def raw_arrays(engine: str, path: Path) -> dict[str, np.ndarray]:
     if suffix == ".params":
         return read_gluon_params(path)
     if suffix == ".weights.h5":
-        return read_keras_h5(path)
+        return read_keras_h5_shapes(path)
+    if suffix == ".onnx":
+        from rnn_ref.onnx_file import read_onnx_weights
+
+        return read_onnx_weights(path, spec)
     return read_npz(path)
+
+
+def positional(engine: str, path: Path) -> bool:
+    """Keras files name their arrays by position (``arr_i``), not by parameter."""
+    return engine in KERAS_ENGINES or suffix_of(path) == ".weights.h5"
+
+
+def named(engine: str, path: Path) -> bool:
+    """True for formats whose arrays are named parameters that --prefix can select (state_dicts, named .npz)."""
+    return engine != CANONICAL and not positional(engine, path) and suffix_of(path) not in (".params", ".onnx")
+
+
+def select_prefix(engine: str, path: Path, arrays: dict, prefix: str) -> dict:
+    """The arrays under ``prefix`` (a whole model's state_dict holds more than one layer), renamed without it."""
+    if not prefix:
+        return arrays
+    if not named(engine, path):
+        raise ParamsError(f"{path}: --prefix selects named parameters; a {engine} {suffix_of(path)} file has none")
+    selected = {name[len(prefix):]: value for name, value in arrays.items() if name.startswith(prefix)}
+    if not selected:
+        raise ParamsError(f"{path}: no array name starts with {prefix!r}; names: {', '.join(sorted(arrays)[:8])}")
+    return selected
+
+
+def prefix_hint(engine: str, spec: RNNSpec, names: Iterable[str]) -> str | None:
+    """The ``--prefix`` under which exactly one layer's parameters lie, when the names are not bare."""
+    expected = list(engine_mapping(engine, spec).native_shapes) if engine != CANONICAL else list(expected_shapes(spec))
+    names = set(names)
+    if set(expected) <= names:
+        return None
+    prefixes = {name[: -len(expected[0])] for name in names if name.endswith(expected[0])}
+    fitting = sorted(p for p in prefixes if all(p + name in names for name in expected))
+    return fitting[0] if len(fitting) == 1 else None
 
 
 def engine_mapping(engine: str, spec: RNNSpec) -> WeightMapping:
@@ -155,44 +238,61 @@ def shapes_of(engine: str, spec: RNNSpec) -> dict[str, tuple[int, ...]]:
     return expected_shapes(spec) if engine == CANONICAL else engine_mapping(engine, spec).native_shapes
 
 
-def infer_sizes(engine: str, spec: RNNSpec, arrays: dict[str, np.ndarray]) -> RNNSpec:
+def infer_sizes(engine: str, spec: RNNSpec, shapes: dict[str, tuple[int, ...]], path: Path) -> RNNSpec:
     """``spec`` with input_size and hidden_size read off the file's shapes (everything else as given).
 
-    Tries every (I, H) that the file's dimensions allow and keeps the one whose layer has
-    exactly the file's shapes. When none fits, it keeps the closest (the most arrays of the
-    right name and shape), so that the named check that follows lists what is missing,
-    unexpected or mis-shaped.
+    Every native dimension is an affine function of (I, H) for a given mode, depth and
+    direction; three probe layers give its coefficients, and each array of the file whose
+    name the layer has then states I or H directly. Linear in the number of arrays. When the
+    shapes contradict each other, the first reading is kept so that the named check that
+    follows lists what is missing, unexpected or mis-shaped.
     """
-    found = sorted(tuple(np.shape(a)) for a in arrays.values())
-    dims = {d for shape in found for d in shape}
-    gates = len(spec.gates)
-    candidates = sorted(dims | {d // gates for d in dims if d % gates == 0} | {1})
-    exact, closest, best_score = [], None, -1
-    for input_size, hidden_size in itertools.product(candidates, candidates):
-        if input_size < 1 or hidden_size < 1 or (spec.proj_size and spec.proj_size >= hidden_size):
+    base_input, base_hidden = 2, spec.proj_size + 2  # any sizes do: the coefficients are differences
+    probes = [probe_shapes(engine, spec, base_input + di, base_hidden + dh) for di, dh in ((0, 0), (1, 0), (0, 1))]
+    names = list(probes[0])
+    if positional(engine, path):
+        if len(shapes) != len(names):
+            raise ParamsError(f"{path}: expected {len(names)} arrays (get_weights of {spec}), got {len(shapes)}")
+        shapes = {name: shapes[f"arr_{i}"] for i, name in enumerate(names) if f"arr_{i}" in shapes}
+    readings: dict[str, list[int]] = {"input_size": [], "hidden_size": []}
+    for name in names:
+        if name not in shapes or len(shapes[name]) != len(probes[0][name]):
             continue
-        trial = spec.replace(input_size=input_size, hidden_size=hidden_size)
-        shapes = shapes_of(engine, trial)
-        if sorted(shapes.values()) == found:
-            exact.append(trial)
-        named = shapes if engine != "keras" else {f"arr_{i}": shape for i, shape in enumerate(shapes.values())}
-        score = sum(tuple(np.shape(arrays[name])) == shape for name, shape in named.items() if name in arrays)
-        if score > best_score:
-            closest, best_score = trial, score
-    if len(exact) > 1:
-        sizes = [(m.input_size, m.hidden_size) for m in exact]
-        raise ParamsError(f"several (input, hidden) sizes {sizes} fit these shapes; "
-                          "give --input-size and --hidden-size")
-    return exact[0] if exact else closest
+        for axis, actual in enumerate(shapes[name]):
+            offset = probes[0][name][axis]
+            per_input = probes[1][name][axis] - offset
+            per_hidden = probes[2][name][axis] - offset
+            constant = offset - per_input * base_input - per_hidden * base_hidden
+            if per_input and not per_hidden and (actual - constant) % per_input == 0:
+                readings["input_size"].append((actual - constant) // per_input)
+            elif per_hidden and not per_input and (actual - constant) % per_hidden == 0:
+                readings["hidden_size"].append((actual - constant) // per_hidden)
+    if not readings["hidden_size"]:  # no name in common: the named check that follows lists them all
+        return spec
+    hidden = Counter(readings["hidden_size"]).most_common(1)[0][0]
+    input_size = Counter(readings["input_size"]).most_common(1)[0][0] if readings["input_size"] else 1
+    try:
+        return spec.replace(input_size=input_size, hidden_size=hidden)
+    except SpecError as error:
+        raise ParamsError(f"{path}: its shapes describe no valid layer ({error})") from None
+
+
+def probe_shapes(engine: str, spec: RNNSpec, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
+    return shapes_of(engine, spec.replace(input_size=input_size, hidden_size=hidden_size))
 
 
 def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Arrays keyed by the mapping's native names (Keras files are positional, Gluon's renamed)."""
     names = list(shapes_of(engine, spec))
-    dtype = next(iter(arrays.values())).dtype  # the framework loaders need a layer of the file's dtype
-    if suffix_of(path) == ".weights.h5":
-        return load_through_keras(spec, path, dtype)
-    if engine == "keras":
+    if isinstance(arrays, Shapes):  # .weights.h5: every shape is checked before Keras reads any data
+        expected = {f"arr_{i}": shape for i, shape in enumerate(shapes_of(engine, spec).values())}
+        if dict(arrays) != expected:
+            wrong = [f"{name}: expected shape {shape}, got {arrays.get(name)}" for name, shape in expected.items()
+                     if arrays.get(name) != shape]
+            wrong += [f"{name}: unexpected" for name in arrays if name not in expected]
+            raise ParamsError(f"{path}: the datasets do not match the keras model of {spec}:\n  " + "\n  ".join(wrong))
+        return load_through_keras(engine, spec, path, arrays.dtype)
+    if engine in KERAS_ENGINES:
         positional = [f"arr_{i}" for i in range(len(arrays))]
         if sorted(arrays) != sorted(positional):
             raise ParamsError(f"{path}: a keras .npz holds arr_0 ... arr_k (get_weights order), got {sorted(arrays)}")
@@ -200,6 +300,7 @@ def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarra
             raise ParamsError(f"{path}: expected {len(names)} arrays (get_weights of {spec}), got {len(arrays)}")
         return {name: arrays[f"arr_{i}"] for i, name in enumerate(names)}
     if suffix_of(path) == ".params":
+        dtype = next(iter(arrays.values())).dtype  # the loader needs a layer of the file's dtype
         return load_through_gluon(engine, spec, path, dtype)
     return arrays
 
@@ -215,9 +316,9 @@ def load_through_gluon(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) 
     return adapter.native_arrays(spec, layer)
 
 
-def load_through_keras(spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
+def load_through_keras(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     """A ``.weights.h5`` file loaded by Keras into the standard model (Keras matches the layers)."""
-    adapter = adapter_object("keras")
+    adapter = adapter_object(engine)
     layer = adapter.build(spec, Params.random(spec, dtype=dtype))
     try:
         adapter.model(spec, layer).load_weights(str(path))
@@ -230,17 +331,27 @@ def load_through_keras(spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, 
     return adapter.native_arrays(spec, layer)
 
 
-def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = False) -> Params:
-    """Canonical Params from an ``engine`` weight file; ``infer``: read I and H off the file."""
+def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = False, prefix: str = "") -> Params:
+    """Canonical Params from an ``engine`` weight file.
+
+    ``infer``: read I and H off the file's shapes. ``prefix``: take only the arrays whose
+    names start with it (one layer of a whole model's state_dict), with the prefix removed.
+    """
     path = Path(path)
-    arrays = raw_arrays(engine, path)
+    arrays = select_prefix(engine, path, raw_arrays(engine, path, spec), prefix)
+    if not prefix and named(engine, path):
+        hint = prefix_hint(engine, spec, arrays)
+        if hint is not None:
+            raise ParamsError(f"{path}: the parameters of one {engine} layer lie under the prefix {hint!r} "
+                              f"(a whole model's state_dict?): add --prefix {hint}")
     if infer:
-        spec = infer_sizes(engine, spec, arrays)
+        shapes = arrays if isinstance(arrays, Shapes) else {name: np.shape(a) for name, a in arrays.items()}
+        spec = infer_sizes(engine, spec, shapes, path)
     try:
         if engine == CANONICAL:
             return Params(spec, arrays)
-        named = to_named(engine, spec, path, arrays)
-        return engine_mapping(engine, spec).to_params(named, f"{path} ({engine})")
+        by_native_name = to_named(engine, spec, path, arrays)
+        return engine_mapping(engine, spec).to_params(by_native_name, f"{path} ({engine})")
     except ParamsError as error:
         if not infer:
             raise
@@ -254,15 +365,19 @@ def write_npz(handle: Any, arrays: dict[str, np.ndarray]) -> None:
     np.savez(handle, **arrays)
 
 
-def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
+def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callable[[str], None]:
     """A function that writes ``params`` in ``engine``'s format for ``path`` to a given file name."""
     spec = params.spec
     suffix = suffix_of(path)
+    if prefix and not named(engine, path):
+        raise ParamsError(f"{path}: --prefix names parameters of a state_dict or named .npz; a {engine} {suffix} "
+                          "file has no such names")
     if engine == CANONICAL:
         return lambda target: write_npz(target, dict(params))
     native = engine_mapping(engine, spec).to_native(params)
-    if engine == "keras" and suffix == ".npz":
+    if engine in KERAS_ENGINES and suffix == ".npz":
         return lambda target: write_npz(target, {f"arr_{i}": a for i, a in enumerate(native.values())})
+    native = {prefix + name: array for name, array in native.items()}
     if suffix == ".pt":
         import torch
 
@@ -270,6 +385,10 @@ def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
     if suffix == ".params":
         layer = adapter_object(engine).build(spec, params)
         return lambda target: layer.save_parameters(target)
+    if suffix == ".onnx":
+        from rnn_ref.onnx_file import write_onnx_model
+
+        return lambda target: write_onnx_model(target, params)
     if suffix == ".weights.h5":
         adapter = adapter_object(engine)
         model = adapter.model(spec, adapter.build(spec, params))
@@ -277,37 +396,52 @@ def writer(engine: str, path: Path, params: Params) -> Callable[[str], None]:
     return lambda target: write_npz(target, native)
 
 
-def write_params(engine: str, path: str | Path, params: Params) -> None:
-    """Write atomically: a failure leaves no file behind (and never a half-written one)."""
-    path = Path(path)
+def check_output(engine: str, path: Path) -> None:
+    """Everything about an output path that can be checked before any work is done."""
+    files.check_output_path(path, ParamsError)
     check_suffix(engine, path)
-    if not path.parent.is_dir():
-        raise ParamsError(f"{path}: the folder {path.parent} does not exist")
     require_framework(path)
-    write = writer(engine, path, params)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix_of(path))
-    os.close(descriptor)
-    try:
+
+
+def write_params(engine: str, path: str | Path, params: Params, prefix: str = "") -> None:
+    """Write atomically: a failure leaves no file behind (and never a half-written one); an
+    overwritten file keeps its permission bits."""
+    path = Path(path)
+    check_output(engine, path)
+    write = writer(engine, path, params, prefix)
+
+    def guarded(temporary: str) -> None:
         try:
             write(temporary)
         except AttributeError as error:  # Gluon's save_parameters renames keys with one digit only
             raise ParamsError(f"{path}: {engine} could not save this layer ({error}); "
                               "Gluon 1.9.1 save_parameters fails above 10 layers: write .npz instead") from error
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a weight file is an ordinary file
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+
+    files.atomic_write(path, guarded, ParamsError)
 
 
 def convert(source: str, target: str, spec: RNNSpec, in_path: str | Path, out_path: str | Path,
-            infer: bool = False) -> Params:
-    """Read ``in_path`` as ``source``, write ``out_path`` as ``target``; returns the canonical params."""
+            infer: bool = False, prefix: str = "") -> Params:
+    """Read ``in_path`` as ``source``, write ``out_path`` as ``target``; returns the canonical params.
+
+    ``prefix`` (one layer inside a whole model's state_dict, e.g. ``lstm.``) selects the
+    input's arrays when the input's names are parameter names, and is put on the output's
+    names when those are; at least one side must be such a format. Everything that can be
+    checked about OUT is checked before IN is read; OUT may not be IN (through a one-bias
+    engine that would lose the separate biases for good).
+    """
     for engine in (source, target):
         if engine not in format_engines():
             raise ParamsError(f"unknown engine {engine!r}; known: {', '.join(format_engines())}")
-    params = read_params(source, in_path, spec, infer=infer)
-    write_params(target, out_path, params)
+    in_path, out_path = Path(in_path), Path(out_path)
+    check_output(target, out_path)
+    if files.same_file(in_path, out_path):
+        raise ParamsError(f"{out_path}: is the input file itself; write the conversion to another file")
+    in_prefix = prefix if named(source, in_path) else ""
+    out_prefix = prefix if named(target, out_path) else ""
+    if prefix and not (in_prefix or out_prefix):
+        raise ParamsError(f"--prefix {prefix!r}: neither {in_path} ({source}) nor {out_path} ({target}) names its "
+                          "parameters; --prefix applies to state_dicts (.pt) and named .npz files")
+    params = read_params(source, in_path, spec, infer=infer, prefix=in_prefix)
+    write_params(target, out_path, params, out_prefix)
     return params

@@ -15,11 +15,11 @@ mis-shaped one fails with a message that names the file and what is wrong.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import sys
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from rnn_ref import __version__
-from rnn_ref.adapters import adapter_object, load_adapter
+from rnn_ref.adapters import adapter_object, engine_names, load_adapter
 from rnn_ref.adapters.base import Adapter
-from rnn_ref.cases import Case, small_matrix
+from rnn_ref.cases import DTYPES, VARIANTS, Case, small_matrix
 from rnn_ref.compare import TOLERANCES, Tolerance
+from rnn_ref.drift import Drift, drift
+from rnn_ref.files import read_npz
 from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.runner import FAILING, PASS, CaseResult, CaseRun, execute_case, judge, verdict
+from rnn_ref.runner import FAILING, KNOWN_DEFECT, PASS, UNSUPPORTED, CaseResult, CaseRun, execute_case, judge, verdict
 from rnn_ref.spec import RNNSpec
 
 FIXTURES_ROOT = Path(__file__).resolve().parent.parent / "fixtures"
@@ -70,26 +72,53 @@ def representative_cases() -> list[Case]:
 
 def case_entry(case: Case) -> dict:
     return {"variant": case.variant, "spec": case.spec.to_dict(), "steps": case.steps, "batch": case.batch,
-            "with_state": case.with_state, "with_lengths": case.with_lengths, "dtype": case.dtype}
+            "with_state": case.with_state, "with_lengths": case.with_lengths, "dtype": case.dtype,
+            "short_lengths": case.short_lengths}
 
 
 def case_from_entry(entry: dict) -> Case:
+    """The Case a manifest entry describes; a field of the wrong type or value raises ValueError naming it."""
+    if entry.get("variant") not in VARIANTS:
+        raise ValueError(f"variant {entry.get('variant')!r} is not one of {', '.join(VARIANTS)}")
+    if entry.get("dtype") not in DTYPES.values():
+        raise ValueError(f"dtype {entry.get('dtype')!r} is not one of {', '.join(DTYPES.values())}")
+    for field in ("steps", "batch"):
+        value = entry.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CASE_SIZE:
+            raise ValueError(f"{field} {value!r} is not an integer in 1..{MAX_CASE_SIZE}")
+    for field in ("with_state", "with_lengths", "short_lengths"):
+        if not isinstance(entry.get(field, False), bool):
+            raise ValueError(f"{field} {entry.get(field)!r} is not true or false")
+    if not isinstance(entry.get("spec"), dict):
+        raise ValueError(f"spec {entry.get('spec')!r} is not an object of RNNSpec fields")
     return Case(entry["variant"], RNNSpec.from_dict(entry["spec"]), entry["steps"], entry["batch"],
-                entry["with_state"], entry["with_lengths"], entry["dtype"])
+                entry["with_state"], entry["with_lengths"], entry["dtype"],
+                short_lengths=entry.get("short_lengths", False))
+
+
+#: No recorded case has more steps or samples than this (the matrix's largest has 200 steps).
+MAX_CASE_SIZE = 10_000
 
 
 # --------------------------------------------------------------------------- record
 def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Run the representative cases on the real ``engine``; write the fixtures and the manifest.
 
-    Everything is written to a fresh folder first and moved in only when the whole recording
-    succeeded; in ``out_dir`` only the files an earlier manifest listed are replaced.
+    All or nothing: ``out_dir`` is checked before any case runs (it must be a folder or
+    absent; an existing manifest must be valid, and list only plain file names inside the
+    folder), the new set is written to a scratch folder beside it, and only a complete
+    recording replaces the files the old manifest listed. Files the old manifest does not list
+    are never touched.
     """
     adapter = load_adapter(engine)
-    recorded, not_recorded = [], []
     cases = representative_cases()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as scratch:
+    old_files = prepare_output(out_dir, [f"{case.id}.npz" for case in cases])
+    recorded, not_recorded = [], []
+    try:
+        scratch_context = tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.")
+    except OSError as error:
+        raise FixtureError(f"{out_dir.parent}: cannot write there ({error.strerror or error})") from None
+    with scratch_context as scratch:
         staging = Path(scratch)
         for index, case in enumerate(cases, 1):
             if progress:
@@ -118,8 +147,67 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
             "not_recorded": not_recorded,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        replace_recording(staging, out_dir)
+        replace_recording(staging, out_dir, old_files)
     return manifest
+
+
+def prepare_output(out_dir: Path, new_files: list[str]) -> list[str]:
+    """Check ``out_dir`` before recording; return the files of its current recording (manifest last).
+
+    Refused: an ``out_dir`` that is not a folder, an old manifest that is unreadable or names
+    a file outside the folder or a non-file, and a new file name that would overwrite a file
+    the old manifest does not list.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FixtureError(f"{out_dir}: is not a folder; --output names the folder to record into")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FixtureError(f"{out_dir.parent}: cannot create it ({error.strerror or error})") from None
+    old: list[str] = []
+    if (out_dir / MANIFEST).exists():
+        manifest = read_manifest(out_dir)
+        old = [entry["file"] for entry in manifest["cases"]]
+        not_files = [name for name in old if (out_dir / name).exists() and not (out_dir / name).is_file()]
+        if not_files:
+            raise FixtureError(f"{out_dir / MANIFEST} lists {', '.join(not_files)}, which are not files: "
+                               "nothing was recorded or deleted; fix or remove the manifest")
+        old.append(MANIFEST)
+    foreign = [name for name in new_files if name not in old and (out_dir / name).exists()]
+    if foreign:
+        raise FixtureError(f"{out_dir}: recording would overwrite {', '.join(foreign)}, which its manifest does not "
+                           "list; move them away first")
+    return old
+
+
+def replace_recording(staging: Path, out_dir: Path, old_files: list[str]) -> None:
+    """Swap the finished recording in ``staging`` for the files of the old one, all or nothing.
+
+    The old files move to a backup folder, the new ones move in; if any step fails, the new
+    ones are taken out again and the old ones put back.
+    """
+    out_dir.mkdir(exist_ok=True)
+    backup = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old."))
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    new_files = [*sorted(p.name for p in staging.iterdir() if p.name != MANIFEST), MANIFEST]  # manifest last
+    try:
+        for name in old_files:
+            if (out_dir / name).exists():
+                os.replace(out_dir / name, backup / name)
+                moved_out.append(name)
+        for name in new_files:
+            os.replace(staging / name, out_dir / name)
+            moved_in.append(name)
+    except OSError as error:
+        for name in reversed(moved_in):
+            os.replace(out_dir / name, staging / name)
+        for name in reversed(moved_out):
+            os.replace(backup / name, out_dir / name)
+        shutil.rmtree(backup, ignore_errors=True)
+        raise FixtureError(f"{out_dir}: could not move the new recording in ({error.strerror or error}); "
+                           "the previous recording is unchanged") from None
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 def recorded_arrays(adapter: Adapter, run: CaseRun) -> dict[str, np.ndarray]:
@@ -132,17 +220,6 @@ def recorded_arrays(adapter: Adapter, run: CaseRun) -> dict[str, np.ndarray]:
     if data.initial_state is not None:
         optional |= {"h0": data.initial_state.h, "c0": data.initial_state.c}
     return arrays | {name: value for name, value in optional.items() if value is not None}
-
-
-def replace_recording(staging: Path, out_dir: Path) -> None:
-    """Move a finished recording into ``out_dir``, removing only what the old manifest listed."""
-    out_dir.mkdir(exist_ok=True)
-    if (out_dir / MANIFEST).is_file():
-        old = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        for entry in old.get("cases", []):
-            (out_dir / entry["file"]).unlink(missing_ok=True)
-    for path in staging.iterdir():
-        shutil.move(str(path), out_dir / path.name)
 
 
 # --------------------------------------------------------------------------- load and replay
@@ -163,15 +240,79 @@ class Fixture:
 
 
 def read_manifest(directory: Path) -> dict:
+    """The manifest of a fixtures folder, its structure checked (types, known engine, plain file names).
+
+    Only fields whose meaning is checked here are trusted later: a manifest is data that
+    anyone can edit, and a hostile one must never make rnn_ref read or delete files outside
+    its folder.
+    """
     path = directory / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise FixtureError(f"{path}: unreadable manifest ({error})") from error
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise FixtureError(f"{path}: no manifest (record the fixtures with `rnn-ref record`)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FixtureError(f"{path}: unreadable manifest ({error})") from None
+    problems = manifest_problems(manifest)
+    if problems:
+        raise FixtureError(f"{path}: " + "; ".join(problems))
+    return manifest
+
+
+def manifest_problems(manifest: object) -> list[str]:
+    """What is wrong with a manifest's structure (each problem names its field or entry)."""
+    if not isinstance(manifest, dict):
+        return [f"a manifest is a JSON object, got {type(manifest).__name__}"]
     missing = [key for key in ("engine", "engine_version", "cases") if key not in manifest]
     if missing:
-        raise FixtureError(f"{path}: manifest lacks {missing}")
-    return manifest
+        return [f"manifest lacks {missing}"]
+    problems = []
+    if not isinstance(manifest["engine"], str) or manifest["engine"] not in engine_names():
+        problems.append(f"engine {manifest['engine']!r} is not a known engine ({', '.join(engine_names())})")
+    if not isinstance(manifest["engine_version"], str):
+        problems.append(f"engine_version must be a string, got {manifest['engine_version']!r}")
+    for field in ("cases", "not_recorded"):
+        entries = manifest.get(field, [])
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            problems.append(f"{field} must be a list of objects, got {str(entries)[:60]!r}")
+    if problems:
+        return problems
+    for entry in manifest["cases"]:
+        name = entry.get("file")
+        if "file" not in entry:
+            problems.append(f"entry {entry.get('id')!r} lacks ['file']")
+        elif not plain_file_name(name):
+            problems.append(f"entry {entry.get('id')!r}: file {name!r} is not a plain .npz file name inside the "
+                            "fixtures folder (no folders, no '..', not absolute)")
+    for entry in manifest.get("not_recorded", []):
+        if not isinstance(entry.get("id"), str) or entry.get("status") not in (UNSUPPORTED, KNOWN_DEFECT) \
+                or not isinstance(entry.get("reason"), str):
+            problems.append(f"not_recorded entry {str(entry)[:80]!r} needs an id, a status ({UNSUPPORTED!r} or "
+                            f"{KNOWN_DEFECT!r}) and a reason")
+    ids = [entry.get("id") for entry in manifest["cases"] + manifest.get("not_recorded", [])]
+    repeated = sorted({str(i) for i in ids if ids.count(i) > 1})
+    if repeated:
+        problems.append(f"cases listed more than once: {', '.join(repeated)}")
+    if not manifest["cases"] and not manifest.get("not_recorded"):
+        problems.append("the manifest holds no case: nothing would be checked")
+    return problems
+
+
+def plain_file_name(name: object) -> bool:
+    """A file name that stays inside its folder: no separators, no '..', not absolute, ends in .npz."""
+    return (isinstance(name, str) and name.endswith(".npz") and name not in (".npz", "..npz")
+            and "/" not in name and "\\" not in name and "\0" not in name and not name.startswith(".")
+            and Path(name).name == name)
+
+
+def coverage_problems(manifest: dict) -> list[str]:
+    """The representative cases that a manifest neither recorded nor declared not recorded."""
+    listed = {entry["id"] for entry in manifest["cases"] + manifest.get("not_recorded", [])}
+    missing = [case.id for case in representative_cases() if case.id not in listed]
+    if not missing:
+        return []
+    return [f"{len(missing)} representative case(s) are neither recorded nor declared not recorded: "
+            f"{', '.join(missing)} (re-record with `rnn-ref record --engine {manifest['engine']}`)"]
 
 
 ENTRY_FIELDS = ("id", "file", "variant", "spec", "steps", "batch", "with_state", "with_lengths", "dtype",
@@ -186,8 +327,8 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
     path = directory / entry["file"]
     try:
         case = case_from_entry(entry)
-    except (KeyError, TypeError, ValueError) as error:
-        raise FixtureError(f"{where}: bad entry ({error})") from error
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise FixtureError(f"{where}: bad entry ({type(error).__name__}: {error})") from None
     if case.id != entry["id"]:
         raise FixtureError(f"{where}: describes case {case.id!r}")
     # The suite's own tolerance table and the engine's declared padding judge a replay; a
@@ -198,11 +339,7 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
     declared = adapter_object(manifest["engine"]).padded_steps(case.spec)
     if entry["padded_steps"] != declared:
         raise FixtureError(f"{where}: padded steps {entry['padded_steps']!r}, the adapter declares {declared!r}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise FixtureError(f"{path}: unreadable fixture ({type(error).__name__}: {error})") from error
+    arrays = read_npz(path, FixtureError, "fixture")
     spec = case.spec
     steps_batch = (case.steps, case.batch) if spec.layout == "TNC" else (case.batch, case.steps)
     units = spec.num_layers * spec.num_directions
@@ -253,16 +390,68 @@ def replay_fixture(fixture: Fixture) -> CaseResult:
     return verdict(fixture.engine, fixture.case, label, comparisons, None, rerun)
 
 
-def load_all(directory: Path) -> tuple[dict, list[Fixture]]:
+def load_all(directory: Path, engine: str | None = None) -> tuple[dict, list[Fixture]]:
+    """The manifest and every fixture of a folder, all checked; ``engine``: the engine the folder must hold."""
     manifest = read_manifest(directory)
+    if engine is not None and manifest["engine"] != engine:
+        raise FixtureError(f"{directory / MANIFEST}: holds fixtures of {manifest['engine']!r}, not {engine!r}")
+    problems = coverage_problems(manifest)
+    if problems:
+        raise FixtureError(f"{directory / MANIFEST}: " + "; ".join(problems))
     return manifest, [load_fixture(directory, manifest, entry) for entry in manifest["cases"]]
+
+
+def recording_drifts(committed: list[Fixture], fresh: list[Fixture]) -> list[Drift]:
+    """Every tensor of a fresh recording against the committed one (see rnn_ref.drift for the bound).
+
+    Inputs and weights are drawn by NumPy's seeded generators and the results computed by the
+    framework; all are judged in ULPs of their magnitude, never bit for bit, because the
+    committed set was recorded on another machine. Lengths are integers and must be equal.
+    """
+    if [f.case.id for f in committed] != [f.case.id for f in fresh]:
+        ids = sorted({f.case.id for f in committed} ^ {f.case.id for f in fresh})
+        return [Drift(", ".join(ids), "recorded cases", float("inf"), float("inf"), False)]
+    drifts = []
+    for old, new in zip(committed, fresh, strict=True):
+        case = old.case.id
+        if (old.lengths is None) != (new.lengths is None) or (
+                old.lengths is not None and not np.array_equal(old.lengths, new.lengths)):
+            drifts.append(Drift(case, "lengths", float("inf"), float("inf"), False))
+        pairs = {"x": (old.x, new.x)}
+        if old.initial_state is not None and new.initial_state is not None:
+            pairs |= {"h0": (old.initial_state.h, new.initial_state.h)}
+            if old.initial_state.c is not None:
+                pairs |= {"c0": (old.initial_state.c, new.initial_state.c)}
+        for name in sorted(set(old.weights) | set(new.weights)):
+            pairs[f"weight {name}"] = (old.weights.get(name, np.empty(0)), new.weights.get(name, np.empty(0)))
+        for tensor in ("output", "h_n", "c_n"):
+            before, after = getattr(old.recorded, tensor), getattr(new.recorded, tensor)
+            if before is not None or after is not None:
+                pairs[tensor] = (before if before is not None else np.empty(0), after if after is not None
+                                 else np.empty(0))
+        drifts += [drift(case, tensor, before, after) for tensor, (before, after) in pairs.items()]
+    return drifts
+
+
+def drift_report(engine: str, committed_manifest: dict, fresh_manifest: dict, drifts: list[Drift]) -> str | None:
+    """None when every tensor is within the bound; else what changed, with both framework versions."""
+    changed = [d.describe() for d in drifts if not d.within]
+    if not changed:
+        return None
+    return (f"{engine} computes differently from its committed fixtures (committed with "
+            f"{committed_manifest['engine_version']} on {committed_manifest.get('platform', 'an unnamed platform')}, "
+            f"now {fresh_manifest['engine_version']} on {fresh_manifest.get('platform', 'this machine')}):\n  "
+            + "\n  ".join(changed))
 
 
 def not_recorded_results(manifest: dict) -> list[CaseResult]:
     """The cases the recording engine could not run (unsupported) or ran wrong (known defect)."""
     results = []
     for entry in manifest.get("not_recorded", []):
-        case = case_from_entry(entry)
+        try:
+            case = case_from_entry(entry)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise FixtureError(f"not_recorded entry {entry.get('id')!r}: bad entry ({error})") from None
         label = adapter_object(manifest["engine"]).case_label(case)
         results.append(CaseResult(manifest["engine"], case, label, entry["status"], reason=entry["reason"]))
     return results

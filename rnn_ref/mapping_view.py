@@ -7,7 +7,9 @@ number is written back as ``k·symbol``: with primes larger than any multiplier 
 
 JSON schema (``--format json``), one object::
 
-    {"engine": str, "spec": {RNNSpec fields}, "symbolic": bool,
+    {"engine": str, "spec": {RNNSpec fields; when symbolic, input_size "I", hidden_size "H"
+                             and proj_size the number given (shapes show it as "P")},
+     "symbolic": bool,
      "parameters": [{"name": str, "shape": [int | str, ...],
                      "blocks": [{"region": str, "canonical": [str, ...],
                                  "layer": int, "direction": "fwd" | "bwd",
@@ -34,6 +36,7 @@ import json
 from dataclasses import dataclass
 
 from rnn_ref.mapping import MappingRow, WeightMapping, format_region
+from rnn_ref.spec import RNNSpec
 
 #: Sizes used to draw symbolic views: primes above any multiplier (gates × directions <= 8).
 SYMBOLIC_SIZES = {"I": 11, "H": 13, "P": 7}
@@ -41,9 +44,21 @@ SYMBOLIC_SIZES = {"I": 11, "H": 13, "P": 7}
 
 @dataclass(frozen=True)
 class Sizes:
-    """How numbers are written: symbolically (``2H``) or as they are."""
+    """How numbers are written: symbolically (``2H``) or as they are.
+
+    ``proj_size`` is the projection size the user gave when the sizes are symbolic (shapes
+    then show it as ``P``; the JSON ``spec`` carries the number given).
+    """
 
     symbolic: bool
+    proj_size: int = 0
+
+    def spec_json(self, spec: RNNSpec) -> dict:
+        """The spec as the user gave it: symbolic sizes as their symbols, never placeholder numbers."""
+        fields = spec.to_dict()
+        if self.symbolic:
+            fields |= {"input_size": "I", "hidden_size": "H", "proj_size": self.proj_size}
+        return fields
 
     def number(self, value: int) -> str:
         if not self.symbolic or value == 0:
@@ -134,7 +149,7 @@ def render_markdown(mapping: WeightMapping, sizes: Sizes) -> str:
 def mapping_json(mapping: WeightMapping, sizes: Sizes) -> dict:
     return {
         "engine": mapping.engine,
-        "spec": mapping.spec.to_dict(),
+        "spec": sizes.spec_json(mapping.spec),
         "symbolic": sizes.symbolic,
         "parameters": [
             {
@@ -219,7 +234,7 @@ def pairs_json(source: WeightMapping, target: WeightMapping, sizes: Sizes) -> di
     return {
         "from": source.engine,
         "to": target.engine,
-        "spec": target.spec.to_dict(),
+        "spec": sizes.spec_json(target.spec),
         "symbolic": sizes.symbolic,
         "pairs": [
             {

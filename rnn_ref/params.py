@@ -14,13 +14,13 @@ stacked matrix, so no gate order is implied by the storage.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from rnn_ref.errors import ParamsError
+from rnn_ref.files import atomic_write, read_npz
 from rnn_ref.spec import RNNSpec
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -146,15 +146,23 @@ class Params(Mapping[str, np.ndarray]):
 
     # ---------------------------------------------------------------- file io
     def save(self, path: str | Path) -> None:
-        """Write an uncompressed canonical ``.npz`` (keys are canonical keys)."""
-        np.savez(Path(path), **self._blocks)
+        """Write an uncompressed canonical ``.npz`` (keys are canonical keys).
+
+        Written to a temporary file beside ``path`` and renamed, so a failed write leaves any
+        earlier file intact; an overwritten file keeps its permission bits. Like
+        ``numpy.savez``, ``.npz`` is appended to a name that lacks it.
+        """
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+
+        def write(temporary: str) -> None:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **self._blocks)
+
+        atomic_write(path, write, ParamsError)
 
     @classmethod
     def load(cls, path: str | Path, spec: RNNSpec) -> Params:
         """Read a canonical ``.npz`` written by :meth:`save`; never unpickles."""
-        try:
-            with np.load(Path(path), allow_pickle=False) as archive:
-                blocks = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-            raise ParamsError(f"{path}: not a readable canonical .npz file ({error})") from error
-        return cls(spec, blocks)
+        return cls(spec, read_npz(Path(path), ParamsError, "canonical .npz file"))

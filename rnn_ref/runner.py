@@ -13,6 +13,8 @@ import numpy as np
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.cases import Case, CaseData
 from rnn_ref.compare import TOLERANCES, Comparison, Tolerance, compare
+from rnn_ref.defects import DefectSignature
+from rnn_ref.defects import KnownDefectReproduced as KnownDefectReproduced  # re-exported: the suite imports it here
 from rnn_ref.reference import RNNOutput, forward
 from rnn_ref.spec import RNNSpec
 
@@ -26,10 +28,6 @@ FAILING = (FAIL, DEFECT_GONE)
 EXACT = Tolerance(0.0, 0.0)
 
 
-class KnownDefectReproduced(AssertionError):
-    """A known-defect case failed as declared: what its strict xfail in the test suite expects."""
-
-
 @dataclass
 class CaseResult:
     """The verdict for one (engine, case), with every tensor's comparison."""
@@ -41,6 +39,9 @@ class CaseResult:
     comparisons: list[Comparison] = field(default_factory=list)
     reason: str | None = None
     rerun: str = ""  # the command that reruns just this case
+    #: a declared defect's signature (what the engine computes instead) and the result against it
+    signature: DefectSignature | None = None
+    signature_comparisons: list[Comparison] = field(default_factory=list)
 
     @property
     def max_error(self) -> float:
@@ -57,6 +58,12 @@ class CaseResult:
         else:
             lines = [f"{self.engine} disagrees with the reference on case {self.label} ({self.case.spec}):"]
         lines += [f"  {c.describe()}" for c in self.failures()]
+        if self.signature is not None and self.status == KNOWN_DEFECT:
+            lines.append(f"  as declared: the result {self.signature.description}")
+        if self.signature is not None and self.status == FAIL:
+            lines.append(f"  and not as its declared known defect ({self.reason}), which "
+                         f"{self.signature.description}:")
+            lines += [f"    {c.describe()}" for c in self.signature_comparisons if not c.passed]
         if self.status != DEFECT_GONE:
             tolerance = TOLERANCES[self.case.dtype]
             lines.append(f"  tolerance for {self.case.dtype}: atol={tolerance.atol:g}, rtol={tolerance.rtol:g}")
@@ -114,8 +121,8 @@ def judge(
 
 
 def rerun_command(engine: str, label: str) -> str:
-    """The command that reruns one live case."""
-    return f"pytest 'tests/test_equivalence.py::test_engine_matches_reference[{engine}-{label}]' --engines {engine}"
+    """The command that reruns one live case: the installed suite, so it works in any project."""
+    return f"pytest --pyargs rnn_ref.suite --engines {engine} -k 'test_engine_matches_reference[{engine}-{label}]'"
 
 
 @dataclass
@@ -140,11 +147,20 @@ def execute_case(adapter: Adapter, case: Case) -> CaseRun:
     layer = adapter.build(case.spec, data.params)
     output = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
     expected = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
-    comparisons = judge(case.spec, output, expected, data.lengths, adapter.padded_steps(case.spec),
-                        TOLERANCES[case.dtype])
-    result = verdict(adapter.name, case, label, comparisons,
-                     adapter.known_defect(case.spec, case.dtype, case.with_lengths), rerun)
+    padded = adapter.padded_steps(case.spec)
+    comparisons = judge(case.spec, output, expected, data.lengths, padded, TOLERANCES[case.dtype])
+    defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
+    signature = None if defect is None else adapter.defect_signature(case.spec, case.dtype, case.with_lengths)
+    against_signature = None if signature is None else judge_signature(case.spec, output, data, padded, signature)
+    result = verdict(adapter.name, case, label, comparisons, defect, rerun, signature, against_signature)
     return CaseRun(result, data, layer, output)
+
+
+def judge_signature(spec: RNNSpec, result: RNNOutput, data: CaseData, padded_behaviour: str,
+                    signature: DefectSignature) -> list[Comparison]:
+    """Compare an engine's result with what its declared defect predicts (``signature``)."""
+    instead, lengths, dtype = signature.expected(spec, data.params, data.x, data.initial_state, data.lengths)
+    return judge(spec, result, instead, lengths, padded_behaviour, TOLERANCES[dtype])
 
 
 def run_case(adapter: Adapter, case: Case) -> CaseResult:
@@ -153,9 +169,24 @@ def run_case(adapter: Adapter, case: Case) -> CaseResult:
 
 
 def verdict(engine: str, case: Case, label: str, comparisons: list[Comparison], defect: str | None,
-            rerun: str) -> CaseResult:
-    """Pass or fail from the comparisons; a declared defect must reproduce (else DEFECT_GONE)."""
+            rerun: str, signature: DefectSignature | None = None,
+            against_signature: list[Comparison] | None = None) -> CaseResult:
+    """Pass or fail from the comparisons with the reference.
+
+    A declared defect must reproduce (else DEFECT_GONE), and reproduce as its ``signature``
+    says (``against_signature``: the result compared with what the defect predicts); a case
+    wrong in another way is a FAIL whose report names both. A defect declared without a
+    signature (an adapter written before signatures existed) counts any wrong result.
+    """
     failed = any(not c.passed for c in comparisons)
-    if defect is not None:
-        return CaseResult(engine, case, label, KNOWN_DEFECT if failed else DEFECT_GONE, comparisons, defect, rerun)
-    return CaseResult(engine, case, label, FAIL if failed else PASS, comparisons, rerun=rerun)
+    if defect is None:
+        return CaseResult(engine, case, label, FAIL if failed else PASS, comparisons, rerun=rerun)
+    if not failed:
+        status = DEFECT_GONE
+    elif signature is None:
+        status = KNOWN_DEFECT
+    elif against_signature is None:
+        raise ValueError(f"{engine} {label}: a defect signature was given without the comparisons against it")
+    else:
+        status = KNOWN_DEFECT if all(c.passed for c in against_signature) else FAIL
+    return CaseResult(engine, case, label, status, comparisons, defect, rerun, signature, against_signature or [])

@@ -32,10 +32,21 @@ GATES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _require_int(field: str, value: Any, minimum: int) -> int:
-    """``value`` as a plain int (NumPy integers accepted); bools, floats and small values rejected."""
+#: Limits no real recurrent layer reaches, so that a typo (``--layers 100000``) is refused at
+#: once instead of allocating until the kernel kills the process. The deepest published RNN
+#: stacks have tens of layers and the widest LSTMs 8192 units (about 0.07 G parameters per
+#: layer, Jozefowicz et al. 2016); a layer of MAX_PARAMETERS float64 values is 8 GiB.
+MAX_LAYERS = 1000
+MAX_FEATURES = 2**20
+MAX_PARAMETERS = 2**30
+
+
+def _require_int(field: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as a plain int (NumPy integers accepted); bools, floats and values out of range rejected."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise SpecError(f"{field}={value!r} must be an int >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise SpecError(f"{field}={value!r} is above the limit {maximum}, which no real recurrent layer reaches")
     return int(value)
 
 
@@ -70,8 +81,9 @@ class RNNSpec:
 
     def __post_init__(self) -> None:
         _require_choice("mode", self.mode, MODES)
-        for field, minimum in (("input_size", 1), ("hidden_size", 1), ("num_layers", 1), ("proj_size", 0)):
-            object.__setattr__(self, field, _require_int(field, getattr(self, field), minimum))
+        for field, minimum, maximum in (("input_size", 1, MAX_FEATURES), ("hidden_size", 1, MAX_FEATURES),
+                                        ("num_layers", 1, MAX_LAYERS), ("proj_size", 0, MAX_FEATURES)):
+            object.__setattr__(self, field, _require_int(field, getattr(self, field), minimum, maximum))
         _require_bool("bidirectional", self.bidirectional)
         _require_choice("layout", self.layout, LAYOUTS)
         _require_bool("bias", self.bias)
@@ -90,6 +102,11 @@ class RNNSpec:
         elif self.gru_variant is not None:
             raise SpecError(
                 f"gru_variant={self.gru_variant!r} is only allowed for mode='gru' (got mode={self.mode!r})"
+            )
+        if self.parameter_count > MAX_PARAMETERS:
+            raise SpecError(
+                f"this layer has {self.parameter_count} parameters, above the limit {MAX_PARAMETERS} "
+                "(8 GiB in float64), which no real recurrent layer reaches"
             )
 
     # ----------------------------------------------------------------- derived sizes
@@ -122,6 +139,19 @@ class RNNSpec:
     def output_size(self) -> int:
         """Features per output step: D * R."""
         return self.num_directions * self.state_size
+
+    @property
+    def parameter_count(self) -> int:
+        """Canonical parameters of the whole layer (weights, biases and projections), computed
+        from the sizes alone, so that a layer can be refused before anything is allocated."""
+        gates, hidden, state = len(self.gates), self.hidden_size, self.state_size
+        per_direction_above = gates * hidden * (self.output_size + state)
+        biases = 2 * gates * hidden if self.bias else 0
+        projection = self.proj_size * hidden
+        first = gates * hidden * (self.input_size + state)
+        per_layer_extra = biases + projection
+        total = first + (self.num_layers - 1) * per_direction_above
+        return self.num_directions * (total + self.num_layers * per_layer_extra)
 
     def layer_input_size(self, layer: int) -> int:
         """I_l: ``input_size`` for layer 0, ``D * R`` for the layers above."""

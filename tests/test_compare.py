@@ -99,3 +99,24 @@ def test_judge_catches_zeros_where_the_engine_should_repeat_the_last_output():
     ref = reference()
     comparisons = judge(SPEC, ref, ref, LENGTHS, PADDED_REPEAT_LAST, TIGHT)
     assert [c.tensor for c in comparisons if not c.passed] == ["output at padded steps (repeat_last)"]
+
+
+# The tolerance table pins itself: loosened (say 1000x), fixtures re-recorded with it would copy
+# the loose values into their manifests and nothing else would notice. The worst errors measured
+# over the whole matrix are 4.1e-7 (float32) and 6.3e-16 (float64), see rnn_ref/compare.py; an
+# error 25x (float32) or 15000x (float64) that size is a bug, whatever any manifest says.
+@pytest.mark.parametrize(("dtype", "offset"), [("float32", 1e-5), ("float64", 1e-11)], ids=["f32", "f64"])
+def test_the_tolerance_table_fails_a_result_off_by_a_little(dtype, offset):
+    spec = RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True)
+    x = np.random.default_rng(0).normal(size=(5, 2, 3)).astype(dtype)
+    expected = forward(spec, Params.random(spec, seed=1, dtype=dtype), x)
+    tolerance = TOLERANCES[dtype]
+    for tensor in ("output", "h_n", "c_n"):
+        off = {t: getattr(expected, t).copy() for t in ("output", "h_n", "c_n")}
+        off[tensor].flat[np.argmax(np.abs(off[tensor]))] += offset  # at the largest value: rtol counts most
+        failed = [c.tensor for c in judge(spec, RNNOutput(**off), expected, None, PADDED_ZEROS, tolerance)
+                  if not c.passed]
+        assert failed == [tensor], f"{dtype} result off by {offset:g} in {tensor} passed {tolerance}"
+    # and the measured worst error of real engines passes
+    worst = {"float32": 4.1e-7, "float64": 6.3e-16}[dtype]
+    assert compare("output", expected.output + worst, expected.output, tolerance).passed

@@ -113,7 +113,7 @@ def test_pickled_arrays_are_refused(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--from", "onnx", "--to", "torch"], "unknown engine 'onnx'"),
+        (["--from", "onnx-tf", "--to", "torch"], "unknown engine 'onnx-tf'"),
         (["--from", "canonical", "--to", "keras", "--proj-size", "2"], "keras cannot express this lstm layer"),
         (["--from", "canonical", "--to", "torch"], "no such file"),
     ],

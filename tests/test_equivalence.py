@@ -1,64 +1,38 @@
 """Every selected engine against the NumPy reference, over the whole case matrix.
 
-For each (engine, case): the same canonical weights go into the engine through its mapping
-rows, the engine runs the case's input, and outputs (valid steps), the outputs at padded
-steps (each engine's documented behaviour), h_n and c_n must match the reference within the
-tolerance of the case's dtype (rnn_ref.compare.TOLERANCES).
+The tests live in the installed package (rnn_ref/suite/test_equivalence.py) so that other
+projects run them on their own engines (`pytest --pyargs rnn_ref.suite --engines NAME`);
+this module runs the very same functions here, under tests/conftest.py's parametrization,
+plus what only the built-in engines promise.
 """
 
 from __future__ import annotations
 
-import pytest
-
 from rnn_ref.adapters import load_adapter
-from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, KnownDefectReproduced, run_case
+from rnn_ref.suite.test_equivalence import (
+    test_an_unsupported_case_is_refused,
+    test_engine_matches_reference,
+    test_every_declared_limit_is_hit_by_some_case,
+    test_extract_of_build_gives_back_the_params_bit_exactly,
+    test_rows_cover_every_native_element_and_every_canonical_block_once,
+)
+
+__all__ = [  # collected by pytest under their own names
+    "test_an_unsupported_case_is_refused",
+    "test_engine_matches_reference",
+    "test_every_declared_defect_states_its_signature",
+    "test_every_declared_limit_is_hit_by_some_case",
+    "test_extract_of_build_gives_back_the_params_bit_exactly",
+    "test_rows_cover_every_native_element_and_every_canonical_block_once",
+]
 
 
-def test_engine_matches_reference(engine, case):
-    """A known-defect case carries a strict xfail: it must fail here, and only by reproducing the
-    defect; the day it passes (DEFECT_GONE), the strict xfail turns into a failure of the run."""
-    result = run_case(load_adapter(engine), case)
-    if result.status == KNOWN_DEFECT:
-        raise KnownDefectReproduced(f"{result.reason}:\n{result.report()}")
-    if result.status == DEFECT_GONE:
-        return
-    assert result.status == PASS, result.report() if result.status == FAIL else result.reason
-
-
-@pytest.mark.small_specs_only
-def test_extract_of_build_gives_back_the_params_bit_exactly(engine, case):
-    """Round trip through the real framework. A one-bias engine (Keras) holds b_ih + b_hh, so
-    what comes back is the params with the biases folded, exactly as the rows say (the fold
-    itself is specified in test_mapping.py)."""
-    adapter = load_adapter(engine)
-    params = case.data().params
-    mapping = adapter.mapping(case.spec)
-    one_bias = any(row.combine == "sum" for row in mapping.rows)
-    expected = mapping.to_params(mapping.to_native(params)) if one_bias else params
-    extracted = adapter.extract(case.spec, adapter.build(case.spec, params))
-    assert extracted.equal(expected), [k for k in params if not (extracted[k] == expected[k]).all()]
-
-
-def test_every_declared_limit_is_hit_by_some_case(engine):
-    """A limit no case reaches is a stale declaration (it could hide a regression)."""
+def test_every_declared_defect_states_its_signature(engine):
+    """A defect declared only as "wrong" would let any new bug on its cases pass for it. (Built-in
+    engines only: a plug-in written before signatures existed keeps today's any-wrong-answer rule.)"""
     from rnn_ref.cases import all_cases
 
     adapter = load_adapter(engine)
-    reasons = {adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) for c in all_cases()}
-    assert set(adapter.limits) <= reasons, set(adapter.limits) - reasons
-    assert reasons - {None} <= set(adapter.limits), "unsupported_reason gave a reason not listed in limits"
-
-
-def test_an_unsupported_case_is_refused(engine):
-    """Declared limits are real: building or running such a case raises UnsupportedCase, never
-    a wrong answer (a limit that depends on lengths can only show when the layer runs)."""
-    from rnn_ref.cases import all_cases
-    from rnn_ref.errors import UnsupportedCase
-
-    adapter = load_adapter(engine)
-    refused = [c for c in all_cases() if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths)]
-    for reason in adapter.limits:
-        case = next(c for c in refused if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) == reason)
-        data = case.data()
-        with pytest.raises(UnsupportedCase, match=r"^" + engine):
-            adapter.run(case.spec, adapter.build(case.spec, data.params), data.x, data.initial_state, data.lengths)
+    unsigned = {c.id for c in all_cases() if adapter.known_defect(c.spec, c.dtype, c.with_lengths) is not None
+                and adapter.defect_signature(c.spec, c.dtype, c.with_lengths) is None}
+    assert not unsigned, f"{engine} declares defects without a signature on {sorted(unsigned)[:5]}"

@@ -1,36 +1,30 @@
 """In an engine's env: record afresh and compare with the committed fixtures.
 
-Recording is deterministic (seeded weights and inputs, single process), so a fresh recording
-must reproduce the committed one bit for bit. Any difference means the framework now computes
-differently; the message names both versions. (The committed fixtures are checked against
-the reference in test_fixtures.py.)
+The committed fixtures were recorded on another machine, whose CPU may round differently
+(another vector width, another BLAS kernel). So a fresh recording is judged in ULPs of each
+tensor's magnitude, never bit for bit: a drift within ``DRIFT_BOUND_ULPS`` (16, four times
+the worst drift measured when the frameworks' vector code was capped at AVX2 and SSE4.1 —
+see rnn_ref/drift.py) is rounding; more is a change of the computation, and the message
+names both framework versions, the case, the tensor and the size of the change. (The
+committed fixtures are checked against the reference in test_fixtures.py; the drift check
+itself is specified in test_fixture_drift.py with NumPy alone.)
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from rnn_ref.fixtures import FIXTURES_ROOT, MANIFEST, load_all, record
+from rnn_ref.fixtures import FIXTURES_ROOT, MANIFEST, drift_report, load_all, record, recording_drifts
 
 pytestmark = pytest.mark.engine
 
 
-def test_a_fresh_recording_matches_the_committed_one(engine, tmp_path):
-    committed_manifest, committed = load_all(FIXTURES_ROOT / engine)
+def test_a_fresh_recording_matches_the_committed_one_within_rounding(engine, tmp_path):
+    committed_manifest, committed = load_all(FIXTURES_ROOT / engine, engine)
     fresh_manifest = record(engine, tmp_path / engine)
-    _, fresh = load_all(tmp_path / engine)
-    versions = f"committed: {committed_manifest['engine_version']}, now: {fresh_manifest['engine_version']}"
-    assert [f.case.id for f in fresh] == [f.case.id for f in committed], f"recorded cases differ ({versions})"
-    problems = []
-    for old, new in zip(committed, fresh, strict=True):
-        for name in ("x", "lengths"):
-            np.testing.assert_array_equal(getattr(old, name), getattr(new, name), err_msg=f"{old.case.id} inputs")
-        for tensor in ("output", "h_n", "c_n"):
-            before, after = getattr(old.recorded, tensor), getattr(new.recorded, tensor)
-            if before is not None and not np.array_equal(before, after):
-                problems.append(f"{old.case.id} {tensor}: max change {np.abs(after - before).max():.3e}")
-    assert not problems, f"{engine} computes differently from its committed fixtures ({versions}):\n" + "\n".join(problems)
+    _, fresh = load_all(tmp_path / engine, engine)
+    report = drift_report(engine, committed_manifest, fresh_manifest, recording_drifts(committed, fresh))
+    assert report is None, report
 
 
 def test_recording_replaces_only_its_own_files(engine, tmp_path):

@@ -3,7 +3,9 @@
 The adapters (rnn_ref/adapters/gluon.py and gluon_cell.py) handle every one of them; these
 tests pin the behaviour itself, on the layers as a user builds them, so an MXNet release that
 changes it is noticed here first. Strict xfails are engine defects: the day one is fixed,
-its test passes and the run fails until the adapter's workaround or declaration goes.
+its test passes and the run fails until the adapter's workaround or declaration goes. Each
+states the defect's signature (what the engine does instead) and reproduces only by showing
+it (rnn_ref.defects): wrong in another way is an ordinary failure.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pytest
 
 from rnn_ref import RNNSpec
 from rnn_ref.adapters.gluon import GluonAdapter, import_mxnet
+from rnn_ref.defects import KnownDefectReproduced, expect_defect, raises_as_declared
 
 pytestmark = pytest.mark.engine
 
@@ -95,16 +98,22 @@ def test_states_are_layer_major_in_both_layouts(mx, layout):
     assert [s.shape for s in final] == [(4, N, P), (4, N, H)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apache/mxnet#19323: CPU float32 (oneDNN) ignores use_sequence_length; fix PR #19466 is not in 1.9.1",
-)
+LENGTHS_IGNORED = "apache/mxnet#19323: CPU float32 (oneDNN) ignores use_sequence_length; fix PR #19466 is not in 1.9.1"
+
+
+@pytest.mark.xfail(strict=True, raises=KnownDefectReproduced, reason=LENGTHS_IGNORED)
 def test_fused_layer_honours_sequence_length_in_float32(mx):
     rnn = mx.gluon.rnn
     layer = rnn.GRU(H, bidirectional=True, input_size=I, use_sequence_length=True)
     layer.initialize()
     output, _ = layer(mx.nd.array(X), layer.begin_state(batch_size=N), mx.nd.array(LENGTHS, dtype="int32"))
-    assert not output.asnumpy()[2:, 1].any()  # sample 1 has 2 steps: zeros after them
+    output = output.asnumpy()
+    plain = rnn.GRU(H, bidirectional=True, input_size=I, prefix=layer.prefix, params=layer.params)
+    without_lengths = plain(mx.nd.array(X)).asnumpy()
+    expect_defect(LENGTHS_IGNORED, "the output equals the same layer's without sequence_length",
+                  correct=not output[2:, 1].any(),  # sample 1 has 2 steps: zeros after them
+                  matches_signature=np.allclose(output, without_lengths, rtol=0, atol=1e-7),
+                  seen=f"output at padded steps of sample 1: {output[2:, 1].tolist()}")
 
 
 def test_fused_layer_refuses_sequence_length_in_float64_at_the_first_read(mx):
@@ -123,12 +132,21 @@ def test_fused_layer_refuses_sequence_length_in_float64_at_the_first_read(mx):
 CLIP = 0.1
 
 
-@pytest.mark.xfail(strict=True, reason="mxnet 1.9.1: LSTM state clipping is GPU-only; on CPU float32 it is ignored")
+CLIPPING_IGNORED = "mxnet 1.9.1: LSTM state clipping is GPU-only; on CPU float32 it is ignored"
+
+
+@pytest.mark.xfail(strict=True, raises=KnownDefectReproduced, reason=CLIPPING_IGNORED)
 def test_lstm_state_clipping_bounds_the_cell_state_on_cpu_float32(mx):
-    layer = mx.gluon.rnn.LSTM(H, input_size=I, state_clip_min=-CLIP, state_clip_max=CLIP)
-    layer.initialize(mx.init.Constant(1.0))  # every gate saturates: c grows by about 1 per step
-    _, (_, c_n) = layer(mx.nd.array(10 * np.abs(X)), layer.begin_state(batch_size=N))
-    assert np.abs(c_n.asnumpy()).max() <= CLIP + 1e-6
+    def c_n(**clip):
+        layer = mx.gluon.rnn.LSTM(H, input_size=I, **clip)
+        layer.initialize(mx.init.Constant(1.0))  # every gate saturates: c grows by about 1 per step
+        _, (_, c) = layer(mx.nd.array(10 * np.abs(X)), layer.begin_state(batch_size=N))
+        return c.asnumpy()
+
+    clipped, unclipped = c_n(state_clip_min=-CLIP, state_clip_max=CLIP), c_n()
+    expect_defect(CLIPPING_IGNORED, "c_n equals the unclipped layer's",
+                  correct=np.abs(clipped).max() <= CLIP + 1e-6,
+                  matches_signature=np.array_equal(clipped, unclipped), seen=f"c_n max {np.abs(clipped).max()}")
 
 
 def test_lstm_state_clipping_is_refused_in_float64_on_cpu(mx):
@@ -139,14 +157,21 @@ def test_lstm_state_clipping_is_refused_in_float64_on_cpu(mx):
         output.asnumpy()  # MXNet may raise at the call or at the first read
 
 
-@pytest.mark.xfail(strict=True, reason="observed on mxnet 1.9.1 CPU: fused rnn_relu in float64 rounds to float32")
+RELU_FLOAT64 = "observed on mxnet 1.9.1 CPU: fused rnn_relu in float64 rounds to float32"
+
+
+@pytest.mark.xfail(strict=True, raises=KnownDefectReproduced, reason=RELU_FLOAT64)
 def test_fused_relu_rnn_computes_in_float64(mx):
     rnn = mx.gluon.rnn
     layer = rnn.RNN(I, activation="relu", input_size=I, dtype="float64")
     layer.initialize(mx.init.Zero())
     layer.l0_i2h_weight.set_data(mx.nd.array(np.eye(I), dtype="float64"))
     x = np.full((1, 1, I), 1 / 3)  # output = relu(x) = x exactly, in float64
-    np.testing.assert_array_equal(layer(mx.nd.array(x, dtype="float64")).asnumpy(), x)
+    output = layer(mx.nd.array(x, dtype="float64")).asnumpy()
+    expect_defect(RELU_FLOAT64, "the output is 1/3 rounded to float32, returned as float64",
+                  correct=np.array_equal(output, x),
+                  matches_signature=output.dtype == np.float64 and np.array_equal(output, x.astype(np.float32)),
+                  seen=f"{output.ravel().tolist()} ({output.dtype})")
 
 
 def test_cell_stack_states_are_flat_h_then_c_per_unit_and_default_to_float32(mx_cells):
@@ -163,12 +188,13 @@ def test_cell_stack_states_are_flat_h_then_c_per_unit_and_default_to_float32(mx_
     assert {s.dtype for s in states} == {np.float32}  # whatever the cells' dtype: pass them explicitly
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,  # mxnet.base.MXNetError from concat: "Incompatible input shape"
-    reason="Gluon 1.9.1: BidirectionalCell below the top of a SequentialRNNCell stacks its backward outputs "
-    "twice in NTC with valid_length (no upstream report found); the gluon-cell adapter unrolls those in TNC",
+BIDIRECTIONAL_CELL_NTC = (
+    "Gluon 1.9.1: BidirectionalCell below the top of a SequentialRNNCell stacks its backward outputs "
+    "twice in NTC with valid_length (no upstream report found); the gluon-cell adapter unrolls those in TNC"
 )
+
+
+@pytest.mark.xfail(strict=True, raises=KnownDefectReproduced, reason=BIDIRECTIONAL_CELL_NTC)
 def test_two_bidirectional_cell_layers_unroll_ntc_with_valid_length(mx_cells):
     rnn = mx_cells.gluon.rnn
     stack = rnn.SequentialRNNCell()
@@ -178,6 +204,9 @@ def test_two_bidirectional_cell_layers_unroll_ntc_with_valid_length(mx_cells):
                                             rnn.GRUCell(H, input_size=inputs, prefix=f"r{layer}_")))
     stack.initialize()
     nd = mx_cells.nd
-    output, _ = stack.unroll(T, nd.array(X.transpose(1, 0, 2)), layout="NTC", merge_outputs=True,
-                             valid_length=nd.array(LENGTHS))
+    # The signature: concat finds the backward outputs transposed to (T, N, H).
+    transposed = rf"Incompatible input shape: expected \[{N},{T},-1\], got \[{T},{N},{H}\]"
+    with raises_as_declared(BIDIRECTIONAL_CELL_NTC, mx_cells.base.MXNetError, transposed):
+        output, _ = stack.unroll(T, nd.array(X.transpose(1, 0, 2)), layout="NTC", merge_outputs=True,
+                                 valid_length=nd.array(LENGTHS))
     assert output.shape == (N, T, 2 * H)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-FRAMEWORKS = ("torch", "tensorflow", "keras", "mxnet", "jax")
+FRAMEWORKS = ("torch", "tensorflow", "keras", "mxnet", "jax", "flax")
 
 
 def test_import_rnn_ref_imports_no_framework():

@@ -31,14 +31,17 @@ def cases(draw) -> Case:
         bias=draw(st.booleans()),
         **fields,
     )
+    steps = draw(st.integers(1, 6))
+    with_lengths = draw(st.booleans())
     return Case(
         variant,
         spec,
-        steps=draw(st.integers(1, 6)),
+        steps=steps,
         batch=draw(st.integers(1, 4)),
         with_state=draw(st.booleans()),
-        with_lengths=draw(st.booleans()),
+        with_lengths=with_lengths,
         dtype=draw(st.sampled_from(["float32", "float64"])),
+        short_lengths=with_lengths and steps > 1 and draw(st.booleans()),  # every sample below T
     )
 
 

@@ -143,3 +143,28 @@ def test_two_layer_stack_feeds_layer0_outputs_to_layer1(cell):
         for t in range(2):
             np.testing.assert_allclose(result.output[t, n], layer1[t], rtol=0, atol=1e-14)
         np.testing.assert_allclose(result.h_n[:, n], [h0_final, h1_final], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_ragged_bidirectional_layer_with_initial_states(cell):
+    """Per sample: the forward direction runs x_0 … x_{len−1} from h0[l0.fwd], the backward one
+    runs x_{len−1} … x_0 from h0[l0.bwd] (it starts at len − 1, not T − 1), padded steps are
+    zeros and leave both states alone. Lengths (2, 1) with T = 3: no sample reaches the end."""
+    spec, p = make(cell, bidirectional=True)
+    rng = np.random.default_rng(4)
+    steps, lengths = 3, [2, 1]
+    x = rng.normal(size=(steps, N, I))
+    h0 = rng.normal(size=(2, N, spec.state_size))  # units l0.fwd, l0.bwd
+    c0 = rng.normal(size=(2, N, H))
+    result = forward(spec, p, x, (h0, c0) if spec.has_cell_state else h0, lengths=lengths)
+    for n, length in enumerate(lengths):
+        steps_of_n = list(x[:length, n])
+        fwd_out, fwd_h, fwd_c = run_by_hand(cell, p, "l0.fwd", steps_of_n, h0[0, n], c0[0, n])
+        bwd_out, bwd_h, bwd_c = run_by_hand(cell, p, "l0.bwd", steps_of_n[::-1], h0[1, n], c0[1, n])
+        for t in range(length):  # the backward output at t is its step number length − 1 − t
+            np.testing.assert_allclose(result.output[t, n], np.concatenate([fwd_out[t], bwd_out[length - 1 - t]]),
+                                       rtol=0, atol=1e-14)
+        assert not result.output[length:, n].any()  # steps that do not exist are zeros
+        np.testing.assert_allclose(result.h_n[:, n], [fwd_h, bwd_h], rtol=0, atol=1e-14)
+        if spec.has_cell_state:
+            np.testing.assert_allclose(result.c_n[:, n], [fwd_c, bwd_c], rtol=0, atol=1e-14)

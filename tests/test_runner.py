@@ -13,6 +13,7 @@ import pytest
 from rnn_ref import Params, forward
 from rnn_ref.adapters.base import Adapter
 from rnn_ref.cases import case_by_id
+from rnn_ref.defects import COMPUTES_IN_FLOAT32, LENGTHS_IGNORED
 from rnn_ref.mapping import build_mapping, fused_unit_rows
 from rnn_ref.reference import RNNOutput
 from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, run_case
@@ -87,7 +88,7 @@ def test_a_wrong_engine_fails_on_the_tensor_it_gets_wrong(engine, tensor):
     assert tensor in [c.tensor for c in result.failures()]
     report = result.report()
     assert f"fake disagrees with the reference on case {CASE.id}" in report
-    assert "rerun: pytest 'tests/test_equivalence.py::test_engine_matches_reference[fake-" in report
+    assert "rerun: pytest --pyargs rnn_ref.suite --engines fake -k 'test_engine_matches_reference[fake-" in report
 
 
 def test_a_declared_defect_must_reproduce():
@@ -107,3 +108,68 @@ def test_float32_engines_are_judged_with_the_float32_tolerance():
     case = case_by_id("gru-L3-bi-TNC-h0-len-f32")
     result = run_case(ReferenceEngine(), case)  # computes in float32: errors around 1e-7
     assert result.status == PASS and 0 < result.max_error < 2e-6
+
+
+# --------------------------------------------------------------------------- defect signatures
+class IgnoresLengths(ReferenceEngine):
+    """Declares (and has) the defect of apache/mxnet#19323: lengths are silently ignored."""
+
+    def known_defect(self, spec, dtype, with_lengths):
+        return "example: lengths ignored" if with_lengths else None
+
+    def defect_signature(self, spec, dtype, with_lengths):
+        return LENGTHS_IGNORED if with_lengths else None
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        return super().run(spec, layer, x, initial_state, None)
+
+
+class IgnoresLengthsAndSwapsGates(IgnoresLengths, SwapsInputAndForgetGates):
+    """The declared defect, and a new bug of ours on top: the same cases are wrong, differently."""
+
+
+class ComputesInFloat32(ReferenceEngine):
+    """Declares (and has) a float64 layer that rounds through float32."""
+
+    def known_defect(self, spec, dtype, with_lengths):
+        return "example: float64 computed in float32" if dtype == "float64" else None
+
+    def defect_signature(self, spec, dtype, with_lengths):
+        return COMPUTES_IN_FLOAT32 if dtype == "float64" else None
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        state = None if initial_state is None else type(initial_state)(*(
+            None if s is None else s.astype("float32") for s in initial_state))
+        result = forward(spec, layer.astype("float32"), x.astype("float32"), state, lengths, precision="input")
+        return RNNOutput(*(None if t is None else t.astype("float64") for t in dataclasses.astuple(result)))
+
+
+class ComputesInFloat32AndDrifts(ComputesInFloat32):
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        result = super().run(spec, layer, x, initial_state, lengths)
+        return dataclasses.replace(result, h_n=result.h_n + 1e-4)  # beyond float32's tolerance too
+
+
+def test_a_defect_that_reproduces_its_signature_is_a_known_defect():
+    assert run_case(IgnoresLengths(), CASE).status == KNOWN_DEFECT
+    assert run_case(ComputesInFloat32(), CASE).status == KNOWN_DEFECT
+
+
+@pytest.mark.parametrize("engine", [IgnoresLengthsAndSwapsGates(), ComputesInFloat32AndDrifts()],
+                         ids=["lengths-ignored-and-gates-swapped", "float32-and-drift"])
+def test_a_declared_defect_that_is_wrong_in_another_way_is_an_ordinary_failure(engine):
+    result = run_case(engine, CASE)
+    assert result.status == FAIL
+    report = result.report()
+    assert f"fake disagrees with the reference on case {CASE.id}" in report
+    assert f"and not as its declared known defect ({result.reason}), which {result.signature.description}" in report
+    assert any(not c.passed for c in result.signature_comparisons)
+
+
+
+def test_a_signature_without_its_comparisons_is_refused():
+    from rnn_ref.runner import verdict
+
+    wrong = run_case(SwapsInputAndForgetGates(), CASE).comparisons
+    with pytest.raises(ValueError, match="a defect signature was given without the comparisons against it"):
+        verdict("fake", CASE, CASE.id, wrong, "example: declared", "rerun", LENGTHS_IGNORED, None)

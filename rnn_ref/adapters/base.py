@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.cases import Case
+from rnn_ref.defects import DefectSignature
 from rnn_ref.errors import UnsupportedCase
 from rnn_ref.mapping import WeightMapping
 from rnn_ref.params import Params
@@ -62,6 +63,14 @@ class Adapter(ABC):
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         """An upstream report when the engine accepts the case but computes it wrong, else None."""
+        return None
+
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        """What the engine computes instead on a case ``known_defect`` declares (rnn_ref.defects).
+
+        The judge then holds the case to that signature: wrong in another way is a failure.
+        None (the default, for adapters written before signatures) counts any wrong result.
+        """
         return None
 
     def check_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:

@@ -27,10 +27,12 @@ Conventions (all visible in the mapping rows):
 Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
 
 * float32 with lengths runs on oneDNN, which silently ignores the lengths
-  (apache/mxnet#19323; the fix, PR apache/mxnet#19466, is not in 1.9.1): a strict xfail.
+  (apache/mxnet#19323; the fix, PR apache/mxnet#19466, is not in 1.9.1): a strict xfail
+  whose signature is "equals the reference run without lengths".
 * float64, and LSTM projection in any dtype, run on the native kernel, which refuses lengths
   (unsupported; the error surfaces asynchronously, at the first read of the output).
-* ``rnn_relu`` in float64 computes in float32: no upstream report found; a strict xfail.
+* ``rnn_relu`` in float64 computes in float32: no upstream report found; a strict xfail
+  whose signature is "equals the float64 reference rounded through float32".
 * LSTM state clipping (``state_clip_min/max``) is GPU-only (ignored in float32, an error in
   float64); it is not part of the canonical layer, so the adapter never sets it.
 
@@ -44,7 +46,9 @@ from typing import Any
 
 import numpy as np
 
+from rnn_ref import defects
 from rnn_ref.adapters.base import PADDED_ZEROS, Adapter
+from rnn_ref.defects import DefectSignature
 from rnn_ref.errors import ParamsError
 from rnn_ref.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.params import Params
@@ -72,6 +76,17 @@ RELU_FLOAT64 = (
     "observed on mxnet 1.9.1 CPU: fused rnn_relu in float64 rounds to float32 "
     "(errors ~5e-8); no upstream report found"
 )
+
+
+
+def declared_defect(spec: RNNSpec, dtype: str, with_lengths: bool) -> tuple[str, DefectSignature] | None:
+    """The known defect of the fused layer on such a case: (upstream report, signature), or None."""
+    if with_lengths and dtype == "float32":
+        return LENGTHS_IGNORED, defects.LENGTHS_IGNORED
+    if spec.mode == "rnn_relu" and dtype == "float64":
+        return RELU_FLOAT64, defects.COMPUTES_IN_FLOAT32
+    return None
+
 
 #: torch-style kind (as named by ``fused_unit_rows``) -> Gluon's parameter suffix.
 GLUON_KINDS = {
@@ -128,11 +143,12 @@ class GluonAdapter(Adapter):
         return None
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if with_lengths and dtype == "float32":
-            return LENGTHS_IGNORED
-        if spec.mode == "rnn_relu" and dtype == "float64":
-            return RELU_FLOAT64
-        return None
+        defect = declared_defect(spec, dtype, with_lengths)
+        return None if defect is None else defect[0]
+
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        defect = declared_defect(spec, dtype, with_lengths)
+        return None if defect is None else defect[1]
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         return gluon_mapping(self.name, spec)

@@ -1,4 +1,9 @@
-"""Keras 3 (TensorFlow backend): cells in ``StackedRNNCells`` and ``Bidirectional`` (engine ``keras``).
+"""Keras 3: cells in ``StackedRNNCells`` and ``Bidirectional``, on TensorFlow, JAX and PyTorch.
+
+One adapter, three engines: ``keras`` (TensorFlow), ``keras-jax`` and ``keras-torch``. Keras
+fixes its backend at import (``KERAS_BACKEND``), so each engine runs in its own tox env and
+refuses to run when Keras loaded another backend (the message names the env to use). The
+layers, the mapping rows and the weight files are the same on every backend.
 
 The faithful Keras forms of a stacked layer:
 
@@ -30,10 +35,27 @@ Conventions, each visible in the mapping rows:
   after the last valid step (forward) and after step 0 (backward) in both forms.
 * float64 needs ``dtype="float64"`` on every cell, on StackedRNNCells, on RNN and on
   Bidirectional; a cell alone in float64 gets float32 outputs from its wrapper.
+
+What differs between the backends (each pinned in tests/test_keras_backends.py):
+
+* Padded steps, final states and initial-state order are the same on all three.
+* float64: TensorFlow computes it. Keras's ``dtypes.result_type`` maps float64 to float32
+  off TensorFlow (keras-team/keras#23704), so on PyTorch ``keras.ops.matmul`` of two float64
+  tensors computes and returns float32: every float64 cell is rounded to float32 (a known
+  defect). On JAX, float64 exists only with ``jax_enable_x64``, which the adapter turns on
+  (without it JAX truncates float64 to float32 with a warning); ``keras.ops.tanh`` still
+  casts float64 to float32, so tanh, LSTM and GRU cells are rounded to float32 (a known
+  defect) and the relu RNN alone computes in float64. Under jit the same cast makes
+  ``RNN(SimpleRNNCell)`` in float64 fail in ``lax.scan`` (carry float64 in, float32 out).
+* JAX execution: eager Keras compiles its ``lax.scan`` afresh on every call; the adapter
+  runs the layers op by op (``jax.disable_jit``) so the case matrix needs no compile per case.
+  tests/test_keras_backends.py runs cases through the compiled scan too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import weakref
 from dataclasses import dataclass
@@ -42,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.keras_backend import KerasBackendMismatch, backend_mismatch
 from rnn_ref.cases import Case
 from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.params import Params
@@ -53,6 +76,15 @@ KERAS_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "
 KERAS_GATE_NAMES = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h")}
 
 NO_PROJECTION = "Keras LSTMCell has no projection (proj_size); no Keras RNN layer projects h"
+TORCH_FLOAT64_MATMUL = (
+    "Keras 3.15 on PyTorch computes keras.ops.matmul of two float64 tensors in float32 (dtypes.result_type maps "
+    "float64 to float32 off TensorFlow), so a float64 cell is rounded to float32: keras-team/keras#23704"
+)
+JAX_FLOAT64_TANH = (
+    "Keras 3.15 on JAX casts float64 to float32 in keras.ops.tanh (the dtypes.result_type demotion of "
+    "keras-team/keras#23704; no report of this JAX path found), so float64 tanh, LSTM and GRU cells are rounded "
+    "to float32"
+)
 
 
 def keras_unit_name(spec: RNNSpec, layer: int, direction: str) -> str:
@@ -97,32 +129,57 @@ class KerasLayers:
         return list(cell.cells) if self.spec.num_layers > 1 else [cell]
 
 
-def quiet_import_keras() -> Any:
-    """Import Keras with TensorFlow's start-up and retracing chatter silenced."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import keras
-    import tensorflow as tf
+def import_keras(backend: str) -> Any:
+    """Import Keras, refusing to run when it loaded another backend than ``backend``.
 
-    tf.get_logger().setLevel("ERROR")
+    On TensorFlow, start-up and retracing chatter is silenced.
+    """
+    reason = backend_mismatch(backend)
+    if reason is not None:
+        raise KerasBackendMismatch(reason)
+    if backend == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import keras
+
+    if keras.config.backend() != backend:  # e.g. keras.json changed since the check above
+        raise KerasBackendMismatch(backend_mismatch(backend) or f"Keras loaded {keras.config.backend()}")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # else JAX truncates every float64 array to float32
     return keras
+
+
+def quiet_import_keras() -> Any:
+    """Import Keras on TensorFlow (the ``keras`` engine) with TensorFlow's chatter silenced."""
+    return import_keras("tensorflow")
 
 
 class KerasAdapter(Adapter):
     """Keras 3 ``SimpleRNNCell`` / ``LSTMCell`` / ``GRUCell`` in their standard containers."""
 
     name = "keras"
+    #: the Keras backend this engine runs on (fixed when Keras is imported: KERAS_BACKEND)
+    backend = "tensorflow"
     limits = (NO_PROJECTION,)
 
     def __init__(self) -> None:
         # (spec, dtype) -> (the Keras layers built for it, weak reference to their last holder)
         self._built: dict[tuple[RNNSpec, str], tuple[list[Any], weakref.ref]] = {}
 
-    def version(self) -> str:
-        keras = quiet_import_keras()
-        import tensorflow as tf
+    def keras(self) -> Any:
+        """The keras module, checked to run this engine's backend."""
+        return import_keras(self.backend)
 
-        return f"keras {keras.__version__}, tensorflow {tf.__version__}"
+    def version(self) -> str:
+        keras = self.keras()
+        framework = importlib.import_module(self.backend)
+        return f"keras {keras.__version__}, {self.backend} {framework.__version__}"
 
     def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         return NO_PROJECTION if spec.proj_size else None
@@ -137,8 +194,10 @@ class KerasAdapter(Adapter):
         return build_mapping(self.name, spec, lambda layer, direction: keras_unit_rows(spec, layer, direction))
 
     def make_cell(self, spec: RNNSpec, dtype: str) -> Any:
-        keras = quiet_import_keras()
-        common = dict(units=spec.hidden_size, use_bias=spec.bias, dtype=dtype)
+        keras = self.keras()
+        # Every weight is overwritten by build(): zeros spare the orthogonal initializer's QR per cell.
+        common = dict(units=spec.hidden_size, use_bias=spec.bias, dtype=dtype,
+                      kernel_initializer="zeros", recurrent_initializer="zeros")
         if spec.mode == "lstm":
             return keras.layers.LSTMCell(**common)
         if spec.mode == "gru":
@@ -170,7 +229,7 @@ class KerasAdapter(Adapter):
 
     def build_layers(self, spec: RNNSpec, dtype: str) -> list[Any]:
         """New Keras layers for ``spec`` in ``dtype``, built (variables made), weights not yet set."""
-        keras = quiet_import_keras()
+        keras = self.keras()
         options = dict(return_sequences=True, return_state=True, dtype=dtype)
         if spec.bidirectional:
             layers = []
@@ -189,7 +248,7 @@ class KerasAdapter(Adapter):
 
     def model(self, spec: RNNSpec, layer: KerasLayers) -> Any:
         """The standard Keras model around the built layers (what ``.weights.h5`` files hold)."""
-        keras = quiet_import_keras()
+        keras = self.keras()
         inputs = keras.Input((None, spec.input_size), dtype=layer.cells()[0].dtype)
         features = inputs
         for level in layer.layers:
@@ -204,7 +263,15 @@ class KerasAdapter(Adapter):
         return dict(zip(names, values, strict=True))
 
     def run(self, spec, layer: KerasLayers, x, initial_state=None, lengths=None) -> RNNOutput:
-        keras = quiet_import_keras()
+        with self.execution():
+            return self.run_layers(spec, layer, x, initial_state, lengths)
+
+    def execution(self) -> contextlib.AbstractContextManager:
+        """How the layers run: eagerly, as Keras runs a layer called on arrays."""
+        return contextlib.nullcontext()
+
+    def run_layers(self, spec, layer: KerasLayers, x, initial_state=None, lengths=None) -> RNNOutput:
+        keras = self.keras()
         to_numpy = keras.ops.convert_to_numpy
         seq = x if spec.layout == "NTC" else x.transpose(1, 0, 2)  # Keras is batch-major only
         steps = seq.shape[1]
@@ -239,3 +306,30 @@ class KerasAdapter(Adapter):
             np.stack([to_numpy(states[0]) for states in finals]),
             np.stack([to_numpy(states[1]) for states in finals]) if spec.has_cell_state else None,
         )
+
+
+class KerasJaxAdapter(KerasAdapter):
+    """The same layers and mapping on Keras's JAX backend (``KERAS_BACKEND=jax``)."""
+
+    name = "keras-jax"
+    backend = "jax"
+
+    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return JAX_FLOAT64_TANH if dtype == "float64" and spec.mode != "rnn_relu" else None
+
+    def execution(self) -> contextlib.AbstractContextManager:
+        """Op by op (``jax.disable_jit``): eager Keras on JAX compiles its ``lax.scan`` afresh on
+        every call (about 0.5 s per layer); without jit the same scan body runs as a Python loop."""
+        import jax
+
+        return jax.disable_jit()
+
+
+class KerasTorchAdapter(KerasAdapter):
+    """The same layers and mapping on Keras's PyTorch backend (``KERAS_BACKEND=torch``)."""
+
+    name = "keras-torch"
+    backend = "torch"
+
+    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return TORCH_FLOAT64_MATMUL if dtype == "float64" else None

@@ -1,0 +1,12 @@
+"""Parametrization of the shipped suite over the selected engines and the case matrix.
+
+Only tests under this folder (and this repository's tests/, whose conftest imports the same
+hooks) are parametrized; the ``--engines`` option itself is defined once, in
+``rnn_ref.pytest_plugin``.
+"""
+
+from __future__ import annotations
+
+from rnn_ref.suite.matrix import engine_or_skip, pytest_generate_tests
+
+__all__ = ["engine_or_skip", "pytest_generate_tests"]  # a fixture and a hook: pytest finds them by name

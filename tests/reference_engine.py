@@ -1,0 +1,54 @@
+"""A NumPy 'engine' for tests that need a real engine in the NumPy-only env.
+
+It runs the reference itself behind the adapter interface, with torch's parameter names, and
+is registered under the name ``reference`` only inside the tests that ask for it
+(``registered_reference_engine``), so that ``rnn-ref record``/``check`` can be driven end to
+end without a framework.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rnn_ref import forward
+from rnn_ref.adapters import ENGINES, EngineInfo, adapter_object
+from rnn_ref.adapters.base import Adapter
+from rnn_ref.mapping import build_mapping, fused_unit_rows
+
+
+class ReferenceEngine(Adapter):
+    name = "reference"
+
+    def version(self) -> str:
+        return "reference 1"
+
+    def mapping(self, spec):
+        def name(layer, direction):
+            return lambda kind: f"{kind}_l{layer}{'_reverse' if direction == 'bwd' else ''}"
+
+        return build_mapping(self.name, spec, lambda layer, d: fused_unit_rows(spec, layer, d, name(layer, d)))
+
+    def unsupported_reason(self, spec, dtype, with_lengths):
+        return "reset_before is not run by this test engine" if spec.gru_variant == "reset_before" else None
+
+    limits = ("reset_before is not run by this test engine",)
+
+    def build(self, spec, params):
+        return params
+
+    def native_arrays(self, spec, layer):
+        return self.mapping(spec).to_native(layer)
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        return forward(spec, layer, x, initial_state, lengths, precision="input")
+
+
+@pytest.fixture(scope="module")
+def registered_reference_engine():
+    """Register the ``reference`` engine for the tests of one module."""
+    info = EngineInfo("reference", "reference_engine:ReferenceEngine", "numpy", "the NumPy reference, for tests")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(ENGINES, "reference", info)
+        adapter_object.cache_clear()
+        yield "reference"
+    adapter_object.cache_clear()

@@ -1,0 +1,105 @@
+"""Flax NNX behaviours that differ from the canonical conventions, one small test each.
+
+The adapter (rnn_ref/adapters/flax.py) handles every one of them; these tests pin the
+behaviour itself on the installed Flax, so a release that changes it is noticed here first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.engine
+
+N, T, I, H = 3, 4, 2, 3
+LENGTHS = np.array([4, 2, 1])
+X = np.random.default_rng(0).standard_normal((N, T, I)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def nnx(engine_or_skip):
+    engine_or_skip("flax")
+    from rnn_ref.adapters.flax import import_flax
+
+    return import_flax()[1]
+
+
+def params_of(nnx, module) -> dict[str, tuple[int, ...]]:
+    return {".".join(map(str, path)): tuple(v.get_value().shape)
+            for path, v in nnx.to_flat_state(nnx.state(module, nnx.Param))}
+
+
+def test_gru_cell_has_no_b_hn(nnx):
+    """Only dense_i has a bias: b_ir, b_iz, b_in. The recurrent side has none, so b_hn does not exist."""
+    cell = nnx.GRUCell(I, H, rngs=nnx.Rngs(0))
+    assert params_of(nnx, cell) == {"dense_h.kernel": (H, 3 * H), "dense_i.bias": (3 * H,),
+                                    "dense_i.kernel": (I, 3 * H)}
+
+
+def test_lstm_cell_keeps_one_linear_per_gate_and_the_bias_on_the_recurrent_side(nnx):
+    names = params_of(nnx, nnx.LSTMCell(I, H, rngs=nnx.Rngs(0)))
+    assert names == {**{f"{g}.kernel": (I, H) for g in ("ii", "if_", "ig", "io")},
+                     **{f"{g}.kernel": (H, H) for g in ("hi", "hf", "hg", "ho")},
+                     **{f"{g}.bias": (H,) for g in ("hi", "hf", "hg", "ho")}}
+
+
+def test_optimized_lstm_cell_stacks_its_gates_unlike_lstm_cell(nnx):
+    """Its docstring says the parameters are compatible with LSTMCell; names and shapes are not."""
+    names = params_of(nnx, nnx.OptimizedLSTMCell(I, H, rngs=nnx.Rngs(0)))
+    assert names == {"dense_i.kernel": (I, 4 * H), "dense_h.kernel": (H, 4 * H), "dense_h.bias": (4 * H,)}
+
+
+def test_lstm_carry_is_c_then_h(nnx):
+    cell = nnx.LSTMCell(I, H, rngs=nnx.Rngs(0))  # biases start at zero
+    c0, h0 = np.full((N, H), 0.5), np.zeros((N, H))
+    (c1, h1), out = cell((c0.astype(np.float32), h0.astype(np.float32)), X[:, 0])
+    gate = {name: X[:, 0].astype(np.float64) @ np.asarray(getattr(cell, name).kernel[...]) for name in ("ii", "if_", "ig", "io")}
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    c = sigmoid(gate["if_"]) * c0 + sigmoid(gate["ii"]) * np.tanh(gate["ig"])  # h0 = 0: no recurrent term
+    np.testing.assert_allclose(np.asarray(c1), c, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(h1), sigmoid(gate["io"]) * np.tanh(c), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(h1))
+
+
+def test_rnn_does_not_mask_outputs_at_padded_steps(nnx):
+    """nnx.RNN with seq_lengths keeps running the cell on the padding: padded outputs are the
+    cell's values there (the adapter writes zeros, the canonical form); the final carry is the
+    one after the last valid step."""
+    rnn = nnx.RNN(nnx.SimpleCell(I, H, rngs=nnx.Rngs(0)), return_carry=True)
+    carry, out = rnn(X, seq_lengths=LENGTHS)
+    full = np.asarray(nnx.RNN(nnx.SimpleCell(I, H, rngs=nnx.Rngs(0)))(X))
+    np.testing.assert_allclose(np.asarray(out), full, rtol=1e-6)  # same as running without lengths
+    assert np.asarray(out)[2, 1:].any()  # sample 2 has one step; its padded outputs are not zero
+    np.testing.assert_allclose(np.asarray(carry), full[np.arange(N), LENGTHS - 1], rtol=1e-6)
+
+
+def test_backward_rnn_reverses_each_sample_within_its_length(nnx):
+    """reverse=True with seq_lengths starts each sample at its last valid step (flip_sequences)."""
+    cell = nnx.SimpleCell(I, H, rngs=nnx.Rngs(0))
+    carry, _ = nnx.RNN(cell, return_carry=True)(X, seq_lengths=LENGTHS, reverse=True, keep_order=True)
+    one = X[1, :2][::-1][None]  # sample 1, its two valid steps, reversed
+    expected = np.asarray(nnx.RNN(cell)(one))[0, -1]
+    np.testing.assert_allclose(np.asarray(carry)[1], expected, rtol=1e-6)
+
+
+def test_simple_cell_computes_in_float32_unless_dtype_is_given(nnx):
+    """SimpleCell's dtype defaults to float32 (LSTMCell's and GRUCell's to None: the inputs')."""
+    x = X.astype(np.float64)
+    plain = nnx.SimpleCell(I, H, param_dtype=np.float64, rngs=nnx.Rngs(0))
+    _, out = plain(np.zeros((N, H)), x[:, 0])
+    assert np.asarray(out).dtype == np.float32
+    lstm = nnx.LSTMCell(I, H, param_dtype=np.float64, rngs=nnx.Rngs(0))
+    _, out = lstm((np.zeros((N, H)), np.zeros((N, H))), x[:, 0])
+    assert np.asarray(out).dtype == np.float64
+
+
+def test_a_no_bias_layer_refuses_to_read_back_a_nonzero_bias(nnx):
+    from rnn_ref import Params, ParamsError, RNNSpec
+    from rnn_ref.adapters import load_adapter
+
+    adapter = load_adapter("flax")
+    spec = RNNSpec("gru", I, H, bias=False)
+    layer = adapter.build(spec, Params.random(spec))
+    layer.module.layers[0].cell.dense_i.bias[...] = np.ones(3 * H)
+    with pytest.raises(ParamsError, match=r"holds nonzero biases: layers\.0\.cell\.dense_i\.bias"):
+        adapter.extract(spec, layer)

@@ -1,0 +1,66 @@
+"""Which Keras engine may run here: decided from KERAS_BACKEND / keras.json without importing Keras.
+
+NumPy alone: these run in the ref env, where Keras is not imported (and usually not installed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from rnn_ref.adapters import ENGINES, engine_info
+from rnn_ref.adapters.keras_backend import KERAS_ENGINES, backend_mismatch, selected_backend
+
+pytestmark = pytest.mark.skipif("keras" in sys.modules, reason="Keras is imported: its loaded backend decides")
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    return tmp_path
+
+
+def test_keras_backend_variable_decides(keras_home, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert selected_backend() == "jax"
+    assert backend_mismatch("jax") is None
+    message = backend_mismatch("torch")
+    assert "engine keras-torch needs Keras on the torch backend, but Keras would load the jax backend" in message
+    assert "tox -e keras-torch" in message and "KERAS_BACKEND=torch" in message
+
+
+def test_keras_json_decides_when_the_variable_is_unset(keras_home):
+    (keras_home / "keras.json").write_text(json.dumps({"backend": "torch"}))
+    assert selected_backend() == "torch"
+
+
+def test_tensorflow_is_the_default(keras_home, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "")  # empty: ignored, as Keras does
+    (keras_home / "keras.json").write_text("{not json")
+    assert selected_backend() == "tensorflow"
+
+
+def test_the_three_keras_engines_share_one_adapter_module_and_mapping():
+    from rnn_ref.adapters import adapter_object
+    from rnn_ref.spec import RNNSpec
+
+    assert KERAS_ENGINES == ("keras", "keras-jax", "keras-torch")
+    assert {ENGINES[e].adapter.split(":")[0] for e in KERAS_ENGINES} == {"rnn_ref.adapters.keras"}
+    spec = RNNSpec("gru", 3, 4, num_layers=2, bidirectional=True)
+    rows = {e: adapter_object(e).mapping(spec).rows for e in KERAS_ENGINES}
+    assert rows["keras"] == rows["keras-jax"] == rows["keras-torch"]
+
+
+def test_a_keras_engine_is_installed_only_on_its_backend(keras_home, monkeypatch):
+    """In the tensorflow env (no KERAS_BACKEND) keras-jax never counts as installed, whatever is importable."""
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # pretend every package is there
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert [e for e in KERAS_ENGINES if engine_info(e).installed()] == ["keras-jax"]
+    monkeypatch.delenv("KERAS_BACKEND")
+    assert [e for e in KERAS_ENGINES if engine_info(e).installed()] == ["keras"]
+    assert "Keras would load the tensorflow backend" in engine_info("keras-jax").unavailable_reason()

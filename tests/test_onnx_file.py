@@ -1,0 +1,245 @@
+"""ONNX weight files: `rnn-ref convert --from/--to onnx`, `.onnx` and `.npz` (l{k}.W/R/B).
+
+Reading an .onnx file parses the protobuf and reads the recurrent nodes' initializers; it
+runs nothing, and refuses, by name, whatever is not one chain of RNN/LSTM/GRU layers.
+The .npz form and `rnn-ref map onnx` need NumPy alone; the .onnx tests run in the onnx env.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnn_ref import Params, RNNSpec
+from rnn_ref.cli import main
+from rnn_ref.convert import read_params, write_params
+from rnn_ref.errors import ParamsError
+
+
+def needs_onnx(test):
+    """Runs where the onnx engine is selected (tox -e onnx); deselected in the NumPy-only env."""
+    return pytest.mark.engine(pytest.mark.usefixtures("onnx_selected")(test))
+
+
+@pytest.fixture
+def onnx_selected(engine_or_skip):
+    return engine_or_skip("onnx")
+
+SPECS = {
+    "lstm-L2-bi": RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True),
+    "gru_reset_before-L1": RNNSpec("gru", 3, 4, gru_variant="reset_before"),
+    "gru-L3-bi": RNNSpec("gru", 2, 3, num_layers=3, bidirectional=True),
+    "rnn_relu-L2-nobias": RNNSpec("rnn_relu", 3, 4, num_layers=2, bias=False),
+}
+
+
+# ----------------------------------------------------------------------------- NumPy alone
+def test_npz_keys_are_W_R_B_per_layer(tmp_path):
+    spec = SPECS["lstm-L2-bi"]
+    write_params("onnx", tmp_path / "w.npz", Params.random(spec, dtype=np.float32))
+    with np.load(tmp_path / "w.npz") as archive:
+        shapes = {key: archive[key].shape for key in archive.files}
+    assert shapes == {"l0.W": (2, 16, 3), "l0.R": (2, 16, 4), "l0.B": (2, 32),
+                      "l1.W": (2, 16, 8), "l1.R": (2, 16, 4), "l1.B": (2, 32)}
+
+
+def test_map_onnx_shows_gate_order_and_the_two_bias_halves(capsys):
+    assert main(["map", "onnx", "--mode", "lstm", "--bidirectional"]) == 0
+    out = capsys.readouterr().out
+    assert "l0.W  (2, 4H, I)\n    [0, 0:H]     = l0.fwd.w_ih.i\n    [0, H:2H]    = l0.fwd.w_ih.o\n" in out
+    assert "    [1, 2H:3H]   = l0.bwd.w_ih.f\n    [1, 3H:4H]   = l0.bwd.w_ih.g\n" in out
+    assert "l0.B  (2, 8H)\n" in out and "    [1, 4H:5H]   = l0.bwd.b_hh.i\n" in out
+
+
+def test_map_torch_to_onnx_pairs_gru_gates(capsys):
+    assert main(["map", "torch", "--mode", "gru", "--to", "onnx"]) == 0
+    out = capsys.readouterr().out
+    assert "l0.W[0, 0:H]\n  = weight_ih_l0[H:2H]\n" in out  # ONNX z first, torch r first
+    assert "l0.B[0, 3H:4H]\n  = bias_hh_l0[H:2H]\n" in out
+
+
+def test_onnx_needs_onnx_for_onnx_files_but_not_for_npz(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    with pytest.raises(ParamsError, match=r"\.onnx files need onnx"):
+        write_params("onnx", tmp_path / "w.onnx", Params.random(SPECS["gru_reset_before-L1"]))
+
+
+# ----------------------------------------------------------------------------- .onnx files
+@needs_onnx
+@pytest.mark.parametrize("spec_id", list(SPECS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_onnx_file_round_trip_is_bit_exact(tmp_path, spec_id, dtype):
+    spec = SPECS[spec_id]
+    params = Params.random(spec, seed=4, dtype=dtype)
+    write_params("onnx", tmp_path / "w.onnx", params)
+    assert read_params("onnx", tmp_path / "w.onnx", spec).equal(params)
+    guessed = spec.replace(input_size=1, hidden_size=1)
+    assert read_params("onnx", tmp_path / "w.onnx", guessed, infer=True).equal(params)
+
+
+@needs_onnx
+def test_convert_torch_to_onnx_on_the_command_line(tmp_path, capsys):
+    spec = SPECS["lstm-L2-bi"]
+    params = Params.random(spec, seed=2, dtype=np.float32)
+    write_params("torch", tmp_path / "torch.npz", params)
+    argv = ["convert", "--from", "torch", "--to", "onnx", "--mode", "lstm", "--layers", "2", "--bidirectional"]
+    assert main([*argv, str(tmp_path / "torch.npz"), str(tmp_path / "model.onnx")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    back = ["convert", "--from", "onnx", "--to", "canonical", "--mode", "lstm", "--layers", "2", "--bidirectional"]
+    assert main([*back, str(tmp_path / "model.onnx"), str(tmp_path / "canonical.npz")]) == 0
+    assert read_params("canonical", tmp_path / "canonical.npz", spec).equal(params)
+
+
+@needs_onnx
+def test_reading_imports_no_runtime(tmp_path):
+    """Reading parses; it does not run the model (no onnxruntime, no onnx.reference, no torch)."""
+    spec = SPECS["gru-L3-bi"]
+    write_params("onnx", tmp_path / "w.onnx", Params.random(spec))
+    probe = (
+        "import sys; from rnn_ref.convert import read_params; from rnn_ref import RNNSpec; "
+        f"read_params('onnx', {str(tmp_path / 'w.onnx')!r}, RNNSpec('gru', 1, 1, num_layers=3, bidirectional=True), "
+        "infer=True); print(sorted(m for m in ('onnxruntime', 'onnx.reference', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@needs_onnx
+def test_an_exported_torch_model_reads_back_to_the_torch_weights(tmp_path):
+    """The file torch.onnx.export writes (its own initializer names, gates reordered by the
+    exporter) reads back, through the ONNX rows, to exactly the weights torch held."""
+    pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript (tox -e onnx)")
+    import torch
+
+    from rnn_ref.adapters.torch import TorchAdapter
+    from rnn_ref.adapters.torch_onnx import export_to_onnx, exporting_module
+
+    spec = RNNSpec("gru", 3, 4, num_layers=2, bidirectional=True)
+    params = Params.random(spec, seed=9, dtype=np.float32)
+    layer = TorchAdapter().build(spec, params)
+    model = export_to_onnx(exporting_module(spec, layer, False), (torch.zeros(5, 2, 3),))
+    (tmp_path / "exported.onnx").write_bytes(model)
+    assert read_params("onnx", tmp_path / "exported.onnx", spec).equal(params)
+
+
+def make_graph(nodes, initializers, inputs=("X",), outputs=("Y",)):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in inputs],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+
+def lstm_node(x, y, prefix, **attributes):
+    from onnx import helper
+
+    return helper.make_node("LSTM", [x, f"{prefix}.W", f"{prefix}.R"], [y], name=prefix, hidden_size=2, **attributes)
+
+
+def weights(prefix, directions=1, inputs=3, hidden=2):
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    return [numpy_helper.from_array(rng.standard_normal((directions, 4 * hidden, size)).astype(np.float32),
+                                    f"{prefix}.{kind}") for kind, size in (("W", inputs), ("R", hidden))]
+
+
+HAND_MADE = RNNSpec("lstm", 3, 2, bias=False)
+
+
+def refused(tmp_path, model, spec=HAND_MADE):
+    import onnx
+
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(ParamsError) as error:
+        read_params("onnx", tmp_path / "m.onnx", spec)
+    return str(error.value)
+
+
+@needs_onnx
+def test_a_hand_made_lstm_reads(tmp_path):
+    """The fixture the refusals below start from is itself readable."""
+    import onnx
+
+    onnx.save(make_graph([lstm_node("X", "Y", "a")], weights("a")), tmp_path / "m.onnx")
+    params = read_params("onnx", tmp_path / "m.onnx", RNNSpec("lstm", 3, 2, bias=False))
+    assert params["l0.fwd.w_ih.o"].shape == (2, 3)
+
+
+@needs_onnx
+def test_an_unknown_node_is_refused(tmp_path):
+    from onnx import helper
+
+    model = make_graph([lstm_node("X", "h", "a"), helper.make_node("Relu", ["h"], ["Y"], name="act")], weights("a"))
+    assert "nodes other than one chain of RNN/LSTM/GRU layers: Relu 'act'" in refused(tmp_path, model)
+
+
+@needs_onnx
+def test_a_custom_domain_op_is_refused_without_being_run(tmp_path):
+    from onnx import helper
+
+    evil = helper.make_node("Exec", ["X"], ["Y"], name="evil", domain="com.example")
+    model = make_graph([lstm_node("X", "h", "a"), evil], weights("a"))
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    assert "Exec 'evil'" in refused(tmp_path, model)
+
+
+@needs_onnx
+def test_two_chains_are_refused(tmp_path):
+    model = make_graph([lstm_node("X", "Y", "a"), lstm_node("X", "Z", "b")], weights("a") + weights("b"),
+                       outputs=("Y", "Z"))
+    assert "more than one chain of recurrent layers: LSTM 'b' reads the output of no recurrent node" in \
+        refused(tmp_path, model, RNNSpec("lstm", 3, 2, num_layers=2, bias=False))
+
+
+@needs_onnx
+def test_a_layer_of_another_mode_is_refused(tmp_path):
+    model = make_graph([lstm_node("X", "Y", "a")], weights("a"))
+    message = refused(tmp_path, model, RNNSpec("gru", 3, 2, bias=False))
+    assert "mode is 'lstm' in the file, 'gru' as declared" in message
+    assert "bias is False in the file, True as declared" in refused(tmp_path, model, RNNSpec("lstm", 3, 2))
+
+
+@pytest.mark.parametrize(("attributes", "message"), [
+    (dict(direction="reverse"), "direction='reverse'"),
+    (dict(clip=1.0), "sets clip"),
+    (dict(input_forget=1), "input_forget=1"),
+    (dict(activations=["Sigmoid", "Relu", "Tanh"]), "only the defaults"),
+], ids=["reverse", "clip", "input_forget", "activations"])
+@needs_onnx
+def test_what_the_canonical_form_cannot_hold_is_refused(tmp_path, attributes, message):
+    assert message in refused(tmp_path, make_graph([lstm_node("X", "Y", "a", **attributes)], weights("a")))
+
+
+@needs_onnx
+def test_weights_fed_as_graph_inputs_are_refused(tmp_path):
+    model = make_graph([lstm_node("X", "Y", "a")], [], inputs=("X", "a.W", "a.R"))
+    assert "W of LSTM 'a' ('a.W') is not stored as an initializer" in refused(tmp_path, model)
+
+
+@needs_onnx
+def test_external_data_is_not_followed(tmp_path):
+    from onnx import TensorProto
+
+    model = make_graph([lstm_node("X", "Y", "a")], weights("a"))
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", "/etc/passwd"
+    assert "stored as external data, which is not read" in refused(tmp_path, model)
+
+
+@needs_onnx
+def test_a_file_that_is_not_onnx_is_named(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(b"\x00\x01 certainly not protobuf \xff" * 10)
+    with pytest.raises(ParamsError, match=r"m\.onnx: not (a readable ONNX model|an ONNX model with a graph)"):
+        read_params("onnx", tmp_path / "m.onnx", RNNSpec("lstm", 3, 2))

@@ -1,0 +1,136 @@
+"""`rnn-ref convert --verify`: the written file computes what the source file computes, or the command fails.
+
+Each side runs on its real framework where installed, else on the reference fed with that
+file's canonical reading; the NumPy-only tests below take the second path on both sides, the
+engine tests (torch -> keras, gluon -> torch) the first on the side whose framework the env has.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rnn_ref.convert
+import rnn_ref.verify
+from rnn_ref import Params, RNNSpec
+from rnn_ref.adapters import engine_info
+from rnn_ref.cli import main
+from rnn_ref.convert import write_params
+from rnn_ref.verify import verify_conversion
+
+SPEC = RNNSpec("lstm", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+LAYER_ARGS = ["--mode", "lstm", "--layers", "2", "--bidirectional"]
+
+
+def convert_and_verify(capsys, source, target, in_path, out_path):
+    code = main(["convert", "--from", source, "--to", target, *LAYER_ARGS, "--verify", str(in_path), str(out_path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def source_file(engine: str, path, seed: int = 0):
+    write_params(engine, path, Params.random(SPEC, seed=seed, dtype=np.float32))
+    return path
+
+
+def tensor_lines(out: str) -> dict[tuple[str, str], str]:
+    """{(inputs, tensor): the rest of the line} from the verification table."""
+    rows = {}
+    for line in out.splitlines():
+        for inputs in ("zero state, full lengths", "given state, lengths 7,1,4", "given state, full lengths"):
+            if line.strip().startswith(inputs):
+                tensor, rest = line.strip()[len(inputs):].split(None, 1)
+                rows[(inputs, tensor)] = rest
+    return rows
+
+
+@pytest.mark.parametrize(("source", "target"), [("torch", "keras"), ("gluon", "torch"), ("keras", "gluon-cell")])
+def test_a_faithful_conversion_passes_on_numpy_alone(tmp_path, capsys, source, target):
+    in_path = source_file(source, tmp_path / f"{source}.npz")
+    code, out, err = convert_and_verify(capsys, source, target, in_path, tmp_path / f"{target}.npz")
+    assert code == 0, out + err
+    rows = tensor_lines(out)
+    # Given states and lengths both run where both sides support them (Gluon float32: apache/mxnet#19323).
+    given = "given state, lengths 7,1,4" if "given state, full lengths instead" not in out else "given state, full lengths"
+    assert set(rows) == {(inputs, tensor) for inputs in ("zero state, full lengths", given)
+                         for tensor in ("output", "h_n", "c_n")}
+    # Both sides float32 weights, each within the table's float32 bound of the truth: twice that between them.
+    assert all(rest.endswith("atol=4e-06, rtol=4e-06") for rest in rows.values())
+    assert all(float(rest.split()[0]) < 1e-6 for rest in rows.values())
+    assert "verification passed: largest difference" in out
+    # Where a framework is installed (an engine env), its side runs on it instead of the reference.
+    source_line = next(line for line in out.splitlines() if line.startswith("  source: "))
+    assert f"{source}.npz" in source_line
+    if not engine_info(source).installed():
+        assert source_line == f"  source: the reference fed with {source}.npz's canonical reading as {source} " \
+                              f"({engine_info(source).unavailable_reason()})"
+
+
+def test_a_corrupted_output_fails_verification_and_is_kept(tmp_path, capsys, monkeypatch):
+    """A converter bug that writes one wrong array: the command says so, exits 1 and keeps OUT."""
+    honest = rnn_ref.convert.write_npz
+
+    def corrupting(handle, arrays):
+        first = next(iter(arrays))
+        honest(handle, {**arrays, first: arrays[first] + np.float32(0.05)})
+
+    in_path = source_file("torch", tmp_path / "torch.npz")
+    monkeypatch.setattr(rnn_ref.convert, "write_npz", corrupting)
+    code, out, err = convert_and_verify(capsys, "torch", "keras", in_path, tmp_path / "keras.npz")
+    assert code == 1
+    assert "verification FAILED on c_n, h_n, output" in out
+    assert "FAILED" in tensor_lines(out)[("zero state, full lengths", "output")]
+    assert f"verification failed; {tmp_path / 'keras.npz'} is kept for inspection" in err
+    assert (tmp_path / "keras.npz").is_file()
+
+
+def test_a_swapped_gate_in_the_written_file_is_caught(tmp_path):
+    """verify_conversion compares files as they are on disk: swap two gate blocks of OUT by hand."""
+    params = Params.random(SPEC, seed=3, dtype=np.float32)
+    write_params("torch", tmp_path / "in.npz", params)
+    blocks = dict(params)
+    blocks["l1.bwd.w_hh.i"], blocks["l1.bwd.w_hh.f"] = params["l1.bwd.w_hh.f"], params["l1.bwd.w_hh.i"]
+    write_params("torch", tmp_path / "out.npz", Params(SPEC, blocks))
+    verification = verify_conversion("torch", "torch", params, tmp_path / "in.npz", tmp_path / "out.npz")
+    assert not verification.passed
+    failed = {(inputs, c.tensor) for inputs, c in verification.comparisons if not c.passed}
+    assert ("given state, lengths 7,1,4", "h_n") in failed and ("zero state, full lengths", "output") in failed
+
+
+def test_an_engine_that_raises_fails_the_verification_with_the_error(tmp_path, capsys, monkeypatch):
+    in_path = source_file("gluon", tmp_path / "gluon.npz")
+
+    def broken_forward(*args, **kwargs):
+        raise FloatingPointError("overflow in exp")
+
+    monkeypatch.setattr(rnn_ref.verify, "forward", broken_forward)
+    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+        "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
+        "requires": "its framework"})())  # both sides on the reference
+    code, out, err = convert_and_verify(capsys, "gluon", "canonical", in_path, tmp_path / "canonical.npz")
+    assert code == 1 and "verification failed" in err
+    assert "running it raised FloatingPointError: overflow in exp" in out
+
+
+#: (the engine whose framework must be here, source, target, IN suffix, OUT suffix)
+ON_ENGINES = [
+    ("torch", "torch", "keras", ".pt", ".npz"),  # torch runs IN itself; keras through the reference
+    ("keras", "torch", "keras", ".npz", ".npz"),  # keras runs OUT itself; torch through the reference
+    ("gluon", "gluon", "torch", ".params", ".npz"),  # Gluon runs IN (lengths: its documented limits)
+    ("torch", "gluon", "torch", ".npz", ".pt"),  # torch runs OUT itself
+]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(("needs", "source", "target", "in_suffix", "out_suffix"), ON_ENGINES,
+                         ids=[f"{s}-to-{t}-on-{n}" for n, s, t, _, _ in ON_ENGINES])
+def test_a_faithful_conversion_passes_on_the_real_framework(tmp_path, capsys, engine_or_skip, needs, source, target,
+                                                           in_suffix, out_suffix):
+    version = engine_or_skip(needs).version()
+    in_path = source_file(source, tmp_path / f"in{in_suffix}", seed=4)
+    code, out, err = convert_and_verify(capsys, source, target, in_path, tmp_path / f"out{out_suffix}")
+    assert code == 0, out + err
+    role = "source" if needs == source else "converted"
+    assert f"{role}: {needs} ({version}) running" in out
+    assert ("zero state, full lengths", "output") in tensor_lines(out)
+    assert "verification passed" in out
