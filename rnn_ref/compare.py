@@ -30,6 +30,12 @@ TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(atol=1e-13, rtol=1e-13),
 }
 
+#: The gradient tolerance table, keyed the same way (see GRADIENT_TOLERANCES_MEASURED below).
+GRADIENT_TOLERANCES: dict[str, Tolerance] = {
+    "float32": Tolerance(atol=1e-5, rtol=1e-5),
+    "float64": Tolerance(atol=1e-12, rtol=1e-12),
+}
+
 
 @dataclass(frozen=True)
 class Comparison:
