@@ -109,6 +109,12 @@ class Adapter(ABC):
             return GRADIENTS_NOT_IMPLEMENTED
         return reason
 
+    def check_gradient_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
+        """Raise UnsupportedCase with the reason when the engine cannot differentiate the case."""
+        reason = self.gradient_unsupported_reason(spec, dtype, with_lengths)
+        if reason is not None:
+            raise UnsupportedCase(self.name, reason)
+
     def gradient_known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         """An upstream report when the engine differentiates the case wrong. By default a forward
         defect is a gradient defect too (the gradient of a wrong function is wrong)."""
