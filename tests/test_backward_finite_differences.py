@@ -110,3 +110,23 @@ def test_backward_matches_finite_differences(variant, spec, with_state, with_len
     assert list(grads.params) == list(params)
     for key in params:
         assert_close(key, grads.params[key], numeric.params[key], where)
+
+
+def test_finite_differences_catch_a_backward_that_drops_the_carried_cell_gradient(monkeypatch):
+    """The check can fail: a BPTT that forgets dL/dc flowing back through c (a classic bug) is caught."""
+    import rnn_ref.backward as bptt
+
+    spec = spec_of("lstm", 1, False, "TNC", True)
+    params, x, state, lengths, cotangents = draw(spec, 0, True, False)
+    numeric = numeric_gradients(spec, params, x, state, lengths, cotangents["grad_output"], cotangents["grad_h_n"],
+                                cotangents["grad_c_n"])
+    correct = bptt.lstm_cell_backward
+    monkeypatch.setattr(bptt, "lstm_cell_backward", lambda cache, dh, dc, w: correct(cache, dh, 0 * dc, w))
+    wrong = bptt.backward(spec, params, x, state, lengths, **cotangents)
+    with pytest.raises(AssertionError, match="grad x"):
+        assert_close("x", wrong.x, numeric.x, "lstm")
+
+
+def test_assert_close_names_the_worst_entry():
+    with pytest.raises(AssertionError, match=r"grad w\[\(1,\)\]: backward 2.0, finite differences 2.001"):
+        assert_close("w", np.array([1.0, 2.0]), np.array([1.0, 2.001]), "here")
