@@ -17,6 +17,7 @@ only step the backward direction's first), so the 384 layers take a few seconds.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import zlib
 
@@ -84,8 +85,8 @@ def assert_close(name: str, analytic: np.ndarray, numeric: np.ndarray, where: st
     allowed = ATOL + RTOL * np.abs(analytic)
     if not (error <= allowed).all():
         worst = np.unravel_index(np.argmax(error - allowed), error.shape)
-        raise AssertionError(f"{where}: grad {name}[{tuple(int(i) for i in worst)}]: backward {analytic[worst]!r}, "
-                             f"finite differences {numeric[worst]!r} (|error| {error[worst]:.2e}, "
+        raise AssertionError(f"{where}: grad {name}[{tuple(int(i) for i in worst)}]: backward {float(analytic[worst])!r}, "
+                             f"finite differences {float(numeric[worst])!r} (|error| {error[worst]:.2e}, "
                              f"allowed {allowed[worst]:.2e})")
 
 
@@ -114,7 +115,7 @@ def test_backward_matches_finite_differences(variant, spec, with_state, with_len
 
 def test_finite_differences_catch_a_backward_that_drops_the_carried_cell_gradient(monkeypatch):
     """The check can fail: a BPTT that forgets dL/dc flowing back through c (a classic bug) is caught."""
-    import rnn_ref.backward as bptt
+    bptt = importlib.import_module("rnn_ref.backward")  # the module (rnn_ref.backward is the function)
 
     spec = spec_of("lstm", 1, False, "TNC", True)
     params, x, state, lengths, cotangents = draw(spec, 0, True, False)
