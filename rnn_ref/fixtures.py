@@ -21,7 +21,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +31,9 @@ from rnn_ref.adapters import adapter_object, load_adapter
 from rnn_ref.adapters.base import Adapter
 from rnn_ref.cases import Case, small_matrix
 from rnn_ref.compare import TOLERANCES, Tolerance
+from rnn_ref.gradient_fixtures import GRAD_PREFIX, gradient_arrays, gradient_entry
 from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.runner import FAILING, PASS, CaseResult, CaseRun, execute_case, judge, verdict
+from rnn_ref.runner import FAILING, PASS, CaseResult, CaseRun, execute_case, execute_gradient_case, judge, verdict
 from rnn_ref.spec import RNNSpec
 
 FIXTURES_ROOT = Path(__file__).resolve().parent.parent / "fixtures"
@@ -102,11 +103,16 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
                 not_recorded.append({"id": case.id, **case_entry(case), "status": result.status,
                                      "reason": result.reason})
                 continue
-            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run))
+            gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
+            if gradients.result.status in FAILING:
+                raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
+            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run),
+                                **gradient_arrays(gradients))
             tolerance = TOLERANCES[case.dtype]
             recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
                              "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
-                             "padded_steps": adapter.padded_steps(case.spec)})
+                             "padded_steps": adapter.padded_steps(case.spec),
+                             "gradients": gradient_entry(gradients)})
         manifest = {
             "engine": engine,
             "engine_version": adapter.version(),
@@ -160,6 +166,8 @@ class Fixture:
     initial_state: State | None
     lengths: np.ndarray | None
     recorded: RNNOutput
+    gradients: dict[str, np.ndarray] = field(default_factory=dict)  # the ``grad:`` arrays
+    gradient_entry: dict | None = None  # the manifest's ``gradients`` field (None: not recorded)
 
 
 def read_manifest(directory: Path) -> dict:
@@ -234,6 +242,7 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
         manifest["engine"], case, path, tolerance, declared, weights,
         arrays["x"], State(arrays["h0"], arrays.get("c0")) if case.with_state else None, arrays.get("lengths"),
         RNNOutput(arrays["output"], arrays["h_n"], arrays.get("c_n")),
+        {k: v for k, v in arrays.items() if k.startswith(GRAD_PREFIX)}, entry.get("gradients"),
     )
 
 
