@@ -31,6 +31,12 @@ Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
 * float64, and LSTM projection in any dtype, run on the native kernel, which refuses lengths
   (unsupported; the error surfaces asynchronously, at the first read of the output).
 * ``rnn_relu`` in float64 computes in float32: no upstream report found; a strict xfail.
+* Gradients: the native kernel (float64) computes wrong i2h_weight gradients for the middle
+  layers of a vanilla RNN stack of 3 or more layers (no upstream report found; the same bug
+  was fixed for GRU by PR apache/mxnet#18203): a strict xfail of those gradient cases. It also
+  gives every layer below the top zero (LSTM, GRU) or wrong (RNN) gradients when x itself
+  needs no gradient; ``run_gradients`` always asks for x's, and
+  tests/test_gluon_gradient_defects.py reproduces both (no upstream report found).
 * LSTM projection has no backward on CPU ("No training support for LSTM with projection on CPU
   currently"): its gradient cases are unsupported (``gradient_limits``).
 * LSTM state clipping (``state_clip_min/max``) is GPU-only (ignored in float32, an error in
@@ -74,6 +80,12 @@ LENGTHS_IGNORED = (
 PROJECTION_NO_TRAINING = (
     "LSTM projection is inference-only on MXNet's CPU kernel: its backward raises 'No training "
     "support for LSTM with projection on CPU currently' (src/operator/rnn-inl.h)"
+)
+VANILLA_MIDDLE_LAYER_GRADIENT = (
+    "observed on mxnet 1.9.1 CPU: the native kernel's (float64) rnn_tanh/rnn_relu backward gives wrong "
+    "i2h_weight gradients for the middle layers of a stack of 3 or more; PR apache/mxnet#18203 fixed this "
+    "bug for GRU (apache/mxnet#17898) but not for the vanilla RNN; no upstream report found for it "
+    "(reproduction: tests/test_gluon_gradient_defects.py)"
 )
 RELU_FLOAT64 = (
     "observed on mxnet 1.9.1 CPU: fused rnn_relu in float64 rounds to float32 "
@@ -140,6 +152,12 @@ class GluonAdapter(Adapter):
         if reason is None and spec.proj_size:
             return PROJECTION_NO_TRAINING
         return reason
+
+    def gradient_known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        defect = self.known_defect(spec, dtype, with_lengths)
+        if defect is None and spec.mode.startswith("rnn_") and dtype == "float64" and spec.num_layers >= 3:
+            return VANILLA_MIDDLE_LAYER_GRADIENT
+        return defect
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         if with_lengths and dtype == "float32":
