@@ -16,7 +16,7 @@ import pytest
 
 from rnn_ref.adapters import ENGINES
 from rnn_ref.cli import main
-from rnn_ref.fixtures import FIXTURES_ROOT, MANIFEST, FixtureError, load_all, read_manifest
+from rnn_ref.fixtures import FIXTURES_ROOT, MANIFEST, FixtureError, load_all, load_fixture, read_manifest
 from rnn_ref.gradient_fixtures import GradientFixtureError, replay_gradients
 from rnn_ref.runner import FAIL, PASS
 
@@ -27,8 +27,9 @@ WITH_GRADIENTS = [(engine, entry["id"]) for engine in ENGINES if (FIXTURES_ROOT 
 
 @pytest.mark.parametrize(("fixture_engine", "case_id"), WITH_GRADIENTS, ids=[f"{e}-{c}" for e, c in WITH_GRADIENTS])
 def test_recorded_gradients_are_reproduced_by_the_reference(fixture_engine, case_id):
-    manifest, fixtures = load_all(FIXTURES_ROOT / fixture_engine)
-    fixture = next(f for f in fixtures if f.case.id == case_id)
+    directory = FIXTURES_ROOT / fixture_engine
+    manifest = read_manifest(directory)
+    fixture = load_fixture(directory, manifest, next(e for e in manifest["cases"] if e["id"] == case_id))
     result = replay_gradients(fixture_engine, fixture, fixture.gradient_entry)
     assert result.status == PASS, f"recorded with {manifest['engine_version']}:\n{result.report()}"
 

@@ -38,8 +38,11 @@ def test_gradients_through_the_rows_are_the_chain_rule_of_to_native(registered):
         lhs = sum(float((native_grad[name] * native[name]).sum()) for name in native)
         rhs = sum(float((canonical[key] * params[key]).sum()) for key in params)
         assert lhs == pytest.approx(rhs, rel=1e-12), spec
-        # and entry by entry: perturbing one canonical entry moves L by exactly that entry's gradient
-        for key in list(params)[:: max(1, len(params) // 7)]:
+        # and entry by entry, for every block of the top backward unit of the 2-layer bidirectional
+        # layers (every kind of row): perturbing one canonical entry moves L by exactly its gradient
+        if spec.num_layers != 2 or not spec.bidirectional or spec.layout != "TNC":
+            continue
+        for key in [k for k in params if k.startswith("l1.bwd.")]:
             bumped = dict(params)
             bumped[key] = params[key].copy()
             bumped[key].flat[0] += 1.0
