@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from rnn_ref.backward import Gradients, backward
 from rnn_ref.errors import InputError, ParamsError, SpecError, UnsupportedCase
 from rnn_ref.params import Params, expected_shapes
 from rnn_ref.reference import RNNOutput, State, forward
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GATES",
+    "Gradients",
     "InputError",
     "Params",
     "ParamsError",
@@ -23,6 +25,7 @@ __all__ = [
     "State",
     "UnsupportedCase",
     "__version__",
+    "backward",
     "expected_shapes",
     "forward",
 ]

@@ -1,8 +1,9 @@
 """``rnn-ref check``: every engine against the reference, live where installed, else from fixtures.
 
 Prints one table, engine × case group (the cell variant): cases, passed, failed, unsupported,
-known defects and the largest error per dtype, then every unsupported reason and every
-failure. Exit status 1 on any failure.
+known defects and the largest error per dtype, then the largest gradient error per dtype
+(live: every case differentiated by the engine; replayed: the fixtures' recorded gradients),
+then every unsupported reason and every failure. Exit status 1 on any failure, forward or gradient.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from rnn_ref.adapters import engine_info, load_adapter
 from rnn_ref.cases import VARIANTS, all_cases
 from rnn_ref.compare import Comparison
 from rnn_ref.fixtures import FIXTURES_ROOT, FixtureError, load_all, not_recorded_results, replay_fixture
+from rnn_ref.gradient_fixtures import GradientFixtureError, replay_gradients
 from rnn_ref.runner import (
     FAIL,
     FAILING,
+    GRAD_SUFFIX,
     KNOWN_DEFECT,
     PASS,
     UNSUPPORTED,
     CaseResult,
+    gradient_rerun_command,
     rerun_command,
     run_case,
+    run_gradient_case,
 )
 
 
@@ -37,9 +42,21 @@ class EngineReport:
     source: str
     results: list[CaseResult] = field(default_factory=list)
     problem: str | None = None  # the engine could not be checked at all
+    gradient_results: list[CaseResult] = field(default_factory=list)  # rnn_ref.runner.run_gradient_case
 
 
 Progress = Callable[[str, int, int, str], None]
+
+
+def guarded(run: Callable, adapter, case, rerun: Callable[[str, str], str], suffix: str = "") -> CaseResult:
+    """``run(adapter, case)``; an engine that raises fails that case, and the run goes on."""
+    try:
+        return run(adapter, case)
+    except Exception as error:
+        comparison = Comparison("run", float("inf"), (), float("nan"), float("nan"), False,
+                                f"{type(error).__name__}: {error}")
+        label = adapter.case_label(case)
+        return CaseResult(adapter.name, case, label + suffix, FAIL, [comparison], rerun=rerun(adapter.name, label))
 
 
 def live(engine: str, progress: Progress | None) -> EngineReport:
@@ -55,14 +72,8 @@ def live(engine: str, progress: Progress | None) -> EngineReport:
     for index, case in enumerate(cases, 1):
         if progress:
             progress(engine, index, len(cases), case.id)
-        try:
-            report.results.append(run_case(adapter, case))
-        except Exception as error:  # the engine raised: a failure of that case, and the run goes on
-            comparison = Comparison("run", float("inf"), (), float("nan"), float("nan"), False,
-                                    f"{type(error).__name__}: {error}")
-            label = adapter.case_label(case)
-            rerun = rerun_command(engine, label)
-            report.results.append(CaseResult(engine, case, label, FAIL, [comparison], rerun=rerun))
+        report.results.append(guarded(run_case, adapter, case, rerun_command))
+        report.gradient_results.append(guarded(run_gradient_case, adapter, case, gradient_rerun_command, GRAD_SUFFIX))
     return report
 
 
@@ -78,9 +89,12 @@ def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport
             progress(engine, index, len(fixtures), fixture.case.id)
         try:
             report.results.append(replay_fixture(fixture))
-        except FixtureError as error:
+            gradients = replay_gradients(engine, fixture, fixture.gradient_entry)
+        except (FixtureError, GradientFixtureError) as error:
             report.problem = str(error)
             break
+        if gradients is not None:
+            report.gradient_results.append(gradients)
     return report
 
 
@@ -109,7 +123,7 @@ def error_text(results: list[CaseResult], dtype: str) -> str:
 
 def render(reports: list[EngineReport]) -> str:
     header = f"{'engine':<11}{'group':<17}{'cases':>6}{'pass':>6}{'fail':>6}{'unsup':>6}{'defect':>7}" \
-             f"{'max f32':>9}{'max f64':>9}"
+             f"{'max f32':>9}{'max f64':>9}{'grad f32':>10}{'grad f64':>10}"
     lines = [header, "-" * len(header)]
     notes: list[str] = []
     for report in reports:
@@ -119,20 +133,28 @@ def render(reports: list[EngineReport]) -> str:
         by_group: dict[str, list[CaseResult]] = defaultdict(list)
         for result in report.results:
             by_group[result.case.variant].append(result)
+        gradients_by_group: dict[str, list[CaseResult]] = defaultdict(list)
+        for result in report.gradient_results:
+            gradients_by_group[result.case.variant].append(result)
         for group in [v for v in VARIANTS if v in by_group]:
-            results = by_group[group]
+            results, gradients = by_group[group], gradients_by_group[group]
             count = Counter(r.status for r in results)
             lines.append(f"{'':<11}{group:<17}{len(results):>6}{count[PASS]:>6}{sum(count[s] for s in FAILING):>6}"
                          f"{count[UNSUPPORTED]:>6}{count[KNOWN_DEFECT]:>7}"
-                         f"{error_text(results, 'float32'):>9}{error_text(results, 'float64'):>9}")
-        reasons = Counter(r.reason for r in report.results if r.status in (UNSUPPORTED, KNOWN_DEFECT))
-        notes += [f"{report.engine}: {count} case(s): {reason}" for reason, count in reasons.items()]
-        notes += [r.report() for r in report.results if r.status in FAILING]
+                         f"{error_text(results, 'float32'):>9}{error_text(results, 'float64'):>9}"
+                         f"{error_text(gradients, 'float32'):>10}{error_text(gradients, 'float64'):>10}")
+        for kind, results in (("", report.results), ("gradients: ", report.gradient_results)):
+            reasons = Counter(r.reason for r in results if r.status in (UNSUPPORTED, KNOWN_DEFECT))
+            notes += [f"{report.engine}: {kind}{count} case(s): {reason}" for reason, count in reasons.items()]
+            notes += [r.report() for r in results if r.status in FAILING]
     if notes:
         lines += ["", "Unsupported, known defects and failures:"] + [f"- {note}" for note in notes]
     count = Counter(r.status for report in reports for r in report.results)
     summary = (f"{count[PASS]} passed, {sum(count[s] for s in FAILING)} failed, {count[UNSUPPORTED]} unsupported, "
                f"{count[KNOWN_DEFECT]} known defects")
+    count = Counter(r.status for report in reports for r in report.gradient_results)
+    summary += (f"; gradients: {count[PASS]} passed, {sum(count[s] for s in FAILING)} failed, "
+                f"{count[UNSUPPORTED]} unsupported, {count[KNOWN_DEFECT]} known defects")
     broken = [report.engine for report in reports if report.problem]
     if broken:
         summary += f"; not checked: {', '.join(broken)}"
@@ -141,7 +163,8 @@ def render(reports: list[EngineReport]) -> str:
 
 
 def passed(reports: list[EngineReport]) -> bool:
-    return not any(report.problem or any(r.status in FAILING for r in report.results) for report in reports)
+    return not any(report.problem or any(r.status in FAILING for r in report.results + report.gradient_results)
+                   for report in reports)
 
 
 def terminal_progress(engine: str, index: int, total: int, case_id: str) -> None:

@@ -40,6 +40,8 @@ How to read a table: the native parameter's block (`[H:2H]` = rows H to 2H; `[:,
 columns 0 to H) holds the canonical block named in *canonical*, transposed when *transposed*
 says yes. *combine* `sum` means the block holds the sum of the canonical blocks listed (a
 one-bias engine's `b_ih + b_hh`): importing it puts the sum in `b_ih` and zeros in `b_hh`.
+Gradients come back through the same rows: a `sum` block's gradient is the gradient of each
+summand (`b_ih` and `b_hh` both get it).
 Sizes are symbolic: I input, H hidden, P projection; layer 1 reads `2H` (or `2P`) features.
 
 Canonical blocks are `l{layer}.{fwd|bwd}.{w_ih|w_hh|b_ih|b_hh}.{gate}` with gates LSTM

@@ -14,6 +14,7 @@ mis-shaped one fails with a message that names the file and what is wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -33,8 +34,20 @@ from rnn_ref.cases import DTYPES, VARIANTS, Case, small_matrix
 from rnn_ref.compare import TOLERANCES, Tolerance
 from rnn_ref.drift import Drift, drift
 from rnn_ref.files import read_npz
+from rnn_ref.gradient_fixtures import GRAD_PREFIX, gradient_arrays, gradient_entry
 from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.runner import FAILING, KNOWN_DEFECT, PASS, UNSUPPORTED, CaseResult, CaseRun, execute_case, judge, verdict
+from rnn_ref.runner import (
+    FAILING,
+    KNOWN_DEFECT,
+    PASS,
+    UNSUPPORTED,
+    CaseResult,
+    CaseRun,
+    execute_case,
+    execute_gradient_case,
+    judge,
+    verdict,
+)
 from rnn_ref.spec import RNNSpec
 
 FIXTURES_ROOT = Path(__file__).resolve().parent.parent / "fixtures"
@@ -131,11 +144,16 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
                 not_recorded.append({"id": case.id, **case_entry(case), "status": result.status,
                                      "reason": result.reason})
                 continue
-            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run))
+            gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
+            if gradients.result.status in FAILING:
+                raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
+            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run),
+                                **gradient_arrays(gradients))
             tolerance = TOLERANCES[case.dtype]
             recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
                              "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
-                             "padded_steps": adapter.padded_steps(case.spec)})
+                             "padded_steps": adapter.padded_steps(case.spec),
+                             "gradients": gradient_entry(gradients)})
         manifest = {
             "engine": engine,
             "engine_version": adapter.version(),
@@ -237,6 +255,8 @@ class Fixture:
     initial_state: State | None
     lengths: np.ndarray | None
     recorded: RNNOutput
+    gradients: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # the ``grad:`` arrays
+    gradient_entry: dict | None = None  # the manifest's ``gradients`` field (None: not recorded)
 
 
 def read_manifest(directory: Path) -> dict:
@@ -371,6 +391,7 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
         manifest["engine"], case, path, tolerance, declared, weights,
         arrays["x"], State(arrays["h0"], arrays.get("c0")) if case.with_state else None, arrays.get("lengths"),
         RNNOutput(arrays["output"], arrays["h_n"], arrays.get("c_n")),
+        {k: v for k, v in arrays.items() if k.startswith(GRAD_PREFIX)}, entry.get("gradients"),
     )
 
 
@@ -424,6 +445,8 @@ def recording_drifts(committed: list[Fixture], fresh: list[Fixture]) -> list[Dri
                 pairs |= {"c0": (old.initial_state.c, new.initial_state.c)}
         for name in sorted(set(old.weights) | set(new.weights)):
             pairs[f"weight {name}"] = (old.weights.get(name, np.empty(0)), new.weights.get(name, np.empty(0)))
+        for name in sorted(set(old.gradients) | set(new.gradients)):
+            pairs[name] = (old.gradients.get(name, np.empty(0)), new.gradients.get(name, np.empty(0)))
         for tensor in ("output", "h_n", "c_n"):
             before, after = getattr(old.recorded, tensor), getattr(new.recorded, tensor)
             if before is not None or after is not None:

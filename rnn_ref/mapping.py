@@ -9,6 +9,12 @@ A row reads: ``native[region]`` equals ``canonical`` (transposed when ``transpos
 row names several canonical keys, the native region holds their **sum** (a one-bias engine's
 bias is ``b_ih + b_hh``); importing such a region puts it in the first key and zeros in the
 others.
+
+Gradients come back through the same rows (``WeightMapping.gradients_to_params``): a ``copy``
+row's native gradient region is the canonical block's gradient (transposed when the row
+transposes), and a ``sum`` row's native gradient is the gradient of **each** summand — the
+native value is ``b_ih + b_hh``, so d loss / d b_ih = d loss / d b_hh = d loss / d native. (It is
+not split, and it is not put in the first key as weights are: that is the rule for values.)
 """
 
 from __future__ import annotations
@@ -92,6 +98,21 @@ class WeightMapping:
             blocks[first] = np.array(region.T if row.transpose else region, dtype=dtype)
             for key in rest:
                 blocks[key] = np.zeros_like(blocks[first])
+        return Params(self.spec, blocks)
+
+    def gradients_to_params(self, gradients: Mapping[str, np.ndarray], what: str = "native gradients") -> Params:
+        """Canonical gradients from an engine's native parameter gradients, through the rows.
+
+        The chain rule through ``to_native``: each canonical block's gradient is its row's native
+        gradient region (transposed back); a ``sum`` row gives every summand the whole region.
+        """
+        self.check_native(gradients, what)
+        dtype = np.asarray(gradients[next(iter(self.native_shapes))]).dtype
+        blocks: dict[str, np.ndarray] = {}
+        for row in self.rows:
+            region = np.asarray(gradients[row.native])[row.region]
+            for key in row.canonical:
+                blocks[key] = np.array(region.T if row.transpose else region, dtype=dtype)
         return Params(self.spec, blocks)
 
     def check_native(self, arrays: Mapping[str, object], what: str = "native weights") -> None:

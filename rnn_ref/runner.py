@@ -11,10 +11,13 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.backward import Gradients, backward
 from rnn_ref.cases import Case, CaseData
-from rnn_ref.compare import TOLERANCES, Comparison, Tolerance, compare
+from rnn_ref.compare import GRADIENT_TOLERANCES, TOLERANCES, Comparison, Tolerance, compare
 from rnn_ref.defects import DefectSignature
 from rnn_ref.defects import KnownDefectReproduced as KnownDefectReproduced  # re-exported: the suite imports it here
+from rnn_ref.gradients import Cotangents, EngineGradients, case_cotangents
+from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, forward
 from rnn_ref.spec import RNNSpec
 
@@ -42,6 +45,7 @@ class CaseResult:
     #: a declared defect's signature (what the engine computes instead) and the result against it
     signature: DefectSignature | None = None
     signature_comparisons: list[Comparison] = field(default_factory=list)
+    tolerance: Tolerance | None = None  # the table it was judged with (None: the forward table)
 
     @property
     def max_error(self) -> float:
@@ -65,7 +69,7 @@ class CaseResult:
                          f"{self.signature.description}:")
             lines += [f"    {c.describe()}" for c in self.signature_comparisons if not c.passed]
         if self.status != DEFECT_GONE:
-            tolerance = TOLERANCES[self.case.dtype]
+            tolerance = self.tolerance or TOLERANCES[self.case.dtype]
             lines.append(f"  tolerance for {self.case.dtype}: atol={tolerance.atol:g}, rtol={tolerance.rtol:g}")
         lines.append(f"  rerun: {self.rerun}")
         return "\n".join(lines)
@@ -152,7 +156,8 @@ def execute_case(adapter: Adapter, case: Case) -> CaseRun:
     defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
     signature = None if defect is None else adapter.defect_signature(case.spec, case.dtype, case.with_lengths)
     against_signature = None if signature is None else judge_signature(case.spec, output, data, padded, signature)
-    result = verdict(adapter.name, case, label, comparisons, defect, rerun, signature, against_signature)
+    result = verdict(adapter.name, case, label, comparisons, defect, rerun, signature=signature,
+                     against_signature=against_signature)
     return CaseRun(result, data, layer, output)
 
 
@@ -169,7 +174,7 @@ def run_case(adapter: Adapter, case: Case) -> CaseResult:
 
 
 def verdict(engine: str, case: Case, label: str, comparisons: list[Comparison], defect: str | None,
-            rerun: str, signature: DefectSignature | None = None,
+            rerun: str, tolerance: Tolerance | None = None, *, signature: DefectSignature | None = None,
             against_signature: list[Comparison] | None = None) -> CaseResult:
     """Pass or fail from the comparisons with the reference.
 
@@ -180,7 +185,7 @@ def verdict(engine: str, case: Case, label: str, comparisons: list[Comparison], 
     """
     failed = any(not c.passed for c in comparisons)
     if defect is None:
-        return CaseResult(engine, case, label, FAIL if failed else PASS, comparisons, rerun=rerun)
+        return CaseResult(engine, case, label, FAIL if failed else PASS, comparisons, rerun=rerun, tolerance=tolerance)
     if not failed:
         status = DEFECT_GONE
     elif signature is None:
@@ -189,4 +194,85 @@ def verdict(engine: str, case: Case, label: str, comparisons: list[Comparison], 
         raise ValueError(f"{engine} {label}: a defect signature was given without the comparisons against it")
     else:
         status = KNOWN_DEFECT if all(c.passed for c in against_signature) else FAIL
-    return CaseResult(engine, case, label, status, comparisons, defect, rerun, signature, against_signature or [])
+    return CaseResult(engine, case, label, status, comparisons, defect, rerun, signature, against_signature or [],
+                      tolerance)
+
+
+# --------------------------------------------------------------------------- gradients
+GRAD_SUFFIX = "-grad"
+
+
+def judge_gradients(
+    spec: RNNSpec,
+    got: EngineGradients,
+    canonical: Params,
+    expected: Gradients,
+    lengths: np.ndarray | None,
+    tolerance: Tolerance,
+) -> list[Comparison]:
+    """Compare an engine's gradients (native ones already through the rows: ``canonical``) with
+    the reference's: x at existing steps, x at padded steps (exactly zero), h0 and c0 where the
+    engine was given initial states, and every canonical block."""
+    shape = np.shape(expected.x)
+    steps, batch = (shape[0], shape[1]) if spec.layout == "TNC" else shape[1::-1]
+    valid = valid_steps(spec, steps, batch, lengths)
+    comparisons = [compare("grad x", got.x, expected.x, tolerance, where=valid)]
+    if lengths is not None and comparisons[0].problem is None:
+        comparisons.append(compare("grad x at padded steps (zeros)", got.x, np.zeros_like(expected.x), EXACT,
+                                   where=~valid))
+    if got.h0 is not None:
+        comparisons.append(compare("grad h0", got.h0, expected.h0, tolerance))
+    if got.c0 is not None:
+        comparisons.append(compare("grad c0", got.c0, expected.c0, tolerance))
+    comparisons += [compare(f"grad {key}", canonical[key], expected.params[key], tolerance) for key in expected.params]
+    return comparisons
+
+
+def gradient_rerun_command(engine: str, label: str) -> str:
+    """The command that reruns one live gradient case."""
+    return (f"pytest 'tests/test_gradient_equivalence.py::test_engine_gradients_match_reference"
+            f"[{engine}-{label}{GRAD_SUFFIX}]' --engines {engine}")
+
+
+@dataclass
+class GradientRun:
+    """A judged gradient run and what it ran on (None for an unsupported case)."""
+
+    result: CaseResult
+    data: CaseData | None = None
+    layer: Any = None
+    cotangents: Cotangents | None = None
+    gradients: EngineGradients | None = None
+
+
+def reference_gradients(spec: RNNSpec, params: Params, x: np.ndarray, initial_state: Any,
+                        lengths: np.ndarray | None, cotangents: Cotangents) -> Gradients:
+    """The reference's gradients (float64) for the engine's inputs and cotangents."""
+    return backward(spec, params, x, initial_state, lengths, grad_output=cotangents.output,
+                    grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n)
+
+
+def execute_gradient_case(adapter: Adapter, case: Case) -> GradientRun:
+    """Build ``case`` on ``adapter``'s engine, differentiate it there and judge the gradients."""
+    label = adapter.case_label(case) + GRAD_SUFFIX
+    rerun = gradient_rerun_command(adapter.name, adapter.case_label(case))
+    tolerance = GRADIENT_TOLERANCES[case.dtype]
+    reason = adapter.gradient_unsupported_reason(case.spec, case.dtype, case.with_lengths)
+    if reason is not None:
+        return GradientRun(CaseResult(adapter.name, case, label, UNSUPPORTED, reason=reason, rerun=rerun,
+                                      tolerance=tolerance))
+    data = case.data()
+    cotangents = case_cotangents(case)
+    layer = adapter.build(case.spec, data.params)
+    got = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths, cotangents)
+    canonical = adapter.mapping(case.spec).gradients_to_params(got.native, f"{adapter.name} parameter gradients")
+    expected = reference_gradients(case.spec, data.params, data.x, data.initial_state, data.lengths, cotangents)
+    comparisons = judge_gradients(case.spec, got, canonical, expected, data.lengths, tolerance)
+    defect = adapter.gradient_known_defect(case.spec, case.dtype, case.with_lengths)
+    return GradientRun(verdict(adapter.name, case, label, comparisons, defect, rerun, tolerance), data, layer,
+                       cotangents, got)
+
+
+def run_gradient_case(adapter: Adapter, case: Case) -> CaseResult:
+    """Differentiate ``case`` on ``adapter``'s engine and judge it against the reference backward."""
+    return execute_gradient_case(adapter, case).result

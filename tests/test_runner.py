@@ -172,4 +172,4 @@ def test_a_signature_without_its_comparisons_is_refused():
 
     wrong = run_case(SwapsInputAndForgetGates(), CASE).comparisons
     with pytest.raises(ValueError, match="a defect signature was given without the comparisons against it"):
-        verdict("fake", CASE, CASE.id, wrong, "example: declared", "rerun", LENGTHS_IGNORED, None)
+        verdict("fake", CASE, CASE.id, wrong, "example: declared", "rerun", signature=LENGTHS_IGNORED)

@@ -15,6 +15,7 @@ import numpy as np
 from rnn_ref.cases import Case
 from rnn_ref.defects import DefectSignature
 from rnn_ref.errors import UnsupportedCase
+from rnn_ref.gradients import Cotangents, EngineGradients
 from rnn_ref.mapping import WeightMapping
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State
@@ -24,6 +25,10 @@ from rnn_ref.spec import RNNSpec
 PADDED_ZEROS = "zeros"
 PADDED_REPEAT_LAST = "repeat_last"
 
+#: What an engine without ``run_gradients`` declares for every gradient case (plug-ins written
+#: before gradients existed keep working: their gradient cases are reported unsupported).
+GRADIENTS_NOT_IMPLEMENTED = "gradients not implemented for this engine (the adapter has no run_gradients)"
+
 
 class Adapter(ABC):
     """One engine: a way of running a recurrent layer of one framework."""
@@ -32,6 +37,8 @@ class Adapter(ABC):
     name: str
     #: every reason ``unsupported_reason`` can give; a reason no case hits is a stale declaration
     limits: tuple[str, ...] = ()
+    #: every reason ``gradient_unsupported_reason`` adds to ``limits`` (the same rule applies)
+    gradient_limits: tuple[str, ...] = ()
 
     def padded_steps(self, spec: RNNSpec) -> str:
         """What the engine writes at padded steps of the output: PADDED_ZEROS or PADDED_REPEAT_LAST."""
@@ -101,3 +108,37 @@ class Adapter(ABC):
         lengths: np.ndarray | None = None,
     ) -> RNNOutput:
         """Run the native layer; results come back as NumPy arrays in the canonical layout."""
+
+    # ------------------------------------------------------------------ gradients (optional)
+    def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        """Why the engine cannot differentiate this case, or None. Every forward limit applies;
+        an adapter without ``run_gradients`` gives GRADIENTS_NOT_IMPLEMENTED."""
+        reason = self.unsupported_reason(spec, dtype, with_lengths)
+        if reason is None and type(self).run_gradients is Adapter.run_gradients:
+            return GRADIENTS_NOT_IMPLEMENTED
+        return reason
+
+    def check_gradient_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
+        """Raise UnsupportedCase with the reason when the engine cannot differentiate the case."""
+        reason = self.gradient_unsupported_reason(spec, dtype, with_lengths)
+        if reason is not None:
+            raise UnsupportedCase(self.name, reason)
+
+    def gradient_known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        """An upstream report when the engine differentiates the case wrong. By default a forward
+        defect is a gradient defect too (the gradient of a wrong function is wrong)."""
+        return self.known_defect(spec, dtype, with_lengths)
+
+    def run_gradients(
+        self,
+        spec: RNNSpec,
+        layer: Any,
+        x: np.ndarray,
+        initial_state: State | None,
+        lengths: np.ndarray | None,
+        cotangents: Cotangents,
+    ) -> EngineGradients:
+        """Run the native layer under the framework's own autodiff and return the gradients of
+        ``sum(cot.output·output) + sum(cot.h_n·h_n) + sum(cot.c_n·c_n)`` with respect to x, the
+        given initial states and every native parameter (keyed as ``native_arrays``)."""
+        raise UnsupportedCase(self.name, GRADIENTS_NOT_IMPLEMENTED)

@@ -33,6 +33,14 @@ Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
   (unsupported; the error surfaces asynchronously, at the first read of the output).
 * ``rnn_relu`` in float64 computes in float32: no upstream report found; a strict xfail
   whose signature is "equals the float64 reference rounded through float32".
+* Gradients: the native kernel (float64) computes wrong i2h_weight gradients for the middle
+  layers of a vanilla RNN stack of 3 or more layers (no upstream report found; the same bug
+  was fixed for GRU by PR apache/mxnet#18203): a strict xfail of those gradient cases. It also
+  gives every layer below the top zero (LSTM, GRU) or wrong (RNN) gradients when x itself
+  needs no gradient; ``run_gradients`` always asks for x's, and
+  tests/test_gluon_gradient_defects.py reproduces both (no upstream report found).
+* LSTM projection has no backward on CPU ("No training support for LSTM with projection on CPU
+  currently"): its gradient cases are unsupported (``gradient_limits``).
 * LSTM state clipping (``state_clip_min/max``) is GPU-only (ignored in float32, an error in
   float64); it is not part of the canonical layer, so the adapter never sets it.
 
@@ -50,6 +58,7 @@ from rnn_ref import defects
 from rnn_ref.adapters.base import PADDED_ZEROS, Adapter
 from rnn_ref.defects import DefectSignature
 from rnn_ref.errors import ParamsError
+from rnn_ref.gradients import Cotangents, EngineGradients
 from rnn_ref.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State
@@ -71,6 +80,16 @@ NATIVE_KERNEL_LENGTHS = (
 LENGTHS_IGNORED = (
     "apache/mxnet#19323: on CPU, float32 runs on oneDNN, which silently ignores "
     "use_sequence_length (fix: PR apache/mxnet#19466, not in 1.9.1)"
+)
+PROJECTION_NO_TRAINING = (
+    "LSTM projection is inference-only on MXNet's CPU kernel: its backward raises 'No training "
+    "support for LSTM with projection on CPU currently' (src/operator/rnn-inl.h)"
+)
+VANILLA_MIDDLE_LAYER_GRADIENT = (
+    "observed on mxnet 1.9.1 CPU: the native kernel's (float64) rnn_tanh/rnn_relu backward gives wrong "
+    "i2h_weight gradients for the middle layers of a stack of 3 or more; PR apache/mxnet#18203 fixed this "
+    "bug for GRU (apache/mxnet#17898) but not for the vanilla RNN; no upstream report found for it "
+    "(reproduction: tests/test_gluon_gradient_defects.py)"
 )
 RELU_FLOAT64 = (
     "observed on mxnet 1.9.1 CPU: fused rnn_relu in float64 rounds to float32 "
@@ -126,6 +145,7 @@ class GluonAdapter(Adapter):
 
     name = "gluon"
     limits = (NO_BIAS, GRU_RESET_BEFORE, NATIVE_KERNEL_LENGTHS)
+    gradient_limits = (PROJECTION_NO_TRAINING,)
 
     def version(self) -> str:
         return import_mxnet().__version__
@@ -141,6 +161,18 @@ class GluonAdapter(Adapter):
         if with_lengths and (dtype == "float64" or spec.proj_size):
             return NATIVE_KERNEL_LENGTHS
         return None
+
+    def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        reason = self.unsupported_reason(spec, dtype, with_lengths)
+        if reason is None and spec.proj_size:
+            return PROJECTION_NO_TRAINING
+        return reason
+
+    def gradient_known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        defect = self.known_defect(spec, dtype, with_lengths)
+        if defect is None and spec.mode.startswith("rnn_") and dtype == "float64" and spec.num_layers >= 3:
+            return VANILLA_MIDDLE_LAYER_GRADIENT
+        return defect
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         defect = declared_defect(spec, dtype, with_lengths)
@@ -177,6 +209,38 @@ class GluonAdapter(Adapter):
         return RNNOutput(
             output.asnumpy(), final[0].asnumpy(), final[1].asnumpy() if spec.has_cell_state else None
         )
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents: Cotangents) -> EngineGradients:
+        """mx.autograd.record() around the fused layer, then mx.autograd.backward with the cotangents."""
+        mx = import_mxnet()
+        self.check_gradient_supported(spec, str(x.dtype), with_lengths=lengths is not None)
+        batch = x.shape[1 if spec.layout == "TNC" else 0]
+        inputs = mx.nd.array(x, dtype=x.dtype)
+        states = to_gluon_states(spec, layer, initial_state, batch, x.dtype)
+        watched = [inputs] + (states if initial_state is not None else [])
+        for array in watched:
+            array.attach_grad()
+        with mx.autograd.record():
+            if lengths is None:
+                output, final = layer(inputs, states)
+            else:
+                twin = fused_layer(spec, str(x.dtype), use_sequence_length=True, shared=layer)
+                output, final = twin(inputs, states, mx.nd.array(lengths, dtype="int32"))
+        return autograd_gradients(spec, layer, watched, [output, *final], cotangents)
+
+
+def autograd_gradients(spec: RNNSpec, block: Any, watched: list, heads: list,
+                       cotangents: Cotangents) -> EngineGradients:
+    """mx.autograd.backward of the heads [output, h_n(, c_n)] with the cotangents; gradients of the
+    watched arrays [x(, h0(, c0))] and of every parameter (by structural name)."""
+    mx = import_mxnet()
+    given = [cotangents.output, cotangents.h_n] + ([cotangents.c_n] if spec.has_cell_state else [])
+    mx.autograd.backward(heads, head_grads=[mx.nd.array(g, dtype=g.dtype) for g in given])
+    grads = [array.grad.asnumpy() for array in watched]
+    native = {name.removeprefix(block.prefix): param.grad().asnumpy().copy()
+              for name, param in block.collect_params().items()}
+    return EngineGradients(x=grads[0], h0=grads[1] if len(grads) > 1 else None,
+                           c0=grads[2] if len(grads) > 2 else None, native=native)
 
 
 def fused_layer(spec: RNNSpec, dtype: str, use_sequence_length: bool = False, shared: Any = None) -> Any:

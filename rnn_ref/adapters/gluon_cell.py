@@ -40,8 +40,16 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_ZEROS, Adapter
-from rnn_ref.adapters.gluon import GRU_RESET_BEFORE, gluon_mapping, import_mxnet, load_params, structural_arrays
+from rnn_ref.adapters.gluon import (
+    GRU_RESET_BEFORE,
+    autograd_gradients,
+    gluon_mapping,
+    import_mxnet,
+    load_params,
+    structural_arrays,
+)
 from rnn_ref.cases import Case
+from rnn_ref.gradients import Cotangents, EngineGradients
 from rnn_ref.mapping import WeightMapping
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State
@@ -110,24 +118,61 @@ class GluonCellAdapter(Adapter):
     def run(self, spec, layer, x, initial_state=None, lengths=None) -> RNNOutput:
         mx = import_mxnet()
         self.check_supported(spec, str(x.dtype), with_lengths=lengths is not None)
+        output, final = self.unroll(spec, layer, mx.nd.array(x, dtype=x.dtype),
+                                    self.begin_state(spec, layer, initial_state, x), lengths)
+        per_unit = 2 if spec.has_cell_state else 1
+        return RNNOutput(
+            np.ascontiguousarray(output.asnumpy()),
+            np.stack([state.asnumpy() for state in final[0::per_unit]]),
+            np.stack([state.asnumpy() for state in final[1::per_unit]]) if spec.has_cell_state else None,
+        )
+
+    def begin_state(self, spec: RNNSpec, layer: Any, initial_state: State | None, x: np.ndarray) -> list[Any]:
+        batch = x.shape[1 if spec.layout == "TNC" else 0]
+        return flat_begin_state(spec, layer, initial_state, batch, x.dtype)
+
+    def unroll(self, spec: RNNSpec, layer: Any, inputs: Any, begin_state: list[Any],
+               lengths: np.ndarray | None) -> tuple[Any, list[Any]]:
+        """``layer.unroll`` on an NDArray in ``spec.layout``: (output in spec.layout, flat final states)."""
+        mx = import_mxnet()
         transposed = needs_tnc_workaround(spec, lengths is not None)
         layout = "TNC" if transposed else spec.layout
-        data = x.transpose(1, 0, 2) if transposed else x
-        steps, batch = data.shape[layout.index("T")], data.shape[layout.index("N")]
+        data = inputs.transpose((1, 0, 2)) if transposed else inputs
+        steps = data.shape[layout.index("T")]
         output, final = layer.unroll(
             steps,
-            mx.nd.array(np.ascontiguousarray(data), dtype=x.dtype),  # without dtype: float32
-            begin_state=flat_begin_state(spec, layer, initial_state, batch, x.dtype),
+            data,
+            begin_state=begin_state,
             layout=layout,
             merge_outputs=True,
             valid_length=None if lengths is None else mx.nd.array(lengths, dtype="int32"),
         )
-        output = output.asnumpy()
+        return (output.transpose((1, 0, 2)) if transposed else output), final
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents: Cotangents) -> EngineGradients:
+        """mx.autograd.record() around Gluon's own unroll, then mx.autograd.backward."""
+        mx = import_mxnet()
+        self.check_gradient_supported(spec, str(x.dtype), with_lengths=lengths is not None)
+        inputs = mx.nd.array(x, dtype=x.dtype)
+        flat = self.begin_state(spec, layer, initial_state, x)
+        inputs.attach_grad()
+        if initial_state is not None:
+            for state in flat:
+                state.attach_grad()
+        with mx.autograd.record():
+            output, final = self.unroll(spec, layer, inputs, flat, lengths)
+            per_unit = 2 if spec.has_cell_state else 1
+            heads = [output, mx.nd.stack(*final[0::per_unit])]
+            if spec.has_cell_state:
+                heads.append(mx.nd.stack(*final[1::per_unit]))
+        result = autograd_gradients(spec, layer, [inputs], heads, cotangents)
+        if initial_state is None:
+            return result
         per_unit = 2 if spec.has_cell_state else 1
-        return RNNOutput(
-            np.ascontiguousarray(output.transpose(1, 0, 2) if transposed else output),
-            np.stack([state.asnumpy() for state in final[0::per_unit]]),
-            np.stack([state.asnumpy() for state in final[1::per_unit]]) if spec.has_cell_state else None,
+        grads = [state.grad.asnumpy() for state in flat]
+        return EngineGradients(
+            x=result.x, h0=np.stack(grads[0::per_unit]),
+            c0=np.stack(grads[1::per_unit]) if spec.has_cell_state else None, native=result.native,
         )
 
 

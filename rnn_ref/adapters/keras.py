@@ -66,6 +66,7 @@ import numpy as np
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.keras_backend import KerasBackendMismatch, backend_mismatch
 from rnn_ref.cases import Case
+from rnn_ref.gradients import Cotangents, EngineGradients
 from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput
@@ -274,37 +275,77 @@ class KerasAdapter(Adapter):
         keras = self.keras()
         to_numpy = keras.ops.convert_to_numpy
         seq = x if spec.layout == "NTC" else x.transpose(1, 0, 2)  # Keras is batch-major only
+        states = None if initial_state is None else [s for s in initial_state if s is not None]
+        output, h_n, c_n = self.forward_tensors(spec, layer, seq, states, lengths)
+        output = to_numpy(output)
+        return RNNOutput(
+            np.ascontiguousarray(output if spec.layout == "NTC" else output.transpose(1, 0, 2)),
+            to_numpy(h_n),
+            to_numpy(c_n) if spec.has_cell_state else None,
+        )
+
+    def forward_tensors(self, spec: RNNSpec, layer: KerasLayers, seq: Any, states: list | None,
+                        lengths: np.ndarray | None) -> tuple[Any, Any, Any]:
+        """The built layers on batch-major ``seq`` (N, T, I): (output (N, T, D·R), h_n, c_n or None),
+        as backend tensors. ``states``: None or [h0] / [h0, c0], each (L·D, N, ·), arrays or tensors."""
+        keras = quiet_import_keras()
         steps = seq.shape[1]
         mask = None if lengths is None else np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
-        def state_of(unit: int) -> list[np.ndarray]:
-            if spec.has_cell_state:
-                return [initial_state.h[unit], initial_state.c[unit]]
-            return [initial_state.h[unit]]
+        def state_of(unit: int) -> list[Any]:
+            return [state[unit] for state in states]
 
         finals: list[list[Any]] = []  # per unit: [h] or [h, c]
         if spec.bidirectional:
             per_state = 2 if spec.has_cell_state else 1
             for level_index, level in enumerate(layer.layers):
                 given = None
-                if initial_state is not None:
+                if states is not None:
                     given = state_of(2 * level_index) + state_of(2 * level_index + 1)  # forward, then backward
                 result = level(seq, initial_state=given, mask=mask)
-                seq, states = result[0], list(result[1:])
-                finals += [states[:per_state], states[per_state:]]
+                seq, level_states = result[0], list(result[1:])
+                finals += [level_states[:per_state], level_states[per_state:]]
         else:
             given = None
-            if initial_state is not None:  # one cell: [h, c]; a stack: per cell [[h, c], ...]
+            if states is not None:  # one cell: [h, c]; a stack: per cell [[h, c], ...]
                 given = [state_of(unit) for unit in range(spec.num_layers)]
                 given = given[0] if spec.num_layers == 1 else given
             result = layer.layers[0](seq, initial_state=given, mask=mask)
-            seq, states = result[0], list(result[1:])
-            finals = [states] if spec.num_layers == 1 else [list(per_cell) for per_cell in states]
-        output = to_numpy(seq)
-        return RNNOutput(
-            np.ascontiguousarray(output if spec.layout == "NTC" else output.transpose(1, 0, 2)),
-            np.stack([to_numpy(states[0]) for states in finals]),
-            np.stack([to_numpy(states[1]) for states in finals]) if spec.has_cell_state else None,
+            seq, cell_states = result[0], list(result[1:])
+            finals = [cell_states] if spec.num_layers == 1 else [list(per_cell) for per_cell in cell_states]
+        h_n = keras.ops.stack([unit_states[0] for unit_states in finals])
+        c_n = keras.ops.stack([unit_states[1] for unit_states in finals]) if spec.has_cell_state else None
+        return seq, h_n, c_n
+
+    def run_gradients(self, spec, layer: KerasLayers, x, initial_state, lengths,
+                      cotangents: Cotangents) -> EngineGradients:
+        """tf.GradientTape around the layers; x and the given states are watched constants, the
+        weights are the cells' variables (in get_weights order, i.e. the native names' order)."""
+        quiet_import_keras()
+        import tensorflow as tf
+
+        def batch_major(array: np.ndarray) -> np.ndarray:
+            return array if spec.layout == "NTC" else array.transpose(1, 0, 2)
+
+        seq = tf.constant(np.ascontiguousarray(batch_major(x)))
+        states = [] if initial_state is None else [tf.constant(s) for s in initial_state if s is not None]
+        variables = [w for cell in layer.cells() for w in cell.weights]
+        with tf.GradientTape() as tape:
+            tape.watch([seq, *states])
+            output, h_n, c_n = self.forward_tensors(spec, layer, seq, states or None, lengths)
+        targets = [output, h_n] + ([c_n] if spec.has_cell_state else [])
+        given = [batch_major(cotangents.output), cotangents.h_n] + ([cotangents.c_n] if spec.has_cell_state else [])
+        given = [tf.constant(np.ascontiguousarray(g)) for g in given]
+        grads = tape.gradient(targets, [seq, *states, *variables], output_gradients=given,
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        dx, *rest = [np.asarray(g) for g in grads]
+        d_states, d_weights = rest[:len(states)], rest[len(states):]
+        names = list(self.mapping(spec).native_shapes)
+        return EngineGradients(
+            x=np.ascontiguousarray(batch_major(dx)),
+            h0=d_states[0] if states else None,
+            c0=d_states[1] if len(states) > 1 else None,
+            native=dict(zip(names, d_weights, strict=True)),
         )
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import Adapter
+from rnn_ref.gradients import Cotangents, EngineGradients
 from rnn_ref.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State
@@ -94,26 +95,72 @@ class TorchAdapter(Adapter):
 
     def run(self, spec, layer, x, initial_state=None, lengths=None) -> RNNOutput:
         import torch
-        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-        batch_first = spec.layout == "NTC"
-        inputs = torch.from_numpy(np.ascontiguousarray(x))
-        hx = to_torch_state(spec, initial_state)
-        with torch.no_grad(), warnings.catch_warnings():
-            # float32 LSTM with proj_size leaves oneDNN for the generic kernel and says so; the
-            # matrix checks both kernels, so the notice is not news.
-            warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
-            if lengths is None:
-                output, final = layer(inputs, hx)
-            else:
-                packed = pack_padded_sequence(
-                    inputs, torch.as_tensor(lengths, dtype=torch.int64), batch_first, enforce_sorted=False
-                )
-                packed_output, final = layer(packed, hx)
-                steps = x.shape[1 if batch_first else 0]
-                output, _ = pad_packed_sequence(packed_output, batch_first, total_length=steps)
-        h_n, c_n = final if spec.has_cell_state else (final, None)
+        with torch.no_grad():
+            output, h_n, c_n = run_fused(spec, layer, torch.from_numpy(np.ascontiguousarray(x)),
+                                         to_torch_state(spec, initial_state), lengths)
         return RNNOutput(output.numpy(), h_n.numpy(), None if c_n is None else c_n.numpy())
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents: Cotangents) -> EngineGradients:
+        """torch.autograd through the fused kernel (packed sequences when there are lengths)."""
+        import torch
+
+        inputs = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+        states = [] if initial_state is None else [torch.from_numpy(np.ascontiguousarray(s)).requires_grad_()
+                                                   for s in initial_state if s is not None]
+        hx = None if not states else (tuple(states) if spec.has_cell_state else states[0])
+        with torch.enable_grad():
+            output, h_n, c_n = run_fused(spec, layer, inputs, hx, lengths)
+        return autograd_gradients(spec, layer, inputs, states, (output, h_n, c_n), cotangents)
+
+
+def run_fused(spec: RNNSpec, layer: Any, inputs: Any, hx: Any, lengths: np.ndarray | None) -> tuple:
+    """The fused layer on a tensor: (output, h_n, c_n or None), lengths through packed sequences."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    batch_first = spec.layout == "NTC"
+    with warnings.catch_warnings():
+        # float32 LSTM with proj_size leaves oneDNN for the generic kernel and says so; the
+        # matrix checks both kernels, so the notice is not news.
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+        if lengths is None:
+            output, final = layer(inputs, hx)
+        else:
+            packed = pack_padded_sequence(
+                inputs, torch.as_tensor(lengths, dtype=torch.int64), batch_first, enforce_sorted=False
+            )
+            packed_output, final = layer(packed, hx)
+            steps = inputs.shape[1 if batch_first else 0]
+            output, _ = pad_packed_sequence(packed_output, batch_first, total_length=steps)
+    h_n, c_n = final if spec.has_cell_state else (final, None)
+    return output, h_n, c_n
+
+
+def autograd_gradients(spec: RNNSpec, module: Any, inputs: Any, states: list, results: tuple,
+                       cotangents: Cotangents) -> EngineGradients:
+    """torch.autograd.grad of sum(cot · result) w.r.t. the inputs, the given states and every parameter."""
+    import torch
+
+    output, h_n, c_n = results
+    targets = [output, h_n] + ([c_n] if spec.has_cell_state else [])
+    given = [cotangents.output, cotangents.h_n] + ([cotangents.c_n] if spec.has_cell_state else [])
+    parameters = dict(module.named_parameters())
+    grads = torch.autograd.grad(targets, [inputs, *states, *parameters.values()],
+                                [torch.from_numpy(np.ascontiguousarray(g)) for g in given], allow_unused=True)
+
+    def numpy_of(grad: Any, like: Any) -> np.ndarray:  # an unused input's gradient is zero
+        return np.zeros(tuple(like.shape), np.dtype(str(like.dtype).removeprefix("torch."))) if grad is None \
+            else grad.numpy()
+
+    dx, *rest = grads
+    d_states, d_params = rest[:len(states)], rest[len(states):]
+    return EngineGradients(
+        x=numpy_of(dx, inputs),
+        h0=numpy_of(d_states[0], states[0]) if states else None,
+        c0=numpy_of(d_states[1], states[1]) if len(states) > 1 else None,
+        native={name: numpy_of(g, p) for (name, p), g in zip(parameters.items(), d_params, strict=True)},
+    )
 
 
 def load_state(module: Any, arrays: dict[str, np.ndarray]) -> None:

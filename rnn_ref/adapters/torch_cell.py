@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import Adapter
-from rnn_ref.adapters.torch import GRU_RESET_BEFORE, fused_unit_rows, load_state, torch_dtype
+from rnn_ref.adapters.torch import GRU_RESET_BEFORE, autograd_gradients, fused_unit_rows, load_state, torch_dtype
+from rnn_ref.gradients import Cotangents, EngineGradients
 from rnn_ref.mapping import WeightMapping, build_mapping
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput
@@ -90,41 +91,62 @@ class TorchCellAdapter(Adapter):
         import torch
 
         seq = torch.from_numpy(np.ascontiguousarray(x if spec.layout == "TNC" else x.transpose(1, 0, 2)))
-        steps, batch = seq.shape[:2]
-        dtype = seq.dtype
-        valid = torch.ones(steps, batch, 1, dtype=torch.bool)
-        if lengths is not None:
-            valid = (torch.arange(steps)[:, None] < torch.as_tensor(lengths)[None, :])[..., None]
-        h_finals, c_finals = [], []
+        states = None if initial_state is None else [torch.from_numpy(s.copy()) for s in initial_state if s is not None]
         with torch.no_grad():
-            for layer_index in range(spec.num_layers):
-                outputs = []
-                for direction in spec.directions:
-                    unit = len(h_finals)
-                    if initial_state is None:
-                        h = torch.zeros(batch, spec.hidden_size, dtype=dtype)
-                        c = torch.zeros(batch, spec.hidden_size, dtype=dtype)
-                    else:
-                        h = torch.from_numpy(initial_state.h[unit].copy())
-                        c = torch.from_numpy(initial_state.c[unit].copy()) if spec.has_cell_state else None
-                    cell = layer[cell_name(layer_index, direction)]
-                    out = torch.zeros(steps, batch, spec.hidden_size, dtype=dtype)
-                    order = range(steps - 1, -1, -1) if direction == "bwd" else range(steps)
-                    for t in order:
-                        if spec.has_cell_state:
-                            h_next, c_next = cell(seq[t], (h, c))
-                            c = torch.where(valid[t], c_next, c)
-                        else:
-                            h_next = cell(seq[t], h)
-                        h = torch.where(valid[t], h_next, h)
-                        out[t] = torch.where(valid[t], h_next, torch.zeros_like(h_next))
-                    outputs.append(out)
-                    h_finals.append(h)
-                    c_finals.append(c)
-                seq = torch.cat(outputs, dim=-1)
-        output = seq.numpy() if spec.layout == "TNC" else seq.numpy().transpose(1, 0, 2)
-        return RNNOutput(
-            np.ascontiguousarray(output),
-            torch.stack(h_finals).numpy(),
-            torch.stack(c_finals).numpy() if spec.has_cell_state else None,
-        )
+            output, h_n, c_n = unroll(spec, layer, seq, states, lengths)
+        output = output.numpy() if spec.layout == "TNC" else output.numpy().transpose(1, 0, 2)
+        return RNNOutput(np.ascontiguousarray(output), h_n.numpy(), None if c_n is None else c_n.numpy())
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents: Cotangents) -> EngineGradients:
+        """torch.autograd through the adapter's unrolled loop of cells."""
+        import torch
+
+        inputs = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+        states = [] if initial_state is None else [torch.from_numpy(np.ascontiguousarray(s)).requires_grad_()
+                                                   for s in initial_state if s is not None]
+        with torch.enable_grad():
+            seq = inputs if spec.layout == "TNC" else inputs.transpose(0, 1)
+            output, h_n, c_n = unroll(spec, layer, seq, states or None, lengths)
+            output = output if spec.layout == "TNC" else output.transpose(0, 1)
+        return autograd_gradients(spec, layer, inputs, states, (output, h_n, c_n), cotangents)
+
+
+def unroll(spec: RNNSpec, layer: Any, seq: Any, states: list | None, lengths: np.ndarray | None) -> tuple:
+    """The time loop over (T, N, I) tensors: (output (T, N, D·H), h_n, c_n or None).
+
+    ``states``: None (zeros) or [h0] / [h0, c0], each (L·D, N, H).
+    """
+    import torch
+
+    steps, batch = seq.shape[:2]
+    dtype = seq.dtype
+    valid = torch.ones(steps, batch, 1, dtype=torch.bool)
+    if lengths is not None:
+        valid = (torch.arange(steps)[:, None] < torch.as_tensor(lengths)[None, :])[..., None]
+    h_finals, c_finals = [], []
+    for layer_index in range(spec.num_layers):
+        outputs = []
+        for direction in spec.directions:
+            unit = len(h_finals)
+            if states is None:
+                h = torch.zeros(batch, spec.hidden_size, dtype=dtype)
+                c = torch.zeros(batch, spec.hidden_size, dtype=dtype)
+            else:
+                h = states[0][unit]
+                c = states[1][unit] if spec.has_cell_state else None
+            cell = layer[cell_name(layer_index, direction)]
+            out = [None] * steps
+            order = range(steps - 1, -1, -1) if direction == "bwd" else range(steps)
+            for t in order:
+                if spec.has_cell_state:
+                    h_next, c_next = cell(seq[t], (h, c))
+                    c = torch.where(valid[t], c_next, c)
+                else:
+                    h_next = cell(seq[t], h)
+                h = torch.where(valid[t], h_next, h)
+                out[t] = torch.where(valid[t], h_next, torch.zeros_like(h_next))
+            outputs.append(torch.stack(out))
+            h_finals.append(h)
+            c_finals.append(c)
+        seq = torch.cat(outputs, dim=-1)
+    return seq, torch.stack(h_finals), torch.stack(c_finals) if spec.has_cell_state else None

@@ -18,22 +18,28 @@ import pytest
 
 from rnn_ref.adapters import load_adapter
 from rnn_ref.cases import Case, all_cases
-from rnn_ref.runner import KnownDefectReproduced
+from rnn_ref.runner import GRAD_SUFFIX, KnownDefectReproduced
 
 
-def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True):
+def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True, gradients: bool = False):
+    """One (engine, case); ``gradients``: for a gradient test (its own limits and defects, id ``…-grad``)."""
     adapter = load_adapter(engine)
     marks = [pytest.mark.engine]
     if case.slow:
         marks.append(pytest.mark.slow)
-    reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
-    defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
+    if gradients:
+        reason = adapter.gradient_unsupported_reason(case.spec, case.dtype, case.with_lengths)
+        defect = adapter.gradient_known_defect(case.spec, case.dtype, case.with_lengths)
+    else:
+        reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
+        defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
     if reason is not None:
         marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {reason}"))
     elif defect is not None and runs_the_layer:
         marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {defect}", strict=True,
                                        raises=KnownDefectReproduced))
-    return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case)}")
+    suffix = GRAD_SUFFIX if gradients else ""
+    return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case)}{suffix}")
 
 
 NO_ENGINE = pytest.mark.skip(reason="no engine selected: pass --engines NAME or run an engine's tox env")
@@ -63,7 +69,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             cases = [c for c in cases if not c.with_state and not c.with_lengths and c.spec.layout == "TNC"]
         # A known defect is about what the engine computes: only tests that run the layer xfail.
         runs_the_layer = "small_specs_only" not in metafunc.definition.keywords
-        params = [engine_case_param(engine, case, runs_the_layer) for engine in engines for case in cases]
+        gradients = "gradients" in metafunc.definition.keywords
+        params = [engine_case_param(engine, case, runs_the_layer, gradients) for engine in engines for case in cases]
         metafunc.parametrize(("engine", "case"), params)
     elif "engine" in metafunc.fixturenames:
         metafunc.parametrize("engine", [pytest.param(e, marks=pytest.mark.engine) for e in engines])

@@ -1,0 +1,131 @@
+"""Recorded gradients: every engine's autodiff checked offline, through its fixtures.
+
+`rnn-ref record` also stores, per recorded case, the cotangents the engine was given and the
+gradients it returned (``grad:`` arrays, rnn_ref/gradient_fixtures.py). Replaying needs NumPy
+alone: the rows import the recorded native weights and native gradients, and the reference
+backward must reproduce the recorded gradients within GRADIENT_TOLERANCES.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rnn_ref.adapters import ENGINES
+from rnn_ref.cli import main
+from rnn_ref.fixtures import FIXTURES_ROOT, MANIFEST, FixtureError, load_all, load_fixture, read_manifest
+from rnn_ref.gradient_fixtures import GradientFixtureError, replay_gradients
+from rnn_ref.runner import FAIL, PASS
+
+WITH_GRADIENTS = [(engine, entry["id"]) for engine in ENGINES if (FIXTURES_ROOT / engine / MANIFEST).is_file()
+                  for entry in read_manifest(FIXTURES_ROOT / engine)["cases"]
+                  if entry.get("gradients", {}).get("status") == PASS]
+
+
+@pytest.mark.parametrize(("fixture_engine", "case_id"), WITH_GRADIENTS, ids=[f"{e}-{c}" for e, c in WITH_GRADIENTS])
+def test_recorded_gradients_are_reproduced_by_the_reference(fixture_engine, case_id):
+    directory = FIXTURES_ROOT / fixture_engine
+    manifest = read_manifest(directory)
+    fixture = load_fixture(directory, manifest, next(e for e in manifest["cases"] if e["id"] == case_id))
+    result = replay_gradients(fixture_engine, fixture, fixture.gradient_entry)
+    assert result.status == PASS, f"recorded with {manifest['engine_version']}:\n{result.report()}"
+
+
+@pytest.mark.parametrize("recorded_engine", list(ENGINES))
+def test_every_engine_recorded_gradients(recorded_engine):
+    """Every committed set carries gradients for the cases whose gradients the engine can compute."""
+    assert sum(engine == recorded_engine for engine, _ in WITH_GRADIENTS) >= 10
+
+
+@pytest.fixture
+def torch_copy(tmp_path):
+    directory = tmp_path / "torch"
+    shutil.copytree(FIXTURES_ROOT / "torch", directory)
+    manifest = read_manifest(directory)
+    entry = next(e for e in manifest["cases"] if e["with_lengths"] and e["with_state"] and e["spec"]["mode"] == "lstm")
+    return directory, entry
+
+
+def rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del arrays[key]
+    np.savez(path, **arrays)
+
+
+def replay(directory, entry):
+    _, fixtures = load_all(directory)
+    fixture = next(f for f in fixtures if f.case.id == entry["id"])
+    return replay_gradients("torch", fixture, fixture.gradient_entry)
+
+
+def test_a_tampered_weight_gradient_fails_the_replay(torch_copy):
+    directory, entry = torch_copy
+    path = directory / entry["file"]
+    with np.load(path) as archive:
+        bias = archive["grad:weight:bias_hh_l0"].copy()
+    bias[3] += 1e-3
+    rewrite(path, **{"grad:weight:bias_hh_l0": bias})
+    result = replay(directory, entry)
+    assert result.status == FAIL
+    assert "grad l0.fwd.b_hh.i: max abs error 1.000e-03" in result.report()
+
+
+def test_a_missing_gradient_array_is_named(torch_copy):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], **{"grad:h0": None})
+    with pytest.raises(GradientFixtureError, match=r"missing array 'grad:h0'"):
+        replay(directory, entry)
+
+
+def test_a_misshaped_cotangent_is_named(torch_copy):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], **{"grad:cot_h_n": np.zeros((1, 1), np.float32)})
+    with pytest.raises(GradientFixtureError, match=r"grad:cot_h_n: expected shape \(4, 4, 5\), got \(1, 1\)"):
+        replay(directory, entry)
+
+
+def test_a_manifest_cannot_loosen_its_gradient_tolerance(torch_copy):
+    directory, entry = torch_copy
+    manifest = json.loads((directory / MANIFEST).read_text())
+    next(e for e in manifest["cases"] if e["id"] == entry["id"])["gradients"]["tolerance"] = {"atol": 1.0, "rtol": 0}
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(GradientFixtureError, match="differs from the table's"):
+        replay(directory, entry)
+
+
+def test_a_fixture_without_gradients_still_replays_its_forward(torch_copy):
+    """Fixtures recorded before gradients existed have no ``gradients`` field: nothing to replay."""
+    directory, entry = torch_copy
+    manifest = json.loads((directory / MANIFEST).read_text())
+    del next(e for e in manifest["cases"] if e["id"] == entry["id"])["gradients"]
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    assert replay(directory, entry) is None
+
+
+def test_check_fails_on_a_bad_recorded_gradient(torch_copy, capsys):
+    directory, entry = torch_copy
+    with np.load(directory / entry["file"]) as archive:
+        rewrite(directory / entry["file"], **{"grad:x": archive["grad:x"] * 2.0})
+    code = main(["check", "--engines", "torch", "--replay-only", "--fixtures", str(directory.parent)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"torch disagrees with the reference on case {entry['id']}-grad" in out and "grad x: max abs error" in out
+    assert "gradients: " in out.splitlines()[-1] and "1 failed" in out.splitlines()[-1]
+
+
+def test_check_names_a_broken_gradient_fixture(torch_copy, capsys):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], **{"grad:x": None})
+    code = main(["check", "--engines", "torch", "--replay-only", "--fixtures", str(directory.parent)])
+    out = capsys.readouterr().out
+    assert code == 1 and "missing array 'grad:x'" in out and "not checked: torch" in out
+
+
+def test_fixture_errors_stay_value_errors():
+    assert issubclass(GradientFixtureError, ValueError) and issubclass(FixtureError, ValueError)

@@ -1,0 +1,187 @@
+"""The gradient judge itself: fake engines that differentiate wrong in one known way must fail.
+
+No framework needed: the fake engine's "autodiff" is the reference backward, its native
+parameters are torch-style rows (so its native gradients come back through the rows), and
+each wrong engine alters one thing, the way a real engine's bug would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from rnn_ref import backward, forward
+from rnn_ref.adapters import adapter_object
+from rnn_ref.adapters.base import GRADIENTS_NOT_IMPLEMENTED, Adapter
+from rnn_ref.cases import case_by_id
+from rnn_ref.compare import GRADIENT_TOLERANCES
+from rnn_ref.gradients import EngineGradients, case_cotangents
+from rnn_ref.mapping import build_mapping, fused_unit_rows
+from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, UNSUPPORTED, run_gradient_case
+
+
+class ForwardOnlyEngine(Adapter):
+    """An engine written before gradients existed: no run_gradients."""
+
+    name = "fake"
+
+    def version(self) -> str:
+        return "0"
+
+    def mapping(self, spec):
+        return build_mapping(self.name, spec, lambda layer, d: fused_unit_rows(spec, layer, d, lambda k: f"{k}_{layer}{d}"))
+
+    def build(self, spec, params):
+        return params
+
+    def native_arrays(self, spec, layer):
+        return self.mapping(spec).to_native(layer)
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        return forward(spec, layer, x, initial_state, lengths, precision="input")
+
+
+class ReferenceEngine(ForwardOnlyEngine):
+    """A correct engine: differentiates with the reference backward, in the input's dtype."""
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        grads = backward(spec, layer, x, initial_state, lengths, grad_output=cotangents.output,
+                         grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n, precision="input")
+        given = initial_state is not None
+        return EngineGradients(grads.x, grads.h0 if given else None, grads.c0 if given else None,
+                               self.mapping(spec).to_native(grads.params))
+
+
+class SwapsGateGradients(ReferenceEngine):
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        got = super().run_gradients(spec, layer, x, initial_state, lengths, cotangents)
+        native = dict(got.native)
+        stacked = got.native["weight_hh_0fwd"]  # gates i f g o stacked along rows
+        H = spec.hidden_size
+        native["weight_hh_0fwd"] = np.concatenate([stacked[H:2 * H], stacked[:H], stacked[2 * H:]])
+        return dataclasses.replace(got, native=native)
+
+
+class LeaksGradientIntoPaddedSteps(ReferenceEngine):
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        got = super().run_gradients(spec, layer, x, initial_state, lengths, cotangents)
+        return dataclasses.replace(got, x=got.x + 1e-12)  # nothing is exactly zero any more
+
+
+class ReturnsStateGradientsInTheWrongOrder(ReferenceEngine):
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        got = super().run_gradients(spec, layer, x, initial_state, lengths, cotangents)
+        return dataclasses.replace(got, h0=got.h0[::-1].copy())
+
+
+class DropsTheCellStateCotangent(ReferenceEngine):
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        return super().run_gradients(spec, layer, x, initial_state, lengths,
+                                     dataclasses.replace(cotangents, c_n=np.zeros_like(cotangents.c_n)))
+
+
+class DeclaresAGradientDefectItDoesNotHave(ReferenceEngine):
+    def gradient_known_defect(self, spec, dtype, with_lengths):
+        return "example: declared but not real"
+
+
+CASE = case_by_id("lstm-L2-bi-NTC-h0-len-f64")
+
+
+def test_the_reference_engine_passes():
+    result = run_gradient_case(ReferenceEngine(), CASE)
+    assert result.status == PASS, result.report()
+    assert result.label == CASE.id + "-grad"
+    tensors = [c.tensor for c in result.comparisons]
+    assert tensors[:5] == ["grad x", "grad x at padded steps (zeros)", "grad h0", "grad c0", "grad l0.fwd.w_ih.i"]
+    assert len(tensors) == 4 + len(CASE.data().params)
+
+
+@pytest.mark.parametrize(
+    ("engine", "tensor"),
+    [
+        (SwapsGateGradients(), "grad l0.fwd.w_hh.i"),
+        (LeaksGradientIntoPaddedSteps(), "grad x at padded steps (zeros)"),
+        (ReturnsStateGradientsInTheWrongOrder(), "grad h0"),
+        (DropsTheCellStateCotangent(), "grad c0"),
+    ],
+    ids=["gate-order", "padded-steps", "state-order", "cell-state-cotangent"],
+)
+def test_a_wrong_engine_fails_on_the_gradient_it_gets_wrong(engine, tensor):
+    result = run_gradient_case(engine, CASE)
+    assert result.status == FAIL
+    assert tensor in [c.tensor for c in result.failures()]
+    report = result.report()
+    assert f"fake disagrees with the reference on case {CASE.id}-grad" in report
+    assert "rerun: pytest 'tests/test_gradient_equivalence.py::test_engine_gradients_match_reference[fake-" in report
+    tolerance = GRADIENT_TOLERANCES["float64"]
+    assert f"tolerance for float64: atol={tolerance.atol:g}, rtol={tolerance.rtol:g}" in report
+
+
+def test_an_engine_without_run_gradients_is_unsupported_not_failing():
+    engine = ForwardOnlyEngine()
+    assert engine.gradient_unsupported_reason(CASE.spec, CASE.dtype, CASE.with_lengths) == GRADIENTS_NOT_IMPLEMENTED
+    result = run_gradient_case(engine, CASE)
+    assert result.status == UNSUPPORTED and result.reason == GRADIENTS_NOT_IMPLEMENTED
+
+
+def test_a_declared_gradient_defect_must_reproduce():
+    result = run_gradient_case(DeclaresAGradientDefectItDoesNotHave(), CASE)
+    assert result.status == DEFECT_GONE
+    assert "now matches the reference" in result.report()
+
+
+def test_a_reproduced_gradient_defect_is_a_known_defect():
+    class Both(SwapsGateGradients, DeclaresAGradientDefectItDoesNotHave):
+        pass
+
+    assert run_gradient_case(Both(), CASE).status == KNOWN_DEFECT
+
+
+def test_float32_gradients_are_judged_with_the_float32_gradient_tolerance():
+    case = case_by_id("gru-L3-bi-TNC-h0-len-f32")
+    result = run_gradient_case(ReferenceEngine(), case)  # computes in float32
+    assert result.status == PASS, result.report()
+    assert 0 < result.max_error < GRADIENT_TOLERANCES["float32"].atol * 10
+
+
+def test_cotangents_are_seeded_by_the_case_and_zero_at_padded_steps():
+    first, again = case_cotangents(CASE), case_cotangents(CASE)
+    np.testing.assert_array_equal(first.output, again.output)
+    other = case_cotangents(case_by_id("lstm-L2-bi-NTC-h0-f64"))
+    assert not np.array_equal(first.h_n, other.h_n)
+    lengths = CASE.lengths
+    for n, length in enumerate(lengths):  # NTC
+        assert not first.output[n, length:].any() and first.output[n, :length].all()
+    assert first.output.dtype == first.h_n.dtype == first.c_n.dtype == np.float64
+
+
+class OneBiasEngine(ReferenceEngine):
+    """Keras's rows: one bias per gate holding b_ih + b_hh. Its autodiff's bias gradient is the
+    gradient of that one bias, which is the gradient of either summand."""
+
+    def mapping(self, spec):
+        return adapter_object("keras").mapping(spec)
+
+    def build(self, spec, params):
+        mapping = self.mapping(spec)
+        return mapping.to_params(mapping.to_native(params))  # folded: b_ih + b_hh in b_ih, zeros in b_hh
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        grads = backward(spec, layer, x, initial_state, lengths, grad_output=cotangents.output,
+                         grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n, precision="input")
+        mapping = self.mapping(spec)
+        native = {name: np.zeros(shape) for name, shape in mapping.native_shapes.items()}
+        for row in mapping.rows:  # one gradient per native region: the bias's, i.e. b_ih's
+            block = grads.params[row.canonical[0]]
+            native[row.native][row.region] = block.T if row.transpose else block
+        return EngineGradients(grads.x, grads.h0, grads.c0, native)
+
+
+def test_a_one_bias_engine_passes_through_the_sum_rule():
+    case = case_by_id("lstm-L2-bi-TNC-h0-f64")
+    result = run_gradient_case(OneBiasEngine(), case)
+    assert result.status == PASS, result.report()
+    assert any(row.combine == "sum" for row in OneBiasEngine().mapping(case.spec).rows)
