@@ -20,6 +20,10 @@ a report from a second machine saw 1-2 ULPs. The bound is 4x the worst measured,
 families not tried here; it is still far below what a real change of the computation does
 (a changed gate, bias or state order moves results by 1e5 ULPs and more), and below the
 judge's own tolerance against the reference (2e-6 ≈ 17 ULPs of 1.0 in float32).
+
+Recorded gradients sum over every step and sample, so they drift more: with the same ISA caps
+the worst gradient drift was 6.5 ULPs (gluon-cell, ``rnn_tanh-L2-bi-NTC-h0-len-f32``,
+``r0_i2h_weight``; torch 4.0), and ``GRADIENT_DRIFT_BOUND_ULPS`` is 32, about 5x that.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 DRIFT_BOUND_ULPS = 16.0
+GRADIENT_DRIFT_BOUND_ULPS = 32.0
 
 
 def ulp_of_magnitude(array: np.ndarray) -> float:
@@ -47,10 +52,11 @@ class Drift:
     max_abs: float
     ulps: float
     within: bool
+    bound: float = DRIFT_BOUND_ULPS
 
     def describe(self) -> str:
         return (f"{self.case} {self.tensor}: changed by up to {self.max_abs:.3e} = {self.ulps:.1f} ULPs "
-                f"of its magnitude (bound {DRIFT_BOUND_ULPS:g})")
+                f"of its magnitude (bound {self.bound:g})")
 
 
 def drift(case: str, tensor: str, committed: np.ndarray, fresh: np.ndarray,
@@ -59,10 +65,10 @@ def drift(case: str, tensor: str, committed: np.ndarray, fresh: np.ndarray,
     committed, fresh = np.asarray(committed), np.asarray(fresh)
     if committed.shape != fresh.shape or committed.dtype != fresh.dtype:
         return Drift(case, f"{tensor} ({committed.dtype}{committed.shape} -> {fresh.dtype}{fresh.shape})",
-                     float("inf"), float("inf"), False)
+                     float("inf"), float("inf"), False, bound_ulps)
     if committed.size == 0:
-        return Drift(case, tensor, 0.0, 0.0, True)
+        return Drift(case, tensor, 0.0, 0.0, True, bound_ulps)
     change = np.abs(fresh.astype(np.float64) - committed.astype(np.float64))
     largest = float(np.nan_to_num(change, nan=np.inf).max())
     ulps = largest / ulp_of_magnitude(committed)
-    return Drift(case, tensor, largest, ulps, ulps <= bound_ulps)
+    return Drift(case, tensor, largest, ulps, ulps <= bound_ulps, bound_ulps)

@@ -32,7 +32,7 @@ from rnn_ref.adapters import adapter_object, engine_names, load_adapter
 from rnn_ref.adapters.base import Adapter
 from rnn_ref.cases import DTYPES, VARIANTS, Case, small_matrix
 from rnn_ref.compare import TOLERANCES, Tolerance
-from rnn_ref.drift import Drift, drift
+from rnn_ref.drift import DRIFT_BOUND_ULPS, GRADIENT_DRIFT_BOUND_ULPS, Drift, drift
 from rnn_ref.files import read_npz
 from rnn_ref.gradient_fixtures import GRAD_PREFIX, gradient_arrays, gradient_entry
 from rnn_ref.reference import RNNOutput, State, forward
@@ -452,7 +452,9 @@ def recording_drifts(committed: list[Fixture], fresh: list[Fixture]) -> list[Dri
             if before is not None or after is not None:
                 pairs[tensor] = (before if before is not None else np.empty(0), after if after is not None
                                  else np.empty(0))
-        drifts += [drift(case, tensor, before, after) for tensor, (before, after) in pairs.items()]
+        drifts += [drift(case, tensor, before, after,
+                         GRADIENT_DRIFT_BOUND_ULPS if tensor.startswith(GRAD_PREFIX) else DRIFT_BOUND_ULPS)
+                   for tensor, (before, after) in pairs.items()]
     return drifts
 
 

@@ -93,3 +93,25 @@ def test_a_different_shape_or_set_of_cases_is_never_rounding(committed):
     assert not drift("c", "output", np.zeros(3, np.float32), np.zeros(3, np.float64)).within
     [problem] = recording_drifts(fixtures, fixtures[1:])
     assert not problem.within and fixtures[0].case.id in problem.case
+
+
+def test_recorded_gradients_have_their_own_wider_bound(committed):
+    """Gradients sum over every step and sample and drift more (6.5 ULPs measured): bound 32."""
+    from rnn_ref.drift import GRADIENT_DRIFT_BOUND_ULPS
+
+    _, fixtures = committed
+    index = next(i for i, f in enumerate(fixtures) if f.gradients)
+    name = next(n for n in sorted(fixtures[index].gradients) if n.startswith("grad:weight:"))
+
+    def with_gradient_moved(ulps):
+        gradients = dict(fixtures[index].gradients)
+        moved_array = gradients[name].copy()
+        moved_array.flat[0] = moved_array.dtype.type(moved_array.flat[0] + ulps * ulp_of_magnitude(moved_array))
+        gradients[name] = moved_array
+        fresh = list(fixtures)
+        fresh[index] = dataclasses.replace(fixtures[index], gradients=gradients)
+        return {d.tensor: d for d in recording_drifts(fixtures, fresh)}[name]
+
+    assert with_gradient_moved(DRIFT_BOUND_ULPS + 4).within
+    beyond = with_gradient_moved(GRADIENT_DRIFT_BOUND_ULPS + 8)
+    assert not beyond.within and "(bound 32)" in beyond.describe()

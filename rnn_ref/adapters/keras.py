@@ -288,7 +288,7 @@ class KerasAdapter(Adapter):
                         lengths: np.ndarray | None) -> tuple[Any, Any, Any]:
         """The built layers on batch-major ``seq`` (N, T, I): (output (N, T, D·R), h_n, c_n or None),
         as backend tensors. ``states``: None or [h0] / [h0, c0], each (L·D, N, ·), arrays or tensors."""
-        keras = quiet_import_keras()
+        keras = self.keras()
         steps = seq.shape[1]
         mask = None if lengths is None else np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
@@ -321,6 +321,7 @@ class KerasAdapter(Adapter):
                       cotangents: Cotangents) -> EngineGradients:
         """tf.GradientTape around the layers; x and the given states are watched constants, the
         weights are the cells' variables (in get_weights order, i.e. the native names' order)."""
+        self.check_gradient_supported(spec, str(x.dtype), lengths is not None)
         quiet_import_keras()
         import tensorflow as tf
 
@@ -349,7 +350,21 @@ class KerasAdapter(Adapter):
         )
 
 
-class KerasJaxAdapter(KerasAdapter):
+#: Gradients are taken with tf.GradientTape, which differentiates TensorFlow tensors only.
+GRADIENTS_NEED_TENSORFLOW = ("gradients are taken with tf.GradientTape, which needs Keras on the TensorFlow backend "
+                             "(the `keras` engine); differentiating this backend's own autodiff is not implemented")
+
+
+class OtherBackendGradients:
+    """The Keras adapter on a backend other than TensorFlow: forward only, gradients a declared limit."""
+
+    gradient_limits = (GRADIENTS_NEED_TENSORFLOW,)
+
+    def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return self.unsupported_reason(spec, dtype, with_lengths) or GRADIENTS_NEED_TENSORFLOW
+
+
+class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
     """The same layers and mapping on Keras's JAX backend (``KERAS_BACKEND=jax``)."""
 
     name = "keras-jax"
@@ -366,7 +381,7 @@ class KerasJaxAdapter(KerasAdapter):
         return jax.disable_jit()
 
 
-class KerasTorchAdapter(KerasAdapter):
+class KerasTorchAdapter(OtherBackendGradients, KerasAdapter):
     """The same layers and mapping on Keras's PyTorch backend (``KERAS_BACKEND=torch``)."""
 
     name = "keras-torch"
