@@ -110,7 +110,8 @@ def test_recorded_gradients_have_their_own_wider_bound(committed):
         gradients[name] = moved_array
         fresh = list(fixtures)
         fresh[index] = dataclasses.replace(fixtures[index], gradients=gradients)
-        return {d.tensor: d for d in recording_drifts(fixtures, fresh)}[name]
+        case = fixtures[index].case.id
+        return next(d for d in recording_drifts(fixtures, fresh) if d.case == case and d.tensor == name)
 
     assert with_gradient_moved(DRIFT_BOUND_ULPS + 4).within
     beyond = with_gradient_moved(GRADIENT_DRIFT_BOUND_ULPS + 8)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_ref.adapters.base import Adapter
 from rnn_ref.adapters.keras import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
 from rnn_ref.adapters.onnx_runtime import ort_session
 from rnn_ref.errors import UnsupportedCase
@@ -98,6 +99,11 @@ def convert(spec: RNNSpec, layer: KerasLayers, dtype: np.dtype, with_state: bool
 
 class KerasTf2OnnxAdapter(KerasAdapter):
     """The Keras layers converted by tf2onnx and run on onnxruntime."""
+
+    #: A converted model is run for inference only: the ONNX engines are checked forward (the
+    #: gradients of the layer it came from are the source engine's), so its gradients are
+    #: GRADIENTS_NOT_IMPLEMENTED, as for every adapter without its own run_gradients.
+    run_gradients = Adapter.run_gradients
 
     name = "keras-tf2onnx"
     limits = (NO_PROJECTION, LSTM_NODE_NO_DOUBLE)

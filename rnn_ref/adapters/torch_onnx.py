@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_ref.adapters.base import Adapter
 from rnn_ref.adapters.onnx_runtime import ORT_NO_DOUBLE
 from rnn_ref.adapters.torch import GRU_RESET_BEFORE, TorchAdapter, to_torch_state
 from rnn_ref.params import Params
@@ -102,6 +103,11 @@ EXPORT_DROPS_PROJECTION = (
 
 class TorchOnnxAdapter(TorchAdapter):
     """The torch layer exported to ONNX by ``torch.onnx.export`` and run on onnxruntime."""
+
+    #: A converted model is run for inference only: the ONNX engines are checked forward (the
+    #: gradients of the layer it came from are the source engine's), so its gradients are
+    #: GRADIENTS_NOT_IMPLEMENTED, as for every adapter without its own run_gradients.
+    run_gradients = Adapter.run_gradients
 
     name = "torch-onnx"
     limits = (GRU_RESET_BEFORE, EXPORT_DROPS_PROJECTION, EXPORT_NO_PACKED_SEQUENCE, ORT_NO_DOUBLE)
