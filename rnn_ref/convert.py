@@ -29,6 +29,7 @@ list of missing, unexpected and mis-shaped names before anything is written.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -127,6 +128,20 @@ def read_gluon_params(path: Path) -> dict[str, np.ndarray]:
     if not isinstance(loaded, dict):
         raise ParamsError(f"{path}: holds an unnamed list of arrays, not the named parameters of save_parameters")
     return {name: array.asnumpy() for name, array in loaded.items()}
+
+
+GLUON_SAVED_NAME = re.compile(r"^(?:_unfused\.)?(\d+)\.(?:([lr])_cell\.)?(i2h|h2h|h2r)_(weight|bias)$")
+
+
+def gluon_structural_name(saved: str) -> str:
+    """``save_parameters``'s key (``_unfused.1.r_cell.i2h_weight``, ``0.h2r_weight``) as the
+    structural name the rows use (``r1_i2h_weight``, ``l0_h2r_weight``); other keys unchanged.
+    Only size inference needs this: the weights themselves are loaded by Gluon."""
+    match = GLUON_SAVED_NAME.match(saved)
+    if match is None:
+        return saved
+    layer, direction, kind, what = match.groups()
+    return f"{direction or 'l'}{layer}_{kind}_{what}"
 
 
 class Shapes(dict):
@@ -346,6 +361,8 @@ def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = Fals
                               f"(a whole model's state_dict?): add --prefix {hint}")
     if infer:
         shapes = arrays if isinstance(arrays, Shapes) else {name: np.shape(a) for name, a in arrays.items()}
+        if suffix_of(path) == ".params":
+            shapes = {gluon_structural_name(name): shape for name, shape in shapes.items()}
         spec = infer_sizes(engine, spec, shapes, path)
     try:
         if engine == CANONICAL:

@@ -198,3 +198,17 @@ def test_the_suffix_must_fit_the_engine(tmp_path, capsys):
     Params.random(SPEC).save(tmp_path / "c.npz")
     code, _, err = convert(capsys, "canonical", "keras", tmp_path / "c.npz", tmp_path / "k.h5")
     assert code == 2 and "a keras weight file must end in .npz" in err
+
+
+@pytest.mark.parametrize(("saved", "structural"), [
+    ("_unfused.1.r_cell.i2h_weight", "r1_i2h_weight"),  # fused layer, bidirectional
+    ("0.l_cell.h2h_bias", "l0_h2h_bias"),  # SequentialRNNCell of BidirectionalCells
+    ("_unfused.0.h2r_weight", "l0_h2r_weight"),  # unidirectional, projection
+    ("2.i2h_bias", "l2_i2h_bias"),
+    ("embedding0_weight", "embedding0_weight"),  # not a recurrent parameter: unchanged
+])
+def test_gluon_save_parameters_keys_name_the_structural_parameters(saved, structural):
+    """Gluon's save_parameters renames keys; size inference reads .params shapes under the rows' names."""
+    from rnn_ref.convert import gluon_structural_name
+
+    assert gluon_structural_name(saved) == structural
