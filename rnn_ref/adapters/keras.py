@@ -66,6 +66,7 @@ import numpy as np
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.keras_backend import KerasBackendMismatch, backend_mismatch
 from rnn_ref.cases import Case
+from rnn_ref.defects import COMPUTES_IN_FLOAT32, DefectSignature
 from rnn_ref.gradients import Cotangents, EngineGradients
 from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.params import Params
@@ -373,6 +374,9 @@ class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         return JAX_FLOAT64_TANH if dtype == "float64" and spec.mode != "rnn_relu" else None
 
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        return COMPUTES_IN_FLOAT32 if self.known_defect(spec, dtype, with_lengths) else None
+
     def execution(self) -> contextlib.AbstractContextManager:
         """Op by op (``jax.disable_jit``): eager Keras on JAX compiles its ``lax.scan`` afresh on
         every call (about 0.5 s per layer); without jit the same scan body runs as a Python loop."""
@@ -389,3 +393,6 @@ class KerasTorchAdapter(OtherBackendGradients, KerasAdapter):
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         return TORCH_FLOAT64_MATMUL if dtype == "float64" else None
+
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        return COMPUTES_IN_FLOAT32 if self.known_defect(spec, dtype, with_lengths) else None

@@ -25,6 +25,7 @@ from typing import Any
 
 from rnn_ref.adapters.onnx_model import NO_PROJECTION, OnnxLayer, build_layer
 from rnn_ref.adapters.onnx_runtime import OnnxModelAdapter
+from rnn_ref.defects import LENGTHS_IGNORED, DefectSignature
 from rnn_ref.params import Params
 from rnn_ref.spec import RNNSpec
 
@@ -57,6 +58,9 @@ class OnnxReferenceAdapter(OnnxModelAdapter):
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         return IGNORES_SEQUENCE_LENS if with_lengths else None
+
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        return LENGTHS_IGNORED if with_lengths else None
 
     def build(self, spec: RNNSpec, params: Params) -> OnnxLayer:
         self.check_supported(spec, str(params.dtype), with_lengths=False)
