@@ -38,17 +38,7 @@ import numpy as np
 
 from rnn_ref.errors import InputError
 from rnn_ref.params import FLOAT_DTYPES, Params
-from rnn_ref.reference import (
-    PRECISIONS,
-    RNNOutput,
-    State,
-    _check_lengths,
-    _check_params,
-    _check_state,
-    _check_x,
-    relu,
-    sigmoid,
-)
+from rnn_ref.reference import RNNOutput, State, _checked_inputs, relu, sigmoid
 from rnn_ref.spec import RNNSpec
 
 Blocks = dict[str, np.ndarray]
@@ -359,14 +349,9 @@ def _forward_and_backward(spec, params, x, initial_state, lengths, *, grad_outpu
                           precision) -> tuple[RNNOutput, Gradients, list[UnitTape]]:
     """The forward pass BPTT ran over (for tests: it must be ``reference.forward``'s), the gradients,
     and the tapes (per unit, in state order)."""
-    params = _check_params(spec, params)
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
-    x = _check_x(spec, x)
-    seq = x if spec.layout == "TNC" else x.transpose(1, 0, 2)
+    params, seq, h0, c0, lengths = _checked_inputs(spec, params, x, initial_state, lengths, precision)
     steps, batch = seq.shape[:2]
-    h0, c0 = _check_state(spec, initial_state, batch, x.dtype)
-    valid = np.arange(steps)[:, None] < _check_lengths(lengths, batch, steps)[None, :]
+    valid = np.arange(steps)[:, None] < lengths[None, :]
     units = spec.num_layers * spec.num_directions
     output_shape = (steps, batch, spec.output_size) if spec.layout == "TNC" else (batch, steps, spec.output_size)
     if grad_output is None:

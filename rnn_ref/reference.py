@@ -312,6 +312,20 @@ def _check_params(spec: object, params: object) -> Params:
     raise InputError(f"params must be Params or a mapping of canonical blocks, got {_describe(params)}")
 
 
+def _checked_inputs(spec: object, params: object, x: object, initial_state: object, lengths: object,
+                    precision: object) -> tuple[Params, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """Every argument of ``forward`` (and ``backward``) validated: (params, x as (T, N, I), h0, c0,
+    lengths (N,)); raises InputError naming the first bad one."""
+    params = _check_params(spec, params)
+    if precision not in PRECISIONS:
+        raise InputError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
+    x = _check_x(spec, x)
+    seq = x if spec.layout == "TNC" else x.transpose(1, 0, 2)
+    steps, batch = seq.shape[:2]
+    h0, c0 = _check_state(spec, initial_state, batch, x.dtype)
+    return params, seq, h0, c0, _check_lengths(lengths, batch, steps)
+
+
 # --------------------------------------------------------------------------- forward
 def forward(
     spec: RNNSpec,
@@ -334,14 +348,8 @@ def forward(
     Returns:
         ``RNNOutput(output, h_n, c_n)`` in ``spec.layout``; ``c_n`` is None unless LSTM.
     """
-    params = _check_params(spec, params)
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
-    x = _check_x(spec, x)
-    seq = x if spec.layout == "TNC" else x.transpose(1, 0, 2)
+    params, seq, h0, c0, lengths = _checked_inputs(spec, params, x, initial_state, lengths, precision)
     steps, batch = seq.shape[:2]
-    h0, c0 = _check_state(spec, initial_state, batch, x.dtype)
-    lengths = _check_lengths(lengths, batch, steps)
 
     dtype = np.dtype(np.float64) if precision == "float64" else x.dtype
     # Longest sample first (a stable sort; undone at the end), so that the samples that exist
