@@ -9,35 +9,19 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import reference_engine
 
 from rnn_ref import Params, forward
-from rnn_ref.adapters.base import Adapter
 from rnn_ref.cases import case_by_id
 from rnn_ref.defects import COMPUTES_IN_FLOAT32, LENGTHS_IGNORED
-from rnn_ref.mapping import build_mapping, fused_unit_rows
 from rnn_ref.reference import RNNOutput
 from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, run_case
 
 
-class ReferenceEngine(Adapter):
+class ReferenceEngine(reference_engine.ReferenceEngine):
     """A correct 'engine': the reference itself, behind the adapter interface."""
 
     name = "fake"
-
-    def version(self) -> str:
-        return "0"
-
-    def mapping(self, spec):
-        return build_mapping(self.name, spec, lambda layer, d: fused_unit_rows(spec, layer, d, lambda k: f"{k}_{layer}{d}"))
-
-    def build(self, spec, params):
-        return params
-
-    def native_arrays(self, spec, layer):
-        return self.mapping(spec).to_native(layer)
-
-    def run(self, spec, layer, x, initial_state=None, lengths=None):
-        return forward(spec, layer, x, initial_state, lengths, precision="input")
 
 
 class SwapsInputAndForgetGates(ReferenceEngine):

@@ -11,36 +11,21 @@ import dataclasses
 
 import numpy as np
 import pytest
+import reference_engine
 
-from rnn_ref import backward, forward
+from rnn_ref import backward
 from rnn_ref.adapters import adapter_object
-from rnn_ref.adapters.base import GRADIENTS_NOT_IMPLEMENTED, Adapter
+from rnn_ref.adapters.base import GRADIENTS_NOT_IMPLEMENTED
 from rnn_ref.cases import case_by_id
 from rnn_ref.compare import GRADIENT_TOLERANCES
 from rnn_ref.gradients import EngineGradients, case_cotangents
-from rnn_ref.mapping import build_mapping, fused_unit_rows
 from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, UNSUPPORTED, run_gradient_case
 
 
-class ForwardOnlyEngine(Adapter):
+class ForwardOnlyEngine(reference_engine.ReferenceEngine):
     """An engine written before gradients existed: no run_gradients."""
 
     name = "fake"
-
-    def version(self) -> str:
-        return "0"
-
-    def mapping(self, spec):
-        return build_mapping(self.name, spec, lambda layer, d: fused_unit_rows(spec, layer, d, lambda k: f"{k}_{layer}{d}"))
-
-    def build(self, spec, params):
-        return params
-
-    def native_arrays(self, spec, layer):
-        return self.mapping(spec).to_native(layer)
-
-    def run(self, spec, layer, x, initial_state=None, lengths=None):
-        return forward(spec, layer, x, initial_state, lengths, precision="input")
 
 
 class ReferenceEngine(ForwardOnlyEngine):
@@ -58,9 +43,9 @@ class SwapsGateGradients(ReferenceEngine):
     def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
         got = super().run_gradients(spec, layer, x, initial_state, lengths, cotangents)
         native = dict(got.native)
-        stacked = got.native["weight_hh_0fwd"]  # gates i f g o stacked along rows
+        stacked = got.native["weight_hh_l0"]  # gates i f g o stacked along rows
         H = spec.hidden_size
-        native["weight_hh_0fwd"] = np.concatenate([stacked[H:2 * H], stacked[:H], stacked[2 * H:]])
+        native["weight_hh_l0"] = np.concatenate([stacked[H:2 * H], stacked[:H], stacked[2 * H:]])
         return dataclasses.replace(got, native=native)
 
 
