@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnn_ref.adapters.base import Adapter
-from rnn_ref.cases import Case, case_by_id
+from rnn_ref.cases import Case, all_cases, case_by_id
 from rnn_ref.compare import TOLERANCES
 from rnn_ref.mapping import MappingRow, WeightMapping
 from rnn_ref.params import Params, expected_shapes
@@ -286,6 +286,8 @@ class EngineSelfTest:
     baseline_failures: list[str] = field(default_factory=list)
     results: list[MutationResult] = field(default_factory=list)
     seconds: float = 0.0
+    #: why the engine runs no case of the whole matrix (then no mutation can apply), else None
+    runs_nothing: str | None = None
 
 
 def usable_cases(adapter: Adapter, case_ids: Sequence[str]) -> list[Case]:
@@ -306,6 +308,10 @@ def selftest_engine(adapter: Adapter, case_ids: Sequence[str] = SELFTEST_CASES,
     cases = usable_cases(adapter, case_ids)
     report = EngineSelfTest(adapter.name, [c.id for c in cases])
     if not cases:
+        reasons = {adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) for c in all_cases()}
+        if None not in reasons:  # an engine that runs nothing at all (onnx2torch): nothing to mutate
+            report.runs_nothing = "; ".join(sorted(reasons))
+            return report
         report.baseline_failures.append(f"no case of {list(case_ids)} runs on {adapter.name} without a limit or defect")
     baseline: dict[str, str | None] = {}  # case id -> what fails unmutated; each case runs once, when first used
 
@@ -344,6 +350,10 @@ def render(reports: Sequence[EngineSelfTest]) -> str:
     width = max((len(r.mutation) for report in reports for r in report.results), default=10)
     engine_width = max((len(report.engine) for report in reports), default=6)
     for report in reports:
+        if report.runs_nothing:
+            lines.append(f"{report.engine:<{engine_width}}  runs no case of the matrix, so no mutation applies: "
+                         f"{report.runs_nothing}")
+            continue
         if report.baseline_failures:
             lines.append(f"{report.engine:<{engine_width}}  BASELINE FAILS (fix the engine first):")
             lines += [f"{'':<{engine_width}}    {failure}" for failure in report.baseline_failures]

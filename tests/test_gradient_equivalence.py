@@ -57,8 +57,12 @@ def test_a_gradient_limit_is_refused_by_the_engine(engine):
 def test_gradients_come_back_for_every_native_parameter(engine):
     """The native gradients are keyed exactly like the native weights (no parameter dropped)."""
     adapter = load_adapter(engine)
-    case = next(c for c in all_cases() if adapter.gradient_unsupported_reason(c.spec, c.dtype, c.with_lengths) is None
-                and c.spec.num_layers == 2 and c.spec.bidirectional)
+    case = next((c for c in all_cases() if adapter.gradient_unsupported_reason(c.spec, c.dtype, c.with_lengths) is None
+                 and c.spec.num_layers == 2 and c.spec.bidirectional), None)
+    if case is None:
+        first = all_cases()[0]
+        pytest.skip(f"{engine} differentiates no case: "
+                    f"{adapter.gradient_unsupported_reason(first.spec, first.dtype, first.with_lengths)}")
     data = case.data()
     layer = adapter.build(case.spec, data.params)
     got = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths, case_cotangents(case))

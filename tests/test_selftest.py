@@ -213,3 +213,24 @@ def test_selftest_catches_every_mutation_on_the_engine(engine, capsys):
     table = capsys.readouterr().out
     assert code == 0, table
     assert ALL_CAUGHT.match(table.splitlines()[-1]), table
+
+
+def test_an_engine_that_runs_no_case_has_nothing_to_mutate_and_says_why():
+    """onnx2torch converts no recurrent node: every case is unsupported, so no mutation applies;
+    the self-test says so instead of calling the engine broken."""
+    import reference_engine
+
+    from rnn_ref.selftest import passed, render, selftest_engine
+
+    class RunsNothing(reference_engine.ReferenceEngine):
+        name = "runs-nothing"
+        limits = ("this engine converts no recurrent layer",)
+
+        def unsupported_reason(self, spec, dtype, with_lengths):
+            return self.limits[0]
+
+    report = selftest_engine(RunsNothing())
+    table = render([report])
+    assert passed([report]) and report.results == []
+    assert "runs-nothing  runs no case of the matrix, so no mutation applies: this engine converts no recurrent" in table
+    assert table.splitlines()[-1] == "0/0 mutations caught"
