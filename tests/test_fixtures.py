@@ -21,6 +21,7 @@ from rnn_ref.fixtures import (
     MANIFEST,
     FixtureError,
     load_all,
+    load_fixture,
     read_manifest,
     replay_fixture,
     representative_cases,
@@ -49,8 +50,9 @@ def test_every_engine_has_committed_fixtures_under_2_mb():
 
 @pytest.mark.parametrize(("fixture_engine", "case_id"), COMMITTED, ids=[f"{e}-{c}" for e, c in COMMITTED])
 def test_recorded_run_is_reproduced_by_the_reference(fixture_engine, case_id):
-    manifest, fixtures = load_all(FIXTURES_ROOT / fixture_engine)
-    fixture = next(f for f in fixtures if f.case.id == case_id)
+    directory = FIXTURES_ROOT / fixture_engine  # one fixture read per case (the whole set: test_check_replays_...)
+    manifest = read_manifest(directory)
+    fixture = load_fixture(directory, manifest, next(e for e in manifest["cases"] if e["id"] == case_id))
     result = replay_fixture(fixture)
     assert result.status == PASS, f"recorded with {manifest['engine_version']}:\n{result.report()}"
 
