@@ -150,6 +150,17 @@ def test_a_swap_that_fails_puts_the_previous_set_back(recorded, monkeypatch):
     assert snapshot(folder) == before
 
 
+def test_recording_again_replaces_only_its_own_files(tmp_path, registered_reference_engine):  # noqa: F811
+    folder = tmp_path / ENGINE
+    folder.mkdir()
+    (folder / "notes.npz").write_bytes(b"someone else's file")
+    record(ENGINE, folder)
+    first = set(p.name for p in folder.iterdir())
+    record(ENGINE, folder)
+    assert (folder / "notes.npz").read_bytes() == b"someone else's file"
+    assert set(p.name for p in folder.iterdir()) == first and MANIFEST in first
+
+
 def test_record_never_overwrites_a_file_its_manifest_does_not_list(recorded, monkeypatch):
     folder, _ = recorded
     stranger = read_manifest(folder)["cases"][0]["file"]
