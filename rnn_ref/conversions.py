@@ -115,8 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rnn_ref.fixtures import representative_cases
 
     cases = all_cases() if args.cases == "all" else representative_cases()
-    case_set = "the whole case matrix" if args.cases == "all" else "the recorded subset of the matrix (8 layer/input " \
-        "configurations × every variant, as rnn_ref/fixtures.py records them)"
+    configurations = len(cases) // len({case.variant for case in cases})
+    case_set = "the whole case matrix" if args.cases == "all" else "the recorded subset of the matrix " \
+        f"({configurations} layer/input configurations × every variant, as rnn_ref/fixtures.py records them)"
     reports = [run_engine(engine, cases) for engine in engines]
     command = "python -m rnn_ref.conversions" + (" --cases representative" if args.cases != "all" else "")
     table = render(reports, command + " --update README.md", case_set)
