@@ -9,10 +9,10 @@ recorded outputs and final states.
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+from fixture_files import rewrite
 
 from rnn_ref.adapters import ENGINES, adapter_object
 from rnn_ref.cli import main
@@ -58,24 +58,6 @@ def test_recorded_run_is_reproduced_by_the_reference(fixture_engine, case_id):
 
 
 # ----------------------------------------------------------------------------- broken fixtures
-@pytest.fixture
-def torch_copy(tmp_path):
-    directory = tmp_path / "torch"
-    shutil.copytree(FIXTURES_ROOT / "torch", directory)
-    manifest = read_manifest(directory)
-    entry = next(e for e in manifest["cases"] if e["with_lengths"] and e["with_state"] and e["spec"]["mode"] == "lstm")
-    return directory, entry
-
-
-def rewrite(path, **changes):
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    arrays.update(changes)
-    for key in [k for k, v in changes.items() if v is None]:
-        del arrays[key]
-    np.savez(path, **arrays)
-
-
 def test_a_tampered_output_fails_the_replay(torch_copy):
     directory, entry = torch_copy
     path = directory / entry["file"]

@@ -9,10 +9,10 @@ backward must reproduce the recorded gradients within GRADIENT_TOLERANCES.
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+from fixture_files import rewrite
 
 from rnn_ref.adapters import ENGINES, adapter_object
 from rnn_ref.cli import main
@@ -53,24 +53,6 @@ def differentiates(engine: str) -> bool:
 def test_every_engine_recorded_gradients(recorded_engine):
     """Every committed set carries gradients for the cases whose gradients the engine can compute."""
     assert sum(engine == recorded_engine for engine, _ in WITH_GRADIENTS) >= 10
-
-
-@pytest.fixture
-def torch_copy(tmp_path):
-    directory = tmp_path / "torch"
-    shutil.copytree(FIXTURES_ROOT / "torch", directory)
-    manifest = read_manifest(directory)
-    entry = next(e for e in manifest["cases"] if e["with_lengths"] and e["with_state"] and e["spec"]["mode"] == "lstm")
-    return directory, entry
-
-
-def rewrite(path, **changes):
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    arrays.update(changes)
-    for key in [k for k, v in changes.items() if v is None]:
-        del arrays[key]
-    np.savez(path, **arrays)
 
 
 def replay(directory, entry):
