@@ -136,6 +136,8 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
         for index, case in enumerate(cases, 1):
             if progress:
                 progress(index, len(cases), case.id)
+            # gradients first: an engine that computes the forward on the way gives it to execute_case
+            gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
             run = execute_case(adapter, case)
             result = run.result
             if result.status in FAILING:
@@ -144,7 +146,6 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
                 not_recorded.append({"id": case.id, **case_entry(case), "status": result.status,
                                      "reason": result.reason})
                 continue
-            gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
             if gradients.result.status in FAILING:
                 raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
             np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_ref.cases import Case
+from rnn_ref.reference import RNNOutput
 
 #: Added to the case id to seed the cotangents: a stream independent of the case's data.
 COTANGENT_SEED_SUFFIX = ":cotangents"
@@ -42,12 +43,17 @@ class EngineGradients:
     x: same shape as x. h0, c0: (L·D, N, ·), or None when the case had no initial state (the
     engine started from its own zeros, which carry no gradient) or, for c0, is not an LSTM.
     native: the gradient of every native parameter, keyed by native name (as ``native_arrays``).
+    output: the forward result of the same run, in ``run``'s form — given only by an engine
+    whose differentiated run computes bit for bit what ``run`` computes (Keras's eager layers
+    under tf.GradientTape: tests/test_keras_conventions.py checks it), so that the runner can
+    judge the case's forward test from it instead of running the layer a second time.
     """
 
     x: np.ndarray
     h0: np.ndarray | None
     c0: np.ndarray | None
     native: dict[str, np.ndarray]
+    output: RNNOutput | None = None
 
 
 def case_cotangents(case: Case) -> Cotangents:

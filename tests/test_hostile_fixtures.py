@@ -80,13 +80,18 @@ def test_a_hostile_manifest_deletes_nothing_and_is_named(recorded, capsys, hosti
         load_all(folder)
 
 
+def forbid_running_a_case(monkeypatch) -> None:
+    """Make running any case, forward or gradient, fail the test: what runs before a check fails."""
+    for runner in ("execute_case", "execute_gradient_case"):
+        monkeypatch.setattr(fixtures_module, runner, lambda *a: pytest.fail("a case ran before the check"))
+
 def test_record_checks_the_old_manifest_before_running_anything(recorded, capsys, monkeypatch):
     folder, _ = recorded
     listed = read_manifest(folder)["cases"][0]["file"]
     (folder / listed).unlink()
     (folder / listed).mkdir()  # an entry of the old manifest is a directory
     before = snapshot(folder)
-    monkeypatch.setattr(fixtures_module, "execute_case", lambda *a: pytest.fail("a case ran before the check"))
+    forbid_running_a_case(monkeypatch)
     code, _, err = run_cli(capsys, "record", "--engine", ENGINE, "--output", str(folder))
     assert code == 2 and f"lists {listed}, which are not files" in err
     assert snapshot(folder) == before
@@ -98,7 +103,7 @@ def test_an_unreadable_old_manifest_fails_before_recording(recorded, capsys, mon
     folder, _ = recorded
     (folder / MANIFEST).write_bytes(manifest_text)
     before = snapshot(folder)
-    monkeypatch.setattr(fixtures_module, "execute_case", lambda *a: pytest.fail("a case ran before the check"))
+    forbid_running_a_case(monkeypatch)
     code, _, err = run_cli(capsys, "record", "--engine", ENGINE, "--output", str(folder))
     assert code == 2 and f"{folder / MANIFEST}: " in err
     assert snapshot(folder) == before
@@ -107,7 +112,7 @@ def test_an_unreadable_old_manifest_fails_before_recording(recorded, capsys, mon
 def test_record_into_a_file_fails_before_recording(tmp_path, capsys, monkeypatch, registered_reference_engine):  # noqa: F811
     target = tmp_path / "fixtures.npz"
     target.write_bytes(b"a file")
-    monkeypatch.setattr(fixtures_module, "execute_case", lambda *a: pytest.fail("a case ran before the check"))
+    forbid_running_a_case(monkeypatch)
     code, _, err = run_cli(capsys, "record", "--engine", ENGINE, "--output", str(target))
     assert code == 2 and "is not a folder; --output names the folder to record into" in err
     assert target.read_bytes() == b"a file"

@@ -64,6 +64,26 @@ def test_gru_reset_after_has_a_two_row_bias_and_reset_before_one(keras):
     assert tuple(after.bias.shape) == (2, 3 * H) and tuple(before.bias.shape) == (3 * H,)
 
 
+@pytest.mark.parametrize("case_id", ["lstm-L2-bi-NTC-h0-len-f32", "gru_reset_before-L3-uni-TNC-len-f64",
+                                     "rnn_relu-L1-uni-NTC-h0-f32", "gru-L2-uni-TNC-h0-len-nobias-f32"])
+def test_the_forward_under_gradient_tape_is_the_plain_forward_bit_for_bit(keras, case_id):
+    """tf.GradientTape only records the eager ops, so the forward a gradient run computes is what
+    ``run`` computes, bit for bit. That is why a case's forward test may judge the output of its
+    gradient run (rnn_ref.runner.ForwardsOfGradientRuns) instead of running the layers again."""
+    from rnn_ref.adapters import load_adapter
+    from rnn_ref.cases import case_by_id
+    from rnn_ref.gradients import case_cotangents
+
+    adapter, case = load_adapter("keras"), case_by_id(case_id)
+    data = case.data()
+    layer = adapter.build(case.spec, data.params)
+    plain = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+    taped = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths,
+                                  case_cotangents(case)).output
+    for name in ("output", "h_n", "c_n"):
+        np.testing.assert_array_equal(getattr(taped, name), getattr(plain, name), err_msg=name)
+        assert getattr(taped, name) is None or getattr(taped, name).dtype == data.x.dtype
+
 SINGLE_CELL_STACK = ("Keras 3: RNN(StackedRNNCells([one cell])) under a mask fails with a nested-structure error "
                      "(no upstream report found); the adapter uses RNN(cell) for one layer")
 

@@ -6,6 +6,7 @@ weights into the layers it built before for the same (spec, dtype) — once noth
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 
 import numpy as np
@@ -73,3 +74,20 @@ def test_float32_and_float64_layers_are_kept_apart(adapter):
     layer64 = adapter.build(SPEC, Params.random(SPEC, seed=7, dtype=np.float64))
     assert set(keras_objects(layer64)).isdisjoint(ids32)
     assert adapter.run(SPEC, layer64, X.astype(np.float64)).output.dtype == np.float64
+
+
+def test_a_time_major_spec_reuses_the_batch_major_layers(adapter):
+    """Keras layers are batch-major only (TNC is transposed at the boundary), so the two layouts
+    of one layer share the built layers, and each still runs in its own layout."""
+    layer = adapter.build(SPEC, Params.random(SPEC, seed=8, dtype=np.float32))
+    ids = keras_objects(layer)
+    del layer
+    gc.collect()
+    tnc = dataclasses.replace(SPEC, layout="TNC")
+    params = Params.random(tnc, seed=9, dtype=np.float32)
+    layer = adapter.build(tnc, params)
+    assert keras_objects(layer) == ids
+    x = X.transpose(1, 0, 2)
+    tolerance = TOLERANCES["float32"]
+    np.testing.assert_allclose(adapter.run(tnc, layer, x).output, forward(tnc, params, x).output,
+                               rtol=tolerance.rtol, atol=tolerance.atol)

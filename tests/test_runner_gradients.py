@@ -19,7 +19,16 @@ from rnn_ref.adapters.base import GRADIENTS_NOT_IMPLEMENTED
 from rnn_ref.cases import case_by_id
 from rnn_ref.compare import GRADIENT_TOLERANCES
 from rnn_ref.gradients import EngineGradients, case_cotangents
-from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, UNSUPPORTED, run_gradient_case
+from rnn_ref.runner import (
+    DEFECT_GONE,
+    FAIL,
+    KNOWN_DEFECT,
+    PASS,
+    UNSUPPORTED,
+    ForwardsOfGradientRuns,
+    run_case,
+    run_gradient_case,
+)
 
 
 class ForwardOnlyEngine(reference_engine.ReferenceEngine):
@@ -170,3 +179,48 @@ def test_a_one_bias_engine_passes_through_the_sum_rule():
     result = run_gradient_case(OneBiasEngine(), case)
     assert result.status == PASS, result.report()
     assert any(row.combine == "sum" for row in OneBiasEngine().mapping(case.spec).rows)
+
+
+class ForwardOnTheWayEngine(ReferenceEngine):
+    """An engine whose gradient run gives its forward result too (as Keras under tf.GradientTape)."""
+
+    def __init__(self, output_shift: float = 0.0) -> None:
+        self.forward_runs = 0
+        self.output_shift = output_shift  # what a gradient run that computed something else would give
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        self.forward_runs += 1
+        return super().run(spec, layer, x, initial_state, lengths)
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        got = super().run_gradients(spec, layer, x, initial_state, lengths, cotangents)
+        out = super().run(spec, layer, x, initial_state, lengths)
+        return dataclasses.replace(got, output=dataclasses.replace(out, h_n=out.h_n + self.output_shift))
+
+
+def test_the_forward_test_after_a_gradient_run_judges_that_runs_output():
+    engine = ForwardOnTheWayEngine()
+    assert run_gradient_case(engine, CASE).status == PASS
+    assert run_case(engine, CASE).status == PASS and engine.forward_runs == 0  # taken, not run again
+    assert run_case(engine, CASE).status == PASS and engine.forward_runs == 1  # each output serves once
+
+
+def test_a_wrong_output_from_a_gradient_run_fails_the_forward_test():
+    engine = ForwardOnTheWayEngine(output_shift=1e-3)
+    run_gradient_case(engine, CASE)
+    result = run_case(engine, CASE)
+    assert result.status == FAIL and [c.tensor for c in result.failures()] == ["h_n"]
+
+
+def test_forwards_of_gradient_runs_are_kept_per_engine_and_case_and_bounded():
+    store = ForwardsOfGradientRuns(capacity=2)
+    first, second, third = (case_by_id(i) for i in ("lstm-L1-uni-NTC-f64", "gru-L1-uni-NTC-f64", "rnn_tanh-L1-uni-NTC-f64"))
+    store.keep("a", first, "a-first")
+    store.keep("b", first, "b-first")
+    store.keep("a", second, "a-second")  # the oldest (a, first) is dropped
+    assert store.take("a", first) is None and store.take("b", second) is None
+    assert store.take("b", first) == "b-first" and store.take("a", second) == "a-second"
+    store.keep("a", third, "a-third")
+    assert store.take("a", third) == "a-third" and store.take("a", third) is None
+    store.keep("a", first, "a-first")  # a generated case may carry a matrix case's id with other sizes
+    assert store.take("a", dataclasses.replace(first, steps=first.steps + 1)) is None

@@ -55,6 +55,7 @@ What differs between the backends (each pinned in tests/test_keras_backends.py):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import os
 import weakref
@@ -171,7 +172,7 @@ class KerasAdapter(Adapter):
     limits = (NO_PROJECTION,)
 
     def __init__(self) -> None:
-        # (spec, dtype) -> (the Keras layers built for it, weak reference to their last holder)
+        # (spec in NTC, dtype) -> (the Keras layers built for it, weak reference to their last holder)
         self._built: dict[tuple[RNNSpec, str], tuple[list[Any], weakref.ref]] = {}
 
     def keras(self) -> Any:
@@ -217,11 +218,12 @@ class KerasAdapter(Adapter):
         """
         self.check_supported(spec, str(params.dtype), with_lengths=False)
         dtype = str(params.dtype)
-        layers, holder = self._built.get((spec, dtype), (None, lambda: None))
+        key = (dataclasses.replace(spec, layout="NTC"), dtype)  # the layers are batch-major whatever the layout
+        layers, holder = self._built.get(key, (None, lambda: None))
         if layers is None or holder() is not None:
             layers = self.build_layers(spec, dtype)
         built = KerasLayers(spec, layers)
-        self._built[spec, dtype] = (layers, weakref.ref(built))
+        self._built[key] = (layers, weakref.ref(built))
         arrays = list(self.mapping(spec).to_native(params).values())
         for cell in built.cells():
             count = len(cell.weights)
@@ -273,11 +275,13 @@ class KerasAdapter(Adapter):
         return contextlib.nullcontext()
 
     def run_layers(self, spec, layer: KerasLayers, x, initial_state=None, lengths=None) -> RNNOutput:
-        keras = self.keras()
-        to_numpy = keras.ops.convert_to_numpy
         seq = x if spec.layout == "NTC" else x.transpose(1, 0, 2)  # Keras is batch-major only
         states = None if initial_state is None else [s for s in initial_state if s is not None]
-        output, h_n, c_n = self.forward_tensors(spec, layer, seq, states, lengths)
+        return self.numpy_output(spec, *self.forward_tensors(spec, layer, seq, states, lengths))
+
+    def numpy_output(self, spec: RNNSpec, output: Any, h_n: Any, c_n: Any) -> RNNOutput:
+        """``forward_tensors``'s backend tensors as the NumPy ``RNNOutput`` of the case's layout."""
+        to_numpy = self.keras().ops.convert_to_numpy
         output = to_numpy(output)
         return RNNOutput(
             np.ascontiguousarray(output if spec.layout == "NTC" else output.transpose(1, 0, 2)),
@@ -321,7 +325,10 @@ class KerasAdapter(Adapter):
     def run_gradients(self, spec, layer: KerasLayers, x, initial_state, lengths,
                       cotangents: Cotangents) -> EngineGradients:
         """tf.GradientTape around the layers; x and the given states are watched constants, the
-        weights are the cells' variables (in get_weights order, i.e. the native names' order)."""
+        weights are the cells' variables (in get_weights order, i.e. the native names' order).
+
+        The tape only records the eager ops ``run`` executes, so the forward result comes back
+        too (``EngineGradients.output``, bit for bit ``run``'s: tests/test_keras_conventions.py)."""
         self.check_gradient_supported(spec, str(x.dtype), lengths is not None)
         quiet_import_keras()
         import tensorflow as tf
@@ -348,7 +355,14 @@ class KerasAdapter(Adapter):
             h0=d_states[0] if states else None,
             c0=d_states[1] if len(states) > 1 else None,
             native=dict(zip(names, d_weights, strict=True)),
+            # a subclass that runs something else than these layers (a converted file) must not pass
+            # the Keras forward off as its own
+            output=self.numpy_output(spec, output, h_n, c_n) if self.runs_the_differentiated_layers() else None,
         )
+
+    def runs_the_differentiated_layers(self) -> bool:
+        """Whether ``run`` executes exactly the layers ``run_gradients`` differentiates."""
+        return type(self).run is KerasAdapter.run and type(self).run_layers is KerasAdapter.run_layers
 
 
 #: Gradients are taken with tf.GradientTape, which differentiates TensorFlow tensors only.
