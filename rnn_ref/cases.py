@@ -20,6 +20,7 @@ layers, given initial states, biases): 96 cases more than the 1152 of the full p
 
 from __future__ import annotations
 
+import functools
 import itertools
 import zlib
 from dataclasses import dataclass
@@ -134,10 +135,9 @@ class Case:
         return CaseData(params, x, state, self.lengths)
 
 
-def small_matrix() -> list[Case]:
-    """The full product at small sizes: variant × layers {1,2,3} × direction × layout ×
-    initial state × lengths × bias × dtype, plus ``lenshort`` beside every ``len`` case of
-    the short-lengths subset."""
+@functools.cache
+def _small_matrix() -> tuple[Case, ...]:
+    """Built once per process (1248 specs, validated): see ``small_matrix``."""
     cases = []
     for variant, layers, bidirectional, layout, with_state, with_lengths, bias, dtype in itertools.product(
         VARIANTS, (1, 2, 3), (False, True), ("TNC", "NTC"), (False, True), (False, True), (True, False),
@@ -151,7 +151,14 @@ def small_matrix() -> list[Case]:
         if with_lengths and in_short_lengths_subset(spec, with_state):
             cases.append(Case(variant, spec, SMALL["steps"], SMALL["batch"], with_state, with_lengths, dtype,
                               short_lengths=True))
-    return cases
+    return tuple(cases)
+
+
+def small_matrix() -> list[Case]:
+    """The full product at small sizes: variant × layers {1,2,3} × direction × layout ×
+    initial state × lengths × bias × dtype, plus ``lenshort`` beside every ``len`` case of
+    the short-lengths subset. The cases are immutable and shared; the list is the caller's."""
+    return list(_small_matrix())
 
 
 def large_cases() -> list[Case]:
@@ -174,8 +181,13 @@ def all_cases() -> list[Case]:
     return small_matrix() + large_cases()
 
 
+@functools.cache
+def _cases_by_id() -> dict[str, Case]:
+    return {case.id: case for case in all_cases()}
+
+
 def case_by_id(case_id: str) -> Case:
-    for case in all_cases():
-        if case.id == case_id:
-            return case
-    raise KeyError(f"no case with id {case_id!r}")
+    try:
+        return _cases_by_id()[case_id]
+    except KeyError:
+        raise KeyError(f"no case with id {case_id!r}") from None

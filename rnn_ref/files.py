@@ -75,16 +75,6 @@ def same_file(first: Path, second: Path) -> bool:
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, header length) of one ``.npy`` member, read without its data."""
-    with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        if version not in HEADER_READERS:
-            raise ValueError(f"member {info.filename!r} is .npy version {version}, which rnn_ref does not read")
-        shape, _, dtype = HEADER_READERS[version](member)
-        return tuple(shape), np.dtype(dtype), member.tell()
-
-
 def _check_member(name: str, info: zipfile.ZipInfo, shape: tuple[int, ...], dtype: np.dtype, header: int) -> None:
     if dtype.hasobject:
         raise ValueError(f"array {name!r} holds Python objects, which would need unpickling (allow_pickle=False)")
@@ -105,15 +95,23 @@ def _open_npz(path: Path) -> zipfile.ZipFile:
     return archive
 
 
-def _checked_members(archive: zipfile.ZipFile):
-    """(name, zip entry, shape) of every member, each header checked against the data it holds."""
-    for info in archive.infolist():
-        if not info.filename.endswith(".npy"):
-            raise ValueError(f"member {info.filename!r} is not .npy data")
-        name = info.filename[: -len(".npy")]
-        shape, dtype, header = _member_header(archive, info)
-        _check_member(name, info, shape, dtype, header)
-        yield name, info, shape
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, np.ndarray]:
+    """(name, array) of one ``.npy`` member: its header is checked against the bytes it holds
+    before anything is allocated, then its data is read in the same pass."""
+    if not info.filename.endswith(".npy"):
+        raise ValueError(f"member {info.filename!r} is not .npy data")
+    name = info.filename[: -len(".npy")]
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version not in HEADER_READERS:
+            raise ValueError(f"member {info.filename!r} is .npy version {version}, which rnn_ref does not read")
+        shape, fortran_order, dtype = HEADER_READERS[version](member)
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        _check_member(name, info, shape, dtype, member.tell())
+        data = bytearray(info.file_size - member.tell())
+        if member.readinto(data) != len(data):
+            raise ValueError(f"array {name!r} ends early")
+    return name, np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
 #: What a broken .npz raises inside zipfile and numpy: bad zip or deflate data, a header that
@@ -127,11 +125,7 @@ def read_npz(path: Path, error: type[ValueError] = FileProblem, what: str = ".np
     check_input_path(path, error)
     try:
         with _open_npz(path) as archive:
-            arrays = {}
-            for name, info, _ in _checked_members(archive):
-                with archive.open(info) as member:
-                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
-            return arrays
+            return dict(_read_member(archive, info) for info in archive.infolist())
     except MemoryError:
         raise error(f"{path}: its arrays do not fit in memory") from None
     except _READ_ERRORS as problem:

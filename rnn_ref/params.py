@@ -88,6 +88,11 @@ class Params(Mapping[str, np.ndarray]):
             raise ParamsError(f"params mix dtypes {sorted(str(d) for d in dtypes)}; use one")
         self.spec = spec
         self._blocks = {k: blocks[k] for k in expected_shapes(spec)}
+        # unit prefix -> [(key without the prefix, key)]: ``unit`` is called per unit and forward call
+        self._unit_keys: dict[str, list[tuple[str, str]]] = {}
+        for key in self._blocks:
+            layer, direction, rest = key.split(".", 2)
+            self._unit_keys.setdefault(f"{layer}.{direction}", []).append((rest, key))
 
     # Mapping protocol
     def __getitem__(self, key: str) -> np.ndarray:
@@ -112,8 +117,7 @@ class Params(Mapping[str, np.ndarray]):
 
     def unit(self, layer: int, direction: str) -> dict[str, np.ndarray]:
         """The blocks of one unit with the prefix stripped: ``{'w_ih.i': ..., ...}``."""
-        prefix = unit_prefix(layer, direction) + "."
-        return {k[len(prefix):]: v for k, v in self._blocks.items() if k.startswith(prefix)}
+        return {short: self._blocks[key] for short, key in self._unit_keys.get(unit_prefix(layer, direction), ())}
 
     def equal(self, other: Params) -> bool:
         """Bit-exact equality of spec, keys, dtypes and values."""

@@ -193,11 +193,30 @@ def huge_header(path: Path) -> None:
         archive.writestr("weight_ih_l0.npy", header.getvalue() + b"\0" * 80)
 
 
+def member_shorter_than_its_size(path: Path) -> None:
+    """A stored member whose zip entry says it holds the 32 bytes its header claims, but has 16."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (4,)})
+    stored = header.getvalue() + b"\1" * 16
+    with zipfile.ZipFile(path, "w") as archive:  # stored, not deflated; the CRC is that of the 16 bytes
+        archive.writestr("weight_ih_l0.npy", stored)
+    data = bytearray(path.read_bytes())
+    for signature, size_offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local and central headers
+        at = data.index(signature) + size_offset
+        data[at:at + 4] = (len(stored) + 16).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
 CORRUPT = [(broken_deflate, "not a readable"), (not_npy, "member 'weight_ih_l0.txt' is not .npy data"),
-           (huge_header, "claims shape (1000000, 1000000) of float64 (8000000000000 bytes) but holds 80 bytes")]
+           (huge_header, "claims shape (1000000, 1000000) of float64 (8000000000000 bytes) but holds 80 bytes"),
+           (member_shorter_than_its_size, "array 'weight_ih_l0' ends early")]
+CORRUPT_IDS = ["broken-deflate", "not-npy", "huge-header", "short-member"]
 
 
-@pytest.mark.parametrize(("damage", "message"), CORRUPT, ids=["broken-deflate", "not-npy", "huge-header"])
+@pytest.mark.parametrize(("damage", "message"), CORRUPT, ids=CORRUPT_IDS)
 def test_a_corrupt_npz_is_one_line_in_convert(tmp_path, capsys, damage, message):
     damage(tmp_path / "w.npz")
     code, _, err = run_cli(capsys, "convert", "--from", "torch", "--to", "canonical", *LAYER, tmp_path / "w.npz",
@@ -206,7 +225,7 @@ def test_a_corrupt_npz_is_one_line_in_convert(tmp_path, capsys, damage, message)
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "c.npz").exists()
 
 
-@pytest.mark.parametrize(("damage", "message"), CORRUPT, ids=["broken-deflate", "not-npy", "huge-header"])
+@pytest.mark.parametrize(("damage", "message"), CORRUPT, ids=CORRUPT_IDS)
 def test_a_corrupt_npz_is_a_params_error_in_params_load(tmp_path, damage, message):
     damage(tmp_path / "w.npz")
     with pytest.raises(ParamsError, match=r"w\.npz: not a readable canonical \.npz file") as error:
