@@ -11,12 +11,16 @@ of the same size with ragged lengths — it times:
 * when installed: onnxruntime's ``LSTM``/``GRU`` operator, ``onnx.reference``'s (ONNX's own
   NumPy reference), and a plain NumPy loop with the gates fused in one matmul per step.
 
+Then the backward, on the same shapes: ``rnn_ref.backward`` in float32 (which runs its own
+forward pass first) against torch.autograd's forward and backward of the same layer (the torch
+adapter's ``run_gradients``), with the same output cotangents.
+
 Each time is the best of ``--repeat`` runs after one warm-up. Every engine runs on the same
 number of threads (``--threads``, default: the CPUs this process may use): BLAS through
 threadpoolctl, torch through ``torch.set_num_threads``, onnxruntime through its session
 options. Prints each time, its ratio to torch, the largest difference to the float64
 reference, and whether the goals hold (reference float32 <= 1.5x torch, float64 <= 3x torch,
-reference float32 faster than both NumPy peers).
+reference float32 faster than both NumPy peers, reference backward <= 3x torch autograd).
 
 Some machines set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (older OpenBLAS builds need them);
 they slow a current NumPy. The header prints the BLAS kernel in use; to time the default
@@ -35,11 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from rnn_ref import Params, RNNSpec, forward
+from rnn_ref import Params, RNNSpec, backward, forward
 from rnn_ref.adapters import ENGINES, load_adapter
+from rnn_ref.gradients import Cotangents
 
 STEPS, BATCH, FEATURES = 100, 64, 256
-GOALS = {"float32": 1.5, "float64": 3.0}  # reference time / torch float32 time
+GOALS = {"float32": 1.5, "float64": 3.0, "backward": 3.0}  # reference time / torch float32 time
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -103,6 +108,14 @@ def torch_runner(spec: RNNSpec, params: Params, x: np.ndarray, lengths: np.ndarr
     adapter = load_adapter("torch")
     layer = adapter.build(spec, params)
     return lambda: adapter.run(spec, layer, x, None, lengths).output
+
+
+def torch_gradient_runner(spec: RNNSpec, params: Params, x: np.ndarray, lengths: np.ndarray | None,
+                          cotangents: Cotangents) -> Runner:
+    """torch.autograd's forward and backward of the same layer: the gradient of x."""
+    adapter = load_adapter("torch")
+    layer = adapter.build(spec, params)
+    return lambda: adapter.run_gradients(spec, layer, x, None, lengths, cotangents).x
 
 
 ONNX_GATES = {"lstm": ("i", "o", "f", "g"), "gru": ("z", "r", "n")}  # ONNX's stacking orders
@@ -247,9 +260,47 @@ def bench_shape(shape: Shape, repeat: int, threads: int, clock: Callable[[], flo
         "rnn_ref.forward float64": lambda: forward(spec, params, x, lengths=lengths).output,
         **peers(shape, params, x, lengths, threads),
     }
+    times = time_and_print(engines, truth, repeat, clock, "torch.nn")
+    return goals(shape, times) + bench_backward(shape, params, x, lengths, repeat, clock)
+
+
+def bench_backward(shape: Shape, params: Params, x: np.ndarray, lengths: np.ndarray | None, repeat: int,
+                   clock: Callable[[], float]) -> list[str]:
+    """The reference backward (float32) against torch.autograd, both from the same cotangents;
+    compared: the gradient of x."""
+    spec = shape.spec
+    output = forward(spec, params, x, lengths=lengths)
+    rng = np.random.default_rng(1)
+    grad_output = rng.standard_normal(output.output.shape).astype(np.float32)
+    cotangents = Cotangents(grad_output, np.zeros(output.h_n.shape, np.float32),
+                            None if output.c_n is None else np.zeros(output.c_n.shape, np.float32))
+    truth = backward(spec, params, x, lengths=lengths, grad_output=grad_output).x
+    engines: dict[str, Runner | str] = {
+        "rnn_ref.backward float32": lambda: backward(spec, params, x, lengths=lengths, grad_output=grad_output,
+                                                     precision="input").x,
+    }
+    if ENGINES["torch"].installed():
+        engines["torch autograd fwd+bwd"] = torch_gradient_runner(spec, params, x, lengths, cotangents)
+    else:
+        engines["torch autograd"] = "not installed (pip install torch==2.13.0)"
+    print("  backward (each with its forward pass), gradient of x:")
+    times = time_and_print(engines, truth, repeat, clock, "torch autograd")
+    torch_time = times.get("torch autograd fwd+bwd")
+    if torch_time is None:
+        return []
+    ratio = times["rnn_ref.backward float32"] / torch_time
+    ok = "met" if ratio <= GOALS["backward"] else "MISSED"
+    return [f"{shape.name}: reference backward float32 / torch autograd = {ratio:.2f}x "
+            f"(goal <= {GOALS['backward']}x): {ok}"]
+
+
+def time_and_print(engines: dict[str, Runner | str], truth: np.ndarray, repeat: int, clock: Callable[[], float],
+                   yardstick: str) -> dict[str, float]:
+    """Time the runners, print each time, its ratio to the ``yardstick`` engine and its largest
+    difference to ``truth`` (the float64 reference); an engine given as a string is why it is not timed."""
     timed = {name: run for name, run in engines.items() if not isinstance(run, str)}
     times = best_times(timed, repeat, clock)
-    torch_time = next((t for n, t in times.items() if n.startswith("torch.nn")), None)
+    torch_time = next((t for n, t in times.items() if n.startswith(yardstick)), None)
     print(f"  {'engine':<30} {'time':>10} {'/ torch':>9} {'max |diff| to reference float64':>33}")
     for name, run in engines.items():
         if isinstance(run, str):
@@ -258,7 +309,7 @@ def bench_shape(shape: Shape, repeat: int, threads: int, clock: Callable[[], flo
         diff = np.abs(np.asarray(run(), np.float64) - truth).max()
         ratio = "" if torch_time is None else f"{times[name] / torch_time:8.2f}x"
         print(f"  {name:<30} {times[name] * 1e3:8.1f} ms {ratio:>9} {diff:33.2e}", flush=True)
-    return goals(shape, times)
+    return times
 
 
 def goals(shape: Shape, times: dict[str, float]) -> list[str]:

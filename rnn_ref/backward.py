@@ -295,9 +295,10 @@ def unit_backward(
         if step.dw_proj is not None:
             grads.w_proj += step.dw_proj
     d_seq = np.zeros_like(tape.seq)
+    seq_rows = tape.seq.reshape(-1, tape.seq.shape[-1])  # (T·N, I_l): every step's input, one row each
     for g in spec.gates:                        # x_gates[g] = seq W_ig^T + b_ig over all steps
         d_seq += d_x_gates[g] @ w.w_ih[g]
-        grads.w_ih[g] = np.einsum("tnh,tni->hi", d_x_gates[g], tape.seq)
+        grads.w_ih[g] = d_x_gates[g].reshape(-1, spec.hidden_size).T @ seq_rows  # Σ_t,n da ⊗ x: one matmul
         grads.b_ih[g] = d_x_gates[g].sum(axis=(0, 1))
     return d_seq, dh, dc, grads
 
