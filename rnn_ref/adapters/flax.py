@@ -40,8 +40,9 @@ visible in the mapping rows:
   on every cell: ``SimpleCell``'s ``dtype`` defaults to float32 (the others' to None, i.e.
   the inputs' and parameters' dtype), so a float64 ``SimpleCell`` without it computes in
   float32.
-* Execution: op by op (``jax.disable_jit``), like keras-jax: ``nnx.RNN`` called eagerly
-  compiles its scan on every call.
+* Execution: op by op (``jax.disable_jit``, with the scan's per-step slices compiled once per
+  shape: rnn_ref/adapters/jax_eager.py), like keras-jax: ``nnx.RNN`` called eagerly compiles
+  its scan on every call.
 
 flax and jax are imported lazily: ``mapping`` works without them.
 """
@@ -54,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_ZEROS, Adapter
+from rnn_ref.adapters.jax_eager import op_by_op
 from rnn_ref.errors import ParamsError
 from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.params import Params, unit_prefix
@@ -230,7 +232,7 @@ class FlaxAdapter(Adapter):
         seq_lengths = None if lengths is None else jax.numpy.asarray(lengths)
         seq = jax.numpy.asarray(x)
         finals = []  # per unit, in canonical order: the Flax carry
-        with jax.disable_jit():
+        with op_by_op():
             for index, level in enumerate(layer.module.layers):
                 if spec.bidirectional:
                     given = None
