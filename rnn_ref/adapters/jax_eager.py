@@ -9,11 +9,12 @@ One primitive defeats that cache: the loop takes step ``i`` of each scanned arra
 ``lax.index_in_dim``, i.e. ``lax.slice`` with explicit unit strides, and JAX compiles a static
 slice program per start index (jax 0.10: ``_slice_impl`` dispatches a slice without strides as
 a ``dynamic_slice``, whose start is an argument, but one with strides as a static ``slice``).
-A T-step scan therefore compiles T slice programs per scanned shape: about 0.03 s each, 15 to
-25 s for one T=200 case, most of its time. ``op_by_op`` runs such slices as JAX runs a slice
-without strides (unit strides and no strides are the same slice: the same elements, bit for
-bit; tests/test_jax_eager.py checks both, and that the compiles are gone). Nothing else
-changes: every primitive of the layers still runs, op by op, through JAX's own dispatch.
+A T-step scan therefore compiles T slice programs per scanned shape, about 0.03 s each: most of
+the time of a T=200 case (flax's 2-layer tanh one: 400 compiles, 15 of its 18 s). ``op_by_op``
+runs such slices as JAX runs a slice without strides (unit strides and no strides are the same
+slice: the same elements, bit for bit; tests/test_jax_eager.py checks both, and that the
+compiles are gone). Nothing else changes: every primitive of the layers still runs, op by op,
+through JAX's own dispatch.
 """
 
 from __future__ import annotations
