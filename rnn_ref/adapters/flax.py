@@ -40,20 +40,24 @@ visible in the mapping rows:
   on every cell: ``SimpleCell``'s ``dtype`` defaults to float32 (the others' to None, i.e.
   the inputs' and parameters' dtype), so a float64 ``SimpleCell`` without it computes in
   float32.
-* Execution: op by op (``jax.disable_jit``), like keras-jax: ``nnx.RNN`` called eagerly
-  compiles its scan on every call.
+* Execution: op by op (``jax.disable_jit``, with the scan's per-step slices compiled once per
+  shape: rnn_ref/adapters/jax_eager.py), like keras-jax: ``nnx.RNN`` called eagerly compiles
+  its scan on every call.
 
 flax and jax are imported lazily: ``mapping`` works without them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_ZEROS, Adapter
+from rnn_ref.adapters.jax_eager import op_by_op
 from rnn_ref.errors import ParamsError
 from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.params import Params, unit_prefix
@@ -146,6 +150,10 @@ class FlaxAdapter(Adapter):
     optimized = False
     limits = (NO_PROJECTION, GRU_RESET_BEFORE, GRU_NO_B_HN)
 
+    def __init__(self) -> None:
+        # (spec in NTC, dtype) -> (the module built for it, weak reference to its last holder)
+        self._built: dict[tuple[RNNSpec, str], tuple[Any, weakref.ref]] = {}
+
     def version(self) -> str:
         import flax
         import jax
@@ -182,9 +190,36 @@ class FlaxAdapter(Adapter):
         return nnx.SimpleCell(activation_fn=activation, **common)
 
     def build(self, spec: RNNSpec, params: Params) -> FlaxLayers:
+        """The module of ``spec`` holding ``params``; every parameter outside the rows (the biases
+        of a layer without biases) at zero.
+
+        Building the module (its cells' ``Linear`` modules and their initializers) costs about as
+        much as running a small case, so the module built for a (spec, dtype) is kept and, on the
+        next build of the same layer in either layout (``nnx.RNN`` takes the layout per call:
+        ``time_major``), gets every parameter anew instead of being built again — but only once
+        nothing holds the previous ``FlaxLayers``: a module handed out never changes under its holder.
+        """
         jax, nnx = import_flax()
         self.check_supported(spec, str(params.dtype), with_lengths=False)
         dtype = str(params.dtype)
+        key = (dataclasses.replace(spec, layout="NTC"), dtype)
+        module, holder = self._built.get(key, (None, lambda: None))
+        if module is None or holder() is not None:
+            module = self.build_module(spec, dtype)
+        built = FlaxLayers(spec, module)
+        self._built[key] = (module, weakref.ref(built))
+        arrays = self.mapping(spec).to_native(params)
+        state = nnx.state(module, nnx.Param)
+        for path, variable in nnx.to_flat_state(state):
+            name = ".".join(map(str, path))
+            value = arrays[name] if name in arrays else np.zeros(np.shape(variable.get_value()), dtype)
+            variable.set_value(jax.numpy.asarray(value))
+        nnx.update(module, state)
+        return built
+
+    def build_module(self, spec: RNNSpec, dtype: str) -> Any:
+        """A new module for ``spec`` in ``dtype``: one ``nnx.RNN`` or ``nnx.Bidirectional`` per level."""
+        _, nnx = import_flax()
         levels = []
         for layer in range(spec.num_layers):
             if spec.bidirectional:
@@ -192,15 +227,7 @@ class FlaxAdapter(Adapter):
                 levels.append(nnx.Bidirectional(forward, backward))
             else:
                 levels.append(nnx.RNN(self.make_cell(spec, layer, dtype)))
-        module = FlaxStack(nnx.List(levels))
-        arrays = self.mapping(spec).to_native(params)
-        state = nnx.state(module, nnx.Param)
-        for path, variable in nnx.to_flat_state(state):
-            name = ".".join(map(str, path))
-            if name in arrays:
-                variable.set_value(jax.numpy.asarray(arrays[name]))
-        nnx.update(module, state)
-        return FlaxLayers(spec, module)
+        return FlaxStack(nnx.List(levels))
 
     def native_arrays(self, spec: RNNSpec, layer: FlaxLayers) -> dict[str, np.ndarray]:
         _, nnx = import_flax()
@@ -230,7 +257,7 @@ class FlaxAdapter(Adapter):
         seq_lengths = None if lengths is None else jax.numpy.asarray(lengths)
         seq = jax.numpy.asarray(x)
         finals = []  # per unit, in canonical order: the Flax carry
-        with jax.disable_jit():
+        with op_by_op():
             for index, level in enumerate(layer.module.layers):
                 if spec.bidirectional:
                     given = None

@@ -48,7 +48,8 @@ What differs between the backends (each pinned in tests/test_keras_backends.py):
   defect) and the relu RNN alone computes in float64. Under jit the same cast makes
   ``RNN(SimpleRNNCell)`` in float64 fail in ``lax.scan`` (carry float64 in, float32 out).
 * JAX execution: eager Keras compiles its ``lax.scan`` afresh on every call; the adapter
-  runs the layers op by op (``jax.disable_jit``) so the case matrix needs no compile per case.
+  runs the layers op by op (``jax.disable_jit``, with the scan's per-step slices compiled once
+  per shape: rnn_ref/adapters/jax_eager.py) so the case matrix needs no compile per case.
   tests/test_keras_backends.py runs cases through the compiled scan too.
 """
 
@@ -65,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.jax_eager import op_by_op
 from rnn_ref.adapters.keras_backend import KerasBackendMismatch, backend_mismatch
 from rnn_ref.cases import Case
 from rnn_ref.defects import COMPUTES_IN_FLOAT32, DefectSignature
@@ -392,11 +394,10 @@ class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
         return COMPUTES_IN_FLOAT32 if self.known_defect(spec, dtype, with_lengths) else None
 
     def execution(self) -> contextlib.AbstractContextManager:
-        """Op by op (``jax.disable_jit``): eager Keras on JAX compiles its ``lax.scan`` afresh on
-        every call (about 0.5 s per layer); without jit the same scan body runs as a Python loop."""
-        import jax
-
-        return jax.disable_jit()
+        """Op by op (``jax_eager.op_by_op``: ``jax.disable_jit``): eager Keras on JAX compiles its
+        ``lax.scan`` afresh on every call (about 0.5 s per layer); without jit the same scan body
+        runs as a Python loop."""
+        return op_by_op()
 
 
 class KerasTorchAdapter(OtherBackendGradients, KerasAdapter):
