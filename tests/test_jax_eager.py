@@ -103,3 +103,13 @@ def test_jax_slice_dispatch_and_jit_are_restored_on_exit_even_after_an_error(jax
             pass
         assert slicing.slice_p.impl is outer  # nested: the inner one restores the outer one's
     assert slicing.slice_p.impl is jax_slice
+
+
+def test_a_jax_without_that_slice_primitive_runs_plain_disable_jit(jax, monkeypatch):
+    """The swap reaches into jax._src; a JAX laid out otherwise must still run, op by op."""
+    from jax._src.lax import slicing
+
+    monkeypatch.delattr(slicing, "slice_p")
+    with op_by_op():
+        assert jax.config.jax_disable_jit
+    assert not jax.config.jax_disable_jit
