@@ -7,6 +7,7 @@ layer the engine cannot express, a weight file that does not match).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -215,7 +216,9 @@ def run_docs(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """The command line, built once per process (about 1 ms): ``parse_args`` only reads it."""
     parser = argparse.ArgumentParser(
         prog="rnn-ref",
         description=(

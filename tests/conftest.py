@@ -34,7 +34,7 @@ GRADIENT_TEST, FORWARD_TEST = "test_engine_gradients_match_reference", "test_eng
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each case's gradient test right before its forward test.
+    """Each case's gradient test right before its forward test; slow tests first.
 
     Under pytest-xdist's default ``--dist load`` a worker receives runs of consecutive tests, so
     a pair is split only where one run ends (measured: over 95% of the pairs in the tensorflow
@@ -58,4 +58,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if key is not None and key in gradient_items:
             ordered.append(gradient_items.pop(key))
         ordered.append(item)
-    items[:] = ordered + list(gradient_items.values())
+    # The few slow (T=200) cases first: started last, one of them keeps a worker busy while the other waits.
+    items[:] = sorted(ordered + list(gradient_items.values()), key=lambda item: item.get_closest_marker("slow") is None)
