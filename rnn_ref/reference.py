@@ -174,8 +174,9 @@ def gru_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, variant: str, 
         sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
         _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh_t[:, 2 * H:], b_hh[1])
     np.tanh(n, out=n)
-    np.multiply(z, h, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h
-    out += np.multiply(np.subtract(1.0, z, out=z), n, out=z)
+    np.subtract(h, n, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h, computed as n + z ⊙ (h − n)
+    out *= z
+    out += n
 
 
 # --------------------------------------------------------------------------- one unit
