@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each case's gradient test right before its forward test; slow tests first.
 
     Under pytest-xdist's default ``--dist load`` a worker receives runs of consecutive tests, so
-    a pair is split only where one run ends (measured: over 95% of the pairs in the tensorflow
+    a pair is split only where one run ends (measured: 93% of the pairs in the tensorflow
     env share a worker). ``--dist loadgroup`` would guarantee it, but on pytest 9.2 it silently
     stops grouping (pytest-dev/pytest-xdist#1386). A split pair costs time, never a verdict:
     the forward test then runs the layers itself.
