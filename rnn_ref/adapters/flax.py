@@ -49,8 +49,6 @@ flax and jax are imported lazily: ``mapping`` works without them.
 
 from __future__ import annotations
 
-import dataclasses
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +56,7 @@ import numpy as np
 
 from rnn_ref.adapters.base import PADDED_ZEROS, Adapter
 from rnn_ref.adapters.jax_eager import op_by_op
+from rnn_ref.adapters.layer_reuse import BuiltLayers
 from rnn_ref.errors import ParamsError
 from rnn_ref.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.params import Params, unit_prefix
@@ -151,8 +150,7 @@ class FlaxAdapter(Adapter):
     limits = (NO_PROJECTION, GRU_RESET_BEFORE, GRU_NO_B_HN)
 
     def __init__(self) -> None:
-        # (spec in NTC, dtype) -> (the module built for it, weak reference to its last holder)
-        self._built: dict[tuple[RNNSpec, str], tuple[Any, weakref.ref]] = {}
+        self._built: BuiltLayers[FlaxLayers] = BuiltLayers()
 
     def version(self) -> str:
         import flax
@@ -197,24 +195,21 @@ class FlaxAdapter(Adapter):
         much as running a small case, so the module built for a (spec, dtype) is kept and, on the
         next build of the same layer in either layout (``nnx.RNN`` takes the layout per call:
         ``time_major``), gets every parameter anew instead of being built again — but only once
-        nothing holds the previous ``FlaxLayers``: a module handed out never changes under its holder.
+        nothing holds the previous ``FlaxLayers``: a module handed out never changes under its holder
+        (rnn_ref/adapters/layer_reuse.py).
         """
         jax, nnx = import_flax()
         self.check_supported(spec, str(params.dtype), with_lengths=False)
         dtype = str(params.dtype)
-        key = (dataclasses.replace(spec, layout="NTC"), dtype)
-        module, holder = self._built.get(key, (None, lambda: None))
-        if module is None or holder() is not None:
-            module = self.build_module(spec, dtype)
-        built = FlaxLayers(spec, module)
-        self._built[key] = (module, weakref.ref(built))
+        built = self._built.hand_out(spec, dtype, lambda: self.build_module(spec, dtype),
+                                     lambda module: FlaxLayers(spec, module))
         arrays = self.mapping(spec).to_native(params)
-        state = nnx.state(module, nnx.Param)
+        state = nnx.state(built.module, nnx.Param)
         for path, variable in nnx.to_flat_state(state):
             name = ".".join(map(str, path))
             value = arrays[name] if name in arrays else np.zeros(np.shape(variable.get_value()), dtype)
             variable.set_value(jax.numpy.asarray(value))
-        nnx.update(module, state)
+        nnx.update(built.module, state)
         return built
 
     def build_module(self, spec: RNNSpec, dtype: str) -> Any:

@@ -56,10 +56,8 @@ What differs between the backends (each pinned in tests/test_keras_backends.py):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import os
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +66,7 @@ import numpy as np
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.jax_eager import op_by_op
 from rnn_ref.adapters.keras_backend import KerasBackendMismatch, backend_mismatch
+from rnn_ref.adapters.layer_reuse import BuiltLayers
 from rnn_ref.cases import Case
 from rnn_ref.defects import COMPUTES_IN_FLOAT32, DefectSignature
 from rnn_ref.gradients import Cotangents, EngineGradients
@@ -174,8 +173,7 @@ class KerasAdapter(Adapter):
     limits = (NO_PROJECTION,)
 
     def __init__(self) -> None:
-        # (spec in NTC, dtype) -> (the Keras layers built for it, weak reference to their last holder)
-        self._built: dict[tuple[RNNSpec, str], tuple[list[Any], weakref.ref]] = {}
+        self._built: BuiltLayers[KerasLayers] = BuiltLayers()
 
     def keras(self) -> Any:
         """The keras module, checked to run this engine's backend."""
@@ -216,16 +214,13 @@ class KerasAdapter(Adapter):
         so the layers built for a (spec, dtype) are kept and, on the next build of the same
         layer, get the new weights instead of being built again — but only once nothing holds
         the previous ``KerasLayers`` (or a model made from it): a layer handed out never
-        changes under its holder.
+        changes under its holder (rnn_ref/adapters/layer_reuse.py).
         """
         self.check_supported(spec, str(params.dtype), with_lengths=False)
         dtype = str(params.dtype)
-        key = (dataclasses.replace(spec, layout="NTC"), dtype)  # the layers are batch-major whatever the layout
-        layers, holder = self._built.get(key, (None, lambda: None))
-        if layers is None or holder() is not None:
-            layers = self.build_layers(spec, dtype)
-        built = KerasLayers(spec, layers)
-        self._built[key] = (layers, weakref.ref(built))
+        # the layers are batch-major whatever the layout: one build serves both
+        built = self._built.hand_out(spec, dtype, lambda: self.build_layers(spec, dtype),
+                                     lambda layers: KerasLayers(spec, layers))
         arrays = list(self.mapping(spec).to_native(params).values())
         for cell in built.cells():
             count = len(cell.weights)
