@@ -148,6 +148,8 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
                 continue
             if gradients.result.status in FAILING:
                 raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
+            if run.layer is None:  # the forward judged is the gradient run's: so are the layers
+                run.layer = gradients.layer
             np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run),
                                 **gradient_arrays(gradients))
             tolerance = TOLERANCES[case.dtype]

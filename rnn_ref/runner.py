@@ -132,7 +132,10 @@ def rerun_command(engine: str, label: str) -> str:
 @dataclass
 class CaseRun:
     """A judged run and what it ran on: the case data, the native layer and the engine's output
-    (all None for an unsupported case). Fixture recording keeps exactly what was judged."""
+    (all None for an unsupported case). Fixture recording keeps exactly what was judged.
+
+    ``layer`` is None too when the output is that of the case's gradient run: the layer that
+    computed it is that run's (``GradientRun.layer``), and no other was built."""
 
     result: CaseResult
     data: CaseData | None = None
@@ -173,7 +176,8 @@ def execute_case(adapter: Adapter, case: Case) -> CaseRun:
     """Build, run and judge ``case`` on ``adapter``'s engine, keeping what was run.
 
     The engine's output is that of this case's gradient run when one ran just before and gave
-    it (``ForwardsOfGradientRuns``); otherwise the layer runs here.
+    it (``ForwardsOfGradientRuns``; then nothing is built here and ``CaseRun.layer`` is None);
+    otherwise the layer is built and runs here.
     """
     label = adapter.case_label(case)
     rerun = rerun_command(adapter.name, label)
@@ -181,9 +185,9 @@ def execute_case(adapter: Adapter, case: Case) -> CaseRun:
     if reason is not None:
         return CaseRun(CaseResult(adapter.name, case, label, UNSUPPORTED, reason=reason, rerun=rerun))
     data = case.data()
-    layer = adapter.build(case.spec, data.params)
-    output = FORWARDS_OF_GRADIENT_RUNS.take(adapter.name, case)
+    layer, output = None, FORWARDS_OF_GRADIENT_RUNS.take(adapter.name, case)
     if output is None:
+        layer = adapter.build(case.spec, data.params)
         output = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
     expected = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
     padded = adapter.padded_steps(case.spec)

@@ -26,6 +26,7 @@ from rnn_ref.runner import (
     PASS,
     UNSUPPORTED,
     ForwardsOfGradientRuns,
+    execute_case,
     run_case,
     run_gradient_case,
 )
@@ -185,8 +186,12 @@ class ForwardOnTheWayEngine(ReferenceEngine):
     """An engine whose gradient run gives its forward result too (as Keras under tf.GradientTape)."""
 
     def __init__(self, output_shift: float = 0.0) -> None:
-        self.forward_runs = 0
+        self.forward_runs = self.builds = 0
         self.output_shift = output_shift  # what a gradient run that computed something else would give
+
+    def build(self, spec, params):
+        self.builds += 1
+        return super().build(spec, params)
 
     def run(self, spec, layer, x, initial_state=None, lengths=None):
         self.forward_runs += 1
@@ -200,9 +205,13 @@ class ForwardOnTheWayEngine(ReferenceEngine):
 
 def test_the_forward_test_after_a_gradient_run_judges_that_runs_output():
     engine = ForwardOnTheWayEngine()
-    assert run_gradient_case(engine, CASE).status == PASS
-    assert run_case(engine, CASE).status == PASS and engine.forward_runs == 0  # taken, not run again
-    assert run_case(engine, CASE).status == PASS and engine.forward_runs == 1  # each output serves once
+    assert run_gradient_case(engine, CASE).status == PASS and engine.builds == 1
+    taken = execute_case(engine, CASE)
+    assert taken.result.status == PASS and engine.forward_runs == 0  # taken, not run again
+    assert taken.layer is None and engine.builds == 1  # nor built: the layers are the gradient run's
+    ran = execute_case(engine, CASE)
+    assert ran.result.status == PASS and engine.forward_runs == 1  # each output serves once
+    assert ran.layer is not None and engine.builds == 2
 
 
 def test_a_wrong_output_from_a_gradient_run_fails_the_forward_test():
