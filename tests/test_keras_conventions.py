@@ -7,6 +7,8 @@ is a Keras defect, reproduced only by its stated signature (rnn_ref.defects).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -64,17 +66,30 @@ def test_gru_reset_after_has_a_two_row_bias_and_reset_before_one(keras):
     assert tuple(after.bias.shape) == (2, 3 * H) and tuple(before.bias.shape) == (3 * H,)
 
 
-@pytest.mark.parametrize("case_id", ["lstm-L2-bi-NTC-h0-len-f32", "gru_reset_before-L3-uni-TNC-len-f64",
-                                     "rnn_relu-L1-uni-NTC-h0-f32", "gru-L2-uni-TNC-h0-len-nobias-f32"])
-def test_the_forward_under_gradient_tape_is_the_plain_forward_bit_for_bit(keras, case_id):
-    """tf.GradientTape only records the eager ops, so the forward a gradient run computes is what
-    ``run`` computes, bit for bit. That is why a case's forward test may judge the output of its
-    gradient run (rnn_ref.runner.ForwardsOfGradientRuns) instead of running the layers again."""
+def long_version(case_id: str) -> object:
+    """The case with ``GRAPH_FROM_STEPS`` steps: long enough to run traced (``KerasAdapter.compiled``)."""
+    from rnn_ref.adapters.keras import GRAPH_FROM_STEPS
+    from rnn_ref.cases import case_by_id
+
+    return dataclasses.replace(case_by_id(case_id), steps=GRAPH_FROM_STEPS)
+
+
+@pytest.mark.parametrize(("case_id", "steps"), [
+    ("lstm-L2-bi-NTC-h0-len-f32", "matrix"), ("gru_reset_before-L3-uni-TNC-len-f64", "matrix"),
+    ("rnn_relu-L1-uni-NTC-h0-f32", "matrix"), ("gru-L2-uni-TNC-h0-len-nobias-f32", "matrix"),
+    ("lstm-L1-uni-TNC-h0-len-f32", "traced"), ("gru-L1-bi-NTC-h0-len-f64", "traced")])
+def test_the_forward_under_gradient_tape_is_the_plain_forward_bit_for_bit(keras, case_id, steps):
+    """tf.GradientTape records the ops ``run`` executes (eagerly on the matrix's 6 steps; in a
+    ``tf.function`` of the same layers from ``GRAPH_FROM_STEPS`` steps on), so the forward a
+    gradient run computes is what ``run`` computes, bit for bit. That is why a case's forward test
+    may judge the output of its gradient run (rnn_ref.runner.ForwardsOfGradientRuns) instead of
+    running the layers again."""
     from rnn_ref.adapters import load_adapter
     from rnn_ref.cases import case_by_id
     from rnn_ref.gradients import case_cotangents
 
-    adapter, case = load_adapter("keras"), case_by_id(case_id)
+    adapter = load_adapter("keras")
+    case = case_by_id(case_id) if steps == "matrix" else long_version(case_id)
     data = case.data()
     layer = adapter.build(case.spec, data.params)
     plain = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
@@ -83,6 +98,25 @@ def test_the_forward_under_gradient_tape_is_the_plain_forward_bit_for_bit(keras,
     for name in ("output", "h_n", "c_n"):
         np.testing.assert_array_equal(getattr(taped, name), getattr(plain, name), err_msg=name)
         assert getattr(taped, name) is None or getattr(taped, name).dtype == data.x.dtype
+
+
+def test_long_sequences_run_as_one_tf_function_and_the_matrix_eagerly(keras):
+    """Eager Keras pays its Python dispatch on every step; a trace costs about a second once. So
+    from ``GRAPH_FROM_STEPS`` steps on the layers run as one tf.function, as model.predict runs them."""
+    import tensorflow as tf
+
+    from rnn_ref.adapters import load_adapter
+    from rnn_ref.adapters.keras import GRAPH_FROM_STEPS
+
+    adapter = load_adapter("keras")
+
+    def eagerly() -> bool:
+        return tf.executing_eagerly()
+
+    assert adapter.compiled(eagerly, 6)() is True
+    assert adapter.compiled(eagerly, GRAPH_FROM_STEPS - 1)() is True
+    assert bool(adapter.compiled(eagerly, GRAPH_FROM_STEPS)()) is False
+
 
 SINGLE_CELL_STACK = ("Keras 3: RNN(StackedRNNCells([one cell])) under a mask fails with a nested-structure error "
                      "(no upstream report found); the adapter uses RNN(cell) for one layer")
