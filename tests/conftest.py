@@ -36,11 +36,12 @@ GRADIENT_TEST, FORWARD_TEST = "test_engine_gradients_match_reference", "test_eng
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each case's gradient test right before its forward test; slow tests first.
 
-    Under pytest-xdist's default ``--dist load`` a worker receives runs of consecutive tests, so
-    a pair is split only where one run ends (measured: 93% of the pairs in the tensorflow
-    env share a worker). ``--dist loadgroup`` would guarantee it, but on pytest 9.2 it silently
-    stops grouping (pytest-dev/pytest-xdist#1386). A split pair costs time, never a verdict:
-    the forward test then runs the layers itself.
+    Under ``--dist worksteal`` (tox.ini) each worker starts on one contiguous half of this order
+    and steals from the end of the other's, so a pair is split only where a steal cuts it
+    (measured in the tensorflow env: no forward test ran its layers itself; under the default
+    ``--dist load``, two did). ``--dist loadgroup`` would guarantee the pairing, but on pytest 9.2
+    it silently stops grouping (pytest-dev/pytest-xdist#1386). A split pair costs time, never a
+    verdict: the forward test then runs the layers itself.
     """
 
     def pair_key(item: pytest.Item) -> tuple[str, object] | None:
@@ -58,5 +59,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if key is not None and key in gradient_items:
             ordered.append(gradient_items.pop(key))
         ordered.append(item)
-    # The few slow (T=200) cases first: started last, one of them keeps a worker busy while the other waits.
+    # The few slow (T=200) cases first: started last, one of them would keep a worker busy while the other waits.
     items[:] = sorted(ordered + list(gradient_items.values()), key=lambda item: item.get_closest_marker("slow") is None)
