@@ -103,3 +103,33 @@ def test_a_no_bias_layer_refuses_to_read_back_a_nonzero_bias(nnx):
     layer.module.layers[0].cell.dense_i.bias[...] = np.ones(3 * H)
     with pytest.raises(ParamsError, match=r"holds nonzero biases: layers\.0\.cell\.dense_i\.bias"):
         adapter.extract(spec, layer)
+
+
+def test_short_sequences_run_op_by_op_and_long_ones_with_the_scan_compiled(engine_or_skip):
+    """``nnx.RNN`` compiles its scan on every eager call (0.1 to 0.4 s per level and direction): the
+    adapter runs the matrix's 6 steps op by op, and from ``COMPILED_FROM_STEPS`` steps on lets Flax
+    compile, as it does by default."""
+    import jax
+
+    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
+
+    adapter = engine_or_skip("flax")
+    for steps, op_by_op in ((6, True), (COMPILED_FROM_STEPS - 1, True), (COMPILED_FROM_STEPS, False)):
+        with adapter.execution(steps):
+            assert jax.config.jax_disable_jit is op_by_op, steps
+
+
+@pytest.mark.parametrize(("engine", "case_id"), [("flax", "lstm-L2-bi-TNC-h0-len-f32"),
+                                                 ("flax", "rnn_relu-L1-uni-NTC-h0-f64"),
+                                                 ("flax-optimized", "lstm-L2-bi-NTC-len-f32")])
+def test_long_sequences_match_the_reference_with_the_scan_compiled(engine, case_id, engine_or_skip):
+    """The matrix's T=200 cases run compiled too; these are small, at ``COMPILED_FROM_STEPS`` steps."""
+    import dataclasses
+
+    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
+    from rnn_ref.cases import case_by_id
+    from rnn_ref.runner import PASS, run_case
+
+    case = dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
+    result = run_case(engine_or_skip(engine), case)
+    assert result.status == PASS, result.report()

@@ -67,11 +67,11 @@ def test_gru_reset_after_has_a_two_row_bias_and_reset_before_one(keras):
 
 
 def long_version(case_id: str) -> object:
-    """The case with ``GRAPH_FROM_STEPS`` steps: long enough to run traced (``KerasAdapter.compiled``)."""
-    from rnn_ref.adapters.keras import GRAPH_FROM_STEPS
+    """The case with ``COMPILED_FROM_STEPS`` steps: long enough to run traced (``KerasAdapter.compiled``)."""
+    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
     from rnn_ref.cases import case_by_id
 
-    return dataclasses.replace(case_by_id(case_id), steps=GRAPH_FROM_STEPS)
+    return dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
 
 
 @pytest.mark.parametrize(("case_id", "steps"), [
@@ -80,7 +80,7 @@ def long_version(case_id: str) -> object:
     ("lstm-L1-uni-TNC-h0-len-f32", "traced"), ("gru-L1-bi-NTC-h0-len-f64", "traced")])
 def test_the_forward_under_gradient_tape_is_the_plain_forward_bit_for_bit(keras, case_id, steps):
     """tf.GradientTape records the ops ``run`` executes (eagerly on the matrix's 6 steps; in a
-    ``tf.function`` of the same layers from ``GRAPH_FROM_STEPS`` steps on), so the forward a
+    ``tf.function`` of the same layers from ``COMPILED_FROM_STEPS`` steps on), so the forward a
     gradient run computes is what ``run`` computes, bit for bit. That is why a case's forward test
     may judge the output of its gradient run (rnn_ref.runner.ForwardsOfGradientRuns) instead of
     running the layers again."""
@@ -102,11 +102,11 @@ def test_the_forward_under_gradient_tape_is_the_plain_forward_bit_for_bit(keras,
 
 def test_long_sequences_run_as_one_tf_function_and_the_matrix_eagerly(keras):
     """Eager Keras pays its Python dispatch on every step; a trace costs about a second once. So
-    from ``GRAPH_FROM_STEPS`` steps on the layers run as one tf.function, as model.predict runs them."""
+    from ``COMPILED_FROM_STEPS`` steps on the layers run as one tf.function, as model.predict runs them."""
     import tensorflow as tf
 
     from rnn_ref.adapters import load_adapter
-    from rnn_ref.adapters.keras import GRAPH_FROM_STEPS
+    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
 
     adapter = load_adapter("keras")
 
@@ -114,8 +114,8 @@ def test_long_sequences_run_as_one_tf_function_and_the_matrix_eagerly(keras):
         return tf.executing_eagerly()
 
     assert adapter.compiled(eagerly, 6)() is True
-    assert adapter.compiled(eagerly, GRAPH_FROM_STEPS - 1)() is True
-    assert bool(adapter.compiled(eagerly, GRAPH_FROM_STEPS)()) is False
+    assert adapter.compiled(eagerly, COMPILED_FROM_STEPS - 1)() is True
+    assert bool(adapter.compiled(eagerly, COMPILED_FROM_STEPS)()) is False
 
 
 SINGLE_CELL_STACK = ("Keras 3: RNN(StackedRNNCells([one cell])) under a mask fails with a nested-structure error "

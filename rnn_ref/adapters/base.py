@@ -25,6 +25,13 @@ from rnn_ref.spec import RNNSpec
 PADDED_ZEROS = "zeros"
 PADDED_REPEAT_LAST = "repeat_last"
 
+#: Sequences of this many steps or more run compiled where the engine's framework compiles the
+#: whole loop (Keras on TensorFlow: one ``tf.function``; Flax: ``nnx.RNN``'s own ``lax.scan``),
+#: shorter ones eagerly. A compile costs 0.1 to 1 s once, an eager step 1 to 5 ms of Python
+#: dispatch per cell; the two break even between about 50 and 100 steps (measured in each
+#: adapter's module). The matrix's 6-step cases run eagerly, its T=200 cases compiled.
+COMPILED_FROM_STEPS = 64
+
 #: What an engine without ``run_gradients`` declares for every gradient case (plug-ins written
 #: before gradients existed keep working: their gradient cases are reported unsupported).
 GRADIENTS_NOT_IMPLEMENTED = "gradients not implemented for this engine (the adapter has no run_gradients)"

@@ -48,7 +48,7 @@ What differs between the backends (each pinned in tests/test_keras_backends.py):
   defect) and the relu RNN alone computes in float64. Under jit the same cast makes
   ``RNN(SimpleRNNCell)`` in float64 fail in ``lax.scan`` (carry float64 in, float32 out).
 * TensorFlow execution: eagerly, as Keras runs a layer called on arrays; sequences of
-  ``GRAPH_FROM_STEPS`` (64) steps or more as one ``tf.function`` of the same layers, as
+  ``COMPILED_FROM_STEPS`` (64) steps or more as one ``tf.function`` of the same layers, as
   ``model.predict`` runs them, because eager dispatch costs milliseconds per step and cell
   (``KerasAdapter.compiled``). The forward of either is bit for bit the forward under the
   gradient tape (tests/test_keras_conventions.py).
@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.base import COMPILED_FROM_STEPS, PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.jax_eager import op_by_op
 from rnn_ref.adapters.keras_backend import KerasBackendMismatch, backend_mismatch
 from rnn_ref.adapters.layer_reuse import BuiltLayers
@@ -95,15 +95,6 @@ JAX_FLOAT64_TANH = (
     "keras-team/keras#23704; no report of this JAX path found), so float64 tanh, LSTM and GRU cells are rounded "
     "to float32"
 )
-
-#: On TensorFlow, sequences of this many steps or more run as one ``tf.function`` (``KerasAdapter.compiled``).
-#: Measured (CPU seconds of one gradient run, eager / traced, Keras 3.15, TensorFlow 2.21): LSTM 1 layer
-#: 0.07 / 0.17 at 32 steps, 0.13 / 0.18 at 64, 0.25 / 0.18 at 128; masked bidirectional GRU,
-#: 2 layers: 0.58 / 1.00 at 32 steps, 1.34 / 1.08 at 64, 2.31 / 1.21 at 128. Eager costs 2 to 5 ms
-#: of Python dispatch per step and cell, a trace about a second whatever the length; the matrix's
-#: 6-step cases stay eager, its four T=200 cases take 4.4 s traced instead of 10.9 s.
-GRAPH_FROM_STEPS = 64
-
 
 def keras_unit_name(spec: RNNSpec, layer: int, direction: str) -> str:
     """Where one (layer, direction) cell lives in the Keras objects the adapter builds."""
@@ -298,10 +289,12 @@ class KerasAdapter(Adapter):
         """``function``, which runs the layers over ``steps`` steps, as this engine runs it.
 
         Eagerly, as Keras runs a layer called on arrays; on TensorFlow, sequences of
-        ``GRAPH_FROM_STEPS`` steps or more are traced into one ``tf.function``, as ``model.predict``
-        and ``model.fit`` run a layer: tracing costs about a second, and each eager step a few
-        milliseconds of Python dispatch per cell."""
-        if self.backend != "tensorflow" or steps < GRAPH_FROM_STEPS:
+        ``COMPILED_FROM_STEPS`` steps or more are traced into one ``tf.function``, as
+        ``model.predict`` and ``model.fit`` run a layer. Measured (CPU seconds of one gradient run,
+        eager / traced, Keras 3.15, TensorFlow 2.21): LSTM, 1 layer: 0.07 / 0.17 at 32 steps,
+        0.13 / 0.18 at 64, 0.25 / 0.18 at 128; masked bidirectional GRU, 2 layers: 0.58 / 1.00,
+        1.34 / 1.08, 2.31 / 1.21. The matrix's four T=200 cases: 10.9 s eager, 4.4 s traced."""
+        if self.backend != "tensorflow" or steps < COMPILED_FROM_STEPS:
             return function
         import tensorflow as tf
 
