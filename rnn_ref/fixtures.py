@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,9 +149,9 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
                 continue
             if gradients.result.status in FAILING:
                 raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
-            if run.layer is None:  # the forward judged is the gradient run's: so are the layers
-                run.layer = gradients.layer
-            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run),
+            # the output judged may be the gradient run's (CaseRun.layer None): then so is the layer
+            layer = gradients.layer if run.layer is None else run.layer
+            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run, layer),
                                 **gradient_arrays(gradients))
             tolerance = TOLERANCES[case.dtype]
             recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
@@ -231,10 +232,11 @@ def replace_recording(staging: Path, out_dir: Path, old_files: list[str]) -> Non
     shutil.rmtree(backup, ignore_errors=True)
 
 
-def recorded_arrays(adapter: Adapter, run: CaseRun) -> dict[str, np.ndarray]:
-    """What one fixture file holds: native weights, inputs and the engine's results as judged."""
+def recorded_arrays(adapter: Adapter, run: CaseRun, layer: Any) -> dict[str, np.ndarray]:
+    """What one fixture file holds: the native weights of ``layer`` (the one that computed the
+    output), inputs and the engine's results as judged."""
     data, output, spec = run.data, run.output, run.result.case.spec
-    native = adapter.native_arrays(spec, run.layer)
+    native = adapter.native_arrays(spec, layer)
     arrays = {f"{WEIGHT_PREFIX}{name}": value for name, value in native.items()}
     arrays |= {"x": data.x, "output": output.output, "h_n": output.h_n}
     optional = {"c_n": output.c_n, "lengths": data.lengths}

@@ -44,8 +44,9 @@ class EngineGradients:
     engine started from its own zeros, which carry no gradient) or, for c0, is not an LSTM.
     native: the gradient of every native parameter, keyed by native name (as ``native_arrays``).
     output: the forward result of the same run, in ``run``'s form — given only by an engine
-    whose differentiated run computes bit for bit what ``run`` computes (Keras's eager layers
-    under tf.GradientTape: tests/test_keras_conventions.py checks it), so that the runner can
+    whose differentiated run computes bit for bit what ``run`` computes (Keras's layers under
+    tf.GradientTape, eagerly or in one tf.function as ``run`` does: tests/test_keras_conventions.py
+    checks it), so that the runner can
     judge the case's forward test from it instead of running the layer a second time.
     """
 

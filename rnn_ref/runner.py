@@ -149,8 +149,9 @@ class ForwardsOfGradientRuns:
     An engine whose differentiated run computes bit for bit what ``run`` computes (it returns
     ``EngineGradients.output``) runs each case once for both tests: the forward test of a case
     whose gradient test ran first in this process takes the output from here instead of running
-    the layer again. Keras's eager layers cost about as much forward as under tf.GradientTape,
-    so this halves their matrix (the test suite schedules a case's gradient test first).
+    the layer again. Keras's eager layers (a tf.function from ``COMPILED_FROM_STEPS`` steps) cost
+    about as much forward as under tf.GradientTape, so this halves their matrix (the test suite
+    schedules a case's gradient test first).
     At most ``capacity`` results are kept, the oldest dropped first; each is taken at most once.
     """
 

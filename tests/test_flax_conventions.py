@@ -109,14 +109,28 @@ def test_short_sequences_run_op_by_op_and_long_ones_with_the_scan_compiled(engin
     """``nnx.RNN`` compiles its scan on every eager call (0.1 to 0.4 s per level and direction): the
     adapter runs the matrix's 6 steps op by op, and from ``COMPILED_FROM_STEPS`` steps on lets Flax
     compile, as it does by default."""
+    adapter = engine_or_skip("flax")
     import jax
 
     from rnn_ref.adapters.base import COMPILED_FROM_STEPS
 
-    adapter = engine_or_skip("flax")
     for steps, op_by_op in ((6, True), (COMPILED_FROM_STEPS - 1, True), (COMPILED_FROM_STEPS, False)):
         with adapter.execution(steps):
             assert jax.config.jax_disable_jit is op_by_op, steps
+
+
+@pytest.mark.parametrize("case_id", ["gru-L1-uni-TNC-h0-len-nobias-f32", "lstm-L1-bi-NTC-f32"])
+def test_run_chooses_by_the_number_of_steps(engine_or_skip, monkeypatch, case_id):
+    """``run`` asks ``execution`` with the case's steps (not its batch: 6 and 4), in either layout."""
+    from rnn_ref.cases import case_by_id
+
+    adapter, case = engine_or_skip("flax"), case_by_id(case_id)
+    asked: list[int] = []
+    execution = adapter.execution
+    monkeypatch.setattr(adapter, "execution", lambda steps: asked.append(steps) or execution(steps))
+    data = case.data()
+    adapter.run(case.spec, adapter.build(case.spec, data.params), data.x, data.initial_state, data.lengths)
+    assert asked == [case.steps] and case.steps != case.batch
 
 
 @pytest.mark.parametrize(("engine", "case_id"), [("flax", "lstm-L2-bi-TNC-h0-len-f32"),
@@ -132,4 +146,4 @@ def test_long_sequences_match_the_reference_with_the_scan_compiled(engine, case_
 
     case = dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
     result = run_case(engine_or_skip(engine), case)
-    assert result.status == PASS, result.report()
+    assert result.status == PASS, f"{case_id} at {case.steps} steps (not the matrix case):\n{result.report()}"

@@ -118,6 +118,24 @@ def test_long_sequences_run_as_one_tf_function_and_the_matrix_eagerly(keras):
     assert bool(adapter.compiled(eagerly, COMPILED_FROM_STEPS)()) is False
 
 
+@pytest.mark.parametrize("case_id", ["gru-L1-uni-TNC-h0-len-f32", "lstm-L1-bi-NTC-f32"])
+def test_run_and_run_gradients_choose_by_the_number_of_steps(keras, monkeypatch, case_id):
+    """Both go through ``compiled`` with the case's steps (not its batch: 6 and 4), in either layout."""
+    from rnn_ref.adapters import load_adapter
+    from rnn_ref.cases import case_by_id
+    from rnn_ref.gradients import case_cotangents
+
+    adapter, case = load_adapter("keras"), case_by_id(case_id)
+    asked: list[int] = []
+    compiled = adapter.compiled
+    monkeypatch.setattr(adapter, "compiled", lambda function, steps: asked.append(steps) or compiled(function, steps))
+    data = case.data()
+    layer = adapter.build(case.spec, data.params)
+    adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+    adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths, case_cotangents(case))
+    assert asked == [case.steps, case.steps] and case.steps != case.batch
+
+
 SINGLE_CELL_STACK = ("Keras 3: RNN(StackedRNNCells([one cell])) under a mask fails with a nested-structure error "
                      "(no upstream report found); the adapter uses RNN(cell) for one layer")
 

@@ -233,3 +233,21 @@ def test_forwards_of_gradient_runs_are_kept_per_engine_and_case_and_bounded():
     assert store.take("a", third) == "a-third" and store.take("a", third) is None
     store.keep("a", first, "a-first")  # a generated case may carry a matrix case's id with other sizes
     assert store.take("a", dataclasses.replace(first, steps=first.steps + 1)) is None
+
+
+def test_a_recording_keeps_the_layers_of_the_gradient_run_whose_output_it_judged(tmp_path, monkeypatch):
+    """``record`` differentiates first; the forward it then judges is that run's, computed by that
+    run's layer (nothing else is built), so the weights it writes are that layer's."""
+    import rnn_ref.fixtures as fixtures
+
+    engine = ForwardOnTheWayEngine()
+    cases = [CASE, case_by_id("gru-L1-uni-TNC-f32")]
+    monkeypatch.setattr(fixtures, "load_adapter", lambda name: engine)
+    monkeypatch.setattr(fixtures, "representative_cases", lambda: cases)
+    fixtures.record("fake", tmp_path / "fake")
+    assert engine.forward_runs == 0 and engine.builds == len(cases)
+    for case in cases:
+        with np.load(tmp_path / "fake" / f"{case.id}.npz") as recorded:
+            native = engine.mapping(case.spec).to_native(case.data().params)
+            assert {name: recorded[fixtures.WEIGHT_PREFIX + name].tolist() for name in native} == \
+                   {name: value.tolist() for name, value in native.items()}

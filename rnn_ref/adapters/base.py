@@ -26,10 +26,12 @@ PADDED_ZEROS = "zeros"
 PADDED_REPEAT_LAST = "repeat_last"
 
 #: Sequences of this many steps or more run compiled where the engine's framework compiles the
-#: whole loop (Keras on TensorFlow: one ``tf.function``; Flax: ``nnx.RNN``'s own ``lax.scan``),
-#: shorter ones eagerly. A compile costs 0.1 to 1 s once, an eager step 1 to 5 ms of Python
-#: dispatch per cell; the two break even between about 50 and 100 steps (measured in each
-#: adapter's module). The matrix's 6-step cases run eagerly, its T=200 cases compiled.
+#: whole loop (keras, i.e. Keras on TensorFlow: one ``tf.function``; flax and flax-optimized:
+#: ``nnx.RNN``'s own ``lax.scan``), shorter ones eagerly. A compile costs 0.1 to 1 s per run, an
+#: eager step 1 to 5 ms of Python dispatch per cell; the two break even between about 50 and 100
+#: steps (measured: ``KerasAdapter.compiled``, ``FlaxAdapter.execution``). On those engines the
+#: matrix's 6-step cases run eagerly and its T=200 cases compiled. keras-jax runs op by op at any
+#: length: its compiled scan of a float64 SimpleRNN fails (tests/test_keras_backends.py).
 COMPILED_FROM_STEPS = 64
 
 #: What an engine without ``run_gradients`` declares for every gradient case (plug-ins written

@@ -277,7 +277,6 @@ class FlaxAdapter(Adapter):
                              np.stack([np.asarray(c) for c, _ in finals]))
         return RNNOutput(output, np.stack([np.asarray(h) for h in finals]), None)
 
-
     def execution(self, steps: int) -> contextlib.AbstractContextManager:
         """How ``run`` runs ``steps`` steps: op by op below ``COMPILED_FROM_STEPS``, else as Flax runs
         ``nnx.RNN``, its ``lax.scan`` compiled on each call. Measured (CPU seconds of one run, op by

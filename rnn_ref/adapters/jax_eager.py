@@ -1,7 +1,8 @@
 """Op-by-op JAX execution for the engines that run on JAX (keras-jax, flax, flax-optimized).
 
 Keras on JAX and ``nnx.RNN`` called eagerly compile their ``lax.scan`` afresh on every call,
-so the adapters run the layers op by op (``jax.disable_jit``): the scan becomes a Python loop
+so the adapters run the layers op by op (``jax.disable_jit``; Flax only below
+``COMPILED_FROM_STEPS`` steps, rnn_ref/adapters/base.py): the scan becomes a Python loop
 over the time steps, each primitive dispatched as its own small XLA program, compiled once per
 (primitive, parameters, shapes) and then cached.
 

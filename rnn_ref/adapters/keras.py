@@ -96,6 +96,7 @@ JAX_FLOAT64_TANH = (
     "to float32"
 )
 
+
 def keras_unit_name(spec: RNNSpec, layer: int, direction: str) -> str:
     """Where one (layer, direction) cell lives in the Keras objects the adapter builds."""
     if spec.bidirectional:
