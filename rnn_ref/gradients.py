@@ -46,8 +46,8 @@ class EngineGradients:
     output: the forward result of the same run, in ``run``'s form — given only by an engine
     whose differentiated run computes bit for bit what ``run`` computes (Keras's layers under
     tf.GradientTape, eagerly or in one tf.function as ``run`` does: tests/test_keras_conventions.py
-    checks it), so that the runner can
-    judge the case's forward test from it instead of running the layer a second time.
+    checks it), so that the runner can judge the case's forward test from it instead of running
+    the layer a second time.
     """
 
     x: np.ndarray
