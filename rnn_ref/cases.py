@@ -2,7 +2,8 @@
 
 A case is one layer (``RNNSpec``), one input size, and one choice of initial state, lengths
 and dtype. Its data (weights, x, h0/c0, lengths) is drawn from a seed derived from the case
-id, so any case can be rebuilt alone from its id.
+id, so any case can be rebuilt alone from its id. A TNC case and its NTC twin share their
+numbers, x transposed (``Case.data_id``): they differ in the layout alone.
 
 Case ids read as what is tested, e.g. ``lstm-L2-bi-NTC-h0-len-f32``:
 cell variant, layers, ``uni``/``bi``, layout, ``h0`` when initial states are given, ``len``
@@ -102,8 +103,21 @@ class Case:
         return "-".join(parts)
 
     @property
+    def data_id(self) -> str:
+        """The id whose seed draws this case's numbers: the id itself for NTC, the NTC twin's for TNC.
+
+        A TNC case holds its NTC twin's weights, states, lengths and inputs, x transposed: the
+        two differ in the layout alone. So an engine that is batch-major only, and transposes a
+        TNC case at its boundary (Keras), computes the same thing for both and can say so
+        (rnn_ref/adapters/run_memo.py); one that runs TNC natively runs another memory layout
+        on the same numbers.
+        """
+        return self.id.replace(f"-{self.spec.layout}-", "-NTC-", 1)
+
+    @property
     def seed(self) -> int:
-        return zlib.crc32(self.id.encode())
+        """The seed of this case's numbers (shared with its layout twin: ``data_id``)."""
+        return zlib.crc32(self.data_id.encode())
 
     @property
     def lengths(self) -> np.ndarray | None:
@@ -124,8 +138,9 @@ class Case:
         weight_seed, input_seed = np.random.SeedSequence(self.seed).spawn(2)  # independent streams
         params = Params.random(spec, seed=int(weight_seed.generate_state(1)[0]), dtype=self.dtype)
         rng = np.random.default_rng(input_seed)
-        shape = (self.steps, self.batch) if spec.layout == "TNC" else (self.batch, self.steps)
-        x = rng.standard_normal((*shape, spec.input_size)).astype(self.dtype)
+        x = rng.standard_normal((self.batch, self.steps, spec.input_size)).astype(self.dtype)  # NTC
+        if spec.layout == "TNC":
+            x = np.ascontiguousarray(x.transpose(1, 0, 2))
         state = None
         if self.with_state:
             units = spec.num_layers * spec.num_directions

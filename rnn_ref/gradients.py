@@ -58,9 +58,10 @@ class EngineGradients:
 
 
 def case_cotangents(case: Case) -> Cotangents:
-    """Standard-normal cotangents seeded from the case id, zero at the output's padded steps."""
+    """Standard-normal cotangents seeded from the case's ``data_id`` (a TNC case gets its NTC twin's,
+    transposed), zero at the output's padded steps."""
     spec = case.spec
-    rng = np.random.default_rng(zlib.crc32((case.id + COTANGENT_SEED_SUFFIX).encode()))
+    rng = np.random.default_rng(zlib.crc32((case.data_id + COTANGENT_SEED_SUFFIX).encode()))
     units = spec.num_layers * spec.num_directions
     by_time = rng.standard_normal((case.steps, case.batch, spec.output_size))
     lengths = case.lengths

@@ -34,7 +34,12 @@ GRADIENT_TEST, FORWARD_TEST = "test_engine_gradients_match_reference", "test_eng
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each case's gradient test right before its forward test; slow tests first.
+    """Each case's gradient test right before its forward test, a TNC case's pair right after its
+    NTC twin's; slow tests first.
+
+    Twins hold the same numbers (``Case.data_id``), so a batch-major-only engine that transposes a
+    TNC case at its boundary (Keras) finds its twin's run in its memo
+    (rnn_ref/adapters/run_memo.py) when both run on one worker.
 
     Under ``--dist worksteal`` (tox.ini) each worker starts on one contiguous half of this order
     and steals from the end of the other's, so a pair is split only where a steal cuts it
@@ -59,5 +64,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if key is not None and key in gradient_items:
             ordered.append(gradient_items.pop(key))
         ordered.append(item)
+    twins: dict[object, list[pytest.Item]] = {}  # first appearance order, each (engine, data_id) together
+    for item in ordered:
+        key = pair_key(item)
+        twins.setdefault((key[0], key[1].data_id) if key else id(item), []).append(item)
+    ordered = [item for group in twins.values() for item in group]
     # The few slow (T=200) cases first: started last, one of them would keep a worker busy while the other waits.
     items[:] = sorted(ordered + list(gradient_items.values()), key=lambda item: item.get_closest_marker("slow") is None)

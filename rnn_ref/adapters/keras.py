@@ -25,7 +25,10 @@ Conventions, each visible in the mapping rows:
   GRU ``reset_after=True`` keeps two: bias (2, 3H), row 0 the input bias, row 1 the
   recurrent bias, which map exactly. GRU ``reset_after=False`` is the canonical reset_before
   (Keras is the only one of the three frameworks that has it); its one bias is b_in + b_hn.
-* No LSTM projection. Batch-major only: TNC cases are transposed at the boundary.
+* No LSTM projection. Batch-major only: TNC cases are transposed at the boundary. So Keras
+  computes a TNC case and its NTC twin (the same numbers: ``Case.data_id``) identically; the
+  adapter runs the layers once and answers the second from a memo keyed by the bytes of the
+  weights, inputs and cotangents (rnn_ref/adapters/run_memo.py).
 * ``LSTMCell(unit_forget_bias=True)`` (the default) initialises the forget bias to 1.0; the
   adapter overwrites every weight, so it does not matter here, but it does in a fresh model.
 * Initial states: per cell ``[[h, c], ...]`` for StackedRNNCells; forward then backward,
@@ -73,6 +76,7 @@ from rnn_ref.adapters.base import COMPILED_FROM_STEPS, PADDED_REPEAT_LAST, PADDE
 from rnn_ref.adapters.jax_eager import op_by_op
 from rnn_ref.adapters.keras_backend import KerasBackendMismatch, backend_mismatch
 from rnn_ref.adapters.layer_reuse import BuiltLayers
+from rnn_ref.adapters.run_memo import RunMemo, digest
 from rnn_ref.cases import Case
 from rnn_ref.defects import COMPUTES_IN_FLOAT32, DefectSignature
 from rnn_ref.gradients import Cotangents, EngineGradients
@@ -180,6 +184,9 @@ class KerasAdapter(Adapter):
 
     def __init__(self) -> None:
         self._built: BuiltLayers[KerasLayers] = BuiltLayers()
+        # what the layers computed on recent inputs: a TNC case hands them its NTC twin's
+        self._runs: RunMemo[tuple] = RunMemo()
+        self._gradient_runs: RunMemo[tuple] = RunMemo()
 
     def keras(self) -> Any:
         """The keras module, checked to run this engine's backend."""
@@ -280,11 +287,30 @@ class KerasAdapter(Adapter):
     def run_layers(self, spec, layer: KerasLayers, x, initial_state=None, lengths=None) -> RNNOutput:
         seq = x if spec.layout == "NTC" else x.transpose(1, 0, 2)  # Keras is batch-major only
         states = None if initial_state is None else [s for s in initial_state if s is not None]
+        key = self.memo_key("forward", spec, layer, seq, states, lengths)
+        computed = self._runs.find(key)
+        if computed is None:  # not the same inputs as a recent run (a TNC case's NTC twin)
 
-        def forward(seq: Any, states: list | None) -> tuple[Any, Any, Any]:
-            return self.forward_tensors(spec, layer, seq, states, lengths)
+            def forward(seq: Any, states: list | None) -> tuple[Any, Any, Any]:
+                return self.forward_tensors(spec, layer, seq, states, lengths)
 
-        return self.numpy_output(spec, *self.compiled(forward, seq.shape[1])(seq, states))
+            computed = self.as_numpy(self.compiled(forward, seq.shape[1])(seq, states))
+            self._runs.keep(key, computed)
+        return self.numpy_output(spec, *computed)
+
+    def memo_key(self, kind: str, spec: RNNSpec, layer: KerasLayers, seq: np.ndarray, states: list | None,
+                 lengths: np.ndarray | None, cotangents: list | None = None) -> bytes:
+        """The digest of everything a run of ``layer`` computes from (rnn_ref/adapters/run_memo.py): the
+        layer in NTC, the weights it holds now, and the batch-major inputs (and cotangents)."""
+        weights = [w.numpy() for cell in layer.cells() for w in cell.weights]
+        return digest([kind, spec.replace(layout="NTC"), "weights", *weights, "x", seq, "states", *(states or []),
+                       "lengths", lengths, "cotangents", *(cotangents or [])])
+
+    def as_numpy(self, tensors: Any) -> Any:
+        """Backend tensors (through tuples and lists; None kept) as NumPy arrays."""
+        if isinstance(tensors, (tuple, list)):
+            return type(tensors)(self.as_numpy(t) for t in tensors)
+        return None if tensors is None else np.asarray(self.keras().ops.convert_to_numpy(tensors))
 
     def compiled(self, function: Callable, steps: int) -> Callable:
         """``function``, which runs the layers over ``steps`` steps, as this engine runs it.
@@ -301,15 +327,10 @@ class KerasAdapter(Adapter):
 
         return tf.function(function)
 
-    def numpy_output(self, spec: RNNSpec, output: Any, h_n: Any, c_n: Any) -> RNNOutput:
-        """``forward_tensors``'s backend tensors as the NumPy ``RNNOutput`` of the case's layout."""
-        to_numpy = self.keras().ops.convert_to_numpy
-        output = to_numpy(output)
-        return RNNOutput(
-            np.ascontiguousarray(output if spec.layout == "NTC" else output.transpose(1, 0, 2)),
-            to_numpy(h_n),
-            to_numpy(c_n) if spec.has_cell_state else None,
-        )
+    def numpy_output(self, spec: RNNSpec, output: np.ndarray, h_n: np.ndarray, c_n: np.ndarray | None) -> RNNOutput:
+        """``forward_tensors``'s results, as NumPy arrays, as the ``RNNOutput`` of the case's layout."""
+        return RNNOutput(np.ascontiguousarray(output if spec.layout == "NTC" else output.transpose(1, 0, 2)),
+                         h_n, c_n if spec.has_cell_state else None)
 
     def forward_tensors(self, spec: RNNSpec, layer: KerasLayers, seq: Any, states: list | None,
                         lengths: np.ndarray | None) -> tuple[Any, Any, Any]:
@@ -374,8 +395,14 @@ class KerasAdapter(Adapter):
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return forward, grads
 
-        (output, h_n, c_n), grads = self.compiled(differentiate, seq.shape[1])(seq, states, given)
-        dx, *rest = [np.asarray(g) for g in grads]
+        key = self.memo_key("gradients", spec, layer, seq.numpy(), [s.numpy() for s in states], lengths,
+                            [g.numpy() for g in given])
+        computed = self._gradient_runs.find(key)
+        if computed is None:  # not the same inputs as a recent run (a TNC case's NTC twin)
+            computed = self.as_numpy(self.compiled(differentiate, seq.shape[1])(seq, states, given))
+            self._gradient_runs.keep(key, computed)
+        (output, h_n, c_n), grads = computed
+        dx, *rest = grads
         d_states, d_weights = rest[:len(states)], rest[len(states):]
         names = list(self.mapping(spec).native_shapes)
         return EngineGradients(

@@ -1,0 +1,94 @@
+"""Keras runs a TNC case and its NTC twin once: the second is found in the adapter's memo.
+
+Keras is batch-major only: the adapter transposes a TNC case at its boundary, so Keras computes
+a TNC case as the NTC computation on the transposed input. A TNC case holds its NTC twin's
+numbers (``Case.data_id``, tests/test_cases.py), so after the adapter's transposes both hand
+Keras identical layers, weights, inputs and cotangents, and ``KerasAdapter`` answers the second
+from a memo keyed by those bytes (rnn_ref/adapters/run_memo.py). The adapter's transposes run
+every time; inputs that differ anywhere run Keras again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from rnn_ref.cases import Case, case_by_id
+from rnn_ref.runner import PASS, execute_case, execute_gradient_case
+
+pytestmark = pytest.mark.engine
+
+
+
+def twins(steps: int) -> tuple[Case, Case]:
+    """A TNC case and its NTC twin. Each test takes its own number of steps: not a matrix case (6
+    steps), nor another test's, whose forward a gradient run could have left in the runner's store
+    (rnn_ref.runner.ForwardsOfGradientRuns)."""
+    tnc = dataclasses.replace(case_by_id("gru-L2-bi-TNC-h0-len-f32"), steps=steps)
+    return tnc, dataclasses.replace(tnc, spec=tnc.spec.replace(layout="NTC"))
+
+
+TNC, NTC = twins(5)
+
+
+@pytest.fixture
+def counted(engine_or_skip, monkeypatch):
+    """A fresh keras adapter (an empty memo) that counts the times Keras runs the layers."""
+    adapter = type(engine_or_skip("keras"))()
+    calls = []
+    forward_tensors = adapter.forward_tensors
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].layout)
+        return forward_tensors(*args, **kwargs)
+
+    monkeypatch.setattr(adapter, "forward_tensors", counting)
+    return adapter, calls
+
+
+def test_the_tnc_case_takes_its_twins_gradient_run_transposed(counted):
+    adapter, calls = counted
+    ntc = execute_gradient_case(adapter, NTC)
+    tnc = execute_gradient_case(adapter, TNC)
+    assert calls == ["NTC"]  # Keras ran once, for the twin that came first
+    assert ntc.result.status == PASS and tnc.result.status == PASS
+    np.testing.assert_array_equal(tnc.gradients.x, ntc.gradients.x.transpose(1, 0, 2))
+    np.testing.assert_array_equal(tnc.gradients.output.output, ntc.gradients.output.output.transpose(1, 0, 2))
+    for name, value in ntc.gradients.native.items():
+        np.testing.assert_array_equal(tnc.gradients.native[name], value)
+
+
+def test_the_tnc_case_takes_its_twins_forward_run_transposed(counted):
+    adapter, calls = counted
+    tnc_case, ntc_case = twins(4)
+    ntc, tnc = execute_case(adapter, ntc_case), execute_case(adapter, tnc_case)
+    assert calls == ["NTC"]
+    assert ntc.result.status == PASS and tnc.result.status == PASS
+    np.testing.assert_array_equal(tnc.output.output, ntc.output.output.transpose(1, 0, 2))
+    np.testing.assert_array_equal(tnc.output.h_n, ntc.output.h_n)
+
+
+def test_a_reshape_where_the_transpose_was_meant_runs_keras_again(counted):
+    """What a layout bug in an adapter would hand Keras differs from the twin's bytes: no memo hides it."""
+    adapter, calls = counted
+    data = NTC.data()
+    layer = adapter.build(NTC.spec, data.params)
+    twin = adapter.run(NTC.spec, layer, data.x, data.initial_state, data.lengths)
+    reshaped = np.ascontiguousarray(data.x).reshape(TNC.steps, TNC.batch, -1)  # not data.x.transpose(1, 0, 2)
+    wrong = adapter.run(TNC.spec, layer, reshaped, data.initial_state, data.lengths)
+    assert calls == ["NTC", "TNC"]
+    assert not np.array_equal(wrong.output.transpose(1, 0, 2), twin.output)
+
+
+def test_new_weights_in_a_reused_layer_run_keras_again(counted):
+    adapter, calls = counted
+    data = NTC.data()
+    first = adapter.run(NTC.spec, adapter.build(NTC.spec, data.params), data.x, data.initial_state, data.lengths)
+    params = data.params.astype(np.float32)
+    params["l1.bwd.w_hh.z"][0, 0] += 0.25  # one entry
+    layer = adapter.build(NTC.spec, params)  # the same Keras layers (the last holder is gone), new weights
+    second = adapter.run(NTC.spec, layer, data.x, data.initial_state, data.lengths)
+    assert calls == ["NTC", "NTC"]
+    assert not np.array_equal(first.output, second.output)
