@@ -7,9 +7,14 @@ entry of grads.x, grads.h0, grads.c0 and of every canonical block is compared wi
 
 The bound: |backward - finite difference| <= ATOL + RTOL·|backward| element-wise, ATOL = 1e-8,
 RTOL = 1e-6. Measured over the whole matrix (384 layers, every entry): worst absolute error
-1.7e-9, worst relative error 5.9e-7 where |gradient| > 1e-3 — the difference quotient's own
-rounding (~1e-16·|loss|/ε) and its ε² truncation term; the worst entry uses 11% of its
-allowance. (PyTorch's gradcheck allows atol 1e-5, rtol 1e-3.)
+1.8e-9, worst relative error 5.9e-7 where |gradient| > 1e-3 — the difference quotient's own
+rounding (~1e-16·|loss|/ε) and its ε² truncation term; the worst entry uses 10.5% of its
+allowance (1.7e-9 and 11% with one forward call per weight entry, ``copies_per_call=1``).
+(PyTorch's gradcheck allows atol 1e-5, rtol 1e-3.)
+
+Weights are perturbed 64 copies of the layer per forward call, side by side in one wider layer
+(``rnn_ref.finite_differences.side_by_side``); the tests at the end pin that each copy computes
+what it computes alone, and that both ways give the same differences.
 
 Sizes are tiny (I = H = 2, P = 1, T = 2, N = 2; lengths (2, 1) make the second sample's
 only step the backward direction's first), so the 384 layers take a few seconds.
@@ -27,7 +32,13 @@ import pytest
 from rnn_ref import Params, RNNSpec, State, forward
 from rnn_ref.backward import _forward_and_backward
 from rnn_ref.cases import VARIANTS
-from rnn_ref.finite_differences import numeric_gradients
+from rnn_ref.finite_differences import (
+    copy_losses,
+    numeric_gradients,
+    sample_losses,
+    side_by_side,
+    side_by_side_state,
+)
 
 ATOL, RTOL = 1e-8, 1e-6
 I, H, T, N = 2, 2, 2, 2
@@ -131,3 +142,65 @@ def test_finite_differences_catch_a_backward_that_drops_the_carried_cell_gradien
 def test_assert_close_names_the_worst_entry():
     with pytest.raises(AssertionError, match=r"grad w\[\(1,\)\]: backward 2.0, finite differences 2.001"):
         assert_close("w", np.array([1.0, 2.0]), np.array([1.0, 2.001]), "here")
+
+
+SIDE_BY_SIDE = [spec_of("lstm_proj", 2, True, "NTC", True), spec_of("gru_reset_before", 2, True, "TNC", True),
+                spec_of("rnn_relu", 2, False, "TNC", False), spec_of("gru", 1, True, "NTC", True)]
+
+
+def assert_copies_compute_alone(spec: RNNSpec, params: Params, perturbations, wide_spec, wide_params, x, state,
+                                lengths, cotangents) -> None:
+    """Copy k of the wide layer computes, to rounding, what ``params`` with its perturbation computes alone."""
+    copies = len(perturbations)
+    wide = forward(wide_spec, wide_params, x, side_by_side_state(state, copies), lengths)
+    losses = copy_losses(spec, wide, copies, *cotangents)
+    R, D, H = spec.state_size, spec.num_directions, spec.hidden_size
+    for k, (key, index, sign) in enumerate(perturbations):
+        alone_params = params.astype(np.float64)
+        alone_params[key][index] += sign * 1e-6
+        alone = forward(spec, alone_params, x, state, lengths)
+        output = wide.output.reshape(*wide.output.shape[:2], D, copies, R)[:, :, :, k].reshape(alone.output.shape)
+        np.testing.assert_allclose(output, alone.output, rtol=1e-13, atol=1e-15, err_msg=f"copy {k} output")
+        np.testing.assert_allclose(wide.h_n.reshape(*alone.h_n.shape[:2], copies, R)[:, :, k], alone.h_n,
+                                   rtol=1e-13, atol=1e-15, err_msg=f"copy {k} h_n")
+        if spec.has_cell_state:
+            np.testing.assert_allclose(wide.c_n.reshape(*alone.c_n.shape[:2], copies, H)[:, :, k], alone.c_n,
+                                       rtol=1e-13, atol=1e-15, err_msg=f"copy {k} c_n")
+        np.testing.assert_allclose(losses[k], sample_losses(spec, alone, *cotangents).sum(), rtol=1e-13,
+                                   err_msg=f"copy {k} loss")
+
+
+def some_perturbations(params: Params) -> list:
+    """An entry of every block, both signs, over copies in order."""
+    return [(key, (0,) * params[key].ndim, sign) for key in params for sign in (1.0, -1.0)]
+
+
+@pytest.mark.parametrize("spec", SIDE_BY_SIDE, ids=lambda spec: f"{spec.mode}-L{spec.num_layers}-{spec.layout}")
+def test_each_side_by_side_copy_computes_what_it_computes_alone(spec):
+    params, x, state, lengths, cotangents = draw(spec, 7, True, True)
+    perturbations = some_perturbations(params)
+    wide_spec, wide_params = side_by_side(spec, params, perturbations, 1e-6)
+    assert wide_spec.hidden_size == len(perturbations) * spec.hidden_size
+    assert_copies_compute_alone(spec, params, perturbations, wide_spec, wide_params, x, state, lengths,
+                                tuple(cotangents.values()))
+
+
+def test_a_copy_that_leaks_into_its_neighbour_is_caught():
+    spec = SIDE_BY_SIDE[0]
+    params, x, state, lengths, cotangents = draw(spec, 7, True, True)
+    perturbations = some_perturbations(params)
+    wide_spec, wide_params = side_by_side(spec, params, perturbations, 1e-6)
+    leaky = {key: block.copy() for key, block in wide_params.items()}
+    leaky["l0.bwd.w_hh.f"][0, spec.state_size] = 0.5  # copy 0's forget gate reads copy 1's state
+    with pytest.raises(AssertionError, match="copy 0"):
+        assert_copies_compute_alone(spec, params, perturbations, wide_spec, Params(wide_spec, leaky), x, state,
+                                    lengths, tuple(cotangents.values()))
+
+
+@pytest.mark.parametrize("spec", SIDE_BY_SIDE, ids=lambda spec: f"{spec.mode}-L{spec.num_layers}-{spec.layout}")
+def test_side_by_side_and_one_call_per_entry_give_the_same_differences(spec):
+    params, x, state, lengths, cotangents = draw(spec, 11, True, True)
+    args = (spec, params, x, state, lengths, *cotangents.values())
+    one_by_one, side = numeric_gradients(*args, copies_per_call=1), numeric_gradients(*args)
+    for key in params:  # both are differences of the same losses, up to their rounding (~1e-9 here)
+        np.testing.assert_allclose(side.params[key], one_by_one.params[key], rtol=0, atol=1e-8, err_msg=key)
