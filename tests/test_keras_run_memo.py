@@ -33,19 +33,33 @@ def twins(steps: int) -> tuple[Case, Case]:
 TNC, NTC = twins(5)
 
 
+#: The forward memo serves every backend; gradients are taken on TensorFlow only.
+KERAS_ENGINES = ("keras", "keras-jax", "keras-torch")
+
+
 @pytest.fixture
-def counted(engine_or_skip, monkeypatch):
-    """A fresh keras adapter (an empty memo) that counts the times Keras runs the layers."""
-    adapter = type(engine_or_skip("keras"))()
-    calls = []
-    forward_tensors = adapter.forward_tensors
+def counting(engine_or_skip, monkeypatch):
+    """``counting(engine)``: a fresh adapter of that Keras engine (an empty memo) and the list of
+    the layouts of the cases it ran the Keras layers for."""
 
-    def counting(*args, **kwargs):
-        calls.append(args[0].layout)
-        return forward_tensors(*args, **kwargs)
+    def make(engine: str):
+        adapter = type(engine_or_skip(engine))()
+        calls = []
+        forward_tensors = adapter.forward_tensors
 
-    monkeypatch.setattr(adapter, "forward_tensors", counting)
-    return adapter, calls
+        def counted(*args, **kwargs):
+            calls.append(args[0].layout)
+            return forward_tensors(*args, **kwargs)
+
+        monkeypatch.setattr(adapter, "forward_tensors", counted)
+        return adapter, calls
+
+    return make
+
+
+@pytest.fixture
+def counted(counting):
+    return counting("keras")
 
 
 def test_the_tnc_case_takes_its_twins_gradient_run_transposed(counted):
@@ -60,8 +74,9 @@ def test_the_tnc_case_takes_its_twins_gradient_run_transposed(counted):
         np.testing.assert_array_equal(tnc.gradients.native[name], value)
 
 
-def test_the_tnc_case_takes_its_twins_forward_run_transposed(counted):
-    adapter, calls = counted
+@pytest.mark.parametrize("engine", KERAS_ENGINES)
+def test_the_tnc_case_takes_its_twins_forward_run_transposed(counting, engine):
+    adapter, calls = counting(engine)
     tnc_case, ntc_case = twins(4)
     ntc, tnc = execute_case(adapter, ntc_case), execute_case(adapter, tnc_case)
     assert calls == ["NTC"]
@@ -70,9 +85,10 @@ def test_the_tnc_case_takes_its_twins_forward_run_transposed(counted):
     np.testing.assert_array_equal(tnc.output.h_n, ntc.output.h_n)
 
 
-def test_a_reshape_where_the_transpose_was_meant_runs_keras_again(counted):
+@pytest.mark.parametrize("engine", KERAS_ENGINES)
+def test_a_reshape_where_the_transpose_was_meant_runs_keras_again(counting, engine):
     """What a layout bug in an adapter would hand Keras differs from the twin's bytes: no memo hides it."""
-    adapter, calls = counted
+    adapter, calls = counting(engine)
     data = NTC.data()
     layer = adapter.build(NTC.spec, data.params)
     twin = adapter.run(NTC.spec, layer, data.x, data.initial_state, data.lengths)
@@ -82,8 +98,9 @@ def test_a_reshape_where_the_transpose_was_meant_runs_keras_again(counted):
     assert not np.array_equal(wrong.output.transpose(1, 0, 2), twin.output)
 
 
-def test_new_weights_in_a_reused_layer_run_keras_again(counted):
-    adapter, calls = counted
+@pytest.mark.parametrize("engine", KERAS_ENGINES)
+def test_new_weights_in_a_reused_layer_run_keras_again(counting, engine):
+    adapter, calls = counting(engine)
     data = NTC.data()
     first = adapter.run(NTC.spec, adapter.build(NTC.spec, data.params), data.x, data.initial_state, data.lengths)
     params = data.params.astype(np.float32)
