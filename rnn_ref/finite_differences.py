@@ -69,6 +69,8 @@ def numeric_gradients(
     layer one forward call runs side by side (``side_by_side``); 1 perturbs the weights in place,
     one forward call per entry and sign.
     """
+    if isinstance(copies_per_call, bool) or not isinstance(copies_per_call, int) or copies_per_call < 1:
+        raise ValueError(f"copies_per_call must be a positive integer, got {copies_per_call!r}")
     params = params.astype(np.float64)  # a private copy: its blocks are perturbed in place
     batch = x.shape[1 if spec.layout == "TNC" else 0]
     units = spec.num_layers * spec.num_directions

@@ -20,7 +20,7 @@ import numpy as np
 from rnn_ref.cases import Case
 from rnn_ref.reference import RNNOutput
 
-#: Added to the case id to seed the cotangents: a stream independent of the case's data.
+#: Added to the case's ``data_id`` to seed the cotangents: a stream independent of the case's data.
 COTANGENT_SEED_SUFFIX = ":cotangents"
 
 

@@ -204,3 +204,11 @@ def test_side_by_side_and_one_call_per_entry_give_the_same_differences(spec):
     one_by_one, side = numeric_gradients(*args, copies_per_call=1), numeric_gradients(*args)
     for key in params:  # both are differences of the same losses, up to their rounding (~1e-9 here)
         np.testing.assert_allclose(side.params[key], one_by_one.params[key], rtol=0, atol=1e-8, err_msg=key)
+
+
+@pytest.mark.parametrize("copies", [0, -1, 2.5, True])
+def test_copies_per_call_must_be_a_positive_integer(copies):
+    spec = SIDE_BY_SIDE[3]
+    params, x, state, lengths, cotangents = draw(spec, 3, False, False)
+    with pytest.raises(ValueError, match="copies_per_call must be a positive integer"):
+        numeric_gradients(spec, params, x, state, lengths, *cotangents.values(), copies_per_call=copies)

@@ -57,4 +57,3 @@ def test_an_ntc_case_draws_from_its_own_id_and_cases_that_differ_otherwise_diffe
     assert ntc.seed == zlib.crc32(ntc.id.encode())
     other = case_by_id("lstm-L2-bi-NTC-len-f32")  # another case: other numbers
     assert not np.array_equal(ntc.data().x, other.data().x)
-

@@ -3,7 +3,7 @@
 For each (engine, case): the case's weights go into the engine through its mapping rows, and
 the engine's own autodiff (torch.autograd, tf.GradientTape, mx.autograd) differentiates
 ``sum(cot.output·output) + sum(cot.h_n·h_n) + sum(cot.c_n·c_n)`` with cotangents seeded from
-the case id (rnn_ref.gradients). The gradients of x (existing steps; exactly zero at padded
+the case id (a TNC case's are its NTC twin's, transposed: rnn_ref.gradients). The gradients of x (existing steps; exactly zero at padded
 steps), of the given initial states and of every native parameter — brought back to canonical
 blocks through the same rows (a one-bias engine's bias gradient is each summand's) — must
 match rnn_ref.backward within GRADIENT_TOLERANCES of the case's dtype. Ids end in ``-grad``.

@@ -21,7 +21,6 @@ from rnn_ref.runner import PASS, execute_case, execute_gradient_case
 pytestmark = pytest.mark.engine
 
 
-
 def twins(steps: int) -> tuple[Case, Case]:
     """A TNC case and its NTC twin. Each test takes its own number of steps: not a matrix case (6
     steps), nor another test's, whose forward a gradient run could have left in the runner's store
@@ -109,3 +108,17 @@ def test_new_weights_in_a_reused_layer_run_keras_again(counting, engine):
     second = adapter.run(NTC.spec, layer, data.x, data.initial_state, data.lengths)
     assert calls == ["NTC", "NTC"]
     assert not np.array_equal(first.output, second.output)
+
+
+@pytest.mark.parametrize("engine", KERAS_ENGINES)
+def test_an_initial_state_or_lengths_given_or_not_run_keras_again(counting, engine):
+    """Zeros for h0 compute what no h0 computes, full lengths what no lengths compute: the memo
+    still keeps them apart, since the engine runs another path (its own zero state, a mask)."""
+    adapter, calls = counting(engine)
+    _, ntc = twins(3)
+    data = ntc.data()
+    layer = adapter.build(ntc.spec, data.params)
+    for state in (data.initial_state, None):
+        for lengths in (data.lengths, None):
+            adapter.run(ntc.spec, layer, data.x, state, lengths)
+    assert calls == ["NTC"] * 4

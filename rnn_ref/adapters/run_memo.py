@@ -20,19 +20,28 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from rnn_ref.spec import RNNSpec
+
 Result = TypeVar("Result")
 
 
 def digest(parts: Iterable[Any]) -> bytes:
-    """A digest of ``parts``: arrays by dtype, shape and bytes; None and other values by ``repr``."""
+    """A digest of ``parts``: None, strings, numbers and specs by ``repr``; anything else as the
+    array it converts to (NumPy arrays, framework tensors), by dtype, shape and bytes.
+
+    Raises TypeError for what has no exact bytes (an object array, a dict): a ``repr`` may
+    abbreviate, and two different inputs must never share a key.
+    """
     hasher = hashlib.blake2b(digest_size=20)
     for part in parts:
-        if isinstance(part, np.ndarray):
-            array = np.ascontiguousarray(part)
-            hasher.update(f"array {array.dtype.str} {array.shape}|".encode())
-            hasher.update(array.view(np.uint8).reshape(-1) if array.size else b"")
-        else:
+        if part is None or isinstance(part, (str, int, float, bool, RNNSpec)):
             hasher.update(f"value {part!r}|".encode())
+            continue
+        array = np.asarray(part)
+        if array.dtype.hasobject:
+            raise TypeError(f"cannot digest {type(part).__name__}: an object array has no exact bytes")
+        hasher.update(f"array {array.dtype.str} {array.shape}|".encode())
+        hasher.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
     return hasher.digest()
 
 
