@@ -21,6 +21,7 @@ layers, given initial states, biases): 96 cases more than the 1152 of the full p
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import zlib
@@ -103,8 +104,13 @@ class Case:
         return "-".join(parts)
 
     @property
+    def ntc_twin(self) -> Case:
+        """This case in NTC (the case itself when it is NTC)."""
+        return self if self.spec.layout == "NTC" else dataclasses.replace(self, spec=self.spec.replace(layout="NTC"))
+
+    @property
     def data_id(self) -> str:
-        """The id whose seed draws this case's numbers: the id itself for NTC, the NTC twin's for TNC.
+        """The id whose seed draws this case's numbers: its NTC twin's (its own for NTC).
 
         A TNC case holds its NTC twin's weights, states, lengths and inputs, x transposed: the
         two differ in the layout alone. So an engine that is batch-major only, and transposes a
@@ -112,7 +118,7 @@ class Case:
         (rnn_ref/adapters/run_memo.py); one that runs TNC natively runs another memory layout
         on the same numbers.
         """
-        return self.id.replace(f"-{self.spec.layout}-", "-NTC-", 1)
+        return self.ntc_twin.id
 
     @property
     def seed(self) -> int:

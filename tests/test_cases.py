@@ -9,20 +9,13 @@ batch-major-only engine (Keras) transposes at its boundary and computes the same
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 
 import numpy as np
 import pytest
 
-from rnn_ref.cases import Case, case_by_id, large_cases
+from rnn_ref.cases import case_by_id, large_cases
 from rnn_ref.gradients import case_cotangents
-
-
-def twin(case: Case) -> Case:
-    """The same case in NTC."""
-    return dataclasses.replace(case, spec=case.spec.replace(layout="NTC"))
-
 
 TNC_CASES = [case_by_id(case_id) for case_id in ("lstm-L2-bi-TNC-h0-len-f32", "gru_reset_before-L1-uni-TNC-nobias-f64",
                                                  "rnn_relu-L2-bi-TNC-h0-lenshort-f32", "lstm_proj-L1-uni-TNC-len-f64")]
@@ -31,7 +24,8 @@ TNC_CASES += [case for case in large_cases() if case.spec.layout == "TNC"]
 
 @pytest.mark.parametrize("tnc", TNC_CASES, ids=lambda case: case.id)
 def test_a_tnc_case_holds_its_ntc_twins_numbers_transposed(tnc):
-    ntc = twin(tnc)
+    ntc = tnc.ntc_twin
+    assert ntc.spec == tnc.spec.replace(layout="NTC") and ntc.ntc_twin is ntc
     assert tnc.data_id == ntc.id == ntc.data_id
     a, b = tnc.data(), ntc.data()
     assert list(a.params) == list(b.params)

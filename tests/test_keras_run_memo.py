@@ -26,7 +26,7 @@ def twins(steps: int) -> tuple[Case, Case]:
     steps), nor another test's, whose forward a gradient run could have left in the runner's store
     (rnn_ref.runner.ForwardsOfGradientRuns)."""
     tnc = dataclasses.replace(case_by_id("gru-L2-bi-TNC-h0-len-f32"), steps=steps)
-    return tnc, dataclasses.replace(tnc, spec=tnc.spec.replace(layout="NTC"))
+    return tnc, tnc.ntc_twin
 
 
 TNC, NTC = twins(5)

@@ -74,3 +74,17 @@ def test_the_memo_keeps_the_most_recently_used_results_only():
     memo.keep(b"c", (np.zeros(1),))
     assert memo.find(b"b") is None
     assert memo.find(b"a") is not None and memo.find(b"c") is not None
+
+
+def test_computed_runs_the_computation_once_per_key():
+    memo: RunMemo[tuple] = RunMemo()
+    runs = []
+
+    def compute():
+        runs.append(1)
+        return (np.full(2, float(len(runs))),)
+
+    first, second = memo.computed(b"k", compute), memo.computed(b"k", compute)
+    assert len(runs) == 1 and np.array_equal(first[0], second[0]) and first[0] is not second[0]
+    memo.computed(b"other", compute)
+    assert len(runs) == 2

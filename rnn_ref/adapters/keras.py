@@ -287,15 +287,13 @@ class KerasAdapter(Adapter):
     def run_layers(self, spec, layer: KerasLayers, x, initial_state=None, lengths=None) -> RNNOutput:
         seq = x if spec.layout == "NTC" else x.transpose(1, 0, 2)  # Keras is batch-major only
         states = None if initial_state is None else [s for s in initial_state if s is not None]
-        key = self.memo_key("forward", spec, layer, seq, states, lengths)
-        computed = self._runs.find(key)
-        if computed is None:  # not the same inputs as a recent run (a TNC case's NTC twin)
 
-            def forward(seq: Any, states: list | None) -> tuple[Any, Any, Any]:
-                return self.forward_tensors(spec, layer, seq, states, lengths)
+        def forward(seq: Any, states: list | None) -> tuple[Any, Any, Any]:
+            return self.forward_tensors(spec, layer, seq, states, lengths)
 
-            computed = self.as_numpy(self.compiled(forward, seq.shape[1])(seq, states))
-            self._runs.keep(key, computed)
+        # Keras runs only inputs unlike those of a recent run (a TNC case's NTC twin)
+        computed = self._runs.computed(self.memo_key("forward", spec, layer, seq, states, lengths),
+                                       lambda: self.as_numpy(self.compiled(forward, seq.shape[1])(seq, states)))
         return self.numpy_output(spec, *computed)
 
     def memo_key(self, kind: str, spec: RNNSpec, layer: KerasLayers, seq: np.ndarray, states: list | None,
@@ -380,11 +378,11 @@ class KerasAdapter(Adapter):
         def batch_major(array: np.ndarray) -> np.ndarray:
             return array if spec.layout == "NTC" else array.transpose(1, 0, 2)
 
-        seq = tf.constant(np.ascontiguousarray(batch_major(x)))
-        states = [] if initial_state is None else [tf.constant(s) for s in initial_state if s is not None]
-        variables = [w for cell in layer.cells() for w in cell.weights]
+        seq = np.ascontiguousarray(batch_major(x))
+        states = [] if initial_state is None else [s for s in initial_state if s is not None]
         given = [batch_major(cotangents.output), cotangents.h_n] + ([cotangents.c_n] if spec.has_cell_state else [])
-        given = [tf.constant(np.ascontiguousarray(g)) for g in given]
+        given = [np.ascontiguousarray(g) for g in given]
+        variables = [w for cell in layer.cells() for w in cell.weights]
 
         def differentiate(seq: Any, states: list, given: list) -> tuple[tuple[Any, Any, Any], list]:
             with tf.GradientTape() as tape:
@@ -395,13 +393,13 @@ class KerasAdapter(Adapter):
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return forward, grads
 
-        key = self.memo_key("gradients", spec, layer, seq.numpy(), [s.numpy() for s in states], lengths,
-                            [g.numpy() for g in given])
-        computed = self._gradient_runs.find(key)
-        if computed is None:  # not the same inputs as a recent run (a TNC case's NTC twin)
-            computed = self.as_numpy(self.compiled(differentiate, seq.shape[1])(seq, states, given))
-            self._gradient_runs.keep(key, computed)
-        (output, h_n, c_n), grads = computed
+        def run_tape() -> tuple:
+            constants = [tf.constant(seq), [tf.constant(s) for s in states], [tf.constant(g) for g in given]]
+            return self.as_numpy(self.compiled(differentiate, seq.shape[1])(*constants))
+
+        # Keras runs only inputs unlike those of a recent run (a TNC case's NTC twin)
+        (output, h_n, c_n), grads = self._gradient_runs.computed(
+            self.memo_key("gradients", spec, layer, seq, states, lengths, given), run_tape)
         dx, *rest = grads
         d_states, d_weights = rest[:len(states)], rest[len(states):]
         names = list(self.mapping(spec).native_shapes)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -73,6 +73,14 @@ class RunMemo(Generic[Result]):
         self._results.move_to_end(key)
         self.hits += 1
         return _copied(result)
+
+    def computed(self, key: bytes, compute: Callable[[], Result]) -> Result:
+        """The result kept for ``key``, else ``compute()``'s, kept for the next finder."""
+        result = self.find(key)
+        if result is None:
+            result = compute()
+            self.keep(key, result)
+        return result
 
     def keep(self, key: bytes, result: Result) -> None:
         self._results[key] = _copied(result)
