@@ -1,0 +1,88 @@
+"""Time bounds on code rnn_ref does not control: engine calls, plug-in imports, verification.
+
+Design section 2f (trust): every engine call, plug-in import and verification is bounded in
+time. ``within(seconds, what, function, *args)`` runs ``function`` in a worker thread and
+waits at most ``seconds`` for it. When the time runs out it raises ``DeadlineExceeded``
+naming ``what``; the worker cannot be killed (Python has no way to stop a thread, and a
+framework's C code may never return), so it is left to run on as a daemon thread that dies
+with the process. Callers therefore treat the engine as unusable from then on (``check``
+stops running that engine's cases) instead of calling it again.
+
+The bound for one case (build, run and, for gradients, differentiation) defaults to
+``DEFAULT_CASE_SECONDS``; the environment variable ``RNN_REF_CASE_TIMEOUT`` (seconds; ``0``
+means no bound) changes it for every command and for pytest, and ``--case-timeout`` does for
+one command. The slowest legitimate case measured here is a tf2onnx conversion (5-30 s per
+case, tox.ini), so the default leaves a margin of ten over it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: seconds one case (build + run, or build + run + gradients) may take by default
+DEFAULT_CASE_SECONDS = 300.0
+#: seconds importing one plug-in module may take by default
+DEFAULT_IMPORT_SECONDS = 120.0
+ENVIRONMENT_VARIABLE = "RNN_REF_CASE_TIMEOUT"
+
+
+class DeadlineExceeded(TimeoutError):
+    """``what`` did not return within ``seconds``; it may still be running in its thread."""
+
+    def __init__(self, what: str, seconds: float) -> None:
+        super().__init__(f"{what} did not finish within {seconds:g} s (the bound is set by --case-timeout or "
+                         f"{ENVIRONMENT_VARIABLE}; 0 turns it off)")
+        self.what = what
+        self.seconds = seconds
+
+
+def parse_seconds(text: str, source: str) -> float:
+    """``text`` as a bound in seconds: a finite number >= 0, where 0 means no bound.
+
+    ``source`` names where the text came from, for the error (``ValueError``)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{source} must be a number of seconds (0: no bound), got {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{source} must be a finite number of seconds >= 0 (0: no bound), got {text!r}")
+    return seconds
+
+
+def case_seconds() -> float:
+    """The per-case bound: ``RNN_REF_CASE_TIMEOUT`` where set (0: no bound), else the default."""
+    text = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
+    return DEFAULT_CASE_SECONDS if not text else parse_seconds(text, ENVIRONMENT_VARIABLE)
+
+
+def within(seconds: float | None, what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``function(*args, **kwargs)``, or ``DeadlineExceeded`` after ``seconds``.
+
+    ``seconds`` None or 0 calls ``function`` directly, in this thread. Otherwise it runs in a
+    daemon worker thread; what it returns or raises (any ``BaseException``, ``SystemExit``
+    included) comes back here as if it had been called directly.
+    """
+    if not seconds:
+        return function(*args, **kwargs)
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as error:  # handed to the caller's thread, which decides
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name=f"rnn_ref: {what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise DeadlineExceeded(what, seconds)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -1,0 +1,56 @@
+"""Bounded calls (rnn_ref/deadline.py): what runs over its time is reported, never waited for."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from rnn_ref.deadline import DEFAULT_CASE_SECONDS, DeadlineExceeded, case_seconds, parse_seconds, within
+
+
+def test_a_call_within_its_time_returns_its_value():
+    assert within(5, "adding", lambda a, b: a + b, 2, b=3) == 5
+
+
+def test_a_call_over_its_time_raises_naming_what_and_the_bound():
+    release = threading.Event()
+    started = time.perf_counter()
+    with pytest.raises(DeadlineExceeded, match=r"engine x case y did not finish within 0\.2 s"):
+        within(0.2, "engine x case y", release.wait)
+    assert time.perf_counter() - started < 2
+    release.set()  # let the abandoned worker end
+
+
+def test_what_the_call_raises_comes_back_as_raised():
+    def explode() -> None:
+        raise KeyError("mapping exploded")
+
+    with pytest.raises(KeyError, match="mapping exploded"):
+        within(5, "exploding", explode)
+
+
+def test_system_exit_in_the_call_comes_back_to_the_caller():
+    with pytest.raises(SystemExit):
+        within(5, "exiting", lambda: exec("raise SystemExit(3)"))
+
+
+def test_no_bound_calls_in_this_thread():
+    assert within(0, "here", threading.current_thread) is threading.current_thread()
+    assert within(None, "here", threading.current_thread) is threading.current_thread()
+
+
+def test_the_case_bound_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("RNN_REF_CASE_TIMEOUT", raising=False)
+    assert case_seconds() == DEFAULT_CASE_SECONDS
+    monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "2.5")
+    assert case_seconds() == 2.5
+    monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0")
+    assert case_seconds() == 0
+
+
+@pytest.mark.parametrize("text", ["soon", "-1", "nan", "inf", ""])
+def test_a_bound_that_is_not_a_finite_number_of_seconds_is_refused(text):
+    with pytest.raises(ValueError, match="RNN_REF_CASE_TIMEOUT must be"):
+        parse_seconds(text, "RNN_REF_CASE_TIMEOUT")
