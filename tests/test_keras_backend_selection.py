@@ -1,26 +1,36 @@
 """Which Keras engine may run here: decided from KERAS_BACKEND / keras.json without importing Keras.
 
-NumPy alone: these run in the ref env, where Keras is not imported (and usually not installed).
+NumPy alone. Each test states what Keras would do *before* it is imported, so the tests hide an
+already imported Keras (another test in the same worker may have imported it: the outcome must
+not depend on which tests ran first, issue 22) and show one only where the test says so.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import types
 
 import pytest
 
 from rnn_ref.adapters import ENGINES, engine_info
 from rnn_ref.adapters.keras_backend import KERAS_ENGINES, backend_mismatch, selected_backend
 
-pytestmark = pytest.mark.skipif("keras" in sys.modules, reason="Keras is imported: its loaded backend decides")
-
 
 @pytest.fixture
 def keras_home(tmp_path, monkeypatch):
+    """A Keras configuration folder of the test's own, no KERAS_BACKEND, and Keras not imported."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.delitem(sys.modules, "keras", raising=False)  # restored after the test
     return tmp_path
+
+
+def imported_keras(backend: str) -> types.ModuleType:
+    """A stand-in for an imported Keras 3 whose ``keras.config.backend()`` is ``backend``."""
+    keras = types.ModuleType("keras")
+    keras.config = types.SimpleNamespace(backend=lambda: backend)
+    return keras
 
 
 def test_keras_backend_variable_decides(keras_home, monkeypatch):
@@ -41,6 +51,14 @@ def test_tensorflow_is_the_default(keras_home, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "")  # empty: ignored, as Keras does
     (keras_home / "keras.json").write_text("{not json")
     assert selected_backend() == "tensorflow"
+
+
+def test_once_keras_is_imported_its_loaded_backend_decides(keras_home, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # too late: Keras already runs torch
+    monkeypatch.setitem(sys.modules, "keras", imported_keras("torch"))
+    assert selected_backend() == "torch"
+    assert backend_mismatch("torch") is None
+    assert "but Keras runs the torch backend here" in backend_mismatch("jax")
 
 
 def test_the_three_keras_engines_share_one_adapter_module_and_mapping():

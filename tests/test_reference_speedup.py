@@ -33,10 +33,16 @@ def load_frozen_reference():
 
 frozen = load_frozen_reference()
 
-#: float64: the summation order of BLAS kernels and σ's last-place rounding differ, nothing
-#: else; measured at most 8.9e-16 of the tensor's largest magnitude over the matrix (T=200
-#: cases included). float32 (precision="input"): measured at most 7.7e-7.
-WITHIN = {"float64": 1e-15, "float32": 4e-6}
+#: The bounds, in units of the dtype's eps (2.2e-16 / 1.2e-7) of the tensor's largest magnitude.
+#: Only the summation order of BLAS kernels and σ's last-place rounding differ. Measured over
+#: the whole matrix (T=200 cases included):
+#: float64 4.0 eps under NumPy 2.4's OpenBLAS (ref env), 5.0 eps under NumPy 1.23's (mxnet env:
+#: a bound of 4.5 eps failed there); float32 (precision="input") 6.4 eps under both. The bounds
+#: leave twice (float64) and five times (float32) the worst measured for another BLAS, and
+#: still catch a σ that is off by 8 eps (test_the_float64_bound_catches_a_sigma_off_by_8_eps);
+#: σ itself is held to 4 ulp by test_sigmoid_is_within_a_few_ulp_of_extended_precision.
+WITHIN_EPS = {"float64": 10, "float32": 32}
+WITHIN = {dtype: float(count * np.finfo(dtype).eps) for dtype, count in WITHIN_EPS.items()}
 
 
 def largest_relative_difference(new: np.ndarray, old: np.ndarray) -> float:
@@ -83,15 +89,16 @@ def test_samples_shorter_than_the_sequence_match_the_per_gate_forward(variant, l
         assert not new.output[sample, length:].any(), f"sample {sample}: padded steps are not zero"
 
 
-def test_the_float64_bound_catches_a_sigma_off_by_4_eps(monkeypatch):
-    """σ too large by 4 eps (relative) at every step moves a T=200 LSTM beyond the float64 bound (by 1.7e-15)."""
+def test_the_float64_bound_catches_a_sigma_off_by_8_eps(monkeypatch):
+    """σ too large by 8 eps (relative) at every step moves a T=200 LSTM's output by 14 eps (3.1e-15),
+    beyond the float64 bound of 10 eps."""
     case = next(c for c in all_cases() if c.id == "lstm-L2-bi-TNC-h0-len-T200-H128-f32")
     data = case.data()
     exact = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
     import rnn_ref.reference as reference
 
     def sloppy_sigmoid(x, out=None):
-        return np.multiply(sigmoid(x, out=out), 1 + 4 * np.finfo(np.float64).eps, out=out)
+        return np.multiply(sigmoid(x, out=out), 1 + 8 * np.finfo(np.float64).eps, out=out)
 
     monkeypatch.setattr(reference, "sigmoid", sloppy_sigmoid)
     sloppy = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
