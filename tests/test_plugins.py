@@ -19,7 +19,15 @@ import pytest
 
 import rnn_ref.check
 from rnn_ref import Params, RNNSpec
-from rnn_ref.adapters import ENGINES, engine_info, engine_names, load_adapter, plugin_problems, refresh_plugins
+from rnn_ref.adapters import (
+    ENGINES,
+    engine_info,
+    engine_names,
+    load_adapter,
+    plugin_problems,
+    refresh_plugins,
+    registry,
+)
 from rnn_ref.cases import all_cases
 from rnn_ref.cli import main
 from rnn_ref.fixtures import representative_cases
@@ -171,7 +179,10 @@ def test_every_kind_of_unusable_plugin_is_named_with_its_reason(install):
                                      "run, version")
     assert problems["not-an-adapter"] == "broken_rnn_shapes:NotAnAdapter is not a subclass of rnn_ref.adapters.Adapter"
     assert problems["no-class"] == "the entry point must read 'package.module:AdapterClass'"
-    assert not {"misnamed", "half-done", "not-an-adapter", "no-class", "needs-cupy"} & set(engine_names())
+    assert not {"misnamed", "half-done", "not-an-adapter", "no-class", "needs-cupy"} & set(registry())
+    # names come from metadata, before any import: the ones whose entry point reads module:Class
+    assert {"misnamed", "half-done", "not-an-adapter", "needs-cupy"} <= set(engine_names())
+    assert "no-class" not in engine_names()
 
 
 def test_two_packages_declaring_one_name_are_both_refused(install):
