@@ -63,13 +63,13 @@ def requested(config: pytest.Config) -> list[str] | None:
     Raises pytest.UsageError for a value that names no engine."""
     from rnn_ref.adapters import unique_engine_names
 
-    raw = config.getoption("--engines").strip()
-    if raw == INSTALLED:
+    value = config.getoption("--engines")
+    if value.strip() == INSTALLED:
         return None
-    if raw == NONE:
+    if value.strip() == NONE:
         return []
     try:
-        return unique_engine_names(raw)
+        return unique_engine_names(value)
     except ValueError as error:
         raise pytest.UsageError(f"{error}: give NAME[,NAME...], '{INSTALLED}' or '{NONE}'") from None
 

@@ -164,7 +164,7 @@ def load_entry_point(entry_point: metadata.EntryPoint, distribution: str) -> Plu
     try:
         adapter_class, error, printed = import_quietly(entry_point, seconds)
     except DeadlineExceeded:
-        return problem(f"did not import within {seconds:g} s (a module that blocks at import; "
+        return problem(f"did not import within {seconds:g} s (its module blocks or is slow at import; "
                        f"{IMPORT_TIMEOUT_VARIABLE}=SECONDS changes the bound, 0 removes it)")
     if error is not None:
         return problem(import_failure(error) + printed_note(printed))
