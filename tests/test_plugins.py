@@ -215,8 +215,12 @@ def test_pytest_names_a_broken_plugin_it_was_asked_for_and_lists_it_otherwise():
                 folders=BROKEN, cwd=ROOT)
     assert asked.returncode == 4  # a usage error, never a skip
     assert "--engines: plug-in engine 'needs-cupy'" in asked.stderr and "ModuleNotFoundError" in asked.stderr
-    default = run("-m", "pytest", "--collect-only", "-q", str(ROOT / "tests" / "test_spec.py"), folders=BROKEN, cwd=ROOT)
-    assert default.returncode == 0, default.stdout + default.stderr
+    # --engines installed (the default) imports the plug-ins when the matrix is parametrized: one that
+    # cannot be used is a warning naming it, and the run goes on
+    default = run("-m", "pytest", "--pyargs", "rnn_ref.suite", "--collect-only", "-q", "-p", "no:cacheprovider",
+                  folders=BROKEN, cwd=ROOT)
+    assert default.returncode in (0, 5), default.stdout + default.stderr  # 5: no engine installed, nothing collected
+    assert "PluginWarning: rnn_ref: not loaded: plug-in engine 'needs-cupy'" in default.stdout, default.stdout
 
 
 def test_the_shipped_suite_runs_from_another_project(tmp_path):
