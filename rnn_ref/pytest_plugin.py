@@ -14,12 +14,16 @@ importable, and ``--engines none`` selects none (a reference-only run). A value 
 engine (``''``, ``','``: an unset CI variable in ``--engines "$ENGINE"``) is a usage error,
 as it is for ``rnn-ref check``.
 
-The selection is resolved lazily (``selection``): named engines when the suite's conftest is
-loaded (so an unknown name, a plug-in that failed to load, or a requested engine that is not
-installed stops the run with a usage error — a requested engine is never skipped silently),
-``installed`` when the matrix first parametrizes a test (that imports every plug-in, each
-bounded in time; one that cannot be used becomes a warning naming it). Only then are plug-ins
-imported. ``config.rnn_ref_engines`` is that selection as a sequence of names.
+A requested engine is never skipped silently. What can be checked without importing a
+plug-in is checked at startup, a usage error (exit 4): a value naming no engine, an unknown
+name, a name two distributions declare, a built-in engine that cannot run here. The rest of
+the selection is resolved lazily (``selection``): named plug-ins when the suite's conftest is
+loaded (one that fails to import or cannot run here stops the run: a usage error when that
+conftest is loaded at startup, as for ``pytest tests/``, a collection error naming it under
+``--pyargs rnn_ref.suite``), ``installed`` when the matrix first parametrizes a test (that
+imports every plug-in, each bounded in time; one that cannot be used becomes a
+``PluginWarning`` naming it). Only then are plug-ins imported. ``config.rnn_ref_engines`` is
+that selection as a sequence of names.
 """
 
 from __future__ import annotations
@@ -91,6 +95,16 @@ def validated(names: list[str]) -> list[str]:
     return names
 
 
+def validated_without_import(names: list[str]) -> None:
+    """Check what needs no plug-in import: each of ``names`` is a built-in that runs here or a
+    plug-in some distribution declares usably; else pytest.UsageError. (Whether a declared
+    plug-in imports is ``validated``'s question, asked when rnn_ref's suite is collected.)"""
+    from rnn_ref.adapters import declared_plugins
+
+    usable = declared_plugins()[0]
+    validated([name for name in names if name not in usable])  # built-ins and unknown names: nothing to import
+
+
 def every_installed_engine() -> list[str]:
     """``--engines installed``: every engine that runs here; each plug-in that cannot be used is a PluginWarning."""
     from rnn_ref.adapters import installed_engines, plugin_problems
@@ -142,7 +156,9 @@ def selection(config: pytest.Config) -> Selection:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    requested(config)  # a value that names no engine stops any session that passes it, at once
+    names = requested(config)  # a value that names no engine stops any session that passes it, at once
+    if names:
+        validated_without_import(names)  # so does an unknown name, or a built-in that cannot run here
     selection(config)
 
 

@@ -387,3 +387,16 @@ def test_a_long_runs_here_text_keeps_its_distance_from_the_description(monkeypat
     assert re.fullmatch(r"needy +built-in +no: 'needy_pkg_one' and 'needy_pkg_two' are not installed  the needy engine",
                         listing[1])
     assert listing[0].index("description") == listing[1].index("the needy engine")
+
+
+def test_pytest_startup_checks_engine_names_without_importing_a_plugin(install, monkeypatch):
+    """At startup the pytest plugin refuses what metadata alone shows wrong (an unknown name, a
+    built-in that cannot run here); whether a declared plug-in imports waits for rnn_ref's suite."""
+    from rnn_ref.pytest_plugin import validated_without_import
+
+    install(*IMPORT_TIME)
+    monkeypatch.delitem(sys.modules, "rnnbad_noisy", raising=False)
+    with pytest.raises(pytest.UsageError, match=r"^--engines: unknown engine 'nonesuch'; known engines: torch, "):
+        validated_without_import(["noisy-lstm", "nonesuch"])
+    validated_without_import(["noisy-lstm", "exits-zero"])  # declared: looked at when the suite is collected
+    assert "rnnbad_noisy" not in sys.modules
