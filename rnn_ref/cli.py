@@ -73,16 +73,16 @@ def known_engine(name: str, allow_canonical: bool = False) -> str:
 
     Of the plug-ins, only ``name``'s is imported (bounded in time): ``map torch`` runs no plug-in code.
     """
-    from rnn_ref.adapters import engine_info, engine_names
+    from rnn_ref.adapters import declared_plugins, engine_info, engine_names
 
     if allow_canonical and name == "canonical":
         return name
+    if name not in engine_names() and not any(problem.name == name for problem in declared_plugins()[1]):
+        known = (["canonical"] if allow_canonical else []) + engine_names()
+        raise CommandError(f"unknown engine {name!r}; known: {', '.join(known)}")
     try:
-        engine_info(name)
+        engine_info(name)  # a declared plug-in that cannot be used: why, naming it
     except ValueError as error:
-        if str(error).startswith(f"unknown engine {name!r}"):  # list the names the way this command takes them
-            known = (["canonical"] if allow_canonical else []) + engine_names()
-            raise CommandError(f"unknown engine {name!r}; known: {', '.join(known)}") from None
         raise CommandError(str(error)) from None
     return name
 
