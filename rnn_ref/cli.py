@@ -69,13 +69,38 @@ def spec_from(args: argparse.Namespace, symbolic: bool) -> RNNSpec:
 
 
 def known_engine(name: str, allow_canonical: bool = False) -> str:
-    from rnn_ref.adapters import engine_names, plugin_problems
+    """``name`` when it is an engine that loads (or ``canonical``); else a CommandError saying why.
 
-    known = (["canonical"] if allow_canonical else []) + engine_names()
-    if name not in known:
-        broken = [problem.describe() for problem in plugin_problems() if problem.name == name]
-        raise CommandError("; ".join(broken) or f"unknown engine {name!r}; known: {', '.join(known)}")
+    Of the plug-ins, only ``name``'s is imported (bounded in time): ``map torch`` runs no plug-in code.
+    """
+    from rnn_ref.adapters import declared_plugins, engine_info, engine_names
+
+    if allow_canonical and name == "canonical":
+        return name
+    if name not in engine_names() and not any(problem.name == name for problem in declared_plugins()[1]):
+        known = (["canonical"] if allow_canonical else []) + engine_names()
+        raise CommandError(f"unknown engine {name!r}; known: {', '.join(known)}")
+    try:
+        engine_info(name)  # a declared plug-in that cannot be used: why, naming it
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     return name
+
+
+def engine_list(text: str) -> list[str]:
+    """``--engines A,B`` of ``check`` and ``selftest``: each name once, in order, each an engine that loads.
+
+    A value that names no engine (``''``, ``','``) is refused, and so is ``none`` (an unknown
+    name here: these commands check engines, and the pytest suite's reference-only ``none`` has
+    no meaning for them).
+    """
+    from rnn_ref.adapters import unique_engine_names
+
+    try:
+        names = unique_engine_names(text)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return [known_engine(name) for name in names]
 
 
 # --------------------------------------------------------------------------- map
@@ -129,13 +154,11 @@ def run_convert(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- check and record
 def run_check(args: argparse.Namespace) -> int:
-    from rnn_ref.adapters import engine_names
+    from rnn_ref.adapters import registry
     from rnn_ref.check import check, passed, render, terminal_progress
 
-    engines = engine_names() if args.engines is None else [
-        known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
-    if not engines:
-        raise CommandError("--engines names no engine")
+    # Without --engines every plug-in is imported (bounded), and those that cannot be are reported.
+    engines = list(registry()) if args.engines is None else engine_list(args.engines)
     reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only)
     if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
         from rnn_ref.adapters import plugin_problems
@@ -175,17 +198,21 @@ def run_engines(args: argparse.Namespace) -> int:
 
 
 def run_selftest(args: argparse.Namespace) -> int:
-    from rnn_ref.adapters import engine_info, installed_engines
+    from rnn_ref.adapters import AdapterCallError, engine_info, installed_engines, plugin_preflight
     from rnn_ref.selftest import main as selftest
 
-    engines = installed_engines() if args.engines is None else [
-        known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
+    engines = installed_engines() if args.engines is None else engine_list(args.engines)
     missing = [f"{name} ({engine_info(name).unavailable_reason()})" for name in engines
                if not engine_info(name).installed()]
     if missing:
         raise CommandError(f"not installed here: {', '.join(missing)}; run the engine's tox env")
     if not engines:
         raise CommandError("no engine selected (none installed, or --engines names none)")
+    try:  # a plug-in whose rows or limits raise: one line naming it, before any case runs
+        for engine in engines:
+            plugin_preflight(engine)
+    except AdapterCallError as error:
+        raise CommandError(str(error)) from None
     return selftest(engines)
 
 

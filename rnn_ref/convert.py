@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref import files
-from rnn_ref.adapters import adapter_object, engine_info, engine_names
+from rnn_ref.adapters import adapter_call, adapter_object, engine_info, engine_names
 from rnn_ref.adapters.keras_backend import KERAS_ENGINES
 from rnn_ref.errors import ParamsError, SpecError
 from rnn_ref.mapping import WeightMapping
@@ -242,11 +242,10 @@ def prefix_hint(engine: str, spec: RNNSpec, names: Iterable[str]) -> str | None:
 
 def engine_mapping(engine: str, spec: RNNSpec) -> WeightMapping:
     """The rows of ``engine`` for ``spec``; a layer the engine cannot express is an error."""
-    adapter = adapter_object(engine)
-    reason = adapter.layer_unsupported_reason(spec)
+    reason = adapter_call(engine, "layer_unsupported_reason", spec)  # a plug-in that raises: AdapterCallError
     if reason is not None:
         raise ParamsError(f"{engine} cannot express this {spec.mode} layer: {reason}")
-    return adapter.mapping(spec)
+    return adapter_call(engine, "mapping", spec)
 
 
 def shapes_of(engine: str, spec: RNNSpec) -> dict[str, tuple[int, ...]]:

@@ -6,14 +6,21 @@ from rnn_ref.adapters import plugin_problems, registry
 
 
 def render_engines() -> str:
-    """One line per engine (name, origin, whether it runs here, description), then unusable plug-ins."""
+    """One line per engine (name, origin, whether it runs here, description), then unusable plug-ins.
+
+    Each column is as wide as its longest entry plus two spaces, so a long "runs here" text
+    (several missing packages, a Keras backend mismatch) never runs into the description.
+    Imports every plug-in (each bounded in time).
+    """
     engines = registry()
-    width = max((len(name) for name in engines), default=6) + 2
-    lines = [f"{'engine':<{width}}{'from':<34}{'runs here':<24}description"]
+    rows = [("engine", "from", "runs here", "description")]
     for name, info in engines.items():
         origin = f"plug-in {info.distribution}" if info.distribution else "built-in"
-        status = "yes" if info.installed() else f"no: {info.unavailable_reason()}"
-        lines.append(f"{name:<{width}}{origin:<34}{status:<24}{info.description}")
+        reason = info.unavailable_reason()
+        rows.append((name, origin, "yes" if reason is None else f"no: {reason}", info.description))
+    widths = [max(len(row[column]) for row in rows) + 2 for column in range(3)]
+    lines = ["".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + row[3]
+             for row in rows]
     problems = plugin_problems()
     if problems:
         lines += ["", "Plug-ins that cannot be used (the other engines are unaffected):"]

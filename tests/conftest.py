@@ -13,10 +13,10 @@ import pytest
 from fixture_files import torch_copy
 from hypothesis import HealthCheck, settings
 
-from rnn_ref.suite.matrix import engine_case_param, engine_or_skip, pytest_generate_tests
+from rnn_ref.suite.matrix import engine_case_param, engine_or_skip, pytest_configure, pytest_generate_tests
 
 # pytest finds hooks and fixtures by name
-__all__ = ["engine_case_param", "engine_or_skip", "pytest_generate_tests", "torch_copy"]
+__all__ = ["engine_case_param", "engine_or_skip", "pytest_configure", "pytest_generate_tests", "torch_copy"]
 
 # Hypothesis profiles: "ci" (default) is derandomized so CI is reproducible; select the
 # longer search with `--hypothesis-profile long`.

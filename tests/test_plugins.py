@@ -7,6 +7,7 @@ example engine is examples/numpy_lstm_adapter; everything here needs NumPy alone
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -19,9 +20,19 @@ import pytest
 
 import rnn_ref.check
 from rnn_ref import Params, RNNSpec
-from rnn_ref.adapters import ENGINES, engine_info, engine_names, load_adapter, plugin_problems, refresh_plugins
+from rnn_ref.adapters import (
+    ENGINES,
+    EngineInfo,
+    engine_info,
+    engine_names,
+    load_adapter,
+    plugin_problems,
+    refresh_plugins,
+    registry,
+)
 from rnn_ref.cases import all_cases
 from rnn_ref.cli import main
+from rnn_ref.deadline import within
 from rnn_ref.fixtures import representative_cases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +42,9 @@ SWAPPED = [PACKAGES / "swapped", *EXAMPLE[1:]]  # imports the example's adapter
 LEGACY = [PACKAGES / "legacy"]
 BROKEN = [PACKAGES / "broken"]
 DUPLICATE = [PACKAGES / "duplicate"]
+HANGS = [PACKAGES / "hangs"]  # blocks at import, for ever
+IMPORT_TIME = [PACKAGES / "import_time", *EXAMPLE]  # exits, interrupts or prints at import
+RAISING = [PACKAGES / "raising", *EXAMPLE]  # loads; mapping() or unsupported_reason() raises
 
 
 @pytest.fixture
@@ -53,10 +67,11 @@ def few_cases(monkeypatch):
     monkeypatch.setattr(rnn_ref.check, "all_cases", representative_cases)
 
 
-def run(*argv: str, folders: list[Path], cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(*argv: str, folders: list[Path], cwd: Path | None = None, timeout: float | None = None,
+        ) -> subprocess.CompletedProcess:
     """A command in a fresh interpreter where ``folders`` are installed (on PYTHONPATH)."""
     path = os.pathsep.join([*map(str, folders), os.environ.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=cwd, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": path})
 
 
@@ -171,7 +186,10 @@ def test_every_kind_of_unusable_plugin_is_named_with_its_reason(install):
                                      "run, version")
     assert problems["not-an-adapter"] == "broken_rnn_shapes:NotAnAdapter is not a subclass of rnn_ref.adapters.Adapter"
     assert problems["no-class"] == "the entry point must read 'package.module:AdapterClass'"
-    assert not {"misnamed", "half-done", "not-an-adapter", "no-class", "needs-cupy"} & set(engine_names())
+    assert not {"misnamed", "half-done", "not-an-adapter", "no-class", "needs-cupy"} & set(registry())
+    # names come from metadata, before any import: the ones whose entry point reads module:Class
+    assert {"misnamed", "half-done", "not-an-adapter", "needs-cupy"} <= set(engine_names())
+    assert "no-class" not in engine_names()
 
 
 def test_two_packages_declaring_one_name_are_both_refused(install):
@@ -197,8 +215,12 @@ def test_pytest_names_a_broken_plugin_it_was_asked_for_and_lists_it_otherwise():
                 folders=BROKEN, cwd=ROOT)
     assert asked.returncode == 4  # a usage error, never a skip
     assert "--engines: plug-in engine 'needs-cupy'" in asked.stderr and "ModuleNotFoundError" in asked.stderr
-    default = run("-m", "pytest", "--collect-only", "-q", str(ROOT / "tests" / "test_spec.py"), folders=BROKEN, cwd=ROOT)
-    assert default.returncode == 0, default.stdout + default.stderr
+    # --engines installed (the default) imports the plug-ins when the matrix is parametrized: one that
+    # cannot be used is a warning naming it, and the run goes on
+    default = run("-m", "pytest", "--pyargs", "rnn_ref.suite", "--collect-only", "-q", "-p", "no:cacheprovider",
+                  folders=BROKEN, cwd=ROOT)
+    assert default.returncode in (0, 5), default.stdout + default.stderr  # 5: no engine installed, nothing collected
+    assert "PluginWarning: rnn_ref: not loaded: plug-in engine 'needs-cupy'" in default.stdout, default.stdout
 
 
 def test_the_shipped_suite_runs_from_another_project(tmp_path):
@@ -229,3 +251,152 @@ def test_engines_is_one_option_with_or_without_the_installed_entry_point():
         assert result.returncode in (0, 4), result.stderr
         assert "unrecognized arguments" not in result.stderr and "already registered" not in result.stderr
         assert result.returncode == 0 or "engine 'torch' was requested but cannot run here ('torch' is not installed)" in result.stderr
+
+
+# ----------------------------------------------------------------------------- plug-ins that misbehave at import
+def test_a_pytest_session_of_another_project_imports_no_plugin(tmp_path):
+    """The pytest11 entry point loads rnn_ref's pytest plugin in every session of the environment;
+    it imports no plug-in, so one that blocks or exits at import cannot hang or end another project's tests."""
+    (tmp_path / "test_x.py").write_text("def test_ok():\n    assert True\n")
+    result = run("-m", "pytest", "-q", "-p", "no:cacheprovider", folders=[*HANGS, *IMPORT_TIME], cwd=tmp_path,
+                 timeout=60)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
+    assert "HELLO" not in result.stdout + result.stderr
+
+
+def test_map_of_a_builtin_engine_imports_no_plugin(install, monkeypatch, capsys):
+    install(*HANGS, *IMPORT_TIME)
+    monkeypatch.delitem(sys.modules, "rnnbad_noisy", raising=False)
+    # bounded here, so that code which imports every plug-in fails this test instead of hanging it
+    assert within(30, "rnn-ref map torch", main, ["map", "torch", "--mode", "lstm", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["engine"] == "torch"
+    assert "rnnbad_noisy" not in sys.modules and "rnnbad_hangs" not in sys.modules
+    assert main(["map", "numpy-lstm", "--mode", "gru", "--gru-variant", "reset_before"]) == 0  # only its plug-in
+    assert "rnnbad_noisy" not in sys.modules
+
+
+def test_a_plugin_that_blocks_at_import_is_named_after_the_bound_and_the_others_still_work(install, monkeypatch,
+                                                                                             capsys):
+    monkeypatch.setenv("RNN_REF_IMPORT_TIMEOUT", "0.3")
+    install(*HANGS, *EXAMPLE)
+    assert within(30, "rnn-ref engines", main, ["engines"]) == 0
+    listing = capsys.readouterr().out
+    assert ("- plug-in engine 'hangs-at-import' (hangs-at-import = 'rnnbad_hangs:NeverDefined' from rnnbad-hangs 1.0): "
+            "did not import within 0.3 s (its module blocks or is slow at import; RNN_REF_IMPORT_TIMEOUT=SECONDS "
+            "changes the bound, 0 removes it)") in listing
+    assert re.search(r"numpy-lstm +plug-in numpy-lstm-adapter 0\.1\.0 +yes", listing)
+    assert main(["map", "hangs-at-import", "--mode", "lstm"]) == 2  # remembered: not imported a second time
+    assert "did not import within 0.3 s" in capsys.readouterr().err
+
+
+def test_a_bad_import_bound_is_named_by_each_plugin_it_stops(install, monkeypatch):
+    monkeypatch.setenv("RNN_REF_IMPORT_TIMEOUT", "soon")
+    install(*EXAMPLE)
+    with pytest.raises(ValueError, match=r"was not imported: RNN_REF_IMPORT_TIMEOUT must be a number of seconds"):
+        engine_info("numpy-lstm")
+
+
+def test_a_plugin_that_exits_or_interrupts_at_import_is_that_plugins_problem(install, capsys):
+    """sys.exit() at import (argparse included) once ended every command, silently with status 0
+    for sys.exit(0); a KeyboardInterrupt its own code raises once gave a traceback. Each is now a
+    problem of that plug-in, with what it printed, and the other engines still work."""
+    install(*IMPORT_TIME)
+    problems = {p.name: p.error for p in plugin_problems()}
+    assert problems["exits-zero"] == "called sys.exit(0) while being imported"
+    assert problems["exits-three"] == ("called sys.exit(3) while being imported; "
+                                       "it printed: 'rnnbad: no licence server found'")
+    assert problems["parses-arguments"] == (
+        "called sys.exit(2) while being imported; it printed: 'usage: rnnbad [-h] --mine MINE rnnbad: error: "
+        "the following arguments are required: --mine'")
+    assert problems["interrupts"] == "raised KeyboardInterrupt while being imported"
+    assert main(["check", "--engines", "exits-zero"]) == 2
+    assert capsys.readouterr().err == (
+        "rnn-ref check: error: plug-in engine 'exits-zero' (exits-zero = 'rnnbad_exit_zero:Never' from "
+        "rnnbad-import-time 1.0): called sys.exit(0) while being imported\n")
+    assert main(["map", "numpy-lstm", "--mode", "lstm"]) == 0
+
+
+def test_what_a_plugin_prints_at_import_stays_out_of_the_commands_output(install, monkeypatch, capsys):
+    install(*IMPORT_TIME)
+    monkeypatch.delitem(sys.modules, "rnnbad_noisy", raising=False)  # imported afresh: it prints again
+    assert main(["map", "noisy-lstm", "--mode", "lstm", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["engine"] == "noisy-lstm" and "HELLO" not in out + err
+
+
+def test_a_plugin_whose_mapping_or_limits_raise_is_one_line_naming_it(install, tmp_path, capsys):
+    install(*RAISING)
+    Params.random(RNNSpec("lstm", 3, 4), seed=1).save(tmp_path / "canonical.npz")
+    mapping = ("plug-in engine 'bad-mapping' (from rnnbad-raising 1.0): mapping() raised RuntimeError: mapping "
+               "exploded (at rnnbad_raising.py:12, in mapping)")
+    reason = ("plug-in engine 'bad-reason' (from rnnbad-raising 1.0): {method}() raised TypeError: reason exploded "
+              "(at rnnbad_raising.py:21, in unsupported_reason)")
+    commands = [
+        (["map", "bad-mapping", "--mode", "lstm"], mapping),
+        (["map", "bad-reason", "--mode", "lstm"], reason.format(method="layer_unsupported_reason")),
+        (["convert", "--from", "canonical", "--to", "bad-mapping", "--mode", "lstm", str(tmp_path / "canonical.npz"),
+          str(tmp_path / "out.npz")], mapping),
+        (["selftest", "--engines", "bad-mapping"], mapping),
+        (["selftest", "--engines", "bad-reason"], reason.format(method="unsupported_reason")),
+    ]
+    for argv, message in commands:
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err == f"rnn-ref {argv[0]}: error: {message}\n"
+    assert not (tmp_path / "out.npz").exists()
+
+
+# ----------------------------------------------------------------------------- --engines lists, the engine table
+def test_an_engines_value_that_names_no_engine_stops_the_suite():
+    """`--engines "$ENGINE"` with ENGINE unset once ran the suite as "5 skipped", exit 0."""
+    from types import SimpleNamespace
+
+    from rnn_ref.pytest_plugin import requested
+
+    result = run("-m", "pytest", "--pyargs", "rnn_ref.suite", "--engines", ",,", "--collect-only", "-q",
+                 "-p", "no:cacheprovider", folders=[], timeout=60)
+    assert result.returncode == 4, result.stdout[-1000:]  # a usage error
+    assert "--engines names no engine (',,'): give NAME[,NAME...], 'installed' or 'none'" in result.stderr
+    for value in (" , ", ""):
+        with pytest.raises(pytest.UsageError, match=re.escape(f"--engines names no engine ({value!r})")):
+            requested(SimpleNamespace(getoption=lambda option, value=value: value))
+
+
+def test_an_engine_named_twice_is_selected_once(install, capsys):
+    """`check --engines keras,keras` once checked keras twice; names are now taken once each, in order."""
+    install(*EXAMPLE)
+    assert main(["check", "--engines", "numpy-lstm,numpy-lstm", "--replay-only"]) == 1  # no fixtures recorded
+    assert capsys.readouterr().out.count("numpy-lstm (-)") == 1
+    from types import SimpleNamespace
+
+    from rnn_ref.pytest_plugin import requested
+
+    config = SimpleNamespace(getoption=lambda option: " numpy-lstm,torch ,numpy-lstm")
+    assert requested(config) == ["numpy-lstm", "torch"]
+    assert requested(SimpleNamespace(getoption=lambda option: "none")) == []  # the reference-only run
+
+
+def test_a_long_runs_here_text_keeps_its_distance_from_the_description(monkeypatch, capsys):
+    import rnn_ref.engine_list
+
+    needy = EngineInfo("needy", "needy_adapter:Needy", "needy_pkg_one", "the needy engine",
+                       packages=("needy_pkg_one", "needy_pkg_two"))
+    monkeypatch.setattr(rnn_ref.engine_list, "registry", lambda: {"needy": needy})
+    monkeypatch.setattr(rnn_ref.engine_list, "plugin_problems", lambda: [])
+    assert main(["engines"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"needy +built-in +no: 'needy_pkg_one' and 'needy_pkg_two' are not installed  the needy engine",
+                        listing[1])
+    assert listing[0].index("description") == listing[1].index("the needy engine")
+
+
+def test_pytest_startup_checks_engine_names_without_importing_a_plugin(install, monkeypatch):
+    """At startup the pytest plugin refuses what metadata alone shows wrong (an unknown name, a
+    built-in that cannot run here); whether a declared plug-in imports waits for rnn_ref's suite."""
+    from rnn_ref.pytest_plugin import validated_without_import
+
+    install(*IMPORT_TIME)
+    monkeypatch.delitem(sys.modules, "rnnbad_noisy", raising=False)
+    with pytest.raises(pytest.UsageError, match=r"^--engines: unknown engine 'nonesuch'; known engines: torch, "):
+        validated_without_import(["noisy-lstm", "nonesuch"])
+    validated_without_import(["noisy-lstm", "exits-zero"])  # declared: looked at when the suite is collected
+    assert "rnnbad_noisy" not in sys.modules

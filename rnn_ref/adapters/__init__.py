@@ -6,7 +6,10 @@ below; installed distributions add plug-in engines through the ``rnn_ref.engines
 entry-point group (``rnn_ref/adapters/plugins.py``). Both are looked up the same way
 (``engine_names``, ``engine_info``, ``load_adapter``), so every command and the pytest plugin
 take a plug-in engine like a built-in one. Each adapter module imports its framework lazily,
-so this registry and ``import rnn_ref`` need NumPy alone.
+so this registry and ``import rnn_ref`` need NumPy alone. Plug-ins are imported lazily too:
+names come from the distributions' metadata, looking one engine up imports that plug-in
+alone (bounded in time, rnn_ref/adapters/plugins.py), and only ``registry()``,
+``plugin_problems()`` and ``installed_engines()`` import them all.
 
 This package is also the plug-in API: an adapter imports what it needs from here (see
 docs/writing-an-adapter.md)::
@@ -18,12 +21,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import traceback
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
-from rnn_ref.adapters.plugins import PluginProblem, discover
+from rnn_ref.adapters.plugins import Declared, Plugin, PluginProblem, declared, load_entry_point, one_line
 from rnn_ref.cases import Case
 from rnn_ref.errors import ParamsError, UnsupportedCase
 from rnn_ref.mapping import (
@@ -39,11 +44,11 @@ from rnn_ref.reference import RNNOutput, State
 from rnn_ref.spec import RNNSpec
 
 __all__ = [  # the plug-in API (docs/writing-an-adapter.md) and the registry
-    "CUDNN_GATE_ORDER", "ENGINES", "PADDED_REPEAT_LAST", "PADDED_ZEROS", "Adapter", "Case", "EngineInfo",
-    "MappingRow", "Params", "ParamsError", "PluginProblem", "RNNOutput", "RNNSpec", "State", "UnsupportedCase",
-    "WeightMapping", "adapter_object", "build_mapping", "engine_info", "engine_names", "fused_unit_rows",
-    "installed_engines", "load_adapter", "plugin_problems", "plugin_registry", "refresh_plugins", "registry",
-    "stacked_gate_rows",
+    "CUDNN_GATE_ORDER", "ENGINES", "PADDED_REPEAT_LAST", "PADDED_ZEROS", "Adapter", "AdapterCallError", "Case",
+    "EngineInfo", "MappingRow", "Params", "ParamsError", "PluginProblem", "RNNOutput", "RNNSpec", "State",
+    "UnsupportedCase", "WeightMapping", "adapter_call", "adapter_object", "build_mapping", "engine_info",
+    "engine_names", "fused_unit_rows", "installed_engines", "load_adapter", "plugin_preflight", "plugin_problems",
+    "plugin_registry", "refresh_plugins", "registry", "stacked_gate_rows", "unique_engine_names",
 ]
 
 
@@ -126,54 +131,105 @@ ENGINES: dict[str, EngineInfo] = {
 
 
 @cache
-def plugin_registry() -> tuple[dict[str, EngineInfo], dict[str, type], tuple[PluginProblem, ...]]:
-    """Plug-in engines (entry-point group ``rnn_ref.engines``), their adapter classes, and the problems.
+def declared_plugins() -> tuple[dict[str, Declared], tuple[PluginProblem, ...]]:
+    """Plug-in engines as the installed distributions' metadata declares them, without importing any.
 
-    Discovered once per process; ``refresh_plugins()`` looks again (after installing one).
+    The usable declarations by name, and the problems metadata alone shows (a name taken by a
+    built-in or by two distributions). Read once per process; ``refresh_plugins()`` reads again.
     """
-    loaded, problems = discover(ENGINES)
-    infos = {name: EngineInfo(name, plugin.value, plugin.value.split(":")[0].split(".")[0], plugin.description,
-                              plugin.distribution) for name, plugin in loaded.items()}
-    return infos, {name: plugin.adapter_class for name, plugin in loaded.items()}, tuple(problems)
+    usable, problems = declared(ENGINES)
+    return usable, tuple(problems)
+
+
+@cache
+def loaded_plugin(name: str) -> Plugin | PluginProblem:
+    """Plug-in ``name`` (a key of ``declared_plugins()[0]``) imported: once per process, bounded in time."""
+    declaration = declared_plugins()[0][name]
+    return load_entry_point(declaration.entry_point, declaration.distribution)
+
+
+def plugin_info(plugin: Plugin) -> EngineInfo:
+    """The registry entry of a loaded plug-in: it ``requires`` the top-level package of its module."""
+    return EngineInfo(plugin.name, plugin.value, plugin.value.split(":")[0].split(".")[0], plugin.description,
+                      plugin.distribution)
+
+
+def plugin_registry() -> tuple[dict[str, EngineInfo], dict[str, type], tuple[PluginProblem, ...]]:
+    """Every plug-in engine imported: their entries, their adapter classes, and the problems.
+
+    This imports every declared plug-in (``rnn-ref engines``, ``check`` without ``--engines``,
+    ``--engines installed``); a lookup of one name imports that plug-in alone.
+    """
+    usable, problems = declared_plugins()
+    outcomes = [loaded_plugin(name) for name in usable]
+    loaded = [outcome for outcome in outcomes if isinstance(outcome, Plugin)]
+    failed = [outcome for outcome in outcomes if isinstance(outcome, PluginProblem)]
+    return ({plugin.name: plugin_info(plugin) for plugin in loaded},
+            {plugin.name: plugin.adapter_class for plugin in loaded},
+            tuple(sorted([*problems, *failed], key=lambda problem: problem.name)))
 
 
 def refresh_plugins() -> None:
     """Forget what was discovered and loaded, so the next lookup sees newly installed plug-ins."""
-    plugin_registry.cache_clear()
+    declared_plugins.cache_clear()
+    loaded_plugin.cache_clear()
     adapter_object.cache_clear()
 
 
 def registry() -> dict[str, EngineInfo]:
-    """Every engine: the built-ins (``ENGINES``), then the plug-ins that loaded."""
+    """Every engine that can be used: the built-ins (``ENGINES``), then the plug-ins that load (imports them all)."""
     return ENGINES | plugin_registry()[0]
 
 
 def plugin_problems() -> list[PluginProblem]:
-    """Plug-in engines that are declared but cannot be used, each with its reason."""
+    """Plug-in engines that are declared but cannot be used, each with its reason (imports them all)."""
     return list(plugin_registry()[2])
 
 
 def engine_names() -> list[str]:
-    """All known engine names: built-ins in registry order, then plug-ins by name."""
-    return list(registry())
+    """Every engine name: built-ins in registry order, then the declared plug-ins by name.
+
+    Read from metadata: no plug-in is imported, so a plug-in named here may still fail to load
+    (``engine_info`` then says why; ``registry()`` holds only those that load).
+    """
+    return [*ENGINES, *declared_plugins()[0]]
 
 
 def engine_info(name: str) -> EngineInfo:
-    """The registry entry of ``name``; an unknown or broken name raises ValueError saying why."""
-    engines = registry()
-    if name in engines:
-        return engines[name]
-    broken = [problem.describe() for problem in plugin_problems() if problem.name == name]
+    """The registry entry of ``name``; an unknown or broken name raises ValueError saying why.
+
+    Of the plug-ins, only ``name``'s is imported.
+    """
+    if name in ENGINES:
+        return ENGINES[name]
+    usable, problems = declared_plugins()
+    if name in usable:
+        outcome = loaded_plugin(name)
+        if isinstance(outcome, PluginProblem):
+            raise ValueError(outcome.describe())
+        return plugin_info(outcome)
+    broken = [problem.describe() for problem in problems if problem.name == name]
     if broken:
         raise ValueError("; ".join(broken))
-    known = ", ".join(engines) or "(none yet)"
-    unusable = "".join(f"; {problem.describe()}" for problem in plugin_problems())
-    raise ValueError(f"unknown engine {name!r}; known engines: {known}{unusable}")
+    unusable = "".join(f"; {problem.describe()}" for problem in problems)
+    raise ValueError(f"unknown engine {name!r}; known engines: {', '.join(engine_names())}{unusable}")
 
 
 def installed_engines() -> list[str]:
-    """Names of the engines whose framework is importable here."""
+    """Names of the engines whose framework is importable here (imports every plug-in)."""
     return [name for name, info in registry().items() if info.installed()]
+
+
+def unique_engine_names(text: str) -> list[str]:
+    """``"keras, torch,keras"`` as ``["keras", "torch"]``: comma-separated names, stripped, each once, in order.
+
+    A list that names no engine (``""``, ``","``, ``" , "``) raises ValueError: where such a value
+    comes from an unset variable (``--engines "$ENGINE"``), running nothing would pass silently.
+    """
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise ValueError(f"--engines names no engine ({text!r})")
+    return names
 
 
 @cache
@@ -183,11 +239,58 @@ def adapter_object(name: str) -> Any:
     Adapter modules import their framework inside methods, so this works on NumPy alone.
     """
     info = engine_info(name)
-    plugin_classes = plugin_registry()[1]
-    if name in plugin_classes:  # a plug-in never shadows a built-in (discover refuses the clash)
-        return plugin_classes[name]()
+    if name not in ENGINES:  # a plug-in never shadows a built-in (declared refuses the clash)
+        plugin = loaded_plugin(name)
+        assert isinstance(plugin, Plugin)  # engine_info raised otherwise
+        return plugin.adapter_class()
     module_name, class_name = info.adapter.split(":")
     return getattr(importlib.import_module(module_name), class_name)()
+
+
+class AdapterCallError(ParamsError):
+    """A plug-in's adapter method raised where rnn_ref asked it about a layer (its rows, its limits).
+
+    A ParamsError, so ``map``, ``convert`` and ``record`` report it as they report weights that
+    cannot be mapped: one line, exit 2, naming the engine, its distribution, the method, what
+    it raised and where.
+    """
+
+
+def adapter_call(engine: str, method: str, *args: Any) -> Any:
+    """``adapter_object(engine).method(*args)``; a plug-in that raises gives AdapterCallError.
+
+    A built-in adapter that raises is a bug of rnn_ref, which its own tests catch: its
+    exception is left as it is.
+    """
+    adapter = adapter_object(engine)
+    try:
+        return getattr(adapter, method)(*args)
+    except Exception as error:
+        if engine in ENGINES:
+            raise
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        raise AdapterCallError(f"plug-in engine {engine!r} (from {engine_info(engine).distribution}): {method}() "
+                               f"raised {one_line(error)} (at {Path(where.filename).name}:{where.lineno}, "
+                               f"in {where.name})") from error
+
+
+def plugin_preflight(engine: str) -> None:
+    """Ask plug-in ``engine`` what every command asks before it runs a case, so that a method that
+    raises is an AdapterCallError naming it rather than a traceback from deep inside a command:
+    ``unsupported_reason`` and ``known_defect`` of every case, ``mapping`` of every layer it accepts.
+    Built-in engines are skipped (their tests cover this). About 1,300 calls of cheap methods."""
+    if engine in ENGINES:
+        return
+    from rnn_ref.cases import all_cases
+
+    accepted = set()
+    for case in all_cases():
+        conditions = (case.spec, case.dtype, case.with_lengths)
+        if adapter_call(engine, "unsupported_reason", *conditions) is None:
+            adapter_call(engine, "known_defect", *conditions)
+            accepted.add(case.spec)
+    for spec in accepted:
+        adapter_call(engine, "mapping", spec)
 
 
 def load_adapter(name: str) -> Any:

@@ -6,21 +6,45 @@ An installed distribution declares its engines in its ``pyproject.toml``::
     numpy-lstm = "numpy_lstm_adapter.adapter:NumpyLSTMAdapter"
 
 The value names an ``Adapter`` subclass (``rnn_ref.adapters.Adapter``) whose ``name`` is the
-entry-point name. Discovery imports each plug-in's module once (adapter modules import
-their framework lazily, so this is cheap). A plug-in that cannot be used — its name clashes
-with a built-in engine or with another plug-in, its module fails to import, the object is
-not an ``Adapter`` subclass, or its ``name`` differs from the entry-point name — becomes a
-``PluginProblem`` that names it and says why; it never stops the other engines.
+entry-point name.
+
+Discovery has two steps, so that a plug-in's code runs only where it is needed:
+
+- ``declared`` reads the entry points from the installed distributions' metadata. It imports
+  nothing, so listing engine names costs no plug-in code (``rnn-ref map torch`` and a pytest
+  session of another project never run any).
+- ``load_entry_point`` imports one plug-in's module, when a command or the suite asks for that
+  engine (or for every engine: ``rnn-ref engines``, ``rnn-ref check`` without ``--engines``).
+  The import is bounded in time (``import_seconds``: ``DEFAULT_IMPORT_SECONDS``, or the
+  environment variable ``RNN_REF_IMPORT_TIMEOUT`` in seconds, 0 = no bound), what it prints
+  to stdout or stderr is kept out of the command's output, and whatever it raises —
+  ``SystemExit`` (a module that parses arguments at import) and ``KeyboardInterrupt`` raised
+  by its own code included — is caught.
+
+A plug-in that cannot be used — its name clashes with a built-in engine or with another
+plug-in, its module fails to import, exits, or does not finish importing in time, the object
+is not an ``Adapter`` subclass, or its ``name`` differs from the entry-point name — becomes a
+``PluginProblem`` that names it and its distribution and says why (with what it printed, if
+anything); it never stops the other engines.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 
+from rnn_ref.deadline import DEFAULT_IMPORT_SECONDS, DeadlineExceeded, parse_seconds, within
+
 GROUP = "rnn_ref.engines"
+#: seconds importing one plug-in's module may take (0: no bound); default DEFAULT_IMPORT_SECONDS
+IMPORT_TIMEOUT_VARIABLE = "RNN_REF_IMPORT_TIMEOUT"
+#: characters of a failed import's printed output quoted in its problem line
+PRINTED_CHARACTERS = 200
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,14 @@ class PluginProblem:
         return f"plug-in engine {self.name!r} ({self.name} = {self.value!r} from {self.distribution}): {self.error}"
 
 
+@dataclass(frozen=True)
+class Declared:
+    """A plug-in as its distribution's metadata declares it, not imported yet."""
+
+    entry_point: metadata.EntryPoint
+    distribution: str
+
+
 def distribution_of(entry_point: metadata.EntryPoint) -> str:
     dist = getattr(entry_point, "dist", None)
     if dist is None:
@@ -59,8 +91,65 @@ def one_line(error: BaseException) -> str:
     return traceback.format_exception_only(type(error), error)[-1].strip()
 
 
+def import_seconds() -> float:
+    """The bound on one plug-in import: ``RNN_REF_IMPORT_TIMEOUT`` where set (0: none), else the default.
+
+    A value that is not a number of seconds raises ValueError naming the variable."""
+    text = os.environ.get(IMPORT_TIMEOUT_VARIABLE, "").strip()
+    return DEFAULT_IMPORT_SECONDS if not text else parse_seconds(text, IMPORT_TIMEOUT_VARIABLE)
+
+
+def printed_note(printed: str) -> str:
+    """``; it printed: 'usage: ...'`` (whitespace folded, cut at PRINTED_CHARACTERS), or "" if it printed nothing."""
+    text = " ".join(printed.split())
+    if not text:
+        return ""
+    if len(text) > PRINTED_CHARACTERS:
+        text = text[:PRINTED_CHARACTERS] + "..."
+    return f"; it printed: {text!r}"
+
+
+def import_quietly(entry_point: metadata.EntryPoint, seconds: float) -> tuple[object, BaseException | None, str]:
+    """``entry_point.load()`` within ``seconds``: (the object or None, what it raised or None, what it printed).
+
+    stdout and stderr are redirected while the module runs, so what it prints never reaches
+    the command's output (``map --format json`` stays JSON). With a bound the import runs in a
+    worker thread (``deadline.within``) and anything it raises is caught there: a
+    KeyboardInterrupt that comes back from it was raised by the plug-in's code, since signals
+    reach the main thread only. A real Ctrl-C interrupts the wait in the main thread and stops
+    the command, as does ``DeadlineExceeded``, which the caller reports. Without a bound
+    (``seconds`` 0) the import runs here, and a KeyboardInterrupt may be the user's: it stops
+    the command. After a time-out the worker is left running; should it print later, that
+    output is no longer redirected.
+    """
+
+    def load() -> tuple[object, BaseException | None]:
+        try:
+            return entry_point.load(), None
+        except KeyboardInterrupt:
+            if not seconds:
+                raise
+            return None, KeyboardInterrupt()
+        except BaseException as error:  # SystemExit too: a plug-in never ends the command
+            return None, error
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        loaded, error = within(seconds, f"importing plug-in {entry_point.name!r}", load)
+    return loaded, error, printed.getvalue()
+
+
+def import_failure(error: BaseException) -> str:
+    """What a failed import did, in words: an exit, an interrupt, or the exception's last line."""
+    if isinstance(error, SystemExit):
+        return f"called sys.exit({error.code!r}) while being imported"
+    if isinstance(error, KeyboardInterrupt):
+        return "raised KeyboardInterrupt while being imported"
+    return f"could not be imported: {one_line(error)}"
+
+
 def load_entry_point(entry_point: metadata.EntryPoint, distribution: str) -> Plugin | PluginProblem:
-    """Import one plug-in and check that it names an Adapter subclass of the same name."""
+    """Import one plug-in (bounded, quietly) and check that it names an Adapter subclass of the same name."""
     from rnn_ref.adapters.base import Adapter
 
     name, value = entry_point.name, entry_point.value
@@ -68,17 +157,22 @@ def load_entry_point(entry_point: metadata.EntryPoint, distribution: str) -> Plu
     def problem(error: str) -> PluginProblem:
         return PluginProblem(name, value, distribution, error)
 
-    if ":" not in value:
-        return problem("the entry point must read 'package.module:AdapterClass'")
     try:
-        adapter_class = entry_point.load()
-    except Exception as error:  # anything a third-party module raises on import
-        return problem(f"could not be imported: {one_line(error)}")
+        seconds = import_seconds()
+    except ValueError as error:
+        return problem(f"was not imported: {error}")
+    try:
+        adapter_class, error, printed = import_quietly(entry_point, seconds)
+    except DeadlineExceeded:
+        return problem(f"did not import within {seconds:g} s (its module blocks or is slow at import; "
+                       f"{IMPORT_TIMEOUT_VARIABLE}=SECONDS changes the bound, 0 removes it)")
+    if error is not None:
+        return problem(import_failure(error) + printed_note(printed))
     if not (isinstance(adapter_class, type) and issubclass(adapter_class, Adapter)):
         return problem(f"{value} is not a subclass of rnn_ref.adapters.Adapter")
-    declared = getattr(adapter_class, "name", None)
-    if declared != name:
-        return problem(f"{value}.name is {declared!r}; it must equal the entry-point name {name!r}")
+    declared_name = getattr(adapter_class, "name", None)
+    if declared_name != name:
+        return problem(f"{value}.name is {declared_name!r}; it must equal the entry-point name {name!r}")
     abstract = sorted(getattr(adapter_class, "__abstractmethods__", ()))
     if abstract:
         return problem(f"{value} does not implement {', '.join(abstract)}")
@@ -87,36 +181,38 @@ def load_entry_point(entry_point: metadata.EntryPoint, distribution: str) -> Plu
     return Plugin(name, value, distribution, adapter_class, description)
 
 
-def discover(builtin: Iterable[str]) -> tuple[dict[str, Plugin], list[PluginProblem]]:
-    """Every plug-in declared in the ``rnn_ref.engines`` group, loaded, with the problems found.
+def declared(builtin: Iterable[str]) -> tuple[dict[str, Declared], list[PluginProblem]]:
+    """Every plug-in of the ``rnn_ref.engines`` group from metadata alone (nothing is imported).
 
-    ``builtin`` lists the built-in engine names: a plug-in may not take one of them.
+    Returns the usable declarations by name, and the problems visible without importing: a
+    name that clashes with a built-in engine (``builtin``), a name two distributions claim, and
+    a value that is not ``module:Class``.
     """
     builtin = set(builtin)
-    declared: dict[str, dict[tuple[str, str], metadata.EntryPoint]] = {}
+    by_name: dict[str, dict[tuple[str, str], metadata.EntryPoint]] = {}
     for entry_point in metadata.entry_points(group=GROUP):
         distribution = distribution_of(entry_point)
         # The same distribution seen twice on sys.path (an editable install and a build folder) is one plug-in.
-        declared.setdefault(entry_point.name, {}).setdefault((entry_point.value, distribution), entry_point)
-    loaded: dict[str, Plugin] = {}
+        by_name.setdefault(entry_point.name, {}).setdefault((entry_point.value, distribution), entry_point)
+    usable: dict[str, Declared] = {}
     problems: list[PluginProblem] = []
-    for name in sorted(declared):
-        candidates = declared[name]
+    for name in sorted(by_name):
+        candidates = by_name[name]
         if name in builtin:
             problems += [PluginProblem(name, value, dist, f"the name clashes with the built-in engine {name!r}; "
                                        "the built-in is kept (rename the plug-in's entry point)")
                          for value, dist in candidates]
-            continue
-        if len(candidates) > 1:
+        elif len(candidates) > 1:
             others = "; ".join(f"{value!r} from {dist}" for value, dist in candidates)
             problems += [PluginProblem(name, value, dist, f"{len(candidates)} plug-ins declare this name ({others}); "
                                        "none is used (uninstall or rename one)")
                          for value, dist in candidates]
-            continue
-        [((_, distribution), entry_point)] = candidates.items()
-        outcome = load_entry_point(entry_point, distribution)
-        if isinstance(outcome, Plugin):
-            loaded[name] = outcome
         else:
-            problems.append(outcome)
-    return loaded, problems
+            [((value, distribution), entry_point)] = candidates.items()
+            if ":" in value:
+                usable[name] = Declared(entry_point, distribution)
+            else:
+                problems.append(PluginProblem(name, value, distribution,
+                                              "the entry point must read 'package.module:AdapterClass'"))
+    return usable, problems
+

@@ -7,6 +7,6 @@ hooks) are parametrized; the ``--engines`` option itself is defined once, in
 
 from __future__ import annotations
 
-from rnn_ref.suite.matrix import engine_or_skip, pytest_generate_tests
+from rnn_ref.suite.matrix import engine_or_skip, pytest_configure, pytest_generate_tests
 
-__all__ = ["engine_or_skip", "pytest_generate_tests"]  # a fixture and a hook: pytest finds them by name
+__all__ = ["engine_or_skip", "pytest_configure", "pytest_generate_tests"]  # a fixture and hooks: found by name

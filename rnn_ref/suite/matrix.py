@@ -18,6 +18,7 @@ import pytest
 
 from rnn_ref.adapters import load_adapter
 from rnn_ref.cases import Case, all_cases
+from rnn_ref.pytest_plugin import requested, selection
 from rnn_ref.runner import GRAD_SUFFIX, KnownDefectReproduced
 
 
@@ -53,11 +54,21 @@ def parametrized_by_the_test(metafunc: pytest.Metafunc) -> set[str]:
     return names
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """When a conftest that imports this (the suite's, tests/) is loaded: engines named by
+    ``--engines`` are looked up now (their plug-ins imported), so a bad name stops the run
+    with a usage error before anything is collected. ``installed`` waits for the first test
+    that takes ``engine``."""
+    engines = selection(config)
+    if requested(config) is not None:
+        engines.resolve()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``engine`` (and ``case``) over the selected engines, unless the test does it itself."""
-    engines = metafunc.config.rnn_ref_engines
-    if "engine" in parametrized_by_the_test(metafunc):
+    if "engine" not in metafunc.fixturenames or "engine" in parametrized_by_the_test(metafunc):
         return
+    engines = list(selection(metafunc.config))  # resolved here the first time: imports the plug-ins it needs
     if "engine" in metafunc.fixturenames and not engines:
         # One visible, deselectable placeholder (-m "not engine") instead of an anonymous empty set.
         names = [name for name in ("engine", "case") if name in metafunc.fixturenames]
@@ -81,7 +92,7 @@ def engine_or_skip(request: pytest.FixtureRequest):
     """``engine_or_skip(name)``: the adapter if that engine was selected, else a skip saying how to select it."""
 
     def require(engine: str):
-        if engine not in request.config.rnn_ref_engines:
+        if engine not in selection(request.config):
             pytest.skip(f"engine {engine!r} not selected: run its tox env or pass --engines {engine}")
         return load_adapter(engine)
 
