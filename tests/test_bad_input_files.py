@@ -212,7 +212,7 @@ def member_shorter_than_its_size(path: Path) -> None:
 
 CORRUPT = [(broken_deflate, "not a readable"), (not_npy, "member 'weight_ih_l0.txt' is not .npy data"),
            (huge_header, "claims shape (1000000, 1000000) of float64 (8000000000000 bytes) but holds 80 bytes"),
-           (member_shorter_than_its_size, "array 'weight_ih_l0' ends early")]
+           (member_shorter_than_its_size, "member 'weight_ih_l0.npy' is stored uncompressed but claims 160 bytes in 144")]
 CORRUPT_IDS = ["broken-deflate", "not-npy", "huge-header", "short-member"]
 
 
