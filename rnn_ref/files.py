@@ -149,7 +149,8 @@ def check_zip_entry(info: zipfile.ZipInfo, on_disk: int) -> None:
 
 
 def check_inflation(infos: Iterable[zipfile.ZipInfo], on_disk: int) -> None:
-    """The members to be read may hold at most MAX_NPZ_BYTES, and MAX_INFLATION times the file."""
+    """The members of a zip file of ``on_disk`` bytes may hold at most MAX_NPZ_BYTES together, and
+    MAX_INFLATION times the file (checked on the zip entries, before any member is opened)."""
     total = sum(info.file_size for info in infos)
     if total > MAX_NPZ_BYTES:
         raise ValueError(f"holds {total} bytes of arrays, more than the {MAX_NPZ_BYTES} bytes any layer needs")
@@ -227,6 +228,7 @@ def read_npz(path: Path, error: type[ValueError] = FileProblem, what: str = ".np
                 entries = {info.filename: info for info in archive.infolist()}  # the last copy of a name
                 for info in entries.values():
                     check_zip_entry(info, on_disk)
+                check_inflation(entries.values(), on_disk)
                 headers = dict(_read_header(archive, info) for info in entries.values())
             except MemoryError:
                 raise error(f"{path}: its arrays do not fit in memory") from None
@@ -235,7 +237,6 @@ def read_npz(path: Path, error: type[ValueError] = FileProblem, what: str = ".np
             wanted = check(headers) if check is not None else None
             selected = {name: headers[name] for name in (headers if wanted is None else wanted)}
             try:
-                check_inflation([header.info for header in selected.values()], on_disk)
                 return {name: _read_data(archive, name, header) for name, header in selected.items()}
             except MemoryError:
                 raise error(f"{path}: its arrays do not fit in memory") from None
