@@ -200,12 +200,24 @@ FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), "
                      ".onnx": ("onnx", "onnx")}
 
 
-def require_framework(path: Path) -> None:
-    """A framework file format needs its framework; say which and how to get it."""
+#: Formats the engine's own layer reads and writes (Gluon's load/save_parameters, the Keras
+#: model's load/save_weights): the engine must run here, not only its package import.
+ENGINE_RUN_FORMATS = (".params", ".weights.h5")
+
+
+def require_framework(path: Path, engine: str | None = None) -> None:
+    """A framework file format needs its framework; say which and how to get it. A format the
+    engine's layer reads and writes needs the engine to run here (a Keras engine: Keras on its
+    backend, which KERAS_BACKEND fixes before Keras is imported)."""
     package, extra = FRAMEWORK_FORMATS.get(suffix_of(path), (None, None))
     if package is not None and importlib.util.find_spec(package) is None:
         raise ParamsError(f"{path}: {suffix_of(path)} files need {package} "
                           f"(pip install 'rnn-ref[{extra}]' or use tox -e {extra}); .npz needs NumPy alone")
+    if engine is not None and engine != CANONICAL and suffix_of(path) in ENGINE_RUN_FORMATS:
+        reason = engine_info(engine).unavailable_reason()
+        if reason is not None:
+            raise ParamsError(f"{path}: {engine} reads and writes {suffix_of(path)} files through its own layer, "
+                              f"and it cannot run here: {reason}; .npz needs NumPy alone")
 
 
 def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str, np.ndarray]:
@@ -213,7 +225,7 @@ def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str
     .onnx file is checked against ``spec``)."""
     check_suffix(engine, path)
     files.check_input_path(path, ParamsError)
-    require_framework(path)
+    require_framework(path, engine)
     suffix = suffix_of(path)
     if suffix == ".pt":
         return read_torch_pt(path)
@@ -524,7 +536,7 @@ def check_output(engine: str, path: Path) -> None:
     """Everything about an output path that can be checked before any work is done."""
     files.check_output_path(path, ParamsError)
     check_suffix(engine, path)
-    require_framework(path)
+    require_framework(path, engine)
 
 
 def write_params(engine: str, path: str | Path, params: Params, prefix: str = "") -> None:

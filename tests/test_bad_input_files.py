@@ -9,7 +9,9 @@ refused at once instead of allocating until the kernel kills the process.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -393,3 +395,28 @@ def test_verify_reads_both_files_under_the_prefix(tmp_path, capsys):
     assert code == 0, out
     with np.load(tmp_path / "cell.npz") as archive:
         assert all(name.startswith("lstm.") for name in archive.files)
+
+
+# ----------------------------------------------------------------------------- framework files
+@pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="the message for envs without Keras is "
+                    "test_a_framework_format_without_its_framework_says_how_to_get_it")
+@pytest.mark.parametrize(("direction", "engine", "backend"), [
+    ("from", "keras-torch", None), ("from", "keras-torch", ""), ("from", "keras-torch", "bogus"),
+    ("from", "keras-torch", "jax"), ("from", "keras", "torch"), ("to", "keras-torch", None)])
+def test_a_weights_h5_under_another_keras_backend_is_one_line(tmp_path, engine, backend, direction):
+    """Keras fixes its backend at import; a .weights.h5 of another engine's backend is refused
+    before Keras is imported, with the reason (KERAS_BACKEND) and no traceback."""
+    (tmp_path / "w.weights.h5").write_bytes(b"refused before it is read")
+    Params.random(SPEC).save(tmp_path / "c.npz")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | {"KERAS_HOME": str(tmp_path)}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    files = [tmp_path / "w.weights.h5", tmp_path / "out.npz"] if direction == "from" else \
+        [tmp_path / "c.npz", tmp_path / "new.weights.h5"]
+    pair = ["--from", engine, "--to", "canonical"] if direction == "from" else ["--from", "canonical", "--to", engine]
+    result = rnn_ref_command("convert", *pair, *LAYER, *files, capture_output=True, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"{engine} reads and writes .weights.h5 files through its own layer, and it cannot run here" in result.stderr
+    assert "needs Keras on the" in result.stderr or "is not installed" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "w.weights.h5"]
