@@ -525,10 +525,10 @@ def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callabl
         from rnn_ref.onnx_file import write_onnx_model
 
         return lambda target: write_onnx_model(target, params)
-    if suffix == ".weights.h5":
+    if suffix == ".weights.h5":  # made in memory: a failed disk write is an OSError, not an HDF5 crash
         adapter = adapter_object(engine)
-        model = adapter.model(spec, adapter.build(spec, params))
-        return lambda target: model.save_weights(target)
+        content = adapter.weights_h5_bytes(spec, adapter.build(spec, params))
+        return lambda target: Path(target).write_bytes(content)
     return lambda target: write_npz(target, native)
 
 

@@ -153,6 +153,40 @@ def test_a_file_size_limit_while_writing_is_one_line_and_leaves_nothing(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
 
 
+def keras_engine_here() -> str:
+    """A Keras engine that runs in this process (its backend is the one KERAS_BACKEND selects)."""
+    from rnn_ref.adapters import engine_info
+    from rnn_ref.adapters.keras_backend import KERAS_ENGINES
+
+    here = [name for name in KERAS_ENGINES if engine_info(name).installed()]
+    if not here:
+        pytest.skip("no Keras engine runs here")
+    return here[0]
+
+
+def limited_convert(tmp_path: Path, limit: int, *argv) -> subprocess.CompletedProcess:
+    """``rnn-ref convert ARGV`` in a child whose files may not grow past ``limit`` bytes (EFBIG)."""
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+            "from rnn_ref.cli import main; sys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, "convert", *map(str, argv)], capture_output=True, text=True,
+                          cwd=tmp_path)
+
+
+def test_a_file_size_limit_while_writing_a_weights_h5_is_one_line_and_leaves_the_old_file(tmp_path):
+    """h5py used to crash (SIGSEGV) closing a file the disk refused, leaving a temporary file;
+    the file is now made in memory and written by Python."""
+    engine = keras_engine_here()
+    Params.random(SPEC, dtype=np.float32).save(tmp_path / "c.npz")
+    old_file(tmp_path / "keep.weights.h5", b"precious", 0o644)
+    result = limited_convert(tmp_path, 8192, "--from", "canonical", "--to", engine, *LAYER, "c.npz", "keep.weights.h5")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == ("rnn-ref convert: error: keep.weights.h5: could not write the file "
+                                     "(File too large); nothing was changed")
+    assert (tmp_path / "keep.weights.h5").read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "keep.weights.h5"]
+
+
 def test_map_to_a_full_disk_is_one_line():
     with open("/dev/full", "w") as full:
         result = rnn_ref_command("map", "torch", "--mode", "lstm", "--layers", "3", stdout=full,
