@@ -180,19 +180,24 @@ def read_keras_h5_shapes(path: Path) -> Shapes:
     """
     import h5py
 
-    datasets: list[tuple[tuple[int, ...], np.dtype]] = []
+    datasets: list[tuple[str, tuple[int, ...], np.dtype]] = []
     try:
         with h5py.File(path, "r") as archive:
-            archive.visititems(lambda _, item: datasets.append((tuple(item.shape), item.dtype))
+            archive.visititems(lambda name, item: datasets.append((name, tuple(item.shape), item.dtype))
                                if isinstance(item, h5py.Dataset) else None)
     except OSError as error:
         raise ParamsError(f"{path}: not a readable .weights.h5 file ({error})") from error
-    shapes = Shapes({f"arr_{i}": shape for i, (shape, _) in enumerate(datasets)})
-    dtypes = {dtype for _, dtype in datasets}
-    if len(dtypes) == 1 and next(iter(dtypes)) in (np.float32, np.float64):
-        shapes.dtype = np.dtype(next(iter(dtypes)))
-    elif datasets:
-        raise ParamsError(f"{path}: expected float32 or float64 datasets of one dtype, got {sorted(map(str, dtypes))}")
+    not_weights = [f"{name} ({dtype})" for name, _, dtype in datasets if dtype not in (np.float32, np.float64)]
+    if not_weights:
+        raise ParamsError(f"{path}: unexpected datasets that hold no float weights: {', '.join(not_weights[:5])}; "
+                          "the keras model's .weights.h5 holds float32 or float64 datasets only")
+    shapes = Shapes({f"arr_{i}": shape for i, (_, shape, _) in enumerate(datasets)})
+    dtypes = {dtype for _, _, dtype in datasets}
+    if len(dtypes) > 1:
+        mixed = ", ".join(f"{name} {dtype}" for name, _, dtype in datasets[:6])
+        raise ParamsError(f"{path}: its datasets mix float32 and float64 (use one): {mixed}")
+    if dtypes:
+        shapes.dtype = np.dtype(dtypes.pop())
     return shapes
 
 

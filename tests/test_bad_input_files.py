@@ -463,3 +463,19 @@ def test_a_weights_h5_under_another_keras_backend_is_one_line(tmp_path, engine, 
     assert f"{engine} reads and writes .weights.h5 files through its own layer, and it cannot run here" in result.stderr
     assert "needs Keras on the" in result.stderr or "is not installed" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "w.weights.h5"]
+
+
+def test_a_weights_h5_with_a_string_dataset_names_it(tmp_path):
+    engine = keras_engine_here()
+    import h5py
+
+    from rnn_ref.convert import read_params, write_params
+
+    folded = adapter_object(engine).mapping(SPEC)
+    write_params(engine, tmp_path / "w.weights.h5", folded.to_params(folded.to_native(Params.random(SPEC))))
+    with h5py.File(tmp_path / "w.weights.h5", "r+") as archive:
+        archive.create_dataset("notes/comment", data=np.array(["trained on Tuesday"], dtype=object),
+                               dtype=h5py.string_dtype())
+    with pytest.raises(ParamsError, match=r"w\.weights\.h5: unexpected datasets that hold no float weights: "
+                                          r"notes/comment \(object\)"):
+        read_params(engine, tmp_path / "w.weights.h5", SPEC)
