@@ -525,7 +525,9 @@ def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callabl
         return lambda target: torch.save({name: torch.from_numpy(a) for name, a in native.items()}, target)
     if suffix == ".params":
         layer = adapter_object(engine).build(spec, params)
-        return lambda target: layer.save_parameters(target)
+        from rnn_ref.adapters.gluon import save_parameters
+
+        return lambda target: save_parameters(layer, target)
     if suffix == ".onnx":
         from rnn_ref.onnx_file import write_onnx_model
 

@@ -187,6 +187,23 @@ def test_a_file_size_limit_while_writing_a_weights_h5_is_one_line_and_leaves_the
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "keep.weights.h5"]
 
 
+def test_a_file_size_limit_while_writing_gluon_params_is_one_line_and_leaves_the_old_file(tmp_path):
+    """MXNet's failed save_parameters was an MXNetError traceback (O10)."""
+    from rnn_ref.adapters import engine_info
+
+    if not engine_info("gluon").installed():
+        pytest.skip("mxnet is not installed here")
+    Params.random(SPEC, dtype=np.float32).save(tmp_path / "c.npz")
+    old_file(tmp_path / "keep.params", b"precious", 0o644)
+    result = limited_convert(tmp_path, 2048, "--from", "canonical", "--to", "gluon", *LAYER, "c.npz", "keep.params")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == ("rnn-ref convert: error: keep.params: could not write the file (MXNet: "
+                                     "FileStream.Write incomplete; is the disk full, or the file larger than "
+                                     "allowed?); nothing was changed")
+    assert (tmp_path / "keep.params").read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "keep.params"]
+
+
 def test_map_to_a_full_disk_is_one_line():
     with open("/dev/full", "w") as full:
         result = rnn_ref_command("map", "torch", "--mode", "lstm", "--layers", "3", stdout=full,
