@@ -23,7 +23,10 @@ flax       ``.npz`` keyed by the flattened NNX state paths (``layers.0.cell.ii.k
 A conversion goes native -> canonical -> native through the mapping rows, so A -> canonical
 -> A is bit-exact; through Keras the two biases of a gate become their sum (Keras keeps one).
 Files are never unpickled, and a file that does not match the declared layer fails with the
-list of missing, unexpected and mis-shaped names before anything is written.
+list of missing, unexpected and mis-shaped names before anything is written. An ``.npz`` and
+a ``.weights.h5`` are checked against the layer from their headers alone, before any data is
+read; a ``.pt`` archive's record sizes are checked before torch reads it (rnn_ref/files.py).
+A ``.weights.h5`` is made in memory and written by Python, so a full disk is an ordinary error.
 """
 
 from __future__ import annotations

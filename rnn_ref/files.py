@@ -206,7 +206,7 @@ def _read_data(archive: zipfile.ZipFile, name: str, header: NpyHeader) -> np.nda
 #: What a broken .npz raises inside zipfile and numpy: bad zip or deflate data, a header that
 #: is not a dict, a short read.
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError, KeyError, TypeError,
-                AttributeError, RuntimeError)
+               AttributeError, RuntimeError)
 
 
 def read_npz(path: Path, error: type[ValueError] = FileProblem, what: str = ".npz file",
