@@ -23,13 +23,17 @@ flax       ``.npz`` keyed by the flattened NNX state paths (``layers.0.cell.ii.k
 A conversion goes native -> canonical -> native through the mapping rows, so A -> canonical
 -> A is bit-exact; through Keras the two biases of a gate become their sum (Keras keeps one).
 Files are never unpickled, and a file that does not match the declared layer fails with the
-list of missing, unexpected and mis-shaped names before anything is written.
+list of missing, unexpected and mis-shaped names before anything is written. An ``.npz`` and
+a ``.weights.h5`` are checked against the layer from their headers alone, before any data is
+read; a ``.pt`` archive's record sizes are checked before torch reads it (rnn_ref/files.py).
+A ``.weights.h5`` is made in memory and written by Python, so a full disk is an ordinary error.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -78,7 +82,27 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     return files.read_npz(path, ParamsError)
 
 
+def check_torch_archive(path: Path) -> None:
+    """The sizes of a ``torch.save`` zip archive, checked before torch reads it: its records must
+    be stored or deflated, no larger than the file can hold, and inflate by at most
+    ``files.MAX_INFLATION`` (a deflated 1 MB ``.pt`` once made torch allocate 1 GiB). The names
+    lie in the pickle, which only torch's weights_only loader reads; they are checked after it.
+    torch's legacy (non-zip) format holds its tensors uncompressed: it cannot inflate."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            on_disk = path.stat().st_size
+            infos = archive.infolist()
+            for info in infos:
+                files.check_zip_entry(info, on_disk)
+            files.check_inflation(infos, on_disk)
+    except files.READ_ERRORS as problem:
+        raise ParamsError(f"{path}: not a readable torch.save archive ({files.reason(problem)})") from None
+
+
 def read_torch_pt(path: Path) -> dict[str, np.ndarray]:
+    check_torch_archive(path)
     import torch
 
     try:
@@ -159,19 +183,24 @@ def read_keras_h5_shapes(path: Path) -> Shapes:
     """
     import h5py
 
-    datasets: list[tuple[tuple[int, ...], np.dtype]] = []
+    datasets: list[tuple[str, tuple[int, ...], np.dtype]] = []
     try:
         with h5py.File(path, "r") as archive:
-            archive.visititems(lambda _, item: datasets.append((tuple(item.shape), item.dtype))
+            archive.visititems(lambda name, item: datasets.append((name, tuple(item.shape), item.dtype))
                                if isinstance(item, h5py.Dataset) else None)
     except OSError as error:
         raise ParamsError(f"{path}: not a readable .weights.h5 file ({error})") from error
-    shapes = Shapes({f"arr_{i}": shape for i, (shape, _) in enumerate(datasets)})
-    dtypes = {dtype for _, dtype in datasets}
-    if len(dtypes) == 1 and next(iter(dtypes)) in (np.float32, np.float64):
-        shapes.dtype = np.dtype(next(iter(dtypes)))
-    elif datasets:
-        raise ParamsError(f"{path}: expected float32 or float64 datasets of one dtype, got {sorted(map(str, dtypes))}")
+    not_weights = [f"{name} ({dtype})" for name, _, dtype in datasets if dtype not in (np.float32, np.float64)]
+    if not_weights:
+        raise ParamsError(f"{path}: unexpected datasets that hold no float weights: {', '.join(not_weights[:5])}; "
+                          "the keras model's .weights.h5 holds float32 or float64 datasets only")
+    shapes = Shapes({f"arr_{i}": shape for i, (_, shape, _) in enumerate(datasets)})
+    dtypes = {dtype for _, _, dtype in datasets}
+    if len(dtypes) > 1:
+        mixed = ", ".join(f"{name} {dtype}" for name, _, dtype in datasets[:6])
+        raise ParamsError(f"{path}: its datasets mix float32 and float64 (use one): {mixed}")
+    if dtypes:
+        shapes.dtype = np.dtype(dtypes.pop())
     return shapes
 
 
@@ -179,12 +208,24 @@ FRAMEWORK_FORMATS = {".pt": ("torch", "torch"), ".params": ("mxnet", "mxnet"), "
                      ".onnx": ("onnx", "onnx")}
 
 
-def require_framework(path: Path) -> None:
-    """A framework file format needs its framework; say which and how to get it."""
+#: Formats the engine's own layer reads and writes (Gluon's load/save_parameters, the Keras
+#: model's load/save_weights): the engine must run here, not only its package import.
+ENGINE_RUN_FORMATS = (".params", ".weights.h5")
+
+
+def require_framework(path: Path, engine: str | None = None) -> None:
+    """A framework file format needs its framework; say which and how to get it. A format the
+    engine's layer reads and writes needs the engine to run here (a Keras engine: Keras on its
+    backend, which KERAS_BACKEND fixes before Keras is imported)."""
     package, extra = FRAMEWORK_FORMATS.get(suffix_of(path), (None, None))
     if package is not None and importlib.util.find_spec(package) is None:
         raise ParamsError(f"{path}: {suffix_of(path)} files need {package} "
                           f"(pip install 'rnn-ref[{extra}]' or use tox -e {extra}); .npz needs NumPy alone")
+    if engine is not None and engine != CANONICAL and suffix_of(path) in ENGINE_RUN_FORMATS:
+        reason = engine_info(engine).unavailable_reason()
+        if reason is not None:
+            raise ParamsError(f"{path}: {engine} reads and writes {suffix_of(path)} files through its own layer, "
+                              f"and it cannot run here: {reason}; .npz needs NumPy alone")
 
 
 def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str, np.ndarray]:
@@ -192,7 +233,7 @@ def raw_arrays(engine: str, path: Path, spec: RNNSpec | None = None) -> dict[str
     .onnx file is checked against ``spec``)."""
     check_suffix(engine, path)
     files.check_input_path(path, ParamsError)
-    require_framework(path)
+    require_framework(path, engine)
     suffix = suffix_of(path)
     if suffix == ".pt":
         return read_torch_pt(path)
@@ -222,10 +263,10 @@ def select_prefix(engine: str, path: Path, arrays: dict, prefix: str) -> dict:
     if not prefix:
         return arrays
     if not named(engine, path):
-        raise ParamsError(f"{path}: --prefix selects named parameters; a {engine} {suffix_of(path)} file has none")
+        raise early(f"{path}: --prefix selects named parameters; a {engine} {suffix_of(path)} file has none")
     selected = {name[len(prefix):]: value for name, value in arrays.items() if name.startswith(prefix)}
     if not selected:
-        raise ParamsError(f"{path}: no array name starts with {prefix!r}; names: {', '.join(sorted(arrays)[:8])}")
+        raise early(f"{path}: no array name starts with {prefix!r}; names: {', '.join(sorted(arrays)[:8])}")
     return selected
 
 
@@ -258,17 +299,19 @@ def infer_sizes(engine: str, spec: RNNSpec, shapes: dict[str, tuple[int, ...]], 
     Every native dimension is an affine function of (I, H) for a given mode, depth and
     direction; three probe layers give its coefficients, and each array of the file whose
     name the layer has then states I or H directly. Linear in the number of arrays. When the
-    shapes contradict each other, the first reading is kept so that the named check that
-    follows lists what is missing, unexpected or mis-shaped.
+    shapes contradict each other, the reading most arrays agree on is kept, so that the named
+    check that follows lists the arrays that disagree with it; when no reading has a majority
+    (``weight_ih_l0`` says I=5 and ``weight_ih_l0_reverse`` I=3), the file is refused naming both.
     """
     base_input, base_hidden = 2, spec.proj_size + 2  # any sizes do: the coefficients are differences
     probes = [probe_shapes(engine, spec, base_input + di, base_hidden + dh) for di, dh in ((0, 0), (1, 0), (0, 1))]
     names = list(probes[0])
     if positional(engine, path):
         if len(shapes) != len(names):
-            raise ParamsError(f"{path}: expected {len(names)} arrays (get_weights of {spec}), got {len(shapes)}")
+            raise ParamsError(f"{path}: expected {len(names)} arrays (get_weights of {describe(spec, True)}), "
+                              f"got {len(shapes)}")
         shapes = {name: shapes[f"arr_{i}"] for i, name in enumerate(names) if f"arr_{i}" in shapes}
-    readings: dict[str, list[int]] = {"input_size": [], "hidden_size": []}
+    readings: dict[str, list[tuple[int, str]]] = {"input_size": [], "hidden_size": []}
     for name in names:
         if name not in shapes or len(shapes[name]) != len(probes[0][name]):
             continue
@@ -278,17 +321,28 @@ def infer_sizes(engine: str, spec: RNNSpec, shapes: dict[str, tuple[int, ...]], 
             per_hidden = probes[2][name][axis] - offset
             constant = offset - per_input * base_input - per_hidden * base_hidden
             if per_input and not per_hidden and (actual - constant) % per_input == 0:
-                readings["input_size"].append((actual - constant) // per_input)
+                readings["input_size"].append(((actual - constant) // per_input, name))
             elif per_hidden and not per_input and (actual - constant) % per_hidden == 0:
-                readings["hidden_size"].append((actual - constant) // per_hidden)
+                readings["hidden_size"].append(((actual - constant) // per_hidden, name))
     if not readings["hidden_size"]:  # no name in common: the named check that follows lists them all
         return spec
-    hidden = Counter(readings["hidden_size"]).most_common(1)[0][0]
-    input_size = Counter(readings["input_size"]).most_common(1)[0][0] if readings["input_size"] else 1
+    hidden = majority_reading("hidden size", readings["hidden_size"], path)
+    input_size = majority_reading("input size", readings["input_size"], path) if readings["input_size"] else 1
     try:
         return spec.replace(input_size=input_size, hidden_size=hidden)
     except SpecError as error:
         raise ParamsError(f"{path}: its shapes describe no valid layer ({error})") from None
+
+
+def majority_reading(what: str, readings: list[tuple[int, str]], path: Path) -> int:
+    """The size most of ``readings`` ((size, array name) pairs) state; a tie names the arrays of each side."""
+    counts = Counter(size for size, _ in readings).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        sides = "; ".join(f"{', '.join(sorted({name for size, name in readings if size == value}))} "
+                          f"say {value}" for value, count in counts if count == counts[0][1])
+        raise early(f"{path}: its arrays disagree on the {what}, and no reading has a majority: {sides}. "
+                    "Fix the file, or give --input-size and --hidden-size to have every array checked")
+    return counts[0][0]
 
 
 def probe_shapes(engine: str, spec: RNNSpec, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
@@ -350,35 +404,108 @@ def read_params(engine: str, path: str | Path, spec: RNNSpec, infer: bool = Fals
 
     ``infer``: read I and H off the file's shapes. ``prefix``: take only the arrays whose
     names start with it (one layer of a whole model's state_dict), with the prefix removed.
+    An ``.npz`` is checked against the layer (names, then shapes and dtypes) from its headers
+    alone, before any data is read; only the layer's own arrays are then read.
     """
     path = Path(path)
-    arrays = select_prefix(engine, path, raw_arrays(engine, path, spec), prefix)
-    if not prefix and named(engine, path):
-        hint = prefix_hint(engine, spec, arrays)
-        if hint is not None:
-            raise ParamsError(f"{path}: the parameters of one {engine} layer lie under the prefix {hint!r} "
-                              f"(a whole model's state_dict?): add --prefix {hint}")
-    if infer:
-        shapes = arrays if isinstance(arrays, Shapes) else {name: np.shape(a) for name, a in arrays.items()}
-        if suffix_of(path) == ".params":
-            shapes = {gluon_structural_name(name): shape for name, shape in shapes.items()}
-        spec = infer_sizes(engine, spec, shapes, path)
+    arrays = {} if suffix_of(path) == ".npz" else select_prefix(engine, path, raw_arrays(engine, path, spec), prefix)
     try:
+        if suffix_of(path) == ".npz":
+            check_suffix(engine, path)
+            settled: list[RNNSpec] = []
+
+            def check(headers: dict[str, files.NpyHeader]) -> list[str]:
+                layer, names = check_npz_headers(engine, path, spec, headers, infer, prefix)
+                settled.append(layer)
+                return names
+
+            arrays = select_prefix(engine, path, files.read_npz(path, AsIs, check=check), prefix)
+            spec = settled[0]
+        else:
+            spec = settle_layer(engine, path, spec, arrays, infer, bool(prefix))
         if engine == CANONICAL:
             return Params(spec, arrays)
         by_native_name = to_named(engine, spec, path, arrays)
         return engine_mapping(engine, spec).to_params(by_native_name, f"{path} ({engine})")
     except ParamsError as error:
-        if not infer:
+        if not infer or isinstance(error, AsIs):
             raise
         raise ParamsError(f"{error}\n(input and hidden sizes were read off the file as the closest fit; check "
                           "--mode, --layers, --bidirectional, --proj-size, --no-bias and --gru-variant, or give "
                           "--input-size and --hidden-size)") from None
 
 
+def settle_layer(engine: str, path: Path, spec: RNNSpec, shapes: dict, infer: bool, prefixed: bool) -> RNNSpec:
+    """The layer a file's arrays (``shapes``: name -> array or shape, after --prefix) must hold:
+    ``spec``, with I and H read off the shapes when ``infer``. A whole model's state_dict given
+    without --prefix is refused with the prefix to give."""
+    if not prefixed and named(engine, path):
+        hint = prefix_hint(engine, spec, shapes)
+        if hint is not None:
+            raise early(f"{path}: the parameters of one {engine} layer lie under the prefix {hint!r} "
+                        f"(a whole model's state_dict?): add --prefix {hint}")
+    if not infer:
+        return spec
+    if isinstance(shapes, Shapes):
+        sizes = dict(shapes)
+    else:
+        sizes = {name: tuple(np.shape(a)) if not isinstance(a, tuple) else a for name, a in shapes.items()}
+    if suffix_of(path) == ".params":
+        sizes = {gluon_structural_name(name): shape for name, shape in sizes.items()}
+    return infer_sizes(engine, spec, sizes, path)
+
+
+class AsIs(ParamsError):
+    """An error about the file as it is, found before any size was read off it (so without the
+    note that sizes were inferred)."""
+
+
+def early(message: str) -> ParamsError:
+    return AsIs(message)
+
+
+def check_npz_headers(engine: str, path: Path, spec: RNNSpec, headers: dict[str, files.NpyHeader], infer: bool,
+                      prefix: str) -> tuple[RNNSpec, list[str]]:
+    """The layer an ``.npz`` holds and the members to read, from its headers alone: its names,
+    shapes and dtypes must be those of the layer (read off the shapes when ``infer``)."""
+    shapes = select_prefix(engine, path, {name: header.shape for name, header in headers.items()}, prefix)
+    layer = settle_layer(engine, path, spec, shapes, infer, bool(prefix))
+    by_name = {name: headers[prefix + name] for name in shapes}
+    if positional(engine, path):
+        natives = list(shapes_of(engine, layer))
+        if sorted(by_name) != sorted(f"arr_{i}" for i in range(len(by_name))):
+            raise early(f"{path}: a keras .npz holds arr_0 ... arr_k (get_weights order), got {sorted(by_name)}")
+        if len(by_name) != len(natives):
+            raise ParamsError(f"{path}: expected {len(natives)} arrays (get_weights of {describe(layer, infer)}), "
+                              f"got {len(by_name)}")
+        by_native = {f"{native} (arr_{i})": by_name[f"arr_{i}"] for i, native in enumerate(natives)}
+        expected = {f"{native} (arr_{i})": shape for i, (native, shape) in enumerate(shapes_of(engine, layer).items())}
+        problems = files.layout_problems(expected, by_native)
+        heading = f"{path} ({engine}) do not match the {engine} layer of {layer}"
+    elif engine == CANONICAL:
+        problems = files.layout_problems(expected_shapes(layer), by_name, " keys")
+        heading = f"{path}: canonical .npz arrays do not match {layer}"
+    else:
+        problems = files.layout_problems(shapes_of(engine, layer), by_name)
+        heading = f"{path} ({engine}) do not match the {engine} layer of {layer}"
+    if problems:
+        raise ParamsError(f"{heading}:\n  " + "\n  ".join(problems))
+    return layer, [prefix + name for name in shapes]
+
+
+def describe(spec: RNNSpec, unsized: bool) -> str:
+    """``spec`` as the error messages show it; ``unsized``: its sizes are placeholders still to
+    be read off the file, so they are left out."""
+    if not unsized:
+        return str(spec)
+    fields = ", ".join(f"{name}={value!r}" for name, value in spec.to_dict().items()
+                       if name not in ("input_size", "hidden_size"))
+    return f"RNNSpec({fields}) of any input and hidden size"
+
+
 # --------------------------------------------------------------------------- writing
 def write_npz(handle: Any, arrays: dict[str, np.ndarray]) -> None:
-    np.savez(handle, **arrays)
+    files.write_npz(handle, arrays)
 
 
 def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callable[[str], None]:
@@ -400,15 +527,17 @@ def writer(engine: str, path: Path, params: Params, prefix: str = "") -> Callabl
         return lambda target: torch.save({name: torch.from_numpy(a) for name, a in native.items()}, target)
     if suffix == ".params":
         layer = adapter_object(engine).build(spec, params)
-        return lambda target: layer.save_parameters(target)
+        from rnn_ref.adapters.gluon import save_parameters
+
+        return lambda target: save_parameters(layer, target)
     if suffix == ".onnx":
         from rnn_ref.onnx_file import write_onnx_model
 
         return lambda target: write_onnx_model(target, params)
-    if suffix == ".weights.h5":
+    if suffix == ".weights.h5":  # made in memory: a failed disk write is an OSError, not an HDF5 crash
         adapter = adapter_object(engine)
-        model = adapter.model(spec, adapter.build(spec, params))
-        return lambda target: model.save_weights(target)
+        content = adapter.weights_h5_bytes(spec, adapter.build(spec, params))
+        return lambda target: Path(target).write_bytes(content)
     return lambda target: write_npz(target, native)
 
 
@@ -416,7 +545,7 @@ def check_output(engine: str, path: Path) -> None:
     """Everything about an output path that can be checked before any work is done."""
     files.check_output_path(path, ParamsError)
     check_suffix(engine, path)
-    require_framework(path)
+    require_framework(path, engine)
 
 
 def write_params(engine: str, path: str | Path, params: Params, prefix: str = "") -> None:

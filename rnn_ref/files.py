@@ -1,10 +1,14 @@
 """Reading and writing files safely: what every command of rnn_ref does with a path.
 
-* ``read_npz`` reads an ``.npz`` without ever unpickling, and checks every member's ``.npy``
-  header before reading its data: a broken zip or deflate stream, a member that is not
-  ``.npy`` data, an object array, or a header claiming more data than the member holds (a
-  "huge shape" that would otherwise allocate until the kernel kills the process) is one
-  clear error naming the file and the member.
+* ``read_npz`` reads an ``.npz`` without ever unpickling, and reads every member's zip entry
+  and ``.npy`` header before any data: a broken zip or deflate stream, a member that is not
+  ``.npy`` data, an object array, a header or zip entry claiming more data than the member or
+  the file holds, an inflation no float data reaches (a "zip bomb"), or, where the caller
+  knows the layer, a name or shape the layer does not have, is one clear error naming the
+  file and the member, before anything large is allocated. Data is then inflated chunk by
+  chunk into the arrays' own buffers: a file never makes rnn_ref allocate more than the arrays
+  it was allowed to hold.
+* ``write_npz`` writes what ``numpy.savez`` writes, and closes the archive when a write fails.
 * ``atomic_write`` writes to a temporary file in the target's folder and renames it over the
   target, so a failed write (disk full, file too large, an exception in the writer) leaves the
   old file untouched and no temporary behind. An overwritten file keeps its permission bits;
@@ -15,13 +19,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -74,30 +81,88 @@ def same_file(first: Path, second: Path) -> bool:
 # --------------------------------------------------------------------------- reading .npz
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
+#: How much an .npz may inflate: its members together may hold at most MAX_INFLATION times the
+#: bytes of the file on disk, or INFLATION_ALLOWANCE bytes, whichever is more. Float arrays, the
+#: only data rnn_ref reads, compress by well under 2:1 (their low mantissa bits are noise), so a
+#: real weight or fixture file stays far below 32:1; deflate itself reaches about 1032:1, which
+#: is what a "zip bomb" of zeros uses (2 GiB from 2 MB). Small files of mostly zeros (recorded
+#: zero states, padded outputs) pass through the allowance whatever their ratio. So a file can
+#: make rnn_ref allocate at most 32 times its own size (or 16 MiB), and, where the caller knows
+#: the layer, no more than the layer it claims to hold.
+MAX_INFLATION = 32
+INFLATION_ALLOWANCE = 16 * 2**20
 
-def _check_member(name: str, info: zipfile.ZipInfo, shape: tuple[int, ...], dtype: np.dtype, header: int) -> None:
-    if dtype.hasobject:
-        raise ValueError(f"array {name!r} holds Python objects, which would need unpickling (allow_pickle=False)")
-    if any(n < 0 for n in shape):
-        raise ValueError(f"array {name!r} has a negative dimension {shape}")
-    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if needed != info.file_size - header:
-        raise ValueError(f"array {name!r} claims shape {shape} of {dtype} ({needed} bytes) but holds "
-                         f"{info.file_size - header} bytes")
+#: Bytes read per call while inflating a member into its array (the final buffer, no copy).
+READ_CHUNK = 2**20
 
 
-def _open_npz(path: Path) -> zipfile.ZipFile:
-    archive = zipfile.ZipFile(path)
-    total = sum(info.file_size for info in archive.infolist())
+@dataclass(frozen=True)
+class NpyHeader:
+    """An ``.npz`` member's ``.npy`` header: what its data will be, read before any data.
+    ``dtype`` is in native byte order (a big-endian member is converted when read)."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    stored: np.dtype
+    fortran_order: bool
+    data_offset: int
+    info: zipfile.ZipInfo
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+
+
+#: A caller's check of an .npz's headers against the layer it must hold: raises to refuse the
+#: file before any data is read, or returns the names to read (None: all of them).
+HeaderCheck = Callable[[dict[str, NpyHeader]], Iterable[str] | None]
+
+
+def layout_problems(expected: dict[str, tuple[int, ...]], headers: dict[str, NpyHeader], kind: str = "") -> list[str]:
+    """What keeps an .npz whose headers are ``headers`` from holding exactly the float arrays
+    ``expected`` (names, then shapes, then dtypes); ``kind`` words the names ("keys")."""
+    missing = [name for name in expected if name not in headers]
+    unexpected = sorted(name for name in headers if name not in expected)
+    problems = [f"missing{kind}: {', '.join(missing)}"] if missing else []
+    problems += [f"unexpected{kind}: {', '.join(unexpected)}"] if unexpected else []
+    present = [name for name in expected if name in headers]
+    problems += [f"{name}: expected shape {expected[name]}, got {headers[name].shape}" for name in present
+                 if headers[name].shape != expected[name]]
+    problems += [f"{name}: expected float32 or float64, got {headers[name].dtype}" for name in present
+                 if headers[name].dtype not in (np.float32, np.float64)]
+    return problems
+
+
+def check_zip_entry(info: zipfile.ZipInfo, on_disk: int) -> None:
+    """A member's zip entry must be one numpy or torch can have written, with sizes the file of
+    ``on_disk`` bytes can hold: stored or deflated, a stored member as large as it claims."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"member {info.filename!r} is compressed with method {info.compress_type}; "
+                         "rnn_ref reads stored or deflated members (as numpy.savez, savez_compressed and "
+                         "torch.save write them)")
+    if info.compress_size > on_disk:
+        raise ValueError(f"member {info.filename!r} claims {info.compress_size} compressed bytes, more than "
+                         f"the whole file ({on_disk} bytes)")
+    if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+        raise ValueError(f"member {info.filename!r} is stored uncompressed but claims {info.file_size} bytes "
+                         f"in {info.compress_size}")
+
+
+def check_inflation(infos: Iterable[zipfile.ZipInfo], on_disk: int) -> None:
+    """The members of a zip file of ``on_disk`` bytes may hold at most MAX_NPZ_BYTES together, and
+    MAX_INFLATION times the file (checked on the zip entries, before any member is opened)."""
+    total = sum(info.file_size for info in infos)
     if total > MAX_NPZ_BYTES:
-        archive.close()
         raise ValueError(f"holds {total} bytes of arrays, more than the {MAX_NPZ_BYTES} bytes any layer needs")
-    return archive
+    if total > max(INFLATION_ALLOWANCE, MAX_INFLATION * on_disk):
+        raise ValueError(f"its {on_disk} bytes inflate to {total} bytes of arrays, more than {MAX_INFLATION} "
+                         "times the file; float weights compress far less (a zip bomb?). Save it uncompressed "
+                         "(numpy.savez, torch.save) if it is genuine")
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, np.ndarray]:
-    """(name, array) of one ``.npy`` member: its header is checked against the bytes it holds
-    before anything is allocated, then its data is read in the same pass."""
+def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, NpyHeader]:
+    """(name, header) of one ``.npy`` member, checked against the bytes its zip entry declares;
+    reads (and inflates) only the first few KB of the member."""
     if not info.filename.endswith(".npy"):
         raise ValueError(f"member {info.filename!r} is not .npy data")
     name = info.filename[: -len(".npy")]
@@ -106,33 +171,82 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, 
         if version not in HEADER_READERS:
             raise ValueError(f"member {info.filename!r} is .npy version {version}, which rnn_ref does not read")
         shape, fortran_order, dtype = HEADER_READERS[version](member)
-        shape, dtype = tuple(shape), np.dtype(dtype)
-        _check_member(name, info, shape, dtype, member.tell())
-        data = bytearray(info.file_size - member.tell())
-        if member.readinto(data) != len(data):
-            raise ValueError(f"array {name!r} ends early")
-    return name, np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+        offset = member.tell()
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    if dtype.hasobject:
+        raise ValueError(f"array {name!r} holds Python objects, which would need unpickling (allow_pickle=False)")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"array {name!r} has a negative dimension {shape}")
+    header = NpyHeader(shape, dtype if dtype.isnative else dtype.newbyteorder("="), dtype, fortran_order, offset, info)
+    if header.nbytes != info.file_size - offset:
+        raise ValueError(f"array {name!r} claims shape {shape} of {dtype} ({header.nbytes} bytes) but holds "
+                         f"{info.file_size - offset} bytes")
+    return name, header
+
+
+def _read_data(archive: zipfile.ZipFile, name: str, header: NpyHeader) -> np.ndarray:
+    """The array of one member, inflated chunk by chunk straight into its own buffer (a
+    big-endian array is byte-swapped in place into native order)."""
+    buffer = np.empty(header.nbytes, dtype=np.uint8)
+    view = memoryview(buffer)
+    with archive.open(header.info) as member:
+        member.seek(header.data_offset)  # inflates the few header bytes again, not the data
+        done = 0
+        while done < header.nbytes:
+            count = member.readinto(view[done:done + READ_CHUNK])
+            if not count:
+                raise ValueError(f"array {name!r} ends early")
+            done += count
+    array = buffer.view(header.stored).reshape(header.shape, order="F" if header.fortran_order else "C")
+    if not header.stored.isnative:
+        array = array.byteswap(inplace=True).view(header.dtype)
+    return array
 
 
 #: What a broken .npz raises inside zipfile and numpy: bad zip or deflate data, a header that
 #: is not a dict, a short read.
-_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError, KeyError, TypeError,
-                AttributeError, RuntimeError)
+READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError, KeyError, TypeError,
+               AttributeError, RuntimeError)
 
 
-def read_npz(path: Path, error: type[ValueError] = FileProblem, what: str = ".npz file") -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` by name; never unpickles, never allocates more than the file holds."""
+def read_npz(path: Path, error: type[ValueError] = FileProblem, what: str = ".npz file",
+             check: HeaderCheck | None = None) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` by name (or those ``check`` names); never unpickles.
+
+    Every member's zip entry and ``.npy`` header are read and checked first: sizes the entry
+    cannot hold, a header that disagrees with its entry, more inflation than MAX_INFLATION
+    allows. Then ``check`` (the caller's layer) sees every name, shape and dtype and may refuse
+    the file. Only then is data read, chunk by chunk into the arrays' own buffers, so the file
+    never makes rnn_ref allocate more than the arrays it was allowed to hold. A member listed
+    twice counts once, its last copy (as numpy reads it).
+    """
     check_input_path(path, error)
     try:
-        with _open_npz(path) as archive:
-            return dict(_read_member(archive, info) for info in archive.infolist())
-    except MemoryError:
-        raise error(f"{path}: its arrays do not fit in memory") from None
-    except _READ_ERRORS as problem:
-        raise error(f"{path}: not a readable {what} ({_reason(problem)})") from None
+        with zipfile.ZipFile(path) as archive:
+            try:
+                on_disk = path.stat().st_size
+                entries = {info.filename: info for info in archive.infolist()}  # the last copy of a name
+                for info in entries.values():
+                    check_zip_entry(info, on_disk)
+                check_inflation(entries.values(), on_disk)
+                headers = dict(_read_header(archive, info) for info in entries.values())
+            except MemoryError:
+                raise error(f"{path}: its arrays do not fit in memory") from None
+            except READ_ERRORS as problem:
+                raise error(f"{path}: not a readable {what} ({reason(problem)})") from None
+            wanted = check(headers) if check is not None else None
+            selected = {name: headers[name] for name in (headers if wanted is None else wanted)}
+            try:
+                return {name: _read_data(archive, name, header) for name, header in selected.items()}
+            except MemoryError:
+                raise error(f"{path}: its arrays do not fit in memory") from None
+            except READ_ERRORS as problem:
+                raise error(f"{path}: not a readable {what} ({reason(problem)})") from None
+    except (zipfile.BadZipFile, OSError) as problem:  # not a zip at all, or unreadable
+        raise error(f"{path}: not a readable {what} ({reason(problem)})") from None
 
 
-def _reason(problem: BaseException) -> str:
+def reason(problem: BaseException) -> str:
     if isinstance(problem, zlib.error):
         return f"corrupt compressed data: {problem}"
     if isinstance(problem, (SyntaxError, KeyError, TypeError, AttributeError)):
@@ -174,6 +288,25 @@ def atomic_write(path: Path, write: Callable[[str], None], error: type[ValueErro
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def write_npz(target: str | IO[bytes], arrays: dict[str, np.ndarray]) -> None:
+    """What ``numpy.savez(target, **arrays)`` writes (uncompressed ``.npy`` members, zip64).
+
+    Unlike numpy 1.x's savez, a failed write (a full disk, a file size limit) closes the
+    archive before the error goes up: otherwise the garbage collector closes it later, tries
+    to write its directory again and prints a second traceback from ``ZipFile.__del__``.
+    """
+    archive = zipfile.ZipFile(target, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)
+    try:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+    except BaseException:
+        with contextlib.suppress(OSError, ValueError):  # the directory cannot be written either
+            archive.close()
+        raise
+    archive.close()
 
 
 def atomic_write_text(path: Path, text: str, error: type[ValueError] = FileProblem) -> None:

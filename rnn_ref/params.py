@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rnn_ref.errors import ParamsError
-from rnn_ref.files import atomic_write, read_npz
+from rnn_ref.files import NpyHeader, atomic_write, layout_problems, read_npz, write_npz
 from rnn_ref.spec import RNNSpec
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -162,11 +162,19 @@ class Params(Mapping[str, np.ndarray]):
 
         def write(temporary: str) -> None:
             with open(temporary, "wb") as handle:
-                np.savez(handle, **self._blocks)
+                write_npz(handle, self._blocks)
 
         atomic_write(path, write, ParamsError)
 
     @classmethod
     def load(cls, path: str | Path, spec: RNNSpec) -> Params:
-        """Read a canonical ``.npz`` written by :meth:`save`; never unpickles."""
-        return cls(spec, read_npz(Path(path), ParamsError, "canonical .npz file"))
+        """Read a canonical ``.npz`` written by :meth:`save`; never unpickles. Its names, shapes
+        and dtypes are checked against ``spec`` before any data is read."""
+        path = Path(path)
+
+        def check(headers: dict[str, NpyHeader]) -> None:
+            problems = layout_problems(expected_shapes(spec), headers, " keys")
+            if problems:
+                raise ParamsError(f"{path}: canonical .npz arrays do not match {spec}:\n  " + "\n  ".join(problems))
+
+        return cls(spec, read_npz(path, ParamsError, "canonical .npz file", check))

@@ -9,7 +9,9 @@ refused at once instead of allocating until the kernel kills the process.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -151,6 +153,57 @@ def test_a_file_size_limit_while_writing_is_one_line_and_leaves_nothing(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]
 
 
+def keras_engine_here() -> str:
+    """A Keras engine that runs in this process (its backend is the one KERAS_BACKEND selects)."""
+    from rnn_ref.adapters import engine_info
+    from rnn_ref.adapters.keras_backend import KERAS_ENGINES
+
+    here = [name for name in KERAS_ENGINES if engine_info(name).installed()]
+    if not here:
+        pytest.skip("no Keras engine runs here")
+    return here[0]
+
+
+def limited_convert(tmp_path: Path, limit: int, *argv) -> subprocess.CompletedProcess:
+    """``rnn-ref convert ARGV`` in a child whose files may not grow past ``limit`` bytes (EFBIG)."""
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+            "from rnn_ref.cli import main; sys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, "convert", *map(str, argv)], capture_output=True, text=True,
+                          cwd=tmp_path)
+
+
+def test_a_file_size_limit_while_writing_a_weights_h5_is_one_line_and_leaves_the_old_file(tmp_path):
+    """h5py used to crash (SIGSEGV) closing a file the disk refused, leaving a temporary file;
+    the file is now made in memory and written by Python."""
+    engine = keras_engine_here()
+    Params.random(SPEC, dtype=np.float32).save(tmp_path / "c.npz")
+    old_file(tmp_path / "keep.weights.h5", b"precious", 0o644)
+    result = limited_convert(tmp_path, 8192, "--from", "canonical", "--to", engine, *LAYER, "c.npz", "keep.weights.h5")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == ("rnn-ref convert: error: keep.weights.h5: could not write the file "
+                                     "(File too large); nothing was changed")
+    assert (tmp_path / "keep.weights.h5").read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "keep.weights.h5"]
+
+
+def test_a_file_size_limit_while_writing_gluon_params_is_one_line_and_leaves_the_old_file(tmp_path):
+    """MXNet's failed save_parameters was an MXNetError traceback (O10)."""
+    from rnn_ref.adapters import engine_info
+
+    if not engine_info("gluon").installed():
+        pytest.skip("mxnet is not installed here")
+    Params.random(SPEC, dtype=np.float32).save(tmp_path / "c.npz")
+    old_file(tmp_path / "keep.params", b"precious", 0o644)
+    result = limited_convert(tmp_path, 2048, "--from", "canonical", "--to", "gluon", *LAYER, "c.npz", "keep.params")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == ("rnn-ref convert: error: keep.params: could not write the file (MXNet: "
+                                     "FileStream.Write incomplete; is the disk full, or the file larger than "
+                                     "allowed?); nothing was changed")
+    assert (tmp_path / "keep.params").read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "keep.params"]
+
+
 def test_map_to_a_full_disk_is_one_line():
     with open("/dev/full", "w") as full:
         result = rnn_ref_command("map", "torch", "--mode", "lstm", "--layers", "3", stdout=full,
@@ -212,7 +265,7 @@ def member_shorter_than_its_size(path: Path) -> None:
 
 CORRUPT = [(broken_deflate, "not a readable"), (not_npy, "member 'weight_ih_l0.txt' is not .npy data"),
            (huge_header, "claims shape (1000000, 1000000) of float64 (8000000000000 bytes) but holds 80 bytes"),
-           (member_shorter_than_its_size, "array 'weight_ih_l0' ends early")]
+           (member_shorter_than_its_size, "member 'weight_ih_l0.npy' is stored uncompressed but claims 160 bytes in 144")]
 CORRUPT_IDS = ["broken-deflate", "not-npy", "huge-header", "short-member"]
 
 
@@ -393,3 +446,53 @@ def test_verify_reads_both_files_under_the_prefix(tmp_path, capsys):
     assert code == 0, out
     with np.load(tmp_path / "cell.npz") as archive:
         assert all(name.startswith("lstm.") for name in archive.files)
+
+
+# ----------------------------------------------------------------------------- framework files
+@pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="the message for envs without Keras is "
+                    "test_a_framework_format_without_its_framework_says_how_to_get_it")
+@pytest.mark.parametrize(("direction", "engine", "backend"), [
+    ("from", "keras-torch", None), ("from", "keras-torch", ""), ("from", "keras-torch", "bogus"),
+    ("from", "keras-torch", "jax"), ("from", "keras", "torch"), ("to", "keras-torch", None)])
+def test_a_weights_h5_under_another_keras_backend_is_one_line(tmp_path, engine, backend, direction):
+    """Keras fixes its backend at import; a .weights.h5 of another engine's backend is refused
+    before Keras is imported, with the reason (KERAS_BACKEND) and no traceback. (The file is a
+    real one, written by the Keras engine this process runs: the same model on every backend.)"""
+    from rnn_ref.adapters import engine_info
+    from rnn_ref.adapters.keras_backend import KERAS_ENGINES
+    from rnn_ref.convert import write_params
+
+    here = [name for name in KERAS_ENGINES if engine_info(name).installed()]
+    if not here:
+        pytest.skip("no Keras engine runs in this process to write the .weights.h5")
+    folded = adapter_object(here[0]).mapping(SPEC)
+    write_params(here[0], tmp_path / "w.weights.h5", folded.to_params(folded.to_native(Params.random(SPEC))))
+    Params.random(SPEC).save(tmp_path / "c.npz")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | {"KERAS_HOME": str(tmp_path)}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    files = [tmp_path / "w.weights.h5", tmp_path / "out.npz"] if direction == "from" else \
+        [tmp_path / "c.npz", tmp_path / "new.weights.h5"]
+    pair = ["--from", engine, "--to", "canonical"] if direction == "from" else ["--from", "canonical", "--to", engine]
+    result = rnn_ref_command("convert", *pair, *LAYER, *files, capture_output=True, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"{engine} reads and writes .weights.h5 files through its own layer, and it cannot run here" in result.stderr
+    assert "needs Keras on the" in result.stderr or "is not installed" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "w.weights.h5"]
+
+
+def test_a_weights_h5_with_a_string_dataset_names_it(tmp_path):
+    engine = keras_engine_here()
+    import h5py
+
+    from rnn_ref.convert import read_params, write_params
+
+    folded = adapter_object(engine).mapping(SPEC)
+    write_params(engine, tmp_path / "w.weights.h5", folded.to_params(folded.to_native(Params.random(SPEC))))
+    with h5py.File(tmp_path / "w.weights.h5", "r+") as archive:
+        archive.create_dataset("notes/comment", data=np.array(["trained on Tuesday"], dtype=object),
+                               dtype=h5py.string_dtype())
+    with pytest.raises(ParamsError, match=r"w\.weights\.h5: unexpected datasets that hold no float weights: "
+                                          r"notes/comment \(object\)"):
+        read_params(engine, tmp_path / "w.weights.h5", SPEC)

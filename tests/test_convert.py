@@ -212,3 +212,34 @@ def test_gluon_save_parameters_keys_name_the_structural_parameters(saved, struct
     from rnn_ref.convert import gluon_structural_name
 
     assert gluon_structural_name(saved) == structural
+
+
+def test_a_count_error_under_size_inference_shows_no_placeholder_sizes(tmp_path, capsys):
+    """The sizes are still unknown when the arrays are counted: the message says so instead of
+    showing the placeholder input_size=1, hidden_size=1 (K06, K08b, HX2)."""
+    write_params("keras", tmp_path / "k.npz", Params.random(SPEC))
+    with np.load(tmp_path / "k.npz") as archive:
+        np.savez(tmp_path / "k13.npz", *[archive[f"arr_{i}"] for i in range(12)], np.zeros(3))
+    code, _, err = convert(capsys, "keras", "torch", tmp_path / "k13.npz", tmp_path / "t.npz")
+    assert code == 2 and "expected 12 arrays (get_weights of RNNSpec(mode='lstm', num_layers=2" in err
+    assert "of any input and hidden size), got 13" in err and "input_size=1" not in err
+
+
+def test_size_inference_names_both_sides_when_the_arrays_disagree_evenly(tmp_path, capsys):
+    """weight_ih_l0 says I=5, weight_ih_l0_reverse I=3: neither is more believable, so the file
+    is refused naming both, not blamed on whichever came second (T10)."""
+    native = adapter_object("torch").mapping(SPEC).to_native(Params.random(SPEC))
+    native["weight_ih_l0"] = np.zeros((16, 5))
+    np.savez(tmp_path / "t.npz", **native)
+    code, _, err = convert(capsys, "torch", "canonical", tmp_path / "t.npz", tmp_path / "c.npz")
+    assert code == 2 and "its arrays disagree on the input size, and no reading has a majority: " in err
+    assert "weight_ih_l0 say 5; weight_ih_l0_reverse say 3" in err
+
+
+def test_size_inference_blames_the_array_that_disagrees_with_the_others(tmp_path, capsys):
+    native = adapter_object("torch").mapping(SPEC).to_native(Params.random(SPEC))
+    native["weight_hh_l1"] = np.zeros((16, 7))
+    np.savez(tmp_path / "t.npz", **native)
+    code, _, err = convert(capsys, "torch", "canonical", tmp_path / "t.npz", tmp_path / "c.npz")
+    assert code == 2 and "weight_hh_l1: expected shape (16, 4), got (16, 7)" in err
+    assert err.count("expected shape") == 1

@@ -49,6 +49,7 @@ mxnet is imported lazily: ``mapping`` works without it.
 
 from __future__ import annotations
 
+import errno
 import warnings
 from typing import Any
 
@@ -124,6 +125,18 @@ def import_mxnet() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         import mxnet
     return mxnet
+
+
+def save_parameters(layer: Any, target: str) -> None:
+    """``layer.save_parameters(target)``; a write the disk refuses (full, a file size limit) is an
+    OSError, as it is for Python's own writes. MXNet raises MXNetError with its C++ traceback,
+    saying only "FileStream.Write incomplete", not why."""
+    mxnet = import_mxnet()
+    try:
+        layer.save_parameters(target)
+    except mxnet.base.MXNetError as error:
+        last = str(error).strip().splitlines()[-1].rsplit(": ", 1)[-1]
+        raise OSError(errno.EIO, f"MXNet: {last}; is the disk full, or the file larger than allowed?") from None
 
 
 def gluon_name(layer: int, direction: str, kind: str) -> str:

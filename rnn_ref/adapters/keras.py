@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -270,6 +271,25 @@ class KerasAdapter(Adapter):
         model = keras.Model(inputs, features)
         model.rnn_ref_layers = layer  # while the model lives, build() makes new layers rather than reuse these
         return model
+
+    def weights_h5_bytes(self, spec: RNNSpec, layer: KerasLayers) -> bytes:
+        """The ``.weights.h5`` file that ``model.save_weights`` writes, made in memory.
+
+        ``save_weights`` lets h5py write the disk file itself, and when the disk refuses a
+        write (full, a file size limit) HDF5 crashes the process while closing it (Keras
+        3.15, h5py 3.16: a segmentation fault), leaving a temporary file behind. Made in
+        memory through the same two steps ``save_weights_only`` takes (an ``H5IOStore`` on
+        a BytesIO, which Keras supports, and ``_save_state``), the bytes are then written by
+        Python, whose failure is an ordinary OSError.
+        """
+        model = self.model(spec, layer)  # imports Keras, on the right backend or not at all
+        from keras.src.saving import saving_lib
+
+        buffer = io.BytesIO()
+        store = saving_lib.H5IOStore(buffer, mode="w")
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+        store.close()
+        return buffer.getvalue()
 
     def native_arrays(self, spec: RNNSpec, layer: KerasLayers) -> dict[str, np.ndarray]:
         names = list(self.mapping(spec).native_shapes)
