@@ -131,7 +131,29 @@ def load_model(path: Path) -> Any:
     if len(model.graph.node) > MAX_NODES:
         raise ParamsError(f"{path}: has {len(model.graph.node)} nodes, more than the {MAX_NODES} rnn-ref looks at "
                           f"({MAX_LAYERS} layers of 100 nodes)")
+    check_no_external_data(path, model)
     return model
+
+
+def check_no_external_data(path: Path | str, model: Any) -> None:
+    """No tensor of the graph (initializer or node attribute) points to external data; sparse ones are refused.
+
+    The file may be run (``--verify``), and a runtime would open what external data names."""
+    from onnx import TensorProto
+
+    if model.graph.sparse_initializer:
+        raise ParamsError(f"{path}: holds sparse initializers, which rnn-ref does not read")
+    tensors = [(f"the initializer {t.name!r}", t) for t in model.graph.initializer]
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            tensors += [(f"the attribute {attribute.name!r} of {describe(node)}", t)
+                        for t in ([attribute.t] if attribute.HasField("t") else []) + list(attribute.tensors)]
+            if attribute.HasField("g") or attribute.graphs or attribute.HasField("sparse_tensor"):
+                raise ParamsError(f"{path}: {describe(node)} has a graph or sparse tensor attribute "
+                                  f"{attribute.name!r}, which rnn-ref does not read")
+    for what, tensor in tensors:
+        if tensor.data_location == TensorProto.EXTERNAL or tensor.external_data:
+            raise ParamsError(f"{path}: {what} is stored as external data, which is not read")
 
 
 def decoded(value: Any) -> Any:
@@ -157,8 +179,8 @@ def attribute_values(path: Path | str, node: Any, expected: dict[str, int]) -> d
             raise ParamsError(f"{path}: {describe(node)} takes its attribute {attribute.name!r} from a function "
                               "attribute, which rnn-ref does not resolve")
         if attribute.type != expected[attribute.name]:
-            raise ParamsError(f"{path}: {describe(node)} has {attribute.name} as {a_kind(kind)} attribute; ONNX defines it "
-                              f"as {ATTRIBUTE_TYPES[expected[attribute.name]]}")
+            raise ParamsError(f"{path}: {describe(node)} has {attribute.name} as {a_kind(kind)} attribute; ONNX "
+                              f"defines it as {ATTRIBUTE_TYPES[expected[attribute.name]]}")
         values[attribute.name] = decoded(helper.get_attribute_value(attribute))
     return values
 
@@ -175,8 +197,8 @@ def attributes_of(node: Any, path: Path | str = "the model") -> dict[str, Any]:
             value = decoded(helper.get_attribute_value(attribute))
             if attribute.type != STRING or value not in DIRECTIONS:
                 kind = ATTRIBUTE_TYPES.get(attribute.type, f"type {attribute.type}")
-                raise ParamsError(f"{path}: {describe(node)} has direction={value!r} ({a_kind(kind)} attribute), which is "
-                                  "not one of the STRING values 'forward', 'reverse', 'bidirectional'")
+                raise ParamsError(f"{path}: {describe(node)} has direction={value!r} ({a_kind(kind)} attribute), which "
+                                  "is not one of the STRING values 'forward', 'reverse', 'bidirectional'")
     return attribute_values(path, node, OP_ATTRIBUTES[node.op_type])
 
 
