@@ -173,8 +173,9 @@ def onnx_file_side(role: str, engine: str, params: Params, path: Path) -> Side:
 
         outputs = ", ".join(f"{name!r}" for name in names)
         also = f"; {'; '.join(reasons)}" if reasons else ""
-        how = (f"{candidate} ({adapter.version()}) running {path.name} itself (graph input {interface.input!r}, "
-               f"outputs {outputs}{also})")
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "none")
+        how = (f"{candidate} ({adapter.version()}) running {path.name} itself (its opset {opset}, graph input "
+               f"{interface.input!r}, outputs {outputs}{also})")
         return Side(role, how, run, refuses, (interface.steps, interface.batch))
     return reference_side(role, engine, params, f"the reference fed with the weights {path.name} holds, read as "
                           f"{engine} -- not {path.name} itself, which nothing here can run ({'; '.join(reasons)})")
