@@ -197,7 +197,8 @@ def attributes_of(node: Any, path: Path | str = "the model") -> dict[str, Any]:
             value = decoded(helper.get_attribute_value(attribute))
             if attribute.type != STRING or value not in DIRECTIONS:
                 kind = ATTRIBUTE_TYPES.get(attribute.type, f"type {attribute.type}")
-                raise ParamsError(f"{path}: {describe(node)} has direction={value!r} ({a_kind(kind)} attribute), which "
+                shown = f"={value!r}" if attribute.type in (FLOAT, INT, STRING) else ""
+                raise ParamsError(f"{path}: {describe(node)} has direction{shown} ({a_kind(kind)} attribute), which "
                                   "is not one of the STRING values 'forward', 'reverse', 'bidirectional'")
     return attribute_values(path, node, OP_ATTRIBUTES[node.op_type])
 
@@ -419,6 +420,17 @@ def layer_of_model(path: Path | str, model: Any, spec: RNNSpec | None = None) ->
             if what in stored:
                 arrays[name] = tensor_array(path, stored[what], f"{what} of {describe(node)}", WEIGHT_TYPES)
     return OnnxLayer(mode, variant, len(recurrent), directions == 2, bias, arrays, tuple(layouts))
+
+
+#: What keeps an ONNX runtime engine from running a file's graph that its own models never hit.
+#: (onnxruntime 1.32, observed for RNN, LSTM and GRU when the session is made.)
+ORT_LAYOUT_0_ONLY = ("onnxruntime's CPU kernels refuse layout=1 nodes: \"layout_ == 0 was false. Batchwise recurrent "
+                     "operations (layout == 1) are not supported\"")
+
+
+def cannot_run_file(engine: str, layer: OnnxLayer) -> str | None:
+    """Why ``engine`` (one of ONNX_FILE_ENGINES) cannot run the file whose layer is ``layer``, or None."""
+    return ORT_LAYOUT_0_ONLY if engine == "onnx" and 1 in layer.layouts else None
 
 
 def read_file(path: Path, spec: RNNSpec | None = None) -> tuple[Any, OnnxLayer, Any]:

@@ -158,7 +158,7 @@ class Glue:
                 raise self.fail(f"{describe(node)} has {len(node.output)} outputs; ONNX {node.op_type} has one")
             try:
                 self.env[node.output[0]] = OPS[node.op_type](self, node)
-            except (ValueError, IndexError, TypeError, OverflowError) as error:
+            except (ValueError, IndexError, KeyError, TypeError, OverflowError) as error:
                 if isinstance(error, ParamsError):
                     raise
                 raise self.fail(f"{describe(node)} cannot be evaluated on its inputs ({type(error).__name__}: "
@@ -307,7 +307,7 @@ def op_slice(glue: Glue, node: Any) -> Value:
 
 def op_concat(glue: Glue, node: Any) -> Value:
     attributes = attribute_values(glue.path, node, {"axis": INT})
-    parts = glue.inputs(node, 1, len(node.input) or 1)
+    parts = glue.inputs(node, len(node.input) or 1, len(node.input) or 1)  # every input given: none is optional
     if len({p.data for p in parts}) > 1:
         raise glue.fail(f"{describe(node)} joins constants to the layer's data (it adds values the layer does not "
                         "compute)")

@@ -149,17 +149,17 @@ def file_runner(spec: RNNSpec, adapter: Any, model: Any, interface: Any) -> Runn
 
 def onnx_file_side(role: str, engine: str, params: Params, path: Path) -> Side:
     """The .onnx file itself on ``engine``'s runtime (else the other ONNX runtime), else the weights it holds."""
-    from rnn_ref.onnx_file import read_file
+    from rnn_ref.onnx_file import cannot_run_file, read_file
 
     spec, dtype = params.spec, str(params.dtype)
-    model, _, interface = read_file(path, spec)  # the file as it is now, checked again before it runs
+    model, layer, interface = read_file(path, spec)  # the file as it is now, checked again before it runs
     reasons = []
     for candidate in (engine, *(e for e in ONNX_FILE_ENGINES if e != engine)):
         if unavailable := engine_info(candidate).unavailable_reason():
             reasons.append(f"{candidate}: {unavailable}")
             continue
         adapter = load_adapter(candidate)
-        if reason := adapter.unsupported_reason(spec, dtype, False):
+        if reason := adapter.unsupported_reason(spec, dtype, False) or cannot_run_file(candidate, layer):
             reasons.append(f"{candidate} cannot run this layer in {dtype}: {reason}")
             continue
         names = [output.name for output in model.graph.output]

@@ -279,3 +279,20 @@ def test_a_float64_onnx_file_runs_itself_on_the_onnx_reference(tmp_path, capsys)
     assert "  source: onnx-reference (onnx " in out
     assert "running in.onnx itself (its opset 14, graph input 'X', outputs 'Y', 'Y_h', 'Y_c'; onnx cannot run " \
            "this layer in float64: onnxruntime's CPU provider has no float64 recurrent kernels" in out
+
+
+@needs_onnx
+def test_a_file_of_layout_1_nodes_runs_itself_on_the_onnx_reference(tmp_path, capsys):
+    """onnxruntime refuses batch-major nodes; the file still runs itself, on onnx.reference, and the header says why."""
+    from rnn_ref.adapters.onnx_model import build_model, onnx_mapping
+
+    spec = RNNSpec("gru", 3, 4, num_layers=2, layout="NTC")
+    params = Params.random(spec, seed=2, dtype=np.float32)
+    model = build_model(spec, onnx_mapping("onnx", spec).to_native(params), node_layout=1)
+    (tmp_path / "in.onnx").write_bytes(model.SerializeToString())
+    code = main(["convert", "--from", "onnx", "--to", "canonical", "--mode", "gru", "--layers", "2", "--verify",
+                 str(tmp_path / "in.onnx"), str(tmp_path / "c.npz")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "  source: onnx-reference (onnx " in out and "running in.onnx itself" in out
+    assert "onnx cannot run this layer in float32: onnxruntime's CPU kernels refuse layout=1 nodes" in out
