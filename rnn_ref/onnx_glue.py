@@ -16,8 +16,8 @@ are evaluated on those arrays with NumPy, constants folded as they go. Then
   output (in X's layout, or as the last node's ``Y`` is), h_n and c_n ((L·D, N, H), layer
   by layer), each id for id.
 
-Where X's type leaves T or N open the proof runs at two sizes, ``PROBE_SIZES``; a glue whose
-effect changes only beyond them would pass (``--verify`` then runs the file itself). Tensors
+Where X's type leaves T or N open the proof runs at the sizes ``PROBE_SIZES``; a glue whose
+effect changes only at other sizes would pass (``--verify`` runs the file itself). Tensors
 are bounded (``MAX_PROBE_ELEMENTS``), so a graph cannot make the proof allocate much.
 """
 
@@ -46,8 +46,9 @@ from rnn_ref.onnx_file import (
     tensor_type_name,
 )
 
-#: (size of X's axis 0, of its axis 1) where X's type leaves them open; unequal, so a transpose shows.
-PROBE_SIZES = ((3, 2), (4, 5))
+#: (size of X's axis 0, of its axis 1) where X's type leaves them open: unequal, so a transpose shows,
+#: and each axis once of size 1, where an axis-less Squeeze or a broadcast would change what the glue does.
+PROBE_SIZES = ((3, 2), (4, 5), (1, 2), (2, 1))
 #: The most elements one tensor may have while the glue is followed, and all of them together.
 MAX_PROBE_ELEMENTS = 2**22
 MAX_PROBE_TOTAL = 2**25
