@@ -177,18 +177,20 @@ class Glue:
                           "NTC": x.transpose(1, 0, 2) if layout == 0 else x}
             matching = [name for name, want in candidates.items() if same(got, want)]
             if not matching:
+                done = difference(got, candidates["TNC" if layout == 0 else "NTC"], "the input")
                 raise self.fail(f"{describe(node)} does not read the graph input as it is: the ops between them "
-                                f"{difference(got, candidates['TNC' if layout == 0 else 'NTC'], 'the input')} (only "
-                                "a transpose of its time and batch axes may stand between them)")
+                                f"{done} at an input of shape {x.shape} (only a transpose of its time and batch axes "
+                                "may stand between them)")
             found["layout"] = matching[0]
             found["tnc"] = x if matching[0] == "TNC" else x.transpose(1, 0, 2)
         else:
             previous = found["tnc"]
             want = previous if layout == 0 else previous.transpose(1, 0, 2)
             if not same(got, want):
+                done = difference(got, want, "that output")
                 raise self.fail(f"{describe(node)} does not read the layer before's output as it is: the ops between "
-                                f"them {difference(got, want, 'that output')} (each layer passes its output, "
-                                "directions side by side, to the next)")
+                                f"them {done} at an input of shape {found['x'].array.shape} (each layer passes its "
+                                "output, directions side by side, to the next)")
         steps, batch = found["tnc"].shape[:2]
         self.states(node, steps, batch)
         y = self.ids((steps, directions, batch, hidden) if layout == 0 else (batch, steps, directions, hidden))

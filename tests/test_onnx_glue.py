@@ -180,3 +180,49 @@ def test_the_refusal_is_one_line_on_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and not (tmp_path / "out.npz").exists()
     assert err.startswith("rnn-ref convert: error: ") and "the ops between them repeat some of its values and drop others" in err
+
+
+def test_a_squeeze_without_axes_is_refused_as_it_breaks_a_batch_of_one(tmp_path):
+    """Identity at the sizes most graphs are tried with, but a batch of 1 loses its axis: the proof tries N=1."""
+    from onnx import helper
+
+    model, _ = written(tmp_path, LSTM)
+    model.graph.node.insert(0, helper.make_node("Squeeze", ["X"], ["Xs"]))
+    recurrent(model)[0].input[0] = "Xs"
+    assert "LSTM 'l0' does not read the graph input as it is: the ops between them reshape it (shape (2, 3), " \
+           "not (1, 2, 3)) at an input of shape (1, 2, 3)" in refusal(tmp_path, model, LSTM)
+
+
+def fixed_size_model(tmp_path, steps=5, batch=2):
+    """rnn-ref's own file with X's time and batch fixed in its type and a Reshape to those sizes, as torch's
+    exporter writes them (static shapes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model, params = written(tmp_path, STACK)
+    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, (steps, batch), strict=False):
+        dim.Clear()
+        dim.dim_value = size
+    flatten = next(t for t in model.graph.initializer if t.name == "flatten")
+    flatten.CopyFrom(numpy_helper.from_array(np.array([steps, batch, 8], np.int64), "flatten"))
+    onnx.save(model, tmp_path / "fixed.onnx")
+    return tmp_path / "fixed.onnx", params
+
+
+def test_a_file_with_fixed_sizes_reads_at_those_sizes(tmp_path):
+    from rnn_ref.onnx_file import read_file
+
+    path, params = fixed_size_model(tmp_path)
+    _, _, interface = read_file(path, STACK)
+    assert (interface.steps, interface.batch, interface.layout) == (5, 2, "TNC")
+    assert read_params("onnx", path, STACK).equal(params)
+
+
+def test_verify_runs_a_file_with_fixed_sizes_at_those_sizes(tmp_path, capsys):
+    path, _ = fixed_size_model(tmp_path)
+    code = main(["convert", "--from", "onnx", "--to", "torch", "--mode", "lstm", "--layers", "2", "--bidirectional",
+                 "--verify", str(path), str(tmp_path / "torch.npz")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "seeded inputs (seed 0): T=5, N=2" in out
+    assert "note: the source file's graph input fixes T=5, N=2: the inputs have those sizes" in out
