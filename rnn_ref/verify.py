@@ -94,7 +94,8 @@ class Side:
     dead: str | None = None  # set when a run did not return in time: the side is not called again
 
 
-def reference_side(role: str, engine: str, params: Params, how: str) -> Side:
+def reference_side(role: str, params: Params, how: str) -> Side:
+    """The NumPy reference on ``params`` (a file's canonical reading); ``how`` says so in the header."""
     spec = params.spec
     return Side(role, how, lambda x, state, lengths: forward(spec, params, x, state, lengths), lambda inputs: None)
 
@@ -123,7 +124,7 @@ def side(role: str, engine: str, params: Params, path: Path) -> Side:
             return reason or (f"known {engine} defect: {defect}" if defect else None)
 
         return Side(role, f"{engine} ({adapter.version()}) running {path.name}", run, refuses)
-    return reference_side(role, engine, params,
+    return reference_side(role, params,
                           f"the reference fed with {path.name}'s canonical reading as {engine}{why}")
 
 
@@ -177,7 +178,7 @@ def onnx_file_side(role: str, engine: str, params: Params, path: Path) -> Side:
         how = (f"{candidate} ({adapter.version()}) running {path.name} itself (its opset {opset}, graph input "
                f"{interface.input!r}, outputs {outputs}{also})")
         return Side(role, how, run, refuses, (interface.steps, interface.batch))
-    return reference_side(role, engine, params, f"the reference fed with the weights {path.name} holds, read as "
+    return reference_side(role, params, f"the reference fed with the weights {path.name} holds, read as "
                           f"{engine} -- not {path.name} itself, which nothing here can run ({'; '.join(reasons)})")
 
 
