@@ -10,6 +10,17 @@ installed (``torch``'s ``.pt`` in ``torch.nn.LSTM``, ...), else on the NumPy ref
 with that file's canonical reading, so a NumPy-only run still proves that OUT's weights
 mean what IN's mean.
 
+An ``.onnx`` file is a program, not only weights: its side runs the file itself (its own
+graph, input and outputs, read and checked again by ``rnn_ref/onnx_file.py``) on
+onnxruntime, or on ``onnx.reference`` where onnxruntime cannot run the layer. Such a file
+takes X alone, so it runs the zero-state inputs only (at the sizes its graph input fixes,
+if it fixes them). Where neither runtime is here, the header says that the weights the file
+holds were verified, not the file.
+
+Design 2f: each side runs every input set twice, on fresh copies, and the two runs must agree
+(an engine that keeps state between calls fails the verification, saying so); every run is
+bounded in time (``rnn_ref.deadline``, ``RNN_REF_CASE_TIMEOUT``).
+
 Compared: the output at valid steps, ``h_n`` and ``c_n``. What an engine writes at padded
 steps is its own convention (``rnn-ref map`` docs), not a property of the weights, so padded
 steps are not compared. Each side may differ from the truth by the tolerance table's bound
@@ -27,7 +38,9 @@ import numpy as np
 
 from rnn_ref.adapters import engine_info, load_adapter
 from rnn_ref.compare import TOLERANCES, Comparison, Tolerance, compare
-from rnn_ref.convert import CANONICAL, named, read_params
+from rnn_ref.convert import CANONICAL, named, read_params, suffix_of
+from rnn_ref.deadline import DeadlineExceeded, case_seconds, within
+from rnn_ref.onnx_file import ONNX_FILE_ENGINES
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State, forward
 from rnn_ref.runner import valid_steps
@@ -50,30 +63,47 @@ class InputSet:
     lengths: np.ndarray | None
 
 
-def input_sets(spec: RNNSpec, dtype: np.dtype, seed: int = SEED) -> list[InputSet]:
+def ragged_lengths(steps: int, batch: int) -> tuple[int, ...]:
+    """Full length, one step, half way, repeated: (7, 1, 4) for T=7, N=3."""
+    return tuple((steps, 1, (steps + 1) // 2)[n % 3] for n in range(batch))
+
+
+def input_sets(spec: RNNSpec, dtype: np.dtype, seed: int = SEED, steps: int = STEPS,
+               batch: int = BATCH) -> list[InputSet]:
     """Zero states and full lengths, then given states and ragged lengths; layout as the spec says."""
     rng = np.random.default_rng(seed)
-    shape = (STEPS, BATCH) if spec.layout == "TNC" else (BATCH, STEPS)
+    shape = (steps, batch) if spec.layout == "TNC" else (batch, steps)
     x = rng.standard_normal((*shape, spec.input_size)).astype(dtype)
     units = spec.num_layers * spec.num_directions
-    h0 = (0.5 * rng.standard_normal((units, BATCH, spec.state_size))).astype(dtype)
-    c0 = (0.5 * rng.standard_normal((units, BATCH, spec.hidden_size))).astype(dtype) if spec.has_cell_state else None
+    h0 = (0.5 * rng.standard_normal((units, batch, spec.state_size))).astype(dtype)
+    c0 = (0.5 * rng.standard_normal((units, batch, spec.hidden_size))).astype(dtype) if spec.has_cell_state else None
+    lengths = ragged_lengths(steps, batch)
     return [InputSet("zero state, full lengths", x, None, None),
-            InputSet("given state, lengths 7,1,4", x, State(h0, c0), np.array(LENGTHS))]
+            InputSet(f"given state, lengths {','.join(map(str, lengths))}", x, State(h0, c0), np.array(lengths))]
 
 
 @dataclass
 class Side:
-    """How one file's layer runs: its real engine, or the reference on the file's canonical reading."""
+    """How one file's layer runs: its engine, the file itself (.onnx), or the reference on its canonical reading."""
 
     role: str  # "source" or "converted"
     how: str
     run: Runner
     refuses: Callable[[InputSet], str | None]  # why this side cannot run an input set, or None
+    sizes: tuple[int | None, int | None] = (None, None)  # (T, N) the side can only run, where fixed
+    dead: str | None = None  # set when a run did not return in time: the side is not called again
+
+
+def reference_side(role: str, params: Params, how: str) -> Side:
+    """The NumPy reference on ``params`` (a file's canonical reading); ``how`` says so in the header."""
+    spec = params.spec
+    return Side(role, how, lambda x, state, lengths: forward(spec, params, x, state, lengths), lambda inputs: None)
 
 
 def side(role: str, engine: str, params: Params, path: Path) -> Side:
     spec, dtype = params.spec, str(params.dtype)
+    if engine in ONNX_FILE_ENGINES and suffix_of(path) == ".onnx":
+        return onnx_file_side(role, engine, params, path)
     why = ""
     if engine != CANONICAL and (unavailable := engine_info(engine).unavailable_reason()):
         why = f" ({unavailable})"
@@ -94,8 +124,62 @@ def side(role: str, engine: str, params: Params, path: Path) -> Side:
             return reason or (f"known {engine} defect: {defect}" if defect else None)
 
         return Side(role, f"{engine} ({adapter.version()}) running {path.name}", run, refuses)
-    return Side(role, f"the reference fed with {path.name}'s canonical reading as {engine}{why}",
-                lambda x, state, lengths: forward(spec, params, x, state, lengths), lambda inputs: None)
+    return reference_side(role, params,
+                          f"the reference fed with {path.name}'s canonical reading as {engine}{why}")
+
+
+def file_runner(spec: RNNSpec, adapter: Any, model: Any, interface: Any) -> Runner:
+    """Run ``model`` (an .onnx file's graph, ``interface`` its ``FileInterface``) on ``adapter``'s runtime.
+
+    X goes in as the file's layout wants it; the outputs come back canonical (``output`` in the
+    spec's layout, None for an output the file does not have)."""
+    session: list[Any] = []  # made on first use, so that a failure is reported like a failed run
+    names = [output.name for output in model.graph.output]
+    swap = interface.layout != spec.layout
+
+    def run(x: np.ndarray, state: State | None, lengths: np.ndarray | None) -> RNNOutput:
+        session[:] = session or [adapter.runner(model)]
+        values = session[0]({interface.input: np.ascontiguousarray(x.transpose(1, 0, 2) if swap else x)})
+        found = interface.canonical(dict(zip(names, values, strict=True)))
+        output = found.get("output")
+        return RNNOutput(None if output is None else output.transpose(1, 0, 2) if swap else output,
+                         found.get("h_n"), found.get("c_n"))
+
+    return run
+
+
+def onnx_file_side(role: str, engine: str, params: Params, path: Path) -> Side:
+    """The .onnx file itself on ``engine``'s runtime (else the other ONNX runtime), else the weights it holds."""
+    from rnn_ref.onnx_file import cannot_run_file, read_file
+
+    spec, dtype = params.spec, str(params.dtype)
+    model, layer, interface = read_file(path, spec)  # the file as it is now, checked again before it runs
+    reasons = []
+    for candidate in (engine, *(e for e in ONNX_FILE_ENGINES if e != engine)):
+        if unavailable := engine_info(candidate).unavailable_reason():
+            reasons.append(f"{candidate}: {unavailable}")
+            continue
+        adapter = load_adapter(candidate)
+        if reason := adapter.unsupported_reason(spec, dtype, False) or cannot_run_file(candidate, layer):
+            reasons.append(f"{candidate} cannot run this layer in {dtype}: {reason}")
+            continue
+        names = [output.name for output in model.graph.output]
+        run = file_runner(spec, adapter, model, interface)
+
+        def refuses(inputs: InputSet) -> str | None:
+            if inputs.initial_state is not None or inputs.lengths is not None:
+                return (f"{path.name} takes X alone (graph input {interface.input!r}): its layer starts from zero "
+                        "states and runs full lengths")
+            return None
+
+        outputs = ", ".join(f"{name!r}" for name in names)
+        also = f"; {'; '.join(reasons)}" if reasons else ""
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "none")
+        how = (f"{candidate} ({adapter.version()}) running {path.name} itself (its opset {opset}, graph input "
+               f"{interface.input!r}, outputs {outputs}{also})")
+        return Side(role, how, run, refuses, (interface.steps, interface.batch))
+    return reference_side(role, params, f"the reference fed with the weights {path.name} holds, read as "
+                          f"{engine} -- not {path.name} itself, which nothing here can run ({'; '.join(reasons)})")
 
 
 @dataclass
@@ -108,22 +192,42 @@ class Verification:
     sides: list[Side]
     comparisons: list[tuple[str, Comparison]] = field(default_factory=list)  # (input set, comparison)
     notes: list[str] = field(default_factory=list)
+    repeats: list[tuple[str, str, Comparison]] = field(default_factory=list)  # (role, input set, 2nd vs 1st run)
+    steps: int = STEPS
+    batch: int = BATCH
+
+    @property
+    def unrepeatable(self) -> list[str]:
+        """The roles whose second run on an input differed from their first."""
+        return sorted({role for role, _, c in self.repeats if not c.passed})
 
     @property
     def passed(self) -> bool:
-        return bool(self.comparisons) and all(c.passed for _, c in self.comparisons)
+        return bool(self.comparisons) and all(c.passed for _, c in self.comparisons) and not self.unrepeatable
 
     def render(self) -> str:
-        lines = [f"verify: {self.spec}, {self.dtype}, seeded inputs (seed {SEED}): T={STEPS}, N={BATCH}"]
+        lines = [f"verify: {self.spec}, {self.dtype}, seeded inputs (seed {SEED}): T={self.steps}, N={self.batch}"]
         lines += [f"  {s.role}: {s.how}" for s in self.sides]
         lines.append(f"  {'inputs':<28}{'tensor':<10}{'largest difference':>20}  tolerance")
         allowed = f"atol={self.tolerance.atol:g}, rtol={self.tolerance.rtol:g}"
         for label, c in self.comparisons:
             value = f"{c.max_abs_error:.3e}" if c.problem is None else c.problem
             lines.append(f"  {label:<28}{c.tensor:<10}{value:>20}  {allowed}{'' if c.passed else '  FAILED'}")
+        for role, label, c in self.repeats:
+            if not c.passed:
+                value = f"{c.max_abs_error:.3e}" if c.problem is None else c.problem
+                lines.append(f"  {role} run twice on {label!r}: {c.tensor} differs between the runs by {value}  FAILED")
+        if self.repeats and not self.unrepeatable:
+            worst = max(c.max_abs_error for _, _, c in self.repeats)
+            lines.append(f"  run twice: each side ran each input set twice, and the runs agreed (largest difference "
+                         f"{worst:.3e})")
         lines += [f"  note: {note}" for note in self.notes]
         if not self.comparisons:
             lines.append("verification FAILED: no input set could run on both sides")
+        elif self.unrepeatable:
+            lines.append(f"verification FAILED: the {' and the '.join(self.unrepeatable)} layer gave a different "
+                         "result when run twice on the same input (it keeps state between calls), so no run of it "
+                         "can be trusted")
         elif self.passed:
             worst = max(c.max_abs_error for _, c in self.comparisons)
             lines.append(f"verification passed: largest difference {worst:.3e} (tolerance {allowed}: twice the "
@@ -139,6 +243,46 @@ def twice(tolerance: Tolerance) -> Tolerance:
     return Tolerance(2 * tolerance.atol, 2 * tolerance.rtol)
 
 
+class RunFailed(Exception):
+    """A side's run raised, returned something else than an RNNOutput, or did not return in time."""
+
+
+def run_once(s: Side, inputs: InputSet) -> RNNOutput:
+    """One run of ``s`` on fresh copies of the inputs (bounded in time), its arrays copied out."""
+    state = inputs.initial_state
+    fresh = (inputs.x.copy(), None if state is None else State(state.h.copy(), None if state.c is None else
+                                                                state.c.copy()),
+             None if inputs.lengths is None else inputs.lengths.copy())
+    try:
+        result = within(case_seconds(), f"the {s.role} layer's run on {inputs.label!r}", s.run, *fresh)
+    except DeadlineExceeded as error:
+        s.dead = str(error)
+        raise RunFailed(f"its run did not return: {error}") from None
+    except Exception as error:  # the engine raised: a failure of the verification, reported, never a traceback
+        raise RunFailed(f"running it raised {type(error).__name__}: {error}") from None
+    if not isinstance(result, RNNOutput):
+        raise RunFailed(f"its run returned {type(result).__name__}, not an RNNOutput")
+    copied = (None if a is None else np.array(a, copy=True) for a in (result.output, result.h_n, result.c_n))
+    return RNNOutput(*copied)
+
+
+def tensors(spec: RNNSpec, result: RNNOutput) -> list[tuple[str, np.ndarray | None]]:
+    return [("output", result.output), ("h_n", result.h_n)] + ([("c_n", result.c_n)] if spec.has_cell_state else [])
+
+
+def run_twice(result: Verification, s: Side, inputs: InputSet) -> RNNOutput:
+    """The first of two runs of ``s`` on ``inputs``; the second must agree with it (design 2f)."""
+    first = run_once(s, inputs)
+    second = run_once(s, inputs)
+    tolerance = TOLERANCES[result.dtype]
+    for (name, again), (_, before) in zip(tensors(result.spec, second), tensors(result.spec, first), strict=True):
+        if again is None or before is None:
+            continue
+        comparison = compare(name, again, before, tolerance)
+        result.repeats.append((s.role, inputs.label, comparison))
+    return first
+
+
 def verify_conversion(source: str, target: str, source_params: Params, in_path: str | Path,
                       out_path: str | Path, seed: int = SEED, prefix: str = "") -> Verification:
     """Run IN's layer (``source_params``, as read from IN) and OUT's layer (read back from OUT) and compare.
@@ -150,27 +294,41 @@ def verify_conversion(source: str, target: str, source_params: Params, in_path: 
     converted = read_params(target, out_path, spec, prefix=prefix if named(target, out_path) else "")
     dtype = str(source_params.dtype)
     sides = [side("source", source, source_params, in_path), side("converted", target, converted, out_path)]
-    result = Verification(spec, dtype, twice(TOLERANCES[dtype]), sides)
+    fixed = [s.sizes for s in sides if s.sizes != (None, None)]
+    steps = next((t for t, _ in fixed if t is not None), STEPS)
+    batch = next((n for _, n in fixed if n is not None), BATCH)
+    result = Verification(spec, dtype, twice(TOLERANCES[dtype]), sides, steps=steps, batch=batch)
+    for s in sides:
+        if s.sizes != (None, None):
+            result.notes.append(f"the {s.role} file's graph input fixes T={s.sizes[0]}, N={s.sizes[1]}: the inputs "
+                                "have those sizes")
+            if s.sizes[0] not in (None, steps) or s.sizes[1] not in (None, batch):
+                s.dead = "its graph input fixes other sizes than the other file's"
     result.notes.append("padded steps are not compared: what an engine writes there is its own convention")
-    for inputs in input_sets(spec, source_params.dtype, seed):
-        refusals = [f"{s.role}: {why}" for s in sides if (why := s.refuses(inputs)) is not None]
-        if refusals and inputs.lengths is not None:  # keep the given states, drop the lengths
-            result.notes.append(f"{inputs.label}: not run ({'; '.join(refusals)}); given state, full lengths instead")
+
+    def refusals(inputs: InputSet) -> list[str]:
+        return [f"{s.role}: {why}" for s in sides if (why := s.dead or s.refuses(inputs)) is not None]
+
+    for inputs in input_sets(spec, source_params.dtype, seed, steps, batch):
+        refused = refusals(inputs)
+        if refused and inputs.lengths is not None:  # keep the given states, drop the lengths
+            result.notes.append(f"{inputs.label}: not run ({'; '.join(refused)}); given state, full lengths instead")
             inputs = InputSet("given state, full lengths", inputs.x, inputs.initial_state, None)
-            refusals = [f"{s.role}: {why}" for s in sides if (why := s.refuses(inputs)) is not None]
-        if refusals:
-            result.notes.append(f"{inputs.label}: not run ({'; '.join(refusals)})")
+            refused = refusals(inputs)
+        if refused:
+            result.notes.append(f"{inputs.label}: not run ({'; '.join(refused)})")
             continue
         try:
-            expected, actual = (s.run(inputs.x, inputs.initial_state, inputs.lengths) for s in sides)
-        except Exception as error:  # the engine raised: a failure of the verification, reported, never a traceback
-            problem = f"running it raised {type(error).__name__}: {error}"
-            result.comparisons.append((inputs.label, Comparison("run", np.inf, (), np.nan, np.nan, False, problem)))
+            expected, actual = (run_twice(result, s, inputs) for s in sides)
+        except RunFailed as error:
+            result.comparisons.append((inputs.label, Comparison("run", np.inf, (), np.nan, np.nan, False, str(error))))
             continue
-        valid = valid_steps(spec, STEPS, BATCH, inputs.lengths)
-        pairs = [("output", actual.output, expected.output, valid), ("h_n", actual.h_n, expected.h_n, None)]
-        if spec.has_cell_state:
-            pairs.append(("c_n", actual.c_n, expected.c_n, None))
-        result.comparisons += [(inputs.label, compare(name, got, want, result.tolerance, where=where))
-                               for name, got, want, where in pairs]
+        valid = valid_steps(spec, steps, batch, inputs.lengths)
+        for (name, got), (_, want) in zip(tensors(spec, actual), tensors(spec, expected), strict=True):
+            if got is None or want is None:
+                missing = " and ".join(s.role for s, a in zip(sides, (want, got), strict=True) if a is None)
+                result.notes.append(f"{inputs.label}: {name} not compared (the {missing} file has no such output)")
+                continue
+            result.comparisons.append((inputs.label, compare(name, got, want, result.tolerance,
+                                                             where=valid if name == "output" else None)))
     return result

@@ -243,3 +243,149 @@ def test_a_file_that_is_not_onnx_is_named(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"\x00\x01 certainly not protobuf \xff" * 10)
     with pytest.raises(ParamsError, match=r"m\.onnx: not (a readable ONNX model|an ONNX model with a graph)"):
         read_params("onnx", tmp_path / "m.onnx", RNNSpec("lstm", 3, 2))
+
+
+# ----------------------------------------------------------------------------- malformed files: one line each
+STACKED = RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True)
+
+
+def edited(tmp_path, edit, spec=STACKED):
+    """rnn-ref's own .onnx of ``spec``, changed by ``edit(model, lstm_nodes)``, then read: the error's text."""
+    import onnx
+
+    write_params("onnx", tmp_path / "good.onnx", Params.random(spec, dtype=np.float32))
+    model = onnx.load(tmp_path / "good.onnx")
+    edit(model, [n for n in model.graph.node if n.op_type == "LSTM"])
+    onnx.save(model, tmp_path / "edited.onnx")
+    with pytest.raises(ParamsError) as error:
+        read_params("onnx", tmp_path / "edited.onnx", spec)
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def set_attribute(name, value):
+    def edit(model, nodes):
+        from onnx import helper
+
+        for node in nodes:
+            for attribute in [a for a in node.attribute if a.name == name]:
+                node.attribute.remove(attribute)
+            node.attribute.append(helper.make_attribute(name, value))
+    return edit
+
+
+def weight_dims(dims, keep_data=True, data_type=None):
+    def edit(model, nodes):
+        tensor = next(t for t in model.graph.initializer if t.name == "l0.W")
+        del tensor.dims[:]
+        tensor.dims.extend(dims)
+        if not keep_data:
+            tensor.ClearField("raw_data")
+        if data_type is not None:
+            tensor.data_type = data_type
+    return edit
+
+
+def tensor_attribute():
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.zeros(2, np.float32))
+
+
+def drop_inputs(start, stop=None):
+    def edit(model, nodes):
+        if stop is None:
+            del nodes[0].input[start:]
+        else:
+            nodes[0].input[start] = ""
+    return edit
+
+
+@needs_onnx
+@pytest.mark.parametrize(("edit", "message"), [
+    (set_attribute("activations", [1, 2, 3]), "LSTM 'l0' has activations as an INTS attribute; ONNX defines it as "
+                                              "STRINGS"),
+    (lambda model, nodes: set_attribute("activations", tensor_attribute())(model, nodes),
+     "LSTM 'l0' has activations as a TENSOR attribute; ONNX defines it as STRINGS"),
+    (weight_dims([2, 16000000, 300000]), "W of LSTM 'l0' ('l0.W') declares the shape (2, 16000000, 300000): "
+                                         "9600000000000 values, more than the 1073741824"),
+    (weight_dims([2, 2**31, 2**31]), "declares the shape (2, 2147483648, 2147483648): 9223372036854775808 values"),
+    (weight_dims([2, 16777216, 16], keep_data=False), "declares the shape (2, 16777216, 16) of FLOAT, 536870912 "
+                                                      "values, but holds 0"),
+    (weight_dims([2, 16, 3], data_type=16), "W of LSTM 'l0' ('l0.W') holds BFLOAT16 values; expected FLOAT or DOUBLE"),
+    (drop_inputs(0), "LSTM 'l0' lacks its inputs X, W, R (ONNX LSTM needs X, W and R"),
+    (drop_inputs(1, 1), "LSTM 'l0' lacks its input W (ONNX LSTM needs X, W and R"),
+    (drop_inputs(1), "LSTM 'l0' lacks its inputs W, R (ONNX LSTM needs X, W and R"),
+    (set_attribute("hidden_size", 5), "LSTM 'l0' has hidden_size=5, but its R (2, 16, 4) holds hidden size 4"),
+    (set_attribute("direction", "Bidirectional"), "LSTM 'l0' has direction='Bidirectional' (a STRING attribute), "
+                                                  "which is not one of the STRING values 'forward', 'reverse', "
+                                                  "'bidirectional'"),
+    (set_attribute("direction", 1), "LSTM 'l0' has direction=1 (an INT attribute), which is not one of"),
+    (set_attribute("activations", ["Sigmoid", "Tanh", "Tanh"]),
+     "LSTM 'l0' has 3 activations ['Sigmoid', 'Tanh', 'Tanh']; a bidirectional LSTM lists its 3 activations per "
+     "direction, 6 in all"),
+    (set_attribute("hiden_size", 4), "LSTM 'l0' has an attribute 'hiden_size' (INT) that LSTM does not have"),
+], ids=["act_ints", "act_tensor", "huge_dims", "huge_dims2", "claim2g", "bf16_lie", "no_inputs", "missing_w",
+        "only_x", "hidden_mismatch", "dir_case", "dir_int", "act_bidir_count", "unknown_attribute"])
+def test_a_malformed_node_or_tensor_is_one_line_that_names_it(tmp_path, edit, message):
+    assert message in edited(tmp_path, edit)
+
+
+@needs_onnx
+def test_the_default_activations_of_both_directions_read(tmp_path):
+    import onnx
+
+    write_params("onnx", tmp_path / "good.onnx", Params.random(STACKED, dtype=np.float32))
+    model = onnx.load(tmp_path / "good.onnx")
+    set_attribute("activations", ["Sigmoid", "Tanh", "Tanh"] * 2)(model, [n for n in model.graph.node
+                                                                          if n.op_type == "LSTM"])
+    onnx.save(model, tmp_path / "spelled.onnx")
+    assert read_params("onnx", tmp_path / "spelled.onnx", STACKED).equal(read_params("onnx", tmp_path / "good.onnx",
+                                                                                      STACKED))
+
+
+@needs_onnx
+def test_a_file_above_the_protobuf_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import onnx
+
+    import rnn_ref.onnx_file
+
+    write_params("onnx", tmp_path / "w.onnx", Params.random(SPECS["gru-L3-bi"]))
+    monkeypatch.setattr(rnn_ref.onnx_file, "MAX_ONNX_BYTES", 100)
+    monkeypatch.setattr(onnx, "load_model_from_string", lambda data: pytest.fail("the file was parsed"))
+    with pytest.raises(ParamsError, match=r"w\.onnx: holds \d+ bytes, more than the 100 bytes protobuf can parse"):
+        read_params("onnx", tmp_path / "w.onnx", SPECS["gru-L3-bi"])
+
+
+@needs_onnx
+def test_a_model_that_does_not_fit_in_memory_is_one_line(tmp_path, monkeypatch):
+    import onnx
+
+    def out_of_memory(data):
+        raise MemoryError
+
+    write_params("onnx", tmp_path / "w.onnx", Params.random(SPECS["gru-L3-bi"]))
+    monkeypatch.setattr(onnx, "load_model_from_string", out_of_memory)
+    with pytest.raises(ParamsError, match=r"w\.onnx: a \d+-byte ONNX model does not fit in memory here"):
+        read_params("onnx", tmp_path / "w.onnx", SPECS["gru-L3-bi"])
+
+
+@needs_onnx
+def test_external_data_on_any_tensor_is_refused_and_not_opened(tmp_path, monkeypatch):
+    """The file may be run by --verify, so not even an unused initializer may point elsewhere."""
+    import builtins
+
+    from onnx import TensorProto, numpy_helper
+
+    model = make_graph([lstm_node("X", "Y", "a")], weights("a"))
+    unused = numpy_helper.from_array(np.zeros(3, np.float32), "unused")
+    unused.ClearField("raw_data")
+    unused.data_location = TensorProto.EXTERNAL
+    entry = unused.external_data.add()
+    entry.key, entry.value = "location", str(tmp_path / "secret")
+    model.graph.initializer.append(unused)
+    (tmp_path / "secret").write_bytes(b"\0" * 12)
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda name, *a, **k: pytest.fail("opened") if "secret" in str(name)
+                        else real_open(name, *a, **k))
+    assert "the initializer 'unused' is stored as external data, which is not read" in refused(tmp_path, model)

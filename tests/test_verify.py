@@ -134,3 +134,165 @@ def test_a_faithful_conversion_passes_on_the_real_framework(tmp_path, capsys, en
     assert f"{role}: {needs} ({version}) running" in out
     assert ("zero state, full lengths", "output") in tensor_lines(out)
     assert "verification passed" in out
+
+
+# ----------------------------------------------------------------------------- design 2f: run twice, bounded
+def test_a_side_whose_second_run_differs_fails_verification_saying_it_keeps_state(tmp_path, monkeypatch):
+    """An engine that keeps state between calls: its first run agrees with the source, its second does not."""
+    params = Params.random(SPEC, seed=5, dtype=np.float32)
+    write_params("torch", tmp_path / "in.npz", params)
+    write_params("keras", tmp_path / "out.npz", params)
+    honest, calls = rnn_ref.verify.forward, []
+
+    def stateful(spec, layer_params, x, *args, **kwargs):
+        result = honest(spec, layer_params, x, *args, **kwargs)
+        if layer_params is params:  # the source side: an honest engine
+            return result
+        calls.append(1)
+        return rnn_ref.verify.RNNOutput(result.output + 0.01 * (len(calls) - 1), result.h_n, result.c_n)
+
+    monkeypatch.setattr(rnn_ref.verify, "forward", stateful)
+    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+        "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
+        "requires": "its framework"})())  # both sides on the reference
+    verification = verify_conversion("torch", "keras", params, tmp_path / "in.npz", tmp_path / "out.npz")
+    assert not verification.passed and verification.unrepeatable == ["converted"]
+    out = verification.render()
+    assert "converted run twice on 'zero state, full lengths': output differs between the runs by 1.000e-02" in out
+    assert out.endswith("verification FAILED: the converted layer gave a different result when run twice on the "
+                        "same input (it keeps state between calls), so no run of it can be trusted")
+
+
+def test_two_runs_that_agree_are_reported(tmp_path, capsys):
+    in_path = source_file("torch", tmp_path / "torch.npz")
+    code, out, _ = convert_and_verify(capsys, "torch", "gluon", in_path, tmp_path / "gluon.npz")
+    assert code == 0
+    assert "  run twice: each side ran each input set twice, and the runs agreed (largest difference " in out
+
+
+def test_a_run_that_returns_no_output_fails_the_verification(tmp_path, capsys, monkeypatch):
+    in_path = source_file("gluon", tmp_path / "gluon.npz")
+    monkeypatch.setattr(rnn_ref.verify, "forward", lambda *args, **kwargs: None)
+    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+        "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
+        "requires": "its framework"})())
+    code, out, _ = convert_and_verify(capsys, "gluon", "canonical", in_path, tmp_path / "canonical.npz")
+    assert code == 1 and "its run returned NoneType, not an RNNOutput" in out
+
+
+def test_a_run_that_does_not_return_in_time_fails_and_is_not_called_again(tmp_path, monkeypatch):
+    import time
+
+    params = Params.random(SPEC, seed=5, dtype=np.float32)
+    write_params("torch", tmp_path / "in.npz", params)
+    write_params("torch", tmp_path / "out.npz", params)
+    calls = []
+
+    def hanging(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)
+
+    monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0.05")
+    monkeypatch.setattr(rnn_ref.verify, "forward", hanging)
+    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+        "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
+        "requires": "its framework"})())
+    verification = verify_conversion("torch", "torch", params, tmp_path / "in.npz", tmp_path / "out.npz")
+    assert not verification.passed and len(calls) == 1
+    assert "its run did not return: the source layer's run on 'zero state, full lengths' did not finish within " \
+           "0.05 s" in verification.render()
+
+
+# ----------------------------------------------------------------------------- .onnx files: the file itself runs
+def needs_onnx(test):
+    """Runs where the onnx engine is selected (tox -e onnx); deselected in the NumPy-only env."""
+    return pytest.mark.engine(pytest.mark.usefixtures("onnx_selected")(test))
+
+
+@pytest.fixture
+def onnx_selected(engine_or_skip):
+    return engine_or_skip("onnx")
+
+
+def permuted_onnx(tmp_path):
+    """An .onnx whose graph reverses the input features before its LSTM: not the layer its weights describe."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    write_params("onnx", tmp_path / "good.onnx", Params.random(SPEC, seed=1, dtype=np.float32))
+    model = onnx.load(tmp_path / "good.onnx")
+    model.graph.initializer.append(numpy_helper.from_array(np.array([2, 1, 0], np.int64), "perm"))
+    model.graph.node.insert(0, helper.make_node("Gather", ["X", "perm"], ["Xp"], axis=2))
+    next(n for n in model.graph.node if n.op_type == "LSTM").input[0] = "Xp"
+    onnx.save(model, tmp_path / "permuted.onnx")
+    return tmp_path / "permuted.onnx"
+
+
+@needs_onnx
+def test_an_onnx_source_runs_as_the_file_itself(tmp_path, capsys):
+    in_path = source_file("onnx", tmp_path / "in.onnx")
+    code, out, err = convert_and_verify(capsys, "onnx", "torch", in_path, tmp_path / "torch.npz")
+    assert code == 0, out + err
+    assert "  source: onnx (onnxruntime " in out
+    assert "running in.onnx itself (its opset 14, graph input 'X', outputs 'Y', 'Y_h', 'Y_c')" in out
+    assert set(tensor_lines(out)) == {("zero state, full lengths", t) for t in ("output", "h_n", "c_n")}
+    assert "given state, full lengths: not run (source: in.onnx takes X alone (graph input 'X')" in out
+
+
+@needs_onnx
+def test_a_reader_that_missed_the_glue_is_still_caught_by_running_the_file(tmp_path, capsys, monkeypatch):
+    """Were the glue check wrong, --verify must not pass: it runs the file's graph, not the weights read."""
+    import rnn_ref.onnx_glue
+
+    lax = rnn_ref.onnx_glue.FileInterface("X", "TNC", {"output": "Y", "h_n": "Y_h", "c_n": "Y_c"})
+    monkeypatch.setattr(rnn_ref.onnx_glue, "check_interface", lambda path, model, layer: lax)
+    code, out, _ = convert_and_verify(capsys, "onnx", "canonical", permuted_onnx(tmp_path), tmp_path / "c.npz")
+    assert code == 1, out
+    assert "running permuted.onnx itself" in out and "verification FAILED on c_n, h_n, output" in out
+
+
+@needs_onnx
+def test_without_a_runtime_the_header_says_the_weights_were_verified_not_the_file(tmp_path, capsys, monkeypatch):
+    real = rnn_ref.verify.engine_info
+
+    def without_onnx_runtimes(engine):
+        if engine not in ("onnx", "onnx-reference"):
+            return real(engine)
+        return type("Missing", (), {"installed": lambda self: False, "requires": "onnx",
+                                    "unavailable_reason": lambda self: f"{engine}'s runtime is not installed"})()
+
+    monkeypatch.setattr(rnn_ref.verify, "engine_info", without_onnx_runtimes)
+    in_path = source_file("onnx", tmp_path / "in.onnx")
+    code, out, err = convert_and_verify(capsys, "onnx", "canonical", in_path, tmp_path / "c.npz")
+    assert code == 0, out + err
+    assert "  source: the reference fed with the weights in.onnx holds, read as onnx -- not in.onnx itself, which " \
+           "nothing here can run (onnx: onnx's runtime is not installed; onnx-reference: onnx-reference's runtime " \
+           "is not installed)" in out
+
+
+@needs_onnx
+def test_a_float64_onnx_file_runs_itself_on_the_onnx_reference(tmp_path, capsys):
+    """onnxruntime's CPU kernels have no float64 LSTM: the file runs on onnx.reference, and the header says why."""
+    write_params("onnx", tmp_path / "in.onnx", Params.random(SPEC, seed=2, dtype=np.float64))
+    code, out, err = convert_and_verify(capsys, "onnx", "canonical", tmp_path / "in.onnx", tmp_path / "c.npz")
+    assert code == 0, out + err
+    assert "  source: onnx-reference (onnx " in out
+    assert "running in.onnx itself (its opset 14, graph input 'X', outputs 'Y', 'Y_h', 'Y_c'; onnx cannot run " \
+           "this layer in float64: onnxruntime's CPU provider has no float64 recurrent kernels" in out
+
+
+@needs_onnx
+def test_a_file_of_layout_1_nodes_runs_itself_on_the_onnx_reference(tmp_path, capsys):
+    """onnxruntime refuses batch-major nodes; the file still runs itself, on onnx.reference, and the header says why."""
+    from rnn_ref.adapters.onnx_model import build_model, onnx_mapping
+
+    spec = RNNSpec("gru", 3, 4, num_layers=2, layout="NTC")
+    params = Params.random(spec, seed=2, dtype=np.float32)
+    model = build_model(spec, onnx_mapping("onnx", spec).to_native(params), node_layout=1)
+    (tmp_path / "in.onnx").write_bytes(model.SerializeToString())
+    code = main(["convert", "--from", "onnx", "--to", "canonical", "--mode", "gru", "--layers", "2", "--verify",
+                 str(tmp_path / "in.onnx"), str(tmp_path / "c.npz")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "  source: onnx-reference (onnx " in out and "running in.onnx itself" in out
+    assert "onnx cannot run this layer in float32: onnxruntime's CPU kernels refuse layout=1 nodes" in out
