@@ -541,6 +541,16 @@ def test_record_refuses_a_folder_holding_another_engines_fixtures(tmp_path, caps
     assert "nothing was recorded or deleted" in err and snapshot(folder) == before
 
 
+def test_record_refuses_an_old_manifest_naming_a_file_the_system_cannot_look_up(recorded, capsys, monkeypatch):
+    folder, _ = recorded
+    edit_manifest(folder, lambda m: m["cases"][0].update(file="a" * 300 + ".npz"))
+    before = snapshot(folder)
+    forbid_running_a_case(monkeypatch)
+    code, _, err = run_cli(capsys, "record", "--engine", ENGINE, "--output", str(folder))
+    assert code == 2 and "cannot look up 'aaaa" in err and "File name too long" in err and "could not write" not in err
+    assert snapshot(folder) == before
+
+
 def test_record_refuses_an_empty_output_path(tmp_path, capsys, monkeypatch, registered_reference_engine):  # noqa: F811
     """Finding 15: `--output ''` recorded into the current folder."""
     monkeypatch.chdir(tmp_path)
