@@ -81,9 +81,9 @@ def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport
     directory = root / engine
     try:
         manifest, fixtures = load_all(directory, engine)
+        report = EngineReport(engine, f"fixtures, {manifest['engine_version']}", not_recorded_results(manifest))
     except FixtureError as error:
         return EngineReport(engine, f"fixtures {directory}", problem=str(error))
-    report = EngineReport(engine, f"fixtures, {manifest['engine_version']}", not_recorded_results(manifest))
     for index, fixture in enumerate(fixtures, 1):
         if progress:
             progress(engine, index, len(fixtures), fixture.case.id)
@@ -99,8 +99,13 @@ def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport
 
 
 def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress: Progress | None = None,
-          replay_only: bool = False) -> list[EngineReport]:
-    """Live runs for installed engines (unless ``replay_only``), fixture replays for the rest."""
+          replay_only: bool = False, each_engine_must_check: bool = True) -> list[EngineReport]:
+    """Live runs for installed engines (unless ``replay_only``), fixture replays for the rest.
+
+    An engine that checked nothing (no case passed, failed or reproduced a known defect: every
+    one unsupported) is a problem of its report, and fails the run, when
+    ``each_engine_must_check`` (the engines were named); else only when no engine checked anything.
+    """
     reports = []
     for engine in engines:
         installed = engine_info(engine).installed()
@@ -113,7 +118,22 @@ def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress:
             reports.append(EngineReport(engine, "-", problem=(
                 f"{why} and there are no fixtures in {fixtures_root / engine} "
                 f"(record them with `rnn-ref record --engine {engine}`)")))
+    idle = {id(report): nothing_checked(report) for report in reports}
+    if each_engine_must_check or all(idle.values()):
+        for report in reports:
+            report.problem = report.problem or idle[id(report)]
     return reports
+
+
+def nothing_checked(report: EngineReport) -> str | None:
+    """Why ``report`` checked nothing (every case unsupported), or None when some case was judged."""
+    if report.problem:
+        return None
+    count = Counter(r.status for r in report.results)
+    if count[PASS] or count[KNOWN_DEFECT] or any(count[s] for s in FAILING):
+        return None
+    return (f"nothing was checked: 0 passed, 0 failed, 0 known defects, all {count[UNSUPPORTED]} case(s) "
+            "unsupported; a run that judges no case cannot pass")
 
 
 def error_text(results: list[CaseResult], dtype: str) -> str:

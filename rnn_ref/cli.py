@@ -159,7 +159,8 @@ def run_check(args: argparse.Namespace) -> int:
 
     # Without --engines every plug-in is imported (bounded), and those that cannot be are reported.
     engines = list(registry()) if args.engines is None else engine_list(args.engines)
-    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only)
+    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only,
+                    each_engine_must_check=args.engines is not None)
     if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
         from rnn_ref.adapters import plugin_problems
         from rnn_ref.check import EngineReport
@@ -174,6 +175,8 @@ def run_record(args: argparse.Namespace) -> int:
     from rnn_ref.fixtures import FixtureError, main_record
 
     engine = known_engine(args.engine)
+    if args.output == "":  # Path("") would be the current folder
+        raise CommandError("--output '' names no folder; give the folder to record into")
     info = engine_info(engine)
     if info.distribution and args.output is None:
         raise CommandError(f"{engine} is a plug-in from {info.distribution}: give --output DIR "
@@ -182,7 +185,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise CommandError(f"recording {engine} needs it to run here ({info.unavailable_reason()}); "
                            f"use tox -e {info.requires}")
     try:
-        manifest = main_record(engine, args.output)
+        manifest = main_record(engine, None if args.output is None else Path(args.output))
     except FixtureError as error:
         raise CommandError(str(error)) from None
     print(f"recorded {len(manifest['cases'])} case(s) of {engine} {manifest['engine_version']}; "
@@ -299,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     recorder = commands.add_parser("record", help="record an engine's golden fixtures (the engine must be installed)")
     recorder.add_argument("--engine", required=True)
-    recorder.add_argument("--output", type=Path, help="folder (default: fixtures/ENGINE)")
+    recorder.add_argument("--output", help="folder (default: fixtures/ENGINE)")
     recorder.set_defaults(run=run_record)
 
     lister = commands.add_parser("engines", help="list the engines: built-in and plug-ins (and plug-ins that failed)")

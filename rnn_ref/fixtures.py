@@ -15,13 +15,19 @@ mis-shaped one fails with a message that names the file and what is wrong.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import platform
+import re
 import shutil
+import signal
+import stat
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +41,14 @@ from rnn_ref.cases import DTYPES, VARIANTS, Case, small_matrix
 from rnn_ref.compare import TOLERANCES, Tolerance
 from rnn_ref.drift import DRIFT_BOUND_ULPS, GRADIENT_DRIFT_BOUND_ULPS, Drift, drift
 from rnn_ref.files import read_npz
-from rnn_ref.gradient_fixtures import GRAD_PREFIX, gradient_arrays, gradient_entry
+from rnn_ref.gradient_fixtures import (
+    GRAD_PREFIX,
+    gradient_arrays,
+    gradient_declaration_problem,
+    gradient_entry,
+    gradient_entry_problem,
+    short,
+)
 from rnn_ref.reference import RNNOutput, State, forward
 from rnn_ref.runner import (
     FAILING,
@@ -119,66 +132,168 @@ def record(engine: str, out_dir: Path, progress: Callable[[int, int, str], None]
     """Run the representative cases on the real ``engine``; write the fixtures and the manifest.
 
     All or nothing: ``out_dir`` is checked before any case runs (it must be a folder or
-    absent; an existing manifest must be valid, and list only plain file names inside the
-    folder), the new set is written to a scratch folder beside it, and only a complete
-    recording replaces the files the old manifest listed. Files the old manifest does not list
-    are never touched.
+    absent; an existing manifest must be valid, be ``engine``'s, and list only plain file names
+    inside the folder), the new set is written to a scratch folder beside it, and only a
+    complete recording replaces the files the old manifest listed. Files the old manifest does
+    not list are never touched. A SIGTERM while the cases run stops the recording and removes
+    the scratch folder; during the swap it waits (``SigtermGuard``). A scratch folder that
+    a killed recording left (SIGKILL) is removed by the next one (``remove_stale_scratch``).
     """
     adapter = load_adapter(engine)
     cases = representative_cases()
-    old_files = prepare_output(out_dir, [f"{case.id}.npz" for case in cases])
-    recorded, not_recorded = [], []
+    old_files = prepare_output(out_dir, [f"{case.id}.npz" for case in cases], engine)
+    remove_stale_scratch(out_dir)
     try:
-        scratch_context = tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.")
+        staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{scratch_prefix(out_dir)}{os.getpid()}."))
     except OSError as error:
         raise FixtureError(f"{out_dir.parent}: cannot write there ({error.strerror or error})") from None
-    with scratch_context as scratch:
-        staging = Path(scratch)
-        for index, case in enumerate(cases, 1):
-            if progress:
-                progress(index, len(cases), case.id)
-            # gradients first: an engine that computes the forward on the way gives it to execute_case
-            gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
-            run = execute_case(adapter, case)
-            result = run.result
-            if result.status in FAILING:
-                raise FixtureError(f"refusing to record:\n{result.report()}")
-            if result.status != PASS:
-                not_recorded.append({"id": case.id, **case_entry(case), "status": result.status,
-                                     "reason": result.reason})
-                continue
-            if gradients.result.status in FAILING:
-                raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
-            # the output judged may be the gradient run's (CaseRun.layer None): then so is the layer
-            layer = gradients.layer if run.layer is None else run.layer
-            np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run, layer),
-                                **gradient_arrays(gradients))
-            tolerance = TOLERANCES[case.dtype]
-            recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
-                             "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
-                             "padded_steps": adapter.padded_steps(case.spec),
-                             "gradients": gradient_entry(gradients)})
-        manifest = {
-            "engine": engine,
-            "engine_version": adapter.version(),
-            "recorded_with": f"rnn-ref record --engine {engine} (rnn_ref {__version__})",
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-            "cases": recorded,
-            "not_recorded": not_recorded,
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        replace_recording(staging, out_dir, old_files)
+    try:
+        with SigtermGuard() as guard:
+            try:
+                manifest = record_into(adapter, engine, cases, staging, progress)
+                guard.hold()
+            except Terminated:
+                raise FixtureError("stopped by SIGTERM: nothing was recorded; the previous recording is "
+                                   "unchanged") from None
+            replace_recording(staging, out_dir, old_files)
+            shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 
-def prepare_output(out_dir: Path, new_files: list[str]) -> list[str]:
-    """Check ``out_dir`` before recording; return the files of its current recording (manifest last).
+def record_into(adapter: Adapter, engine: str, cases: list[Case], staging: Path,
+                progress: Callable[[int, int, str], None] | None) -> dict:
+    """Run ``cases`` and write their fixture files and the manifest (last) into ``staging``."""
+    recorded, not_recorded = [], []
+    for index, case in enumerate(cases, 1):
+        if progress:
+            progress(index, len(cases), case.id)
+        # gradients first: an engine that computes the forward on the way gives it to execute_case
+        gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
+        run = execute_case(adapter, case)
+        result = run.result
+        if result.status in FAILING:
+            raise FixtureError(f"refusing to record:\n{result.report()}")
+        if result.status != PASS:
+            not_recorded.append({"id": case.id, **case_entry(case), "status": result.status,
+                                 "reason": result.reason})
+            continue
+        if gradients.result.status in FAILING:
+            raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
+        # the output judged may be the gradient run's (CaseRun.layer None): then so is the layer
+        layer = gradients.layer if run.layer is None else run.layer
+        np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run, layer),
+                            **gradient_arrays(gradients))
+        tolerance = TOLERANCES[case.dtype]
+        recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
+                         "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
+                         "padded_steps": adapter.padded_steps(case.spec),
+                         "gradients": gradient_entry(gradients)})
+    manifest = {
+        "engine": engine,
+        "engine_version": adapter.version(),
+        "recorded_with": f"rnn-ref record --engine {engine} (rnn_ref {__version__})",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cases": recorded,
+        "not_recorded": not_recorded,
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return manifest
 
-    Refused: an ``out_dir`` that is not a folder, an old manifest that is unreadable or names
-    a file outside the folder or a non-file, and a new file name that would overwrite a file
-    the old manifest does not list.
+
+class Terminated(BaseException):
+    """A SIGTERM came while the cases ran (a BaseException: an engine's ``except Exception`` lets it through)."""
+
+
+class SigtermGuard:
+    """SIGTERM during ``record``: raises ``Terminated`` while the cases run, so that the scratch
+    folder is removed on the way out. From ``hold()`` on (the swap of old and new files, which
+    must not stop half done) SIGTERM and SIGINT wait; on leaving the guard its handlers of
+    before are put back and a signal that came is raised again. Python handles signals in the
+    main thread only: elsewhere the guard does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.active = threading.current_thread() is threading.main_thread()
+        self.previous: dict[int, Any] = {}
+        self.waiting_signals: list[int] | None = None  # None: not waiting; else the signals that came
+
+    def __enter__(self) -> SigtermGuard:
+        if self.active:
+            self.previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self.handle)
+        return self
+
+    def handle(self, signum: int, frame: object) -> None:
+        if self.waiting_signals is not None:
+            self.waiting_signals.append(signum)
+            return
+        raise Terminated
+
+    def hold(self) -> None:
+        """From now on SIGTERM and SIGINT wait until the guard is left."""
+        self.waiting_signals = []
+        if self.active:
+            self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self.handle)
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        for number in dict.fromkeys(self.waiting_signals or []):
+            signal.raise_signal(number)
+
+
+def scratch_prefix(out_dir: Path) -> str:
+    """Scratch folders of a recording into ``out_dir`` are ``.<name>.recording.<pid>.<random>`` beside it."""
+    return f".{out_dir.name}.recording."
+
+
+def remove_stale_scratch(out_dir: Path) -> list[Path]:
+    """Remove the scratch folders that recordings into ``out_dir`` left when killed; return them.
+
+    Only folders named by ``scratch_prefix`` whose process is gone, that hold plain files only,
+    are removed: another recording that is still running keeps its own.
+    """
+    pattern = re.compile(re.escape(scratch_prefix(out_dir)) + r"(\d+)\.[A-Za-z0-9_]+")
+    removed = []
+    try:
+        candidates = list(out_dir.parent.iterdir())
+    except OSError:
+        return removed
+    for folder in candidates:
+        match = pattern.fullmatch(folder.name)
+        if not match or folder.is_symlink() or not folder.is_dir() or process_alive(int(match[1])):
+            continue
+        try:
+            if all(entry.is_file() and not entry.is_symlink() for entry in folder.iterdir()):
+                shutil.rmtree(folder)
+                removed.append(folder)
+        except OSError:
+            continue  # not ours to fight over: the new recording uses a folder of its own
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """True when process ``pid`` runs (or may: one of another user, or a system without kill(pid, 0))."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def prepare_output(out_dir: Path, new_files: list[str], engine: str) -> list[str]:
+    """Check ``out_dir`` before recording ``engine``; return the files of its current recording (manifest last).
+
+    Refused: an ``out_dir`` that is not a folder, an old manifest that is unreadable, is another
+    engine's, or names a file outside the folder or a non-file, and a new file name that would
+    overwrite a file the old manifest does not list.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise FixtureError(f"{out_dir}: is not a folder; --output names the folder to record into")
@@ -187,15 +302,22 @@ def prepare_output(out_dir: Path, new_files: list[str]) -> list[str]:
     except OSError as error:
         raise FixtureError(f"{out_dir.parent}: cannot create it ({error.strerror or error})") from None
     old: list[str] = []
-    if (out_dir / MANIFEST).exists():
-        manifest = read_manifest(out_dir)
-        old = [entry["file"] for entry in manifest["cases"]]
-        not_files = [name for name in old if (out_dir / name).exists() and not (out_dir / name).is_file()]
-        if not_files:
-            raise FixtureError(f"{out_dir / MANIFEST} lists {', '.join(not_files)}, which are not files: "
-                               "nothing was recorded or deleted; fix or remove the manifest")
-        old.append(MANIFEST)
-    foreign = [name for name in new_files if name not in old and (out_dir / name).exists()]
+    try:
+        if (out_dir / MANIFEST).exists():
+            manifest = read_manifest(out_dir)
+            if manifest["engine"] != engine:
+                raise FixtureError(f"{out_dir / MANIFEST} holds fixtures of {manifest['engine']!r}, not {engine!r}: "
+                                   "nothing was recorded or deleted; record into another folder")
+            old = [entry["file"] for entry in manifest["cases"]]
+            not_files = [name for name in old if (out_dir / name).exists() and not (out_dir / name).is_file()]
+            if not_files:
+                raise FixtureError(f"{out_dir / MANIFEST} lists {', '.join(not_files)}, which are not files: "
+                                   "nothing was recorded or deleted; fix or remove the manifest")
+            old.append(MANIFEST)
+        foreign = [name for name in new_files if name not in old and (out_dir / name).exists()]
+    except OSError as error:  # a name the file system refuses (too long, ...)
+        raise FixtureError(f"{out_dir}: cannot look up {short(Path(error.filename or '?').name)} "
+                           f"({error.strerror or error}): nothing was recorded or deleted") from None
     if foreign:
         raise FixtureError(f"{out_dir}: recording would overwrite {', '.join(foreign)}, which its manifest does not "
                            "list; move them away first")
@@ -264,28 +386,105 @@ class Fixture:
     gradient_entry: dict | None = None  # the manifest's ``gradients`` field (None: not recorded)
 
 
+#: The largest manifest read (4 MiB); the committed ones hold about 40 KB. At most this many
+#: bytes and one more are read, so a manifest linked to an endless file cannot exhaust memory.
+MAX_MANIFEST_BYTES = 4 * 2**20
+#: A manifest nests 5 levels deep (manifest, cases, entry, gradients, tolerance); deeper is not one.
+MAX_MANIFEST_DEPTH = 16
+#: The most problems of one manifest that one message lists.
+MAX_LISTED = 10
+
+
+def contained_file(directory: Path, name: str, what: str) -> Path:
+    """``directory / name``, refused when its links lead out of ``directory``.
+
+    A name the file system cannot look up (too long, a loop of links) is an unreadable ``what``
+    name. A file that does not exist is left for the reader to report.
+    """
+    path = directory / name
+    try:
+        folder = directory.resolve(strict=True)
+        resolved = path.resolve(strict=True)
+    except FileNotFoundError:
+        return path
+    except (OSError, RuntimeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise FixtureError(f"{directory}: unreadable {what} name {short(name)} ({reason})") from None
+    if resolved == folder or folder not in resolved.parents:
+        raise FixtureError(f"{path}: is a link to {resolved}, outside the fixtures folder {folder}; refused")
+    return path
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of the manifest ``path``, a regular file of at most ``limit`` bytes: it reads at most
+    ``limit + 1`` bytes, and never waits on a FIFO or reads a device."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise FixtureError(f"{path}: unreadable manifest ({error.strerror or error})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise FixtureError(f"{path}: is not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(descriptor, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise FixtureError(f"{path}: unreadable manifest ({error.strerror or error})") from None
+    finally:
+        os.close(descriptor)
+    if size > limit:
+        raise FixtureError(f"{path}: larger than {limit} bytes, the most a manifest may hold")
+    return b"".join(chunks)
+
+
 def read_manifest(directory: Path) -> dict:
     """The manifest of a fixtures folder, its structure checked (types, known engine, plain file names).
 
     Only fields whose meaning is checked here are trusted later: a manifest is data that
     anyone can edit, and a hostile one must never make rnn_ref read or delete files outside
-    its folder.
+    its folder. It must be a regular file inside the folder, of at most MAX_MANIFEST_BYTES.
     """
-    path = directory / MANIFEST
+    path = contained_file(directory, MANIFEST, "manifest")
     try:
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
+        manifest = json.loads(read_bounded(path, MAX_MANIFEST_BYTES).decode("utf-8"))
     except FileNotFoundError:
-        raise FixtureError(f"{path}: no manifest (record the fixtures with `rnn-ref record`)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FixtureError(f"{directory / MANIFEST}: no manifest (record the fixtures with `rnn-ref record`)") from None
+    except RecursionError:
+        raise FixtureError(f"{path}: unreadable manifest (nested too deep for the JSON reader)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FixtureError(f"{path}: unreadable manifest ({error})") from None
+    if depth_above(manifest, MAX_MANIFEST_DEPTH):
+        raise FixtureError(f"{path}: unreadable manifest (nested too deep: more than {MAX_MANIFEST_DEPTH} levels)")
     problems = manifest_problems(manifest)
     if problems:
         raise FixtureError(f"{path}: " + "; ".join(problems))
     return manifest
 
 
+def depth_above(value: object, limit: int) -> bool:
+    """True when JSON ``value`` nests more than ``limit`` levels of lists and objects (without recursion)."""
+    level: list[object] = [value]
+    for _ in range(limit):
+        level = [child for item in level if isinstance(item, (list, dict))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return False
+    return any(isinstance(item, (list, dict)) for item in level)
+
+
 def manifest_problems(manifest: object) -> list[str]:
-    """What is wrong with a manifest's structure (each problem names its field or entry)."""
+    """What is wrong with a manifest's structure (each problem names its field or entry).
+
+    Every field a replay or a recording uses is checked here, before it is used: the ids, each
+    entry's case (variant, spec, sizes, dtype), a recorded entry's file, tolerance and
+    gradients fields, a not-recorded entry's status and reason. Linear in the number of entries.
+    """
     if not isinstance(manifest, dict):
         return [f"a manifest is a JSON object, got {type(manifest).__name__}"]
     missing = [key for key in ("engine", "engine_version", "cases") if key not in manifest]
@@ -293,34 +492,68 @@ def manifest_problems(manifest: object) -> list[str]:
         return [f"manifest lacks {missing}"]
     problems = []
     if not isinstance(manifest["engine"], str) or manifest["engine"] not in engine_names():
-        problems.append(f"engine {manifest['engine']!r} is not a known engine ({', '.join(engine_names())})")
+        problems.append(f"engine {short(manifest['engine'])} is not a known engine ({', '.join(engine_names())})")
     if not isinstance(manifest["engine_version"], str):
-        problems.append(f"engine_version must be a string, got {manifest['engine_version']!r}")
+        problems.append(f"engine_version must be a string, got {short(manifest['engine_version'])}")
     for field in ("cases", "not_recorded"):
         entries = manifest.get(field, [])
         if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-            problems.append(f"{field} must be a list of objects, got {str(entries)[:60]!r}")
+            problems.append(f"{field} must be a list of objects, got {short(str(entries), 60)}")
     if problems:
         return problems
-    for entry in manifest["cases"]:
-        name = entry.get("file")
-        if "file" not in entry:
-            problems.append(f"entry {entry.get('id')!r} lacks ['file']")
-        elif not plain_file_name(name):
-            problems.append(f"entry {entry.get('id')!r}: file {name!r} is not a plain .npz file name inside the "
-                            "fixtures folder (no folders, no '..', not absolute)")
-    for entry in manifest.get("not_recorded", []):
-        if not isinstance(entry.get("id"), str) or entry.get("status") not in (UNSUPPORTED, KNOWN_DEFECT) \
-                or not isinstance(entry.get("reason"), str):
-            problems.append(f"not_recorded entry {str(entry)[:80]!r} needs an id, a status ({UNSUPPORTED!r} or "
-                            f"{KNOWN_DEFECT!r}) and a reason")
-    ids = [entry.get("id") for entry in manifest["cases"] + manifest.get("not_recorded", [])]
-    repeated = sorted({str(i) for i in ids if ids.count(i) > 1})
+    entries = [(entry, True) for entry in manifest["cases"]]
+    entries += [(entry, False) for entry in manifest.get("not_recorded", [])]
+    found = iter(problem for entry, recorded in entries for problem in entry_problems(entry, recorded))
+    problems = list(itertools.islice(found, MAX_LISTED))  # the rest are not looked for: one is enough to refuse
+    if next(found, None) is not None:
+        problems.append(f"and more problems (the first {MAX_LISTED} are shown)")
+    counts = Counter(entry["id"] for entry, _ in entries if isinstance(entry.get("id"), str))
+    repeated = sorted(i for i, count in counts.items() if count > 1)
     if repeated:
-        problems.append(f"cases listed more than once: {', '.join(repeated)}")
+        more = f" and {len(repeated) - MAX_LISTED} more" if len(repeated) > MAX_LISTED else ""
+        problems.append(f"cases listed more than once: {', '.join(i[:80] for i in repeated[:MAX_LISTED])}{more}")
     if not manifest["cases"] and not manifest.get("not_recorded"):
         problems.append("the manifest holds no case: nothing would be checked")
     return problems
+
+
+ENTRY_FIELDS = ("id", "file", "variant", "spec", "steps", "batch", "with_state", "with_lengths", "dtype",
+                "tolerance", "padded_steps")
+
+
+def entry_problems(entry: dict, recorded: bool) -> Iterable[str]:
+    """What is wrong with one manifest entry (``recorded``: of ``cases``, else of ``not_recorded``)."""
+    where = (f"entry {short(entry['id'])}" if "id" in entry
+             else f"an entry without an id (file {short(entry.get('file'))})")
+    if recorded:
+        if not isinstance(entry.get("id"), str):
+            yield f"{where}: id must be a string"
+            return
+        missing = [name for name in ENTRY_FIELDS if name not in entry]
+        if missing:
+            yield f"{where} lacks {missing}"
+            return
+        if not plain_file_name(entry["file"]):
+            yield (f"{where}: file {short(entry['file'], 300)} is not a plain .npz file name inside the fixtures "
+                   "folder (no folders, no '..', not absolute)")
+            return
+        if "gradients" in entry:
+            problem = gradient_entry_problem(entry["gradients"])
+            if problem:
+                yield f"{where}: {problem}"
+                return
+    elif not isinstance(entry.get("id"), str) or entry.get("status") not in (UNSUPPORTED, KNOWN_DEFECT) \
+            or not isinstance(entry.get("reason"), str):
+        yield (f"not_recorded entry {short(str(entry))} needs an id, a status ({UNSUPPORTED!r} or "
+               f"{KNOWN_DEFECT!r}) and a reason")
+        return
+    try:
+        case = case_from_entry(entry)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        yield f"{where}: bad entry ({type(error).__name__}: {error})"
+        return
+    if case.id != entry["id"]:
+        yield f"{where}: describes case {case.id!r}"
 
 
 def plain_file_name(name: object) -> bool:
@@ -331,7 +564,8 @@ def plain_file_name(name: object) -> bool:
 
 
 def coverage_problems(manifest: dict) -> list[str]:
-    """The representative cases that a manifest neither recorded nor declared not recorded."""
+    """The representative cases that a manifest (checked by ``manifest_problems``) neither recorded nor
+    declared not recorded."""
     listed = {entry["id"] for entry in manifest["cases"] + manifest.get("not_recorded", [])}
     missing = [case.id for case in representative_cases() if case.id not in listed]
     if not missing:
@@ -340,30 +574,81 @@ def coverage_problems(manifest: dict) -> list[str]:
             f"{', '.join(missing)} (re-record with `rnn-ref record --engine {manifest['engine']}`)"]
 
 
-ENTRY_FIELDS = ("id", "file", "variant", "spec", "steps", "batch", "with_state", "with_lengths", "dtype",
-                "tolerance", "padded_steps")
+def declared(adapter: Adapter, case: Case) -> tuple[str, str | None]:
+    """What ``adapter`` declares for ``case``, as ``execute_case`` reads it: (UNSUPPORTED, reason),
+    (KNOWN_DEFECT, report), or (PASS, None) for a case it runs and must compute right."""
+    reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
+    if reason is not None:
+        return UNSUPPORTED, reason
+    defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
+    return (KNOWN_DEFECT, defect) if defect is not None else (PASS, None)
+
+
+def status_text(status: str, reason: str | None) -> str:
+    """``pass``, or ``unsupported ('why')`` / ``known defect ('report')``."""
+    return status if reason is None else f"{status} ({short(reason, 400)})"
+
+
+def declaration_problems(manifest: dict) -> list[str]:
+    """Where a manifest (checked by ``manifest_problems``) disagrees with its engine's adapter.
+
+    A case the adapter runs must be recorded, and one it declares unsupported or a known defect
+    must be not recorded with the adapter's own status and reason; a recorded case's
+    ``gradients`` must say what the adapter declares for its gradients (rnn_ref.gradient_fixtures).
+    The adapter's declarations need no framework, so a manifest cannot switch a check off by
+    saying "unsupported".
+    """
+    engine = manifest["engine"]
+    adapter = adapter_object(engine)
+    problems = []
+    try:
+        for entry in manifest["cases"]:
+            case = case_from_entry(entry)
+            declaration = declared(adapter, case)
+            if declaration != (PASS, None):
+                problems.append(f"{entry['id']}: recorded, but {engine}'s adapter declares it "
+                                f"{status_text(*declaration)}")
+                continue
+            problem = gradient_declaration_problem(adapter, engine, case, entry.get("gradients"))
+            if problem:
+                problems.append(f"{entry['id']}: {problem}")
+        for entry in manifest.get("not_recorded", []):
+            declaration = declared(adapter, case_from_entry(entry))
+            if declaration == (entry["status"], entry["reason"]):
+                continue
+            claim = f"{entry['id']}: not recorded as {entry['status']} ({short(entry['reason'])})"
+            if declaration == (PASS, None):
+                problems.append(f"{claim}, but {engine}'s adapter declares no limit or defect for it: it must be "
+                                "recorded")
+            else:
+                problems.append(f"{claim}, but {engine}'s adapter declares it {status_text(*declaration)}")
+    except Exception as error:  # a plug-in's declarations are its own code
+        return [f"{engine}'s adapter could not say which cases it runs ({type(error).__name__}: {error})"]
+    if len(problems) > MAX_LISTED:
+        problems = [*problems[:MAX_LISTED], f"and {len(problems) - MAX_LISTED} more"]
+    return problems
 
 
 def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
-    where = f"{directory / MANIFEST}, entry {entry.get('id')!r}"
-    missing = [name for name in ENTRY_FIELDS if name not in entry]
-    if missing:
-        raise FixtureError(f"{where}: lacks {missing}")
-    path = directory / entry["file"]
-    try:
-        case = case_from_entry(entry)
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise FixtureError(f"{where}: bad entry ({type(error).__name__}: {error})") from None
-    if case.id != entry["id"]:
-        raise FixtureError(f"{where}: describes case {case.id!r}")
+    """One recorded case of ``manifest`` (as ``read_manifest`` gives it): its entry and file checked.
+
+    The file must lie in ``directory`` (a link that leads out of it is refused) and hold
+    every array the case needs, in the case's shapes and dtype (``lengths``: integers in 1..T).
+    """
+    where = f"{directory / MANIFEST}, entry {short(entry.get('id'))}"
+    problems = list(entry_problems(entry, recorded=True))
+    if problems:
+        raise FixtureError(f"{directory / MANIFEST}: {problems[0]}")
+    case = case_from_entry(entry)
     # The suite's own tolerance table and the engine's declared padding judge a replay; a
     # manifest that says otherwise was edited or recorded by another version of rnn_ref.
     tolerance = TOLERANCES[case.dtype]
     if entry["tolerance"] != {"atol": tolerance.atol, "rtol": tolerance.rtol}:
-        raise FixtureError(f"{where}: tolerance {entry['tolerance']} differs from the table's {tolerance}")
-    declared = adapter_object(manifest["engine"]).padded_steps(case.spec)
-    if entry["padded_steps"] != declared:
-        raise FixtureError(f"{where}: padded steps {entry['padded_steps']!r}, the adapter declares {declared!r}")
+        raise FixtureError(f"{where}: tolerance {short(entry['tolerance'])} differs from the table's {tolerance}")
+    padding = adapter_object(manifest["engine"]).padded_steps(case.spec)
+    if entry["padded_steps"] != padding:
+        raise FixtureError(f"{where}: padded steps {short(entry['padded_steps'])}, the adapter declares {padding!r}")
+    path = contained_file(directory, entry["file"], "fixture")
     arrays = read_npz(path, FixtureError, "fixture")
     spec = case.spec
     steps_batch = (case.steps, case.batch) if spec.layout == "TNC" else (case.batch, case.steps)
@@ -387,13 +672,15 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
         raise FixtureError(f"{path}: " + "; ".join(problems))
     problems = [f"{key} contains NaN or Inf" for key in expected
                 if key != "lengths" and not np.isfinite(arrays[key]).all()]
-    if case.with_lengths and not ((arrays["lengths"] >= 1) & (arrays["lengths"] <= case.steps)).all():
+    if case.with_lengths and arrays["lengths"].dtype.kind not in "iu":
+        problems.append(f"lengths: expected integers, got {arrays['lengths'].dtype}")
+    elif case.with_lengths and not ((arrays["lengths"] >= 1) & (arrays["lengths"] <= case.steps)).all():
         problems.append(f"lengths {arrays['lengths'].tolist()} outside 1..{case.steps}")
     if problems:
         raise FixtureError(f"{path}: " + "; ".join(problems))
     weights = {k[len(WEIGHT_PREFIX):]: v for k, v in arrays.items() if k.startswith(WEIGHT_PREFIX)}
     return Fixture(
-        manifest["engine"], case, path, tolerance, declared, weights,
+        manifest["engine"], case, path, tolerance, padding, weights,
         arrays["x"], State(arrays["h0"], arrays.get("c0")) if case.with_state else None, arrays.get("lengths"),
         RNNOutput(arrays["output"], arrays["h_n"], arrays.get("c_n")),
         {k: v for k, v in arrays.items() if k.startswith(GRAD_PREFIX)}, entry.get("gradients"),
@@ -417,11 +704,15 @@ def replay_fixture(fixture: Fixture) -> CaseResult:
 
 
 def load_all(directory: Path, engine: str | None = None) -> tuple[dict, list[Fixture]]:
-    """The manifest and every fixture of a folder, all checked; ``engine``: the engine the folder must hold."""
+    """The manifest and every fixture of a folder, all checked; ``engine``: the engine the folder must hold.
+
+    The manifest must cover the representative cases and agree with its adapter's declarations
+    (``declaration_problems``) before any fixture file is read.
+    """
     manifest = read_manifest(directory)
     if engine is not None and manifest["engine"] != engine:
         raise FixtureError(f"{directory / MANIFEST}: holds fixtures of {manifest['engine']!r}, not {engine!r}")
-    problems = coverage_problems(manifest)
+    problems = coverage_problems(manifest) + declaration_problems(manifest)
     if problems:
         raise FixtureError(f"{directory / MANIFEST}: " + "; ".join(problems))
     return manifest, [load_fixture(directory, manifest, entry) for entry in manifest["cases"]]
@@ -475,13 +766,16 @@ def drift_report(engine: str, committed_manifest: dict, fresh_manifest: dict, dr
 
 
 def not_recorded_results(manifest: dict) -> list[CaseResult]:
-    """The cases the recording engine could not run (unsupported) or ran wrong (known defect)."""
+    """The cases the recording engine could not run (unsupported) or ran wrong (known defect).
+
+    ``manifest`` is checked (``read_manifest``); a bad entry raises FixtureError naming it.
+    """
     results = []
     for entry in manifest.get("not_recorded", []):
-        try:
-            case = case_from_entry(entry)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise FixtureError(f"not_recorded entry {entry.get('id')!r}: bad entry ({error})") from None
+        problems = list(entry_problems(entry, recorded=False))
+        if problems:
+            raise FixtureError(f"not_recorded: {problems[0]}")
+        case = case_from_entry(entry)
         label = adapter_object(manifest["engine"]).case_label(case)
         results.append(CaseResult(manifest["engine"], case, label, entry["status"], reason=entry["reason"]))
     return results

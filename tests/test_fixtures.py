@@ -167,6 +167,15 @@ def test_check_replays_every_framework_from_its_fixtures(capsys):
     assert " 0 failed, " in out.splitlines()[-1]
 
 
+def test_check_of_an_engine_that_runs_no_case_fails_when_it_is_named(capsys):
+    """onnx2torch converts no recurrent node: it declares every case unsupported. Named alone it
+    checks nothing, and that is no pass; among every engine (above) it is one row of the table."""
+    code = main(["check", "--engines", "onnx2torch", "--replay-only"])
+    out = capsys.readouterr().out
+    assert code == 1 and "nothing was checked: 0 passed, 0 failed, 0 known defects, all 54 case(s) unsupported" in out
+    assert out.splitlines()[-1].endswith("not checked: onnx2torch")
+
+
 def test_check_names_a_broken_fixture_set_and_fails(torch_copy, capsys):
     directory, _ = torch_copy
     (directory / MANIFEST).write_text("[]")

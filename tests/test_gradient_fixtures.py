@@ -96,13 +96,53 @@ def test_a_manifest_cannot_loosen_its_gradient_tolerance(torch_copy):
         replay(directory, entry)
 
 
-def test_a_fixture_without_gradients_still_replays_its_forward(torch_copy):
-    """Fixtures recorded before gradients existed have no ``gradients`` field: nothing to replay."""
-    directory, entry = torch_copy
+def edit_every_case(directory, change) -> str:
+    """Apply ``change`` to every recorded entry of the manifest; return the first entry's id."""
     manifest = json.loads((directory / MANIFEST).read_text())
-    del next(e for e in manifest["cases"] if e["id"] == entry["id"])["gradients"]
+    for entry in manifest["cases"]:
+        change(entry)
     (directory / MANIFEST).write_text(json.dumps(manifest))
-    assert replay(directory, entry) is None
+    return manifest["cases"][0]["id"]
+
+
+def check_torch_copy(directory, capsys) -> tuple[int, str]:
+    code = main(["check", "--engines", "torch", "--replay-only", "--fixtures", str(directory.parent)])
+    return code, capsys.readouterr().out
+
+
+def test_deleting_the_gradients_fields_cannot_switch_the_gradient_checks_off(torch_copy, capsys):
+    """G02: without its ``gradients`` field a case's recorded gradients were silently not checked."""
+    directory, _ = torch_copy
+    first = edit_every_case(directory, lambda e: e.pop("gradients"))
+    code, out = check_torch_copy(directory, capsys)
+    assert code == 1 and f"{first}: lacks 'gradients', but torch's adapter declares them pass" in out
+    assert "not checked: torch" in out
+
+
+def test_an_unknown_gradient_status_is_refused(torch_copy, capsys):
+    """G01: a status counted nowhere dropped every gradient check."""
+    directory, _ = torch_copy
+    edit_every_case(directory, lambda e: e.update(gradients={"status": "bogus"}))
+    code, out = check_torch_copy(directory, capsys)
+    assert code == 1 and "gradients status 'bogus' is not one of pass, unsupported, known defect" in out
+
+
+@pytest.mark.parametrize("claim", [{"status": "known defect", "reason": "https://example.com/x"},
+                                   {"status": "unsupported", "reason": "not today"}], ids=["known-defect", "unsupported"])
+def test_a_gradient_status_the_adapter_does_not_declare_is_refused(torch_copy, capsys, claim):
+    """G04: "known defect" with any link was taken at its word."""
+    directory, _ = torch_copy
+    first = edit_every_case(directory, lambda e: e.update(gradients=claim))
+    code, out = check_torch_copy(directory, capsys)
+    assert code == 1 and (f"{first}: gradients {claim['status']} ({claim['reason']!r}), but torch's adapter "
+                          "declares them pass") in out
+
+
+def test_a_gradient_array_of_another_dtype_is_named(torch_copy):
+    directory, entry = torch_copy
+    rewrite(directory / entry["file"], **{"grad:x": np.full((4, 6, 3), "a")})
+    with pytest.raises(GradientFixtureError, match=r"grad:x: expected float32, got <U1"):
+        replay(directory, entry)
 
 
 def test_check_fails_on_a_bad_recorded_gradient(torch_copy, capsys):

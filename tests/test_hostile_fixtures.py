@@ -276,3 +276,333 @@ def test_a_corrupt_fixture_is_one_clear_line(recorded, capsys, damage, message):
     damage(folder / entry["file"])
     code, out, _ = run_cli(capsys, "check", "--engines", ENGINE, "--replay-only", "--fixtures", str(folder.parent))
     assert code == 1 and f"{entry['file']}: " in out and message in out
+
+
+# ----------------------------------------------------------------------------- a manifest must agree with its adapter
+def check_replay(capsys, folder: Path, engine: str = ENGINE):
+    """``rnn-ref check --engines ENGINE --replay-only`` on the folder's parent: (exit code, stdout)."""
+    code, out, _ = run_cli(capsys, "check", "--engines", engine, "--replay-only", "--fixtures", str(folder.parent))
+    return code, out
+
+
+def every_case_not_recorded(status: str, reason: str):
+    """A manifest edit that moves every recorded case to ``not_recorded`` with ``status`` and ``reason``."""
+    def change(manifest):
+        manifest["not_recorded"] += [
+            {key: value for key, value in entry.items() if key not in ("file", "tolerance", "padded_steps", "gradients")}
+            | {"status": status, "reason": reason} for entry in manifest["cases"]]
+        manifest["cases"] = []
+    return change
+
+
+def test_declaring_every_case_unsupported_cannot_pass_a_check(recorded, capsys):
+    """F20d: the manifest says "unsupported" where the adapter declares that it runs the case."""
+    folder, _ = recorded
+    case = read_manifest(folder)["cases"][0]["id"]
+    edit_manifest(folder, every_case_not_recorded("unsupported", "not today"))
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "not checked: reference" in out
+    assert (f"{case}: not recorded as unsupported ('not today'), but reference's adapter declares no limit or defect "
+            "for it: it must be recorded") in out
+
+
+def test_a_not_recorded_known_defect_is_not_taken_at_its_word(recorded, capsys):
+    folder, _ = recorded
+    edit_manifest(folder, every_case_not_recorded("known defect", "https://example.com/x"))
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "not recorded as known defect ('https://example.com/x'), but reference's adapter declares " \
+        "no limit or defect" in out
+
+
+def test_a_not_recorded_reason_must_be_the_adapters_own(recorded, capsys):
+    folder, _ = recorded
+    entry = read_manifest(folder)["not_recorded"][0]
+    edit_manifest(folder, lambda m: m["not_recorded"][0].update(reason="the moon was full"))
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and (f"{entry['id']}: not recorded as unsupported ('the moon was full'), but reference's adapter "
+                          f"declares it unsupported ({entry['reason']!r})") in out
+
+
+def test_a_recorded_case_the_adapter_declares_unsupported_is_refused(recorded, capsys, monkeypatch):
+    folder, _ = recorded
+    entry = read_manifest(folder)["cases"][0]
+    adapter = fixtures_module.adapter_object(ENGINE)
+    monkeypatch.setattr(type(adapter), "unsupported_reason", lambda self, spec, dtype, with_lengths: "gone")
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and f"{entry['id']}: recorded, but reference's adapter declares it unsupported ('gone')" in out
+
+
+def test_gradients_that_the_adapter_does_not_compute_cannot_be_declared_passing(recorded, capsys):
+    folder, _ = recorded
+    entry = read_manifest(folder)["cases"][0]
+    tolerance = {"atol": 1.0, "rtol": 1.0}
+    edit_manifest(folder, lambda m: m["cases"][0].update(gradients={"status": "pass", "tolerance": tolerance}))
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and f"{entry['id']}: gradients pass, but reference's adapter declares them unsupported" in out
+
+
+def test_a_check_that_checked_nothing_fails_for_an_engine_it_was_asked_about(recorded, capsys, monkeypatch, tmp_path):
+    adapter = fixtures_module.adapter_object(ENGINE)
+    monkeypatch.setattr(type(adapter), "unsupported_reason", lambda self, spec, dtype, with_lengths: adapter.limits[0])
+    folder = tmp_path / "declines" / ENGINE
+    record(ENGINE, folder)  # every case declared unsupported by the adapter itself: nothing recorded
+    assert read_manifest(folder)["cases"] == []
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "nothing was checked: 0 passed, 0 failed, 0 known defects, all 54 case(s) unsupported" in out
+    assert out.splitlines()[-1].endswith("not checked: reference")
+
+
+def test_a_recording_without_gradients_replays_where_the_adapter_declares_none(recorded, capsys):
+    """Sets recorded before gradients existed have no ``gradients`` field: the test engine has no run_gradients."""
+    folder, _ = recorded
+    edit_manifest(folder, lambda m: [entry.pop("gradients") for entry in m["cases"]])
+    code, out = check_replay(capsys, folder)
+    assert code == 0, out
+
+
+def test_the_committed_manifests_agree_with_their_adapters():
+    """Every built-in adapter declares what it runs without its framework (this env may have none)."""
+    for folder in sorted(p for p in FIXTURES_ROOT.iterdir() if p.is_dir()):
+        assert fixtures_module.declaration_problems(read_manifest(folder)) == [], folder.name
+
+
+# ----------------------------------------------------------------------------- hostile fields, one clear line each
+def not_recorded_copy(manifest, **changes):
+    """A manifest edit: the first not-recorded entry with ``changes`` (None: the field removed)."""
+    entry = manifest["not_recorded"][0]
+    entry.update({k: v for k, v in changes.items() if v is not None})
+    for key in [k for k, v in changes.items() if v is None]:
+        del entry[key]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m["cases"][0].update(id=[1, 2]), "entry [1, 2]: id must be a string"),
+        (lambda m: m["cases"][0].update(id={"a": 1}), "entry {'a': 1}: id must be a string"),
+        (lambda m: m["cases"][0].pop("id"), "an entry without an id (file 'rnn_tanh-L1-uni-TNC-f32.npz'): id must be a string"),
+        (lambda m: not_recorded_copy(m, variant=None), "variant None is not one of"),
+        (lambda m: not_recorded_copy(m, variant="bogus"), "variant 'bogus' is not one of"),
+        (lambda m: not_recorded_copy(m, spec={**m["not_recorded"][0]["spec"], "num_layers": 10**9}),
+         "num_layers"),
+        (lambda m: m["cases"][0].update(gradients="pass"), "gradients 'pass' is not an object"),
+        (lambda m: m["cases"][0].update(gradients={"status": "bogus"}),
+         "gradients status 'bogus' is not one of pass, unsupported, known defect"),
+        (lambda m: m["cases"][0].update(gradients={"status": "unsupported", "reason": 7}),
+         "gradients of status 'unsupported' need a reason"),
+        (lambda m: m["cases"][0].update(gradients={"status": "pass"}), "gradients of status 'pass' need a tolerance"),
+        (lambda m: m["cases"][0].update(tolerance="tight"), "tolerance 'tight' differs from the table's"),
+        (lambda m: m["cases"][0].pop("padded_steps"), "lacks ['padded_steps']"),
+    ],
+    ids=["id-list", "id-object", "id-missing", "not-recorded-no-variant", "not-recorded-bad-variant",
+         "not-recorded-huge-spec", "gradients-string", "gradients-bogus-status", "gradients-reason-number",
+         "gradients-pass-without-tolerance", "tolerance-string", "no-padded-steps"],
+)
+def test_hostile_manifest_fields_are_one_clear_line_in_the_report(recorded, capsys, change, message):
+    """H01, H02, H03, F20e, F20f, H16, G03: each field is checked before it is used."""
+    folder, _ = recorded
+    edit_manifest(folder, change)
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and message in out and "not checked: reference" in out
+
+
+def test_a_manifest_nested_too_deep_is_named(recorded, capsys):
+    """SY7: JSON nested deeper than Python's recursion limit."""
+    folder, _ = recorded
+    (folder / MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "unreadable manifest (nested too deep" in out
+    (folder / MANIFEST).write_text(json.dumps({"engine": ENGINE, "engine_version": "1", "cases": [[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]}))
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "unreadable manifest (nested too deep: more than 16 levels)" in out
+
+
+@pytest.mark.parametrize(("lengths", "message"),
+                         [(np.array(["a", "b", "c", "d"]), "lengths: expected integers, got <U1"),
+                          (np.array([1.5, 2.0, 3.0, 4.0]), "lengths: expected integers, got float64"),
+                          (np.array([0, 2, 3, 4]), "lengths [0, 2, 3, 4] outside 1..6")],
+                         ids=["strings", "floats", "zero"])
+def test_fixture_lengths_must_be_integers_in_range(recorded, capsys, lengths, message):
+    """Q15: a fixture whose ``lengths`` is a string array."""
+    folder, _ = recorded
+    entry = next(e for e in read_manifest(folder)["cases"] if e["with_lengths"] and e["batch"] == 4)
+    path = folder / entry["file"]
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    np.savez(path, **(arrays | {"lengths": lengths}))
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and f"{entry['file']}: {message}" in out
+
+
+# ----------------------------------------------------------------------------- manifests that are not plain files
+def test_duplicate_ids_are_found_in_linear_time():
+    """Finding 5: 100,000 entries (the check was quadratic: over 600 s)."""
+    import time
+
+    manifest = read_manifest(FIXTURES_ROOT / "torch")
+    first = manifest["cases"][0]
+    manifest["cases"] += [dict(first, id=f"fake-{i}", file=f"fake-{i}.npz") for i in range(50_000)]
+    manifest["cases"] += [dict(first)] * 50_000
+    start = time.perf_counter()
+    problems = fixtures_module.manifest_problems(manifest)
+    assert time.perf_counter() - start < 5
+    assert f"cases listed more than once: {first['id']}" in "; ".join(problems)
+    assert "entry 'fake-0': describes case 'rnn_tanh-L1-uni-TNC-f32'" in problems[0]
+    assert "and more problems (the first 10 are shown)" in problems
+
+
+def test_a_manifest_that_is_a_fifo_is_refused_without_waiting(recorded):
+    """SY5: reading a FIFO waits for a writer that never comes."""
+    import threading
+
+    folder, _ = recorded
+    (folder / MANIFEST).unlink()
+    os.mkfifo(folder / MANIFEST)
+    outcome = []
+
+    def read() -> None:
+        try:
+            read_manifest(folder)
+        except FixtureError as error:
+            outcome.append(str(error))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # release the reader before failing
+        os.close(os.open(folder / MANIFEST, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading a FIFO manifest waited for a writer")
+    assert outcome and "manifest.json: is not a regular file" in outcome[0]
+
+
+def test_a_manifest_linked_to_an_endless_device_is_refused(recorded, capsys):
+    """SY6: manifest.json -> /dev/zero was read without a bound."""
+    folder, _ = recorded
+    (folder / MANIFEST).unlink()
+    (folder / MANIFEST).symlink_to("/dev/zero")
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "manifest.json: is a link to /dev/zero, outside the fixtures folder" in out
+
+
+def test_a_manifest_above_the_size_cap_is_refused_after_reading_at_most_the_cap(recorded, capsys, monkeypatch):
+    folder, _ = recorded
+    assert (folder / MANIFEST).stat().st_size < fixtures_module.MAX_MANIFEST_BYTES / 50  # the cap is far above
+    monkeypatch.setattr(fixtures_module, "MAX_MANIFEST_BYTES", 1000)
+    reads = []
+    real_read = os.read
+    monkeypatch.setattr(fixtures_module.os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "manifest.json: larger than 1000 bytes, the most a manifest may hold" in out
+    assert sum(reads) <= 1001
+
+
+# ----------------------------------------------------------------------------- fixture files outside the folder
+def test_a_fixture_that_links_out_of_its_folder_is_refused(recorded, capsys, tmp_path):
+    """SY1, SY2: a fixture file that is a symlink was followed out of the folder."""
+    folder, _ = recorded
+    entry = read_manifest(folder)["cases"][0]
+    outside = tmp_path / "outside.npz"
+    shutil.copy(folder / entry["file"], outside)
+    for target in (outside, Path("/etc/passwd")):
+        (folder / entry["file"]).unlink()
+        (folder / entry["file"]).symlink_to(target)
+        code, out = check_replay(capsys, folder)
+        assert code == 1 and f"{entry['file']}: is a link to {target.resolve()}, outside the fixtures folder" in out
+
+
+def test_a_fixture_linked_to_another_file_of_its_folder_still_replays(recorded, capsys):
+    folder, _ = recorded
+    entry = read_manifest(folder)["cases"][0]
+    (folder / entry["file"]).rename(folder / "kept.npz")
+    (folder / entry["file"]).symlink_to("kept.npz")
+    code, out = check_replay(capsys, folder)
+    assert code == 0, out
+
+
+def test_an_overlong_fixture_name_is_an_unreadable_name_in_the_report(recorded, capsys):
+    """H08: a 300-character name was reported as a failed write, and the table was lost."""
+    folder, _ = recorded
+    name = "a" * 300 + ".npz"
+    edit_manifest(folder, lambda m: m["cases"][0].update(file=name))
+    code, out, err = run_cli(capsys, "check", "--engines", ENGINE, "--replay-only", "--fixtures", str(folder.parent))
+    assert code == 1 and err == "" and "unreadable fixture name 'aaaa" in out and "not checked: reference" in out
+
+
+# ----------------------------------------------------------------------------- record
+def test_record_refuses_a_folder_holding_another_engines_fixtures(tmp_path, capsys, monkeypatch,
+                                                                  registered_reference_engine):  # noqa: F811
+    """RX5: recording into fixtures/keras replaced the keras fixtures without a word."""
+    folder = tmp_path / "keras"
+    shutil.copytree(FIXTURES_ROOT / "keras", folder)
+    before = snapshot(folder)
+    forbid_running_a_case(monkeypatch)
+    code, _, err = run_cli(capsys, "record", "--engine", ENGINE, "--output", str(folder))
+    assert code == 2 and f"{folder / MANIFEST} holds fixtures of 'keras', not 'reference'" in err
+    assert "nothing was recorded or deleted" in err and snapshot(folder) == before
+
+
+def test_record_refuses_an_old_manifest_naming_a_file_the_system_cannot_look_up(recorded, capsys, monkeypatch):
+    folder, _ = recorded
+    edit_manifest(folder, lambda m: m["cases"][0].update(file="a" * 300 + ".npz"))
+    before = snapshot(folder)
+    forbid_running_a_case(monkeypatch)
+    code, _, err = run_cli(capsys, "record", "--engine", ENGINE, "--output", str(folder))
+    assert code == 2 and "cannot look up 'aaaa" in err and "File name too long" in err and "could not write" not in err
+    assert snapshot(folder) == before
+
+
+def test_record_refuses_an_empty_output_path(tmp_path, capsys, monkeypatch, registered_reference_engine):  # noqa: F811
+    """Finding 15: `--output ''` recorded into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    forbid_running_a_case(monkeypatch)
+    code, _, err = run_cli(capsys, "record", "--engine", ENGINE, "--output", "")
+    assert code == 2 and "rnn-ref record: error: --output '' names no folder" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_record_removes_the_scratch_folder_a_killed_one_left(recorded):
+    folder, _ = recorded
+    stale = folder.parent / f".{ENGINE}.recording.{dead_pid()}.x1y2"
+    stale.mkdir()
+    (stale / "lstm-L1-uni-TNC-f32.npz").write_bytes(b"partial")
+    running = folder.parent / f".{ENGINE}.recording.{os.getppid()}.z3"  # another record, still running
+    running.mkdir()
+    unrelated = folder.parent / f".{ENGINE}.notes"
+    unrelated.mkdir()
+    record(ENGINE, folder)
+    assert not stale.exists() and running.is_dir() and unrelated.is_dir()
+
+
+def test_sigterm_during_record_leaves_the_previous_set_and_no_scratch(recorded, monkeypatch):
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.fail("signal handlers need the main thread")
+    folder, _ = recorded
+    before = snapshot(folder)
+    original, calls = fixtures_module.execute_case, []
+
+    def terminated_on_the_third_case(adapter, case):
+        calls.append(case)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(adapter, case)
+
+    monkeypatch.setattr(fixtures_module, "execute_case", terminated_on_the_third_case)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(FixtureError, match="stopped by SIGTERM: nothing was recorded; the previous recording is "
+                                           "unchanged"):
+        record(ENGINE, folder)
+    assert snapshot(folder) == before and [p.name for p in folder.parent.iterdir()] == [ENGINE]
+    assert signal.getsignal(signal.SIGTERM) == handler
