@@ -158,7 +158,12 @@ def test_a_manifest_entry_that_describes_another_case(torch_copy):
 
 
 # ----------------------------------------------------------------------------- rnn-ref check
-def test_check_replays_every_framework_from_its_fixtures(capsys):
+def test_check_replays_every_framework_from_its_fixtures(capsys, monkeypatch):
+    """The committed set: every built-in engine. (An installed plug-in has no fixtures here, so it
+    would be a row that could not be checked: hidden, as if none were installed.)"""
+    import rnn_ref.adapters
+
+    monkeypatch.setattr(rnn_ref.adapters, "declared_plugins", lambda: ({}, ()))
     code = main(["check", "--replay-only"])
     out = capsys.readouterr().out
     assert code == 0, out
