@@ -128,6 +128,36 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- check and record
+def case_timeout(args: argparse.Namespace) -> float:
+    """The per-case bound in seconds: ``--case-timeout``, else ``RNN_REF_CASE_TIMEOUT``, else the default."""
+    from rnn_ref.deadline import case_seconds
+
+    if args.case_timeout is not None:
+        return args.case_timeout
+    try:
+        return case_seconds()
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def seconds_argument(text: str) -> float:
+    """``--case-timeout``'s type: a finite number of seconds >= 0 (argparse reports the error)."""
+    from rnn_ref.deadline import parse_seconds
+
+    try:
+        return parse_seconds(text, "--case-timeout")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--case-timeout ")) from None
+
+
+def add_case_timeout_argument(parser: argparse.ArgumentParser) -> None:
+    from rnn_ref.deadline import DEFAULT_CASE_SECONDS, ENVIRONMENT_VARIABLE
+
+    parser.add_argument("--case-timeout", type=seconds_argument, metavar="SECONDS",
+                        help=f"fail a case whose engine has not returned after SECONDS, and call that engine no "
+                        f"more (default: {ENVIRONMENT_VARIABLE}, else {DEFAULT_CASE_SECONDS:g}; 0: no bound)")
+
+
 def run_check(args: argparse.Namespace) -> int:
     from rnn_ref.adapters import engine_names
     from rnn_ref.check import check, passed, render, terminal_progress
@@ -136,7 +166,8 @@ def run_check(args: argparse.Namespace) -> int:
         known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
     if not engines:
         raise CommandError("--engines names no engine")
-    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only)
+    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only,
+                    seconds=case_timeout(args))
     if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
         from rnn_ref.adapters import plugin_problems
         from rnn_ref.check import EngineReport
@@ -178,6 +209,7 @@ def run_selftest(args: argparse.Namespace) -> int:
     from rnn_ref.adapters import engine_info, installed_engines
     from rnn_ref.selftest import main as selftest
 
+    seconds = case_timeout(args)
     engines = installed_engines() if args.engines is None else [
         known_engine(name.strip()) for name in args.engines.split(",") if name.strip()]
     missing = [f"{name} ({engine_info(name).unavailable_reason()})" for name in engines
@@ -186,7 +218,7 @@ def run_selftest(args: argparse.Namespace) -> int:
         raise CommandError(f"not installed here: {', '.join(missing)}; run the engine's tox env")
     if not engines:
         raise CommandError("no engine selected (none installed, or --engines names none)")
-    return selftest(engines)
+    return selftest(engines, seconds)
 
 
 # --------------------------------------------------------------------------- docs
@@ -268,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     checker.add_argument("--engines", help="comma-separated engines (default: all)")
     checker.add_argument("--fixtures", type=Path, default=FIXTURES_ROOT, help="fixtures folder (default: %(default)s)")
     checker.add_argument("--replay-only", action="store_true", help="replay fixtures even for installed engines")
+    add_case_timeout_argument(checker)
     checker.set_defaults(run=run_check)
 
     recorder = commands.add_parser("record", help="record an engine's golden fixtures (the engine must be installed)")
@@ -284,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print engine x mutation -> the case that caught it. Exit 1 if a mutation survives.",
     )
     selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")
+    add_case_timeout_argument(selftester)
     selftester.set_defaults(run=run_selftest)
 
     from rnn_ref.docs import DOCS_PATH
