@@ -250,20 +250,8 @@ def test_the_selftest_reports_an_engine_that_hung_and_calls_it_no_more(hangs):
     assert f"{engine.name}  could not be self-tested: {engine.name} on case " in selftest_render([report])
 
 
-@pytest.fixture
-def registered(monkeypatch):
-    """``registered(name, class_name)``: an engine class of this module under ``name`` for the CLI."""
-
-    def register(name: str, class_name: str) -> None:
-        monkeypatch.setitem(ENGINES, name, EngineInfo(name, f"{__name__}:{class_name}", "numpy", "a test engine"))
-        adapter_object.cache_clear()
-
-    yield register
-    adapter_object.cache_clear()
-
-
 class HangsInRun(Hangs):
-    """What the CLI loads by name; every instance waits on one event, which the test sets."""
+    """What the CLI loads by name (``hangs_by_name``): every instance waits on the test's one event."""
 
     everyone = threading.Event()
 
@@ -272,18 +260,26 @@ class HangsInRun(Hangs):
         self.release = self.everyone
 
 
-def test_check_and_selftest_take_the_bound_as_case_timeout(registered, monkeypatch, capsys):
-    registered("hangs-in-run", "HangsInRun")
+@pytest.fixture
+def hangs_by_name(monkeypatch):
+    """``HangsInRun`` registered as the engine ``hangs-in-run``, let go at the end of the test."""
+    monkeypatch.setitem(ENGINES, "hangs-in-run", EngineInfo("hangs-in-run", f"{__name__}:HangsInRun", "numpy",
+                                                            "a test engine whose run does not return"))
+    monkeypatch.setattr(HangsInRun, "everyone", threading.Event())
+    adapter_object.cache_clear()
+    yield "hangs-in-run"
+    HangsInRun.everyone.set()
+    adapter_object.cache_clear()
+
+
+def test_check_and_selftest_take_the_bound_as_case_timeout(hangs_by_name, monkeypatch, capsys):
     monkeypatch.setattr(rnn_ref.check, "all_cases", lambda: FEW)
-    try:
-        assert main(["check", "--engines", "hangs-in-run", "--case-timeout", "0.2"]) == 1
-        out = capsys.readouterr().out
-        assert "did not finish within 0.2 s" in out and "not run" in out
-        adapter_object.cache_clear()  # a fresh engine for the selftest
-        assert main(["selftest", "--engines", "hangs-in-run", "--case-timeout", "0.2"]) == 1
-        assert "hangs-in-run  could not be self-tested: hangs-in-run on case" in capsys.readouterr().out
-    finally:
-        HangsInRun.everyone.set()
+    assert main(["check", "--engines", hangs_by_name, "--case-timeout", "0.2"]) == 1
+    out = capsys.readouterr().out
+    assert "did not finish within 0.2 s" in out and "not run" in out
+    adapter_object.cache_clear()  # a fresh engine for the selftest
+    assert main(["selftest", "--engines", hangs_by_name, "--case-timeout", "0.2"]) == 1
+    assert "hangs-in-run  could not be self-tested: hangs-in-run on case" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["check", "selftest"])
@@ -447,3 +443,16 @@ def test_a_correct_engine_still_passes_forward_and_gradients_through_the_boundar
     assert run_case(Correct(), CASE).status == PASS
     assert run_gradient_case(Correct(), CASE).status == PASS
     assert np.isfinite(CASE.data().x).all()
+
+
+def test_record_refuses_an_engine_that_does_not_return_and_writes_nothing(hangs_by_name, monkeypatch, tmp_path):
+    """Before the bound ``record`` waited for ever; a DeadlineExceeded is an OSError, which the CLI
+    would have reported as a failed write. It is a refusal to record, naming the case."""
+    import rnn_ref.fixtures
+
+    monkeypatch.setattr(rnn_ref.fixtures, "representative_cases", lambda: FEW)
+    monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0.2")
+    with pytest.raises(rnn_ref.fixtures.FixtureError,
+                       match=rf"refusing to record: hangs-in-run on case {CASE.id}: DeadlineExceeded: "):
+        rnn_ref.fixtures.record(hangs_by_name, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
