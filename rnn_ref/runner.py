@@ -183,16 +183,20 @@ def engine_output(result: Any, spec: RNNSpec, who: str) -> RNNOutput:
                      numeric(c_n, "c_n", who) if spec.has_cell_state else None)
 
 
-def engine_gradients(got: Any, spec: RNNSpec, who: str) -> EngineGradients:
+def engine_gradients(got: Any, spec: RNNSpec, who: str, given_state: bool) -> EngineGradients:
     """``got`` (what ``who`` returned) as EngineGradients of NumPy arrays, or ``EngineResultError``.
 
-    It needs ``x``, ``h0`` and ``c0`` (each None or an array) and ``native`` (a mapping: its names
-    and shapes are checked by the mapping's ``gradients_to_params``); ``output``, when given, is
-    read as ``engine_output`` reads ``run``'s result.
+    It needs ``x``, ``h0`` and ``c0`` and ``native`` (a mapping: its names and shapes are checked
+    by the mapping's ``gradients_to_params``). Where the case gave an initial state
+    (``given_state``), h0 (and c0 for an LSTM) must be arrays: None would leave them unjudged.
+    ``output``, when given, is read as ``engine_output`` reads ``run``'s result.
     """
     if not all(hasattr(got, name) for name in ("x", "h0", "c0", "native")):
         raise EngineResultError(f"{who} returned {'None' if got is None else 'a ' + type(got).__name__}, "
                                 "not an EngineGradients (x, h0, c0, native)")
+    for name in ("h0", "c0") if spec.has_cell_state else ("h0",):
+        if given_state and getattr(got, name) is None:
+            raise EngineResultError(f"{who} returned no {name} gradient (None) for a case with an initial state")
     if not isinstance(got.native, Mapping):
         raise EngineResultError(f"{who} returned native as a {type(got.native).__name__}, not a mapping of "
                                 "native parameter names to gradients")
@@ -459,7 +463,7 @@ def _execute_gradient_case(adapter: Adapter, case: Case) -> GradientRun:
     layer = adapter.build(case.spec, given.params)
     got = engine_gradients(adapter.run_gradients(case.spec, layer, given.x, given.initial_state, given.lengths,
                                                  engine_cotangents(cotangents)),
-                           case.spec, f"{adapter.name}'s run_gradients")
+                           case.spec, f"{adapter.name}'s run_gradients", data.initial_state is not None)
     if got.output is not None:
         FORWARDS_OF_GRADIENT_RUNS.keep(adapter.name, case, got.output)
     canonical = adapter.mapping(case.spec).gradients_to_params(got.native, f"{adapter.name} parameter gradients")

@@ -386,8 +386,19 @@ def test_a_result_the_judge_cannot_read_fails_its_case_with_the_reason(engine, m
     assert not selftest_passed([report]) and message in selftest_render([report])
 
 
+class GradientsWithoutH0(Correct):
+    """Gives no initial-state gradient though the case had an initial state (the judge skipped it)."""
+
+    name = "gradients-without-h0"
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        return dataclasses.replace(super().run_gradients(spec, layer, x, initial_state, lengths, cotangents), h0=None)
+
+
 @pytest.mark.parametrize(("engine", "message"), [
     (GradientsNone(), "gradients-none's run_gradients returned None, not an EngineGradients (x, h0, c0, native)"),
+    (GradientsWithoutH0(), "gradients-without-h0's run_gradients returned no h0 gradient (None) for a case with an "
+                           "initial state"),
     (GradientsWithoutX(), "gradients-without-x's run_gradients returned x as a NoneType, not a numeric array"),
 ], ids=lambda value: getattr(value, "name", ""))
 def test_gradients_the_judge_cannot_read_fail_their_case_with_the_reason(engine, message):
