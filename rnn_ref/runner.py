@@ -136,13 +136,15 @@ def handed(array: np.ndarray | None) -> np.ndarray | None:
 def engine_inputs(data: CaseData) -> CaseData:
     """What an engine is handed of ``data``: its own x, initial state and lengths, and the params.
 
-    Copies, not read-only views: the judge reads ``data`` afterwards (the reference, a defect's
-    signature, the recorded fixture), and an engine that writes into what it was given (x[...] =
-    0) must be judged on what it computed from that, never make the reference compute the same.
-    They are writable because frameworks' zero-copy paths expect that (``torch.from_numpy`` warns
-    on a read-only array and would hand autograd memory it must not write). The params need no
-    copy: their blocks are read-only (``Params``), so an engine that writes into its weights raises
-    where it does.
+    The judge reads ``data`` afterwards (the reference, a defect's signature, the recorded
+    fixture), so an engine that writes into what it was given (``x[...] = 0``) must be judged on
+    what it computed from that, never make the reference compute the same. x, the states and the
+    lengths are writable copies rather than read-only views because frameworks' zero-copy paths
+    take NumPy arrays as writable memory: ``torch.from_numpy`` warns on a read-only array ("writing
+    to this tensor will result in undefined behavior"), and the torch adapters use it for x and
+    the states. A copy costs one small allocation per case and leaves every engine's path as it
+    was. The params need no copy: their blocks are read-only (``Params``), which no engine writes
+    legitimately, so an engine that writes into its weights raises where it does.
     """
     state = data.initial_state
     return CaseData(data.params, handed(data.x),
