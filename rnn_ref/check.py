@@ -28,6 +28,7 @@ from rnn_ref.runner import (
     UNSUPPORTED,
     CaseResult,
     gradient_rerun_command,
+    not_returned,
     rerun_command,
     run_case,
     run_gradient_case,
@@ -48,18 +49,34 @@ class EngineReport:
 Progress = Callable[[str, int, int, str], None]
 
 
-def guarded(run: Callable, adapter, case, rerun: Callable[[str, str], str], suffix: str = "") -> CaseResult:
-    """``run(adapter, case)``; an engine that raises fails that case, and the run goes on."""
+def guarded(run: Callable, adapter, case, rerun: Callable[[str, str], str], suffix: str = "",
+            seconds: float | None = None) -> CaseResult:
+    """``run(adapter, case, seconds)``; an engine that raises, returns what the judge cannot read
+    or does not return within ``seconds`` fails that case, and the run goes on."""
     try:
-        return run(adapter, case)
+        return run(adapter, case, seconds)
     except Exception as error:
         comparison = Comparison("run", float("inf"), (), float("nan"), float("nan"), False,
                                 f"{type(error).__name__}: {error}")
-        label = adapter.case_label(case)
+        label = case_label(adapter, case)
         return CaseResult(adapter.name, case, label + suffix, FAIL, [comparison], rerun=rerun(adapter.name, label))
 
 
-def live(engine: str, progress: Progress | None) -> EngineReport:
+def case_label(adapter, case) -> str:
+    """The engine's label of ``case``; the case id where the engine is not called again (it hung)
+    or its ``case_label`` raises."""
+    if not_returned(adapter) is not None:
+        return case.id
+    try:
+        return adapter.case_label(case)
+    except Exception:
+        return case.id
+
+
+def live(engine: str, progress: Progress | None, seconds: float | None = None) -> EngineReport:
+    """Every case of the matrix, forward and gradients, run on ``engine``; each bounded by
+    ``seconds`` (None: ``RNN_REF_CASE_TIMEOUT`` or the default). An engine whose call does not
+    return fails that case, and is not called again: its remaining cases are reported not run."""
     cases = all_cases()
     if progress:  # importing a framework takes seconds: say what is happening
         progress(engine, 0, len(cases), f"importing {engine_info(engine).requires}")
@@ -72,8 +89,16 @@ def live(engine: str, progress: Progress | None) -> EngineReport:
     for index, case in enumerate(cases, 1):
         if progress:
             progress(engine, index, len(cases), case.id)
-        report.results.append(guarded(run_case, adapter, case, rerun_command))
-        report.gradient_results.append(guarded(run_gradient_case, adapter, case, gradient_rerun_command, GRAD_SUFFIX))
+        report.results.append(guarded(run_case, adapter, case, rerun_command, seconds=seconds))
+        if not_returned(adapter) is None:
+            report.gradient_results.append(guarded(run_gradient_case, adapter, case, gradient_rerun_command,
+                                                   GRAD_SUFFIX, seconds))
+        why = not_returned(adapter)
+        if why is not None:
+            forward, gradients = len(cases) - len(report.results), len(cases) - len(report.gradient_results)
+            report.problem = (f"{forward} forward and {gradients} gradient case(s) not run: {why}, and an engine "
+                              "that did not return is not called again")
+            break
     return report
 
 
@@ -99,8 +124,10 @@ def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport
 
 
 def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress: Progress | None = None,
-          replay_only: bool = False, each_engine_must_check: bool = True) -> list[EngineReport]:
-    """Live runs for installed engines (unless ``replay_only``), fixture replays for the rest.
+          replay_only: bool = False, each_engine_must_check: bool = True,
+          seconds: float | None = None) -> list[EngineReport]:
+    """Live runs for installed engines (unless ``replay_only``; each case bounded by ``seconds``,
+    see ``live``), fixture replays for the rest.
 
     An engine that checked nothing (no case passed, failed or reproduced a known defect: every
     one unsupported) is a problem of its report, and fails the run, when
@@ -110,7 +137,7 @@ def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress:
     for engine in engines:
         installed = engine_info(engine).installed()
         if installed and not replay_only:
-            reports.append(live(engine, progress))
+            reports.append(live(engine, progress, seconds))
         elif (fixtures_root / engine).is_dir():
             reports.append(replayed(engine, fixtures_root, progress))
         else:

@@ -153,6 +153,36 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- check and record
+def case_timeout(args: argparse.Namespace) -> float:
+    """The per-case bound in seconds: ``--case-timeout``, else ``RNN_REF_CASE_TIMEOUT``, else the default."""
+    from rnn_ref.deadline import case_seconds
+
+    if args.case_timeout is not None:
+        return args.case_timeout
+    try:
+        return case_seconds()
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def seconds_argument(text: str) -> float:
+    """``--case-timeout``'s type: a finite number of seconds >= 0 (argparse reports the error)."""
+    from rnn_ref.deadline import parse_seconds
+
+    try:
+        return parse_seconds(text, "--case-timeout")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--case-timeout ")) from None
+
+
+def add_case_timeout_argument(parser: argparse.ArgumentParser) -> None:
+    from rnn_ref.deadline import DEFAULT_CASE_SECONDS, ENVIRONMENT_VARIABLE
+
+    parser.add_argument("--case-timeout", type=seconds_argument, metavar="SECONDS",
+                        help=f"fail a case whose engine has not returned after SECONDS, and call that engine no "
+                        f"more (default: {ENVIRONMENT_VARIABLE}, else {DEFAULT_CASE_SECONDS:g}; 0: no bound)")
+
+
 def run_check(args: argparse.Namespace) -> int:
     from rnn_ref.adapters import registry
     from rnn_ref.check import check, passed, render, terminal_progress
@@ -160,7 +190,7 @@ def run_check(args: argparse.Namespace) -> int:
     # Without --engines every plug-in is imported (bounded), and those that cannot be are reported.
     engines = list(registry()) if args.engines is None else engine_list(args.engines)
     reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only,
-                    each_engine_must_check=args.engines is not None)
+                    each_engine_must_check=args.engines is not None, seconds=case_timeout(args))
     if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
         from rnn_ref.adapters import plugin_problems
         from rnn_ref.check import EngineReport
@@ -204,6 +234,7 @@ def run_selftest(args: argparse.Namespace) -> int:
     from rnn_ref.adapters import AdapterCallError, engine_info, installed_engines, plugin_preflight
     from rnn_ref.selftest import main as selftest
 
+    seconds = case_timeout(args)
     engines = installed_engines() if args.engines is None else engine_list(args.engines)
     missing = [f"{name} ({engine_info(name).unavailable_reason()})" for name in engines
                if not engine_info(name).installed()]
@@ -216,7 +247,7 @@ def run_selftest(args: argparse.Namespace) -> int:
             plugin_preflight(engine)
     except AdapterCallError as error:
         raise CommandError(str(error)) from None
-    return selftest(engines)
+    return selftest(engines, seconds)
 
 
 # --------------------------------------------------------------------------- docs
@@ -298,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     checker.add_argument("--engines", help="comma-separated engines (default: all)")
     checker.add_argument("--fixtures", type=Path, default=FIXTURES_ROOT, help="fixtures folder (default: %(default)s)")
     checker.add_argument("--replay-only", action="store_true", help="replay fixtures even for installed engines")
+    add_case_timeout_argument(checker)
     checker.set_defaults(run=run_check)
 
     recorder = commands.add_parser("record", help="record an engine's golden fixtures (the engine must be installed)")
@@ -314,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print engine x mutation -> the case that caught it. Exit 1 if a mutation survives.",
     )
     selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")
+    add_case_timeout_argument(selftester)
     selftester.set_defaults(run=run_selftest)
 
     from rnn_ref.docs import DOCS_PATH

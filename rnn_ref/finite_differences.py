@@ -71,7 +71,7 @@ def numeric_gradients(
     """
     if isinstance(copies_per_call, bool) or not isinstance(copies_per_call, int) or copies_per_call < 1:
         raise ValueError(f"copies_per_call must be a positive integer, got {copies_per_call!r}")
-    params = params.astype(np.float64)  # a private copy: its blocks are perturbed in place
+    params = params.astype(np.float64)
     batch = x.shape[1 if spec.layout == "TNC" else 0]
     units = spec.num_layers * spec.num_directions
     h0 = np.zeros((units, batch, spec.state_size)) if initial_state is None else initial_state.h
@@ -110,19 +110,20 @@ def numeric_gradients(
 
     state = State(h0, c0)
 
-    def loss() -> float:
-        return float(sample_losses(spec, forward(spec, params, x, state, lengths), *cotangents).sum())
+    def loss(key: str, perturbed: np.ndarray) -> float:
+        """The loss with block ``key`` replaced by ``perturbed`` (Params blocks are read-only)."""
+        weights = Params(spec, {**params, key: perturbed})
+        return float(sample_losses(spec, forward(spec, weights, x, state, lengths), *cotangents).sum())
 
     blocks = {key: np.zeros_like(block) for key, block in params.items()}
-    if copies_per_call == 1:  # one forward call per (entry, sign), the weight perturbed in place
+    if copies_per_call == 1:  # one forward call per (entry, sign), one weight perturbed
         for key, block in params.items():
             for index in np.ndindex(block.shape):
-                original = block[index]
-                block[index] = original + epsilon
-                plus = loss()
-                block[index] = original - epsilon
-                minus = loss()
-                block[index] = original
+                perturbed = block.copy()
+                perturbed[index] = block[index] + epsilon
+                plus = loss(key, perturbed)
+                perturbed[index] = block[index] - epsilon
+                minus = loss(key, perturbed)
                 blocks[key][index] = (plus - minus) / (2 * epsilon)
     else:
         entries = [(key, index) for key, block in params.items() for index in np.ndindex(block.shape)]

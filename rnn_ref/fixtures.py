@@ -170,8 +170,12 @@ def record_into(adapter: Adapter, engine: str, cases: list[Case], staging: Path,
         if progress:
             progress(index, len(cases), case.id)
         # gradients first: an engine that computes the forward on the way gives it to execute_case
-        gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
-        run = execute_case(adapter, case)
+        try:
+            gradients = execute_gradient_case(adapter, case)  # gradients: rnn_ref/gradient_fixtures.py
+            run = execute_case(adapter, case)
+        except Exception as error:  # the engine raised, did not return in time, or returned junk
+            raise FixtureError(f"refusing to record: {engine} on case {case.id}: {type(error).__name__}: "
+                               f"{error}") from None
         result = run.result
         if result.status in FAILING:
             raise FixtureError(f"refusing to record:\n{result.report()}")

@@ -9,7 +9,9 @@ Keys (design section 2)::
     l{layer}.{fwd|bwd}.w_proj        (P, H)     LSTM projection (only when proj_size > 0)
 
 Gates are LSTM ``i f g o``, GRU ``r z n`` and plain RNN ``h``. Blocks are never stored as a
-stacked matrix, so no gate order is implied by the storage.
+stacked matrix, so no gate order is implied by the storage. Blocks are read-only once checked
+(``sealed``): the weights the reference and an engine are given are the weights that were
+validated (design section 2f).
 """
 
 from __future__ import annotations
@@ -75,10 +77,27 @@ def check_blocks(spec: RNNSpec, blocks: Mapping[str, np.ndarray], what: str = "p
         raise ParamsError(f"{what} do not match {spec}:\n  " + "\n  ".join(problems))
 
 
-class Params(Mapping[str, np.ndarray]):
-    """Canonical weights of one ``RNNSpec``: a read-only mapping ``key -> ndarray``.
+def sealed(block: np.ndarray) -> np.ndarray:
+    """``block`` as Params keep it: a read-only array that no one else holds writable.
 
-    Iteration follows canonical order (layer, direction, gate). All blocks share one dtype.
+    A read-only array that owns its memory (a block of other Params) is kept as it is, so making
+    Params from Params copies nothing; any other array is copied and the copy marked read-only.
+    Neither a write through the Params (``p[key][0, 0] = nan``) nor one by the caller into the
+    array it passed in changes the weights after they were checked. (An owner can still turn the
+    flag back on with ``setflags(write=True)``: that is deliberate, not an accident this catches.)
+    """
+    if type(block) is np.ndarray and block.base is None and not block.flags.writeable:
+        return block
+    copy = np.array(block)  # a plain ndarray that owns its memory, in the block's order
+    copy.setflags(write=False)
+    return copy
+
+
+class Params(Mapping[str, np.ndarray]):
+    """Canonical weights of one ``RNNSpec``: a read-only mapping ``key -> ndarray`` of read-only blocks.
+
+    Iteration follows canonical order (layer, direction, gate). All blocks share one dtype. The
+    blocks are checked, then ``sealed``: to change weights, make new Params from changed copies.
     """
 
     def __init__(self, spec: RNNSpec, blocks: Mapping[str, np.ndarray]) -> None:
@@ -87,7 +106,7 @@ class Params(Mapping[str, np.ndarray]):
         if len(dtypes) > 1:
             raise ParamsError(f"params mix dtypes {sorted(str(d) for d in dtypes)}; use one")
         self.spec = spec
-        self._blocks = {k: blocks[k] for k in expected_shapes(spec)}
+        self._blocks = {k: sealed(blocks[k]) for k in expected_shapes(spec)}
         # unit prefix -> [(key without the prefix, key)]: ``unit`` is called per unit and forward call
         self._unit_keys: dict[str, list[tuple[str, str]]] = {}
         for key in self._blocks:
@@ -112,8 +131,8 @@ class Params(Mapping[str, np.ndarray]):
         return next(iter(self._blocks.values())).dtype
 
     def astype(self, dtype: np.dtype | type) -> Params:
-        """A copy with every block cast to ``dtype``."""
-        return Params(self.spec, {k: v.astype(dtype) for k, v in self._blocks.items()})
+        """These weights with every block cast to ``dtype`` (the same read-only blocks if already it)."""
+        return Params(self.spec, {k: v.astype(dtype, copy=False) for k, v in self._blocks.items()})
 
     def unit(self, layer: int, direction: str) -> dict[str, np.ndarray]:
         """The blocks of one unit with the prefix stripped: ``{'w_ih.i': ..., ...}``."""

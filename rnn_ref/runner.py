@@ -1,12 +1,23 @@
 """Run one case on one engine and judge it against the reference: pass, fail or unsupported.
 
 Shared by the pytest suite and ``rnn-ref check`` so both reach the same verdict.
+
+The engine boundary (design section 2f, trust): an engine is code the judge does not control,
+so what crosses into it and back goes through the functions of that section below —
+``engine_inputs`` and ``engine_cotangents`` (what an engine is handed is its own: nothing the
+judge reads afterwards), ``bounded`` (every call bounded in time, and an engine that did not
+return never called again) and ``engine_output``/``engine_gradients`` (a result the judge cannot
+read fails its case with the reason). Every caller that hands case data to an adapter
+(``execute_case``, ``execute_gradient_case``, the self-test's probe, the shipped suite, ``--verify``)
+goes through them.
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -14,12 +25,15 @@ from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.backward import Gradients, backward
 from rnn_ref.cases import Case, CaseData
 from rnn_ref.compare import GRADIENT_TOLERANCES, TOLERANCES, Comparison, Tolerance, compare
+from rnn_ref.deadline import DeadlineExceeded, case_seconds, within
 from rnn_ref.defects import DefectSignature
 from rnn_ref.defects import KnownDefectReproduced as KnownDefectReproduced  # re-exported: the suite imports it here
 from rnn_ref.gradients import Cotangents, EngineGradients, case_cotangents
 from rnn_ref.params import Params
-from rnn_ref.reference import RNNOutput, forward
+from rnn_ref.reference import RNNOutput, State, forward
 from rnn_ref.spec import RNNSpec
+
+T = TypeVar("T")
 
 PASS, FAIL, UNSUPPORTED, KNOWN_DEFECT = "pass", "fail", "unsupported", "known defect"
 #: A declared known defect that did not reproduce: the engine may be fixed. A failure, so
@@ -75,6 +89,129 @@ class CaseResult:
         return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- the engine boundary
+class EngineResultError(TypeError):
+    """An engine returned something the judge cannot read: None, another type, a missing tensor."""
+
+
+class EngineNotCalled(RuntimeError):
+    """The engine did not return from an earlier call, so it is not called again."""
+
+
+#: id(adapter) -> (the adapter, what did not return): engines this process no longer calls. The
+#: adapter is kept so that its id is not reused by another object.
+_NOT_RETURNED: dict[int, tuple[Adapter, str]] = {}
+
+
+def not_returned(adapter: Adapter) -> str | None:
+    """What of ``adapter``'s engine did not return in time (then it is not called again), or None."""
+    entry = _NOT_RETURNED.get(id(adapter))
+    return None if entry is None else entry[1]
+
+
+def bounded(adapter: Adapter, what: str, seconds: float | None, function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``, a call into ``adapter``'s engine named ``what``, within ``seconds``.
+
+    ``seconds`` None takes ``deadline.case_seconds()`` (``RNN_REF_CASE_TIMEOUT``, else the default:
+    so the pytest suite, which passes no bound, gets the one from the environment); 0 means no
+    bound. Past the bound it raises ``DeadlineExceeded`` naming ``what``, and the engine is
+    marked: its call may still be running in its thread, holding whatever state the framework
+    has, so every later call raises ``EngineNotCalled`` at once, without calling it.
+    """
+    why = not_returned(adapter)
+    if why is not None:
+        raise EngineNotCalled(f"{adapter.name} is not called again: {why}")
+    try:
+        return within(case_seconds() if seconds is None else seconds, what, function, *args)
+    except DeadlineExceeded as error:
+        _NOT_RETURNED[id(adapter)] = (adapter, f"{error.what} did not return within {error.seconds:g} s")
+        raise
+
+
+def handed(array: np.ndarray | None) -> np.ndarray | None:
+    """A copy of ``array`` for an engine (None stays None)."""
+    return None if array is None else np.array(array)
+
+
+def engine_inputs(data: CaseData) -> CaseData:
+    """What an engine is handed of ``data``: its own x, initial state and lengths, and the params.
+
+    The judge reads ``data`` afterwards (the reference, a defect's signature, the recorded
+    fixture), so an engine that writes into what it was given (``x[...] = 0``) must be judged on
+    what it computed from that, never make the reference compute the same. x, the states and the
+    lengths are writable copies rather than read-only views because frameworks' zero-copy paths
+    take NumPy arrays as writable memory: ``torch.from_numpy`` warns on a read-only array ("writing
+    to this tensor will result in undefined behavior"), and the torch adapters use it for x and
+    the states. A copy costs one small allocation per case and leaves every engine's path as it
+    was. The params need no copy: their blocks are read-only (``Params``), which no engine writes
+    legitimately, so an engine that writes into its weights raises where it does.
+    """
+    state = data.initial_state
+    return CaseData(data.params, handed(data.x),
+                    None if state is None else State(handed(state.h), handed(state.c)), handed(data.lengths))
+
+
+def engine_cotangents(cotangents: Cotangents) -> Cotangents:
+    """The engine's own copy of the cotangents (the reference's backward reads them afterwards)."""
+    return Cotangents(handed(cotangents.output), handed(cotangents.h_n), handed(cotangents.c_n))
+
+
+def numeric(value: Any, name: str, who: str) -> np.ndarray:
+    """``value`` as a NumPy array of numbers, or ``EngineResultError`` naming ``who`` and ``name``."""
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # a framework tensor that refuses (a torch tensor that requires grad)
+        raise EngineResultError(f"{who} returned {name} as a {type(value).__name__}, which does not convert to "
+                                f"an array ({type(error).__name__}: {error})") from None
+    if array.dtype.kind not in "biuf":
+        raise EngineResultError(f"{who} returned {name} as a {type(value).__name__}, not a numeric array")
+    return array
+
+
+def engine_output(result: Any, spec: RNNSpec, who: str) -> RNNOutput:
+    """``result`` (what ``who``, e.g. ``"torch's run"``, returned) as an RNNOutput of NumPy arrays.
+
+    An RNNOutput-like result has ``output`` and ``h_n``, and ``c_n`` for an LSTM (for other modes
+    c_n is dropped: there is no cell state to judge). Anything else raises ``EngineResultError``
+    with the reason, which fails the case everywhere (check, pytest, selftest, --verify).
+    """
+    if not (hasattr(result, "output") and hasattr(result, "h_n")):
+        raise EngineResultError(f"{who} returned {'None' if result is None else 'a ' + type(result).__name__}, "
+                                "not an RNNOutput (output, h_n, c_n)")
+    c_n = getattr(result, "c_n", None)
+    if spec.has_cell_state and c_n is None:
+        raise EngineResultError(f"{who} returned no c_n (None) for an LSTM")
+    return RNNOutput(numeric(result.output, "output", who), numeric(result.h_n, "h_n", who),
+                     numeric(c_n, "c_n", who) if spec.has_cell_state else None)
+
+
+def engine_gradients(got: Any, spec: RNNSpec, who: str, given_state: bool) -> EngineGradients:
+    """``got`` (what ``who`` returned) as EngineGradients of NumPy arrays, or ``EngineResultError``.
+
+    It needs ``x``, ``h0`` and ``c0`` and ``native`` (a mapping: its names and shapes are checked
+    by the mapping's ``gradients_to_params``). Where the case gave an initial state
+    (``given_state``), h0 (and c0 for an LSTM) must be arrays: None would leave them unjudged.
+    ``output``, when given, is read as ``engine_output`` reads ``run``'s result.
+    """
+    if not all(hasattr(got, name) for name in ("x", "h0", "c0", "native")):
+        raise EngineResultError(f"{who} returned {'None' if got is None else 'a ' + type(got).__name__}, "
+                                "not an EngineGradients (x, h0, c0, native)")
+    for name in ("h0", "c0") if spec.has_cell_state else ("h0",):
+        if given_state and getattr(got, name) is None:
+            raise EngineResultError(f"{who} returned no {name} gradient (None) for a case with an initial state")
+    if not isinstance(got.native, Mapping):
+        raise EngineResultError(f"{who} returned native as a {type(got.native).__name__}, not a mapping of "
+                                "native parameter names to gradients")
+    output = getattr(got, "output", None)
+    return EngineGradients(
+        numeric(got.x, "x", who),
+        None if got.h0 is None else numeric(got.h0, "h0", who),
+        None if got.c0 is None else numeric(got.c0, "c0", who),
+        dict(got.native),
+        None if output is None else engine_output(output, spec, f"{who} (its output)"),
+    )
+
+
 def valid_steps(spec: RNNSpec, steps: int, batch: int, lengths: np.ndarray | None) -> np.ndarray:
     """Boolean mask broadcastable to the output (layout-aware): True where a step exists."""
     lengths = np.full(batch, steps) if lengths is None else np.asarray(lengths)
@@ -125,8 +262,12 @@ def judge(
 
 
 def rerun_command(engine: str, label: str) -> str:
-    """The command that reruns one live case: the installed suite, so it works in any project."""
-    return f"pytest --pyargs rnn_ref.suite --engines {engine} -k 'test_engine_matches_reference[{engine}-{label}]'"
+    """The command that reruns one live case: the installed suite, so it works in any project.
+
+    Every word is quoted for a POSIX shell (a plug-in's ``case_label`` is its own text: pasted,
+    the line must run pytest and nothing else)."""
+    selection = shlex.quote(f"test_engine_matches_reference[{engine}-{label}]")
+    return f"pytest --pyargs rnn_ref.suite --engines {shlex.quote(engine)} -k {selection}"
 
 
 @dataclass
@@ -173,13 +314,19 @@ class ForwardsOfGradientRuns:
 FORWARDS_OF_GRADIENT_RUNS = ForwardsOfGradientRuns()
 
 
-def execute_case(adapter: Adapter, case: Case) -> CaseRun:
+def execute_case(adapter: Adapter, case: Case, seconds: float | None = None) -> CaseRun:
     """Build, run and judge ``case`` on ``adapter``'s engine, keeping what was run.
 
     The engine's output is that of this case's gradient run when one ran just before and gave
     it (``ForwardsOfGradientRuns``; then nothing is built here and ``CaseRun.layer`` is None);
-    otherwise the layer is built and runs here.
+    otherwise the layer is built and runs here, on its own copy of the inputs
+    (``engine_inputs``). The whole case is ``bounded`` by ``seconds`` (None: the environment's
+    bound or the default); one that does not finish raises ``DeadlineExceeded``.
     """
+    return bounded(adapter, f"{adapter.name} on case {case.id}", seconds, _execute_case, adapter, case)
+
+
+def _execute_case(adapter: Adapter, case: Case) -> CaseRun:
     label = adapter.case_label(case)
     rerun = rerun_command(adapter.name, label)
     reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
@@ -188,8 +335,10 @@ def execute_case(adapter: Adapter, case: Case) -> CaseRun:
     data = case.data()
     layer, output = None, FORWARDS_OF_GRADIENT_RUNS.take(adapter.name, case)
     if output is None:
-        layer = adapter.build(case.spec, data.params)
-        output = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+        given = engine_inputs(data)
+        layer = adapter.build(case.spec, given.params)
+        output = engine_output(adapter.run(case.spec, layer, given.x, given.initial_state, given.lengths), case.spec,
+                               f"{adapter.name}'s run")
     expected = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
     padded = adapter.padded_steps(case.spec)
     comparisons = judge(case.spec, output, expected, data.lengths, padded, TOLERANCES[case.dtype])
@@ -208,9 +357,9 @@ def judge_signature(spec: RNNSpec, result: RNNOutput, data: CaseData, padded_beh
     return judge(spec, result, instead, lengths, padded_behaviour, TOLERANCES[dtype])
 
 
-def run_case(adapter: Adapter, case: Case) -> CaseResult:
-    """Build, run and judge ``case`` on ``adapter``'s engine."""
-    return execute_case(adapter, case).result
+def run_case(adapter: Adapter, case: Case, seconds: float | None = None) -> CaseResult:
+    """Build, run and judge ``case`` on ``adapter``'s engine (bounded as ``execute_case`` is)."""
+    return execute_case(adapter, case, seconds).result
 
 
 def verdict(engine: str, case: Case, label: str, comparisons: list[Comparison], defect: str | None,
@@ -269,9 +418,10 @@ def judge_gradients(
 
 
 def gradient_rerun_command(engine: str, label: str) -> str:
-    """The command that reruns one live gradient case."""
-    return (f"pytest 'tests/test_gradient_equivalence.py::test_engine_gradients_match_reference"
-            f"[{engine}-{label}{GRAD_SUFFIX}]' --engines {engine}")
+    """The command that reruns one live gradient case (quoted as ``rerun_command`` is)."""
+    test = shlex.quote(f"tests/test_gradient_equivalence.py::test_engine_gradients_match_reference"
+                       f"[{engine}-{label}{GRAD_SUFFIX}]")
+    return f"pytest {test} --engines {shlex.quote(engine)}"
 
 
 @dataclass
@@ -292,8 +442,16 @@ def reference_gradients(spec: RNNSpec, params: Params, x: np.ndarray, initial_st
                     grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n)
 
 
-def execute_gradient_case(adapter: Adapter, case: Case) -> GradientRun:
-    """Build ``case`` on ``adapter``'s engine, differentiate it there and judge the gradients."""
+def execute_gradient_case(adapter: Adapter, case: Case, seconds: float | None = None) -> GradientRun:
+    """Build ``case`` on ``adapter``'s engine, differentiate it there and judge the gradients.
+
+    The engine gets its own copies of the inputs and cotangents; the whole case is ``bounded``
+    by ``seconds`` as in ``execute_case``."""
+    return bounded(adapter, f"{adapter.name} on case {case.id}{GRAD_SUFFIX}", seconds, _execute_gradient_case,
+                   adapter, case)
+
+
+def _execute_gradient_case(adapter: Adapter, case: Case) -> GradientRun:
     label = adapter.case_label(case) + GRAD_SUFFIX
     rerun = gradient_rerun_command(adapter.name, adapter.case_label(case))
     tolerance = GRADIENT_TOLERANCES[case.dtype]
@@ -303,8 +461,11 @@ def execute_gradient_case(adapter: Adapter, case: Case) -> GradientRun:
                                       tolerance=tolerance))
     data = case.data()
     cotangents = case_cotangents(case)
-    layer = adapter.build(case.spec, data.params)
-    got = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths, cotangents)
+    given = engine_inputs(data)
+    layer = adapter.build(case.spec, given.params)
+    got = engine_gradients(adapter.run_gradients(case.spec, layer, given.x, given.initial_state, given.lengths,
+                                                 engine_cotangents(cotangents)),
+                           case.spec, f"{adapter.name}'s run_gradients", data.initial_state is not None)
     if got.output is not None:
         FORWARDS_OF_GRADIENT_RUNS.keep(adapter.name, case, got.output)
     canonical = adapter.mapping(case.spec).gradients_to_params(got.native, f"{adapter.name} parameter gradients")
@@ -315,6 +476,6 @@ def execute_gradient_case(adapter: Adapter, case: Case) -> GradientRun:
                        cotangents, got)
 
 
-def run_gradient_case(adapter: Adapter, case: Case) -> CaseResult:
+def run_gradient_case(adapter: Adapter, case: Case, seconds: float | None = None) -> CaseResult:
     """Differentiate ``case`` on ``adapter``'s engine and judge it against the reference backward."""
-    return execute_gradient_case(adapter, case).result
+    return execute_gradient_case(adapter, case, seconds).result

@@ -26,7 +26,11 @@ l0.fwd, l0.bwd, … reversed on the way in or out), ``input-layout-reshaped`` an
 
 The mutated rows reach the engine through the public Adapter API alone — ``build`` gets the
 canonical params that the true rows turn into the mutated native arrays, ``native_arrays``
-is read back through the mutated rows — so plug-in engines are checked the same way.
+is read back through the mutated rows — so plug-in engines are checked the same way. The
+engine boundary is the runner's (rnn_ref/runner.py): the engine runs on its own copies of the
+inputs, each probe is bounded in time (``--case-timeout``, ``RNN_REF_CASE_TIMEOUT``), and an
+engine that hangs, raises outside a case or returns what the judge cannot read fails the
+self-test with the reason.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ import numpy as np
 from rnn_ref.adapters.base import Adapter
 from rnn_ref.cases import Case, all_cases, case_by_id
 from rnn_ref.compare import TOLERANCES
+from rnn_ref.deadline import DeadlineExceeded
 from rnn_ref.mapping import MappingRow, WeightMapping
 from rnn_ref.params import Params, expected_shapes
 from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.runner import judge
+from rnn_ref.runner import EngineNotCalled, bounded, engine_inputs, engine_output, judge
 
 #: The fixed cases, in the order they are tried; an engine uses those it runs without a limit or
 #: a declared defect. Together they hold every mutation's precondition on every built-in engine:
@@ -223,18 +228,22 @@ def folded_by_hand(params: Params, mapping: WeightMapping) -> Params:
 
 def probe(adapter: Adapter, case: Case, mutation: Mutation | None = None) -> str | None:
     """Run ``case`` on ``adapter`` with ``mutation`` seeded (it must apply: see ``applies``);
-    what failed (the tensors, the round trip or the error), or None when everything passed."""
+    what failed (the tensors, the round trip or the error), or None when everything passed.
+
+    The engine runs on its own copies of the inputs (``runner.engine_inputs``); the reference
+    computes from ``data``, which the engine never saw."""
     data = case.data()
     spec = case.spec
-    mapping = adapter.mapping(spec)
-    seeded = mutation.rows(mapping) if mutation and mutation.rows else mapping
-    x, state = data.x, data.initial_state
+    given = engine_inputs(data)
+    x, state = given.x, given.initial_state
     if mutation and mutation.before:
         x, state = mutation.before(x, state)
     try:
+        mapping = adapter.mapping(spec)
+        seeded = mutation.rows(mapping) if mutation and mutation.rows else mapping
         # the true rows turn these params into exactly the mutated rows' native arrays
-        layer = adapter.build(spec, mapping.to_params(seeded.to_native(data.params)))
-        result = adapter.run(spec, layer, x, state, data.lengths)
+        layer = adapter.build(spec, mapping.to_params(seeded.to_native(given.params)))
+        result = engine_output(adapter.run(spec, layer, x, state, given.lengths), spec, f"{adapter.name}'s run")
         native = adapter.native_arrays(spec, layer)
     except Exception as error:  # a crash is caught too: the suite would report it
         return f"error: {first_line(error)}"
@@ -288,6 +297,8 @@ class EngineSelfTest:
     seconds: float = 0.0
     #: why the engine runs no case of the whole matrix (then no mutation can apply), else None
     runs_nothing: str | None = None
+    #: why the self-test stopped (a probe that did not return, a plug-in method that raised), else None
+    problem: str | None = None
 
 
 def usable_cases(adapter: Adapter, case_ids: Sequence[str]) -> list[Case]:
@@ -298,26 +309,50 @@ def usable_cases(adapter: Adapter, case_ids: Sequence[str]) -> list[Case]:
 
 
 def selftest_engine(adapter: Adapter, case_ids: Sequence[str] = SELFTEST_CASES,
-                    mutations: Sequence[Mutation] = MUTATIONS) -> EngineSelfTest:
+                    mutations: Sequence[Mutation] = MUTATIONS, seconds: float | None = None) -> EngineSelfTest:
     """Every mutation on ``adapter``'s engine: caught by which case, survived, or not applicable.
 
     The unmutated engine must pass each case before a mutation runs on it (else a failure
     would mean nothing); a case that does not stops the self-test (``baseline_failures``).
+    Each probe is bounded by ``seconds`` (None: ``RNN_REF_CASE_TIMEOUT`` or the default). A
+    probe that does not return, or a plug-in method that raises outside a probe (``mapping``,
+    ``unsupported_reason``), stops the self-test with the reason (``problem``); an engine that
+    did not return is not called again.
     """
     start = time.perf_counter()
+    report = EngineSelfTest(adapter.name, [])
+    try:
+        run_mutations(adapter, case_ids, mutations, seconds, report)
+    except DeadlineExceeded as error:
+        report.problem = f"{error}; it is not called again"
+    except EngineNotCalled as error:
+        report.problem = str(error)
+    except Exception as error:  # plug-in code outside a probe: its failure, not a traceback
+        report.problem = first_line(error)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def run_mutations(adapter: Adapter, case_ids: Sequence[str], mutations: Sequence[Mutation], seconds: float | None,
+                  report: EngineSelfTest) -> None:
+    """``selftest_engine``'s loop: fills ``report`` (each probe ``bounded`` by ``seconds``)."""
     cases = usable_cases(adapter, case_ids)
-    report = EngineSelfTest(adapter.name, [c.id for c in cases])
+    report.cases = [c.id for c in cases]
+
+    def probed(case: Case, mutation: Mutation | None = None) -> str | None:
+        return bounded(adapter, f"{adapter.name} on case {case.id}", seconds, probe, adapter, case, mutation)
+
     if not cases:
         reasons = {adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) for c in all_cases()}
         if None not in reasons:  # an engine that runs nothing at all (onnx2torch): nothing to mutate
             report.runs_nothing = "; ".join(sorted(reasons))
-            return report
+            return
         report.baseline_failures.append(f"no case of {list(case_ids)} runs on {adapter.name} without a limit or defect")
     baseline: dict[str, str | None] = {}  # case id -> what fails unmutated; each case runs once, when first used
 
     def passes_unmutated(case: Case) -> bool:
         if case.id not in baseline:
-            baseline[case.id] = probe(adapter, case)
+            baseline[case.id] = probed(case)
             if baseline[case.id] is not None:
                 report.baseline_failures.append(f"{case.id}: {baseline[case.id]}")
         return baseline[case.id] is None
@@ -330,7 +365,7 @@ def selftest_engine(adapter: Adapter, case_ids: Sequence[str] = SELFTEST_CASES,
             if not applies(mutation, adapter, case) or not passes_unmutated(case):
                 continue
             tried.append(case.id)
-            failed = probe(adapter, case, mutation)
+            failed = probed(case, mutation)
             if failed is not None:
                 result = MutationResult(adapter.name, mutation.name, CAUGHT, case.id, failed)
                 break
@@ -340,8 +375,6 @@ def selftest_engine(adapter: Adapter, case_ids: Sequence[str] = SELFTEST_CASES,
         if report.baseline_failures:
             break
         report.results.append(result)
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def render(reports: Sequence[EngineSelfTest]) -> str:
@@ -350,6 +383,9 @@ def render(reports: Sequence[EngineSelfTest]) -> str:
     width = max((len(r.mutation) for report in reports for r in report.results), default=10)
     engine_width = max((len(report.engine) for report in reports), default=6)
     for report in reports:
+        if report.problem:
+            lines.append(f"{report.engine:<{engine_width}}  could not be self-tested: {report.problem}")
+            continue
         if report.runs_nothing:
             lines.append(f"{report.engine:<{engine_width}}  runs no case of the matrix, so no mutation applies: "
                          f"{report.runs_nothing}")
@@ -368,17 +404,27 @@ def render(reports: Sequence[EngineSelfTest]) -> str:
 
 
 def passed(reports: Sequence[EngineSelfTest]) -> bool:
-    return all(not report.baseline_failures and all(r.status != SURVIVED for r in report.results)
+    return all(not report.problem and not report.baseline_failures and all(r.status != SURVIVED for r in report.results)
                for report in reports)
 
 
-def main(engines: Sequence[str]) -> int:
-    """``rnn-ref selftest --engines …``: print the table; 0 when every mutation is caught, else 1.
-
-    ``engines`` are registry names (built-in or plug-in) whose framework is installed.
-    """
+def selftest_named(engine: str, seconds: float | None = None) -> EngineSelfTest:
+    """``selftest_engine`` of the engine registered as ``engine``; one that does not load fails with the reason."""
     from rnn_ref.adapters import load_adapter
 
-    reports = [selftest_engine(load_adapter(engine)) for engine in engines]
+    try:
+        adapter = load_adapter(engine)
+    except Exception as error:  # a plug-in whose module or class does not load
+        return EngineSelfTest(engine, [], problem=first_line(error))
+    return selftest_engine(adapter, seconds=seconds)
+
+
+def main(engines: Sequence[str], seconds: float | None = None) -> int:
+    """``rnn-ref selftest --engines …``: print the table; 0 when every mutation is caught, else 1.
+
+    ``engines`` are registry names (built-in or plug-in) whose framework is installed; each
+    probe is bounded by ``seconds`` (None: ``RNN_REF_CASE_TIMEOUT`` or the default).
+    """
+    reports = [selftest_named(engine, seconds) for engine in engines]
     print(render(reports))
     return 0 if passed(reports) else 1

@@ -156,9 +156,9 @@ def assert_copies_compute_alone(spec: RNNSpec, params: Params, perturbations, wi
     losses = copy_losses(spec, wide, copies, *cotangents)
     R, D, H = spec.state_size, spec.num_directions, spec.hidden_size
     for k, (key, index, sign) in enumerate(perturbations):
-        alone_params = params.astype(np.float64)
-        alone_params[key][index] += sign * 1e-6
-        alone = forward(spec, alone_params, x, state, lengths)
+        perturbed = params[key].astype(np.float64)  # a writable copy: Params blocks are read-only
+        perturbed[index] += sign * 1e-6
+        alone = forward(spec, Params(spec, {**params.astype(np.float64), key: perturbed}), x, state, lengths)
         output = wide.output.reshape(*wide.output.shape[:2], D, copies, R)[:, :, :, k].reshape(alone.output.shape)
         np.testing.assert_allclose(output, alone.output, rtol=1e-13, atol=1e-15, err_msg=f"copy {k} output")
         np.testing.assert_allclose(wide.h_n.reshape(*alone.h_n.shape[:2], copies, R)[:, :, k], alone.h_n,

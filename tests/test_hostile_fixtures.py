@@ -131,7 +131,7 @@ def test_a_recording_that_fails_part_way_leaves_the_previous_set(recorded, capsy
         return original(adapter, case)
 
     monkeypatch.setattr(fixtures_module, "execute_case", fails_on_the_fifth_case)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(FixtureError, match=r"refusing to record: .*RuntimeError: the engine crashed"):
         record(ENGINE, folder)
     assert snapshot(folder) == before
     assert [p.name for p in folder.parent.iterdir()] == [ENGINE]  # no scratch folder left behind

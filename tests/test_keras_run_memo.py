@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from rnn_ref import Params
 from rnn_ref.cases import Case, case_by_id
 from rnn_ref.runner import PASS, execute_case, execute_gradient_case
 
@@ -102,8 +103,9 @@ def test_new_weights_in_a_reused_layer_run_keras_again(counting, engine):
     adapter, calls = counting(engine)
     data = NTC.data()
     first = adapter.run(NTC.spec, adapter.build(NTC.spec, data.params), data.x, data.initial_state, data.lengths)
-    params = data.params.astype(np.float32)
-    params["l1.bwd.w_hh.z"][0, 0] += 0.25  # one entry
+    changed = data.params["l1.bwd.w_hh.z"].astype(np.float32)  # a writable copy: Params blocks are read-only
+    changed[0, 0] += 0.25  # one entry
+    params = Params(NTC.spec, {**data.params.astype(np.float32), "l1.bwd.w_hh.z": changed})
     layer = adapter.build(NTC.spec, params)  # the same Keras layers (the last holder is gone), new weights
     second = adapter.run(NTC.spec, layer, data.x, data.initial_state, data.lengths)
     assert calls == ["NTC", "NTC"]

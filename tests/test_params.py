@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_ref import Params, ParamsError, RNNSpec, expected_shapes
+from rnn_ref import Params, ParamsError, RNNSpec, expected_shapes, forward
 
 
 def test_keys_and_shapes_of_a_projected_bidirectional_lstm():
@@ -115,3 +115,33 @@ def test_loading_never_unpickles(tmp_path):
     np.savez(path, **{"l0.fwd.w_ih.h": np.array([object()], dtype=object)})
     with pytest.raises(ParamsError, match=r"pickled\.npz"):
         Params.load(path, RNNSpec("rnn_tanh", 1, 1))
+
+
+def test_blocks_are_read_only_after_validation():
+    """A write into a validated block would change what every later forward computes, unchecked
+    (bad-inputs.md, A33: a NaN written after validation came out of ``forward`` silently)."""
+    spec = RNNSpec("lstm", 2, 3)
+    params = Params.random(spec)
+    with pytest.raises(ValueError, match="read-only"):
+        params["l0.fwd.w_ih.i"][0, 0] = np.nan
+    assert all(not block.flags.writeable for block in params.values())
+    assert all(not block.flags.writeable for block in params.unit(0, "fwd").values())
+    assert np.isfinite(forward(spec, params, np.ones((1, 2, 2))).output).all()
+
+
+def test_an_array_changed_by_its_owner_after_validation_does_not_change_the_params():
+    spec = RNNSpec("gru", 2, 3)
+    blocks = {key: block.copy() for key, block in Params.random(spec).items()}
+    params = Params(spec, blocks)
+    blocks["l0.fwd.w_hh.r"][...] = np.nan
+    assert np.isfinite(params["l0.fwd.w_hh.r"]).all()
+    assert blocks["l0.fwd.w_hh.r"].flags.writeable  # the caller's arrays are left as they were
+
+
+def test_params_made_from_params_share_their_read_only_blocks():
+    """Re-wrapping (a layout change, ``dict(params)`` with a block replaced) copies only new arrays."""
+    spec = RNNSpec("rnn_tanh", 2, 3)
+    params = Params.random(spec)
+    again = Params(spec, {**params, "l0.fwd.b_ih.h": np.zeros(3)})
+    assert again["l0.fwd.w_ih.h"] is params["l0.fwd.w_ih.h"]
+    assert not again["l0.fwd.b_ih.h"].flags.writeable

@@ -14,7 +14,17 @@ import pytest
 
 from rnn_ref import Params
 from rnn_ref.adapters import load_adapter
-from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, KnownDefectReproduced, run_case
+from rnn_ref.cases import Case
+from rnn_ref.runner import (
+    DEFECT_GONE,
+    FAIL,
+    KNOWN_DEFECT,
+    PASS,
+    KnownDefectReproduced,
+    bounded,
+    engine_inputs,
+    run_case,
+)
 
 
 def test_engine_matches_reference(engine, case):
@@ -60,7 +70,8 @@ def test_extract_of_build_gives_back_the_params_bit_exactly(engine, case):
     one_bias = {tuple(key.split(".b_ih.")) for row in adapter.mapping(case.spec).rows if row.combine == "sum"
                 for key in row.canonical if ".b_ih." in key}
     expected = folded_by_hand(params, one_bias)
-    extracted = adapter.extract(case.spec, adapter.build(case.spec, params))
+    extracted = bounded(adapter, f"{engine} round trip of case {case.id}", None,
+                        lambda: adapter.extract(case.spec, adapter.build(case.spec, params)))
     assert extracted.equal(expected), [k for k in params if not (extracted[k] == expected[k]).all()]
 
 
@@ -84,6 +95,11 @@ def test_an_unsupported_case_is_refused(engine):
     refused = [c for c in all_cases() if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths)]
     for reason in adapter.limits:
         case = next(c for c in refused if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) == reason)
-        data = case.data()
         with pytest.raises(UnsupportedCase, match=r"^" + engine):
-            adapter.run(case.spec, adapter.build(case.spec, data.params), data.x, data.initial_state, data.lengths)
+            bounded(adapter, f"{engine} on refused case {case.id}", None, build_and_run, adapter, case)
+
+
+def build_and_run(adapter, case: Case):
+    """What ``adapter`` returns for ``case``, run on the engine's own copy of its inputs."""
+    data = engine_inputs(case.data())
+    return adapter.run(case.spec, adapter.build(case.spec, data.params), data.x, data.initial_state, data.lengths)
