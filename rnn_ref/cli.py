@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rnn_ref import __version__
+from rnn_ref.deadline import DeadlineExceeded
 from rnn_ref.errors import ParamsError, SpecError
 from rnn_ref.spec import GRU_VARIANTS, MODES, RNNSpec
 
@@ -376,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `rnn-ref map ... | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0
+    except DeadlineExceeded as error:  # a TimeoutError, so an OSError: not a failed write
+        print(f"rnn-ref {args.command}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
     except OSError as error:  # writing the output failed (disk full, file too large, ...)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more can reach the real stdout
         where = error.filename or "standard output"

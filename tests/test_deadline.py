@@ -54,3 +54,18 @@ def test_the_case_bound_comes_from_the_environment(monkeypatch):
 def test_a_bound_that_is_not_a_finite_number_of_seconds_is_refused(text):
     with pytest.raises(ValueError, match="RNN_REF_CASE_TIMEOUT must be"):
         parse_seconds(text, "RNN_REF_CASE_TIMEOUT")
+
+
+def test_a_command_that_runs_out_of_time_is_one_line_not_a_failed_write(monkeypatch, capsys):
+    """DeadlineExceeded is a TimeoutError, an OSError: the CLI must not call it "could not write"."""
+    import rnn_ref.engine_list
+    from rnn_ref.cli import main
+
+    def hangs() -> str:
+        raise DeadlineExceeded("importing plug-in 'slow'", 0.5)
+
+    monkeypatch.setattr(rnn_ref.engine_list, "render_engines", hangs)
+    assert main(["engines"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnn-ref engines: error: importing plug-in 'slow' did not finish within 0.5 s")
+    assert "could not write" not in err and err.count("\n") == 1
