@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from rnn_ref import forward
+from rnn_ref import backward, forward
 from rnn_ref.adapters import ENGINES, EngineInfo, adapter_object
 from rnn_ref.adapters.base import Adapter
+from rnn_ref.gradients import EngineGradients
 from rnn_ref.mapping import build_mapping, fused_unit_rows
 
 
@@ -39,6 +40,18 @@ class ReferenceEngine(Adapter):
 
     def run(self, spec, layer, x, initial_state=None, lengths=None):
         return forward(spec, layer, x, initial_state, lengths, precision="input")
+
+
+class DifferentiatingReferenceEngine(ReferenceEngine):
+    """A correct engine, forward and gradients: its "autodiff" is the reference backward, in the
+    input's dtype; native parameter gradients go back through its torch-style rows."""
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        grads = backward(spec, layer, x, initial_state, lengths, grad_output=cotangents.output,
+                         grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n, precision="input")
+        given = initial_state is not None
+        return EngineGradients(grads.x, grads.h0 if given else None, grads.c0 if given else None,
+                               self.mapping(spec).to_native(grads.params))
 
 
 class RecordableReferenceEngine(ReferenceEngine):

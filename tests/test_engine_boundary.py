@@ -23,13 +23,11 @@ import pytest
 import reference_engine
 
 import rnn_ref.check
-from rnn_ref import backward
 from rnn_ref.adapters import ENGINES, EngineInfo, adapter_object
 from rnn_ref.cases import case_by_id
 from rnn_ref.check import guarded, live, passed, render
 from rnn_ref.cli import main
 from rnn_ref.deadline import DeadlineExceeded
-from rnn_ref.gradients import EngineGradients
 from rnn_ref.runner import (
     FAIL,
     PASS,
@@ -49,17 +47,10 @@ CASE = case_by_id("lstm-L2-bi-NTC-h0-len-f64")
 FEW = [CASE, case_by_id("gru-L1-uni-TNC-f32")]
 
 
-class Correct(reference_engine.ReferenceEngine):
+class Correct(reference_engine.DifferentiatingReferenceEngine):
     """A correct engine, forward and gradients: the reference in the input's dtype."""
 
     name = "fake"
-
-    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
-        grads = backward(spec, layer, x, initial_state, lengths, grad_output=cotangents.output,
-                         grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n, precision="input")
-        given = initial_state is not None
-        return EngineGradients(grads.x, grads.h0 if given else None, grads.c0 if given else None,
-                               self.mapping(spec).to_native(grads.params))
 
 
 # --------------------------------------------------------------------------- what an engine is handed

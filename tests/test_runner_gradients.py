@@ -38,15 +38,8 @@ class ForwardOnlyEngine(reference_engine.ReferenceEngine):
     name = "fake"
 
 
-class ReferenceEngine(ForwardOnlyEngine):
+class ReferenceEngine(reference_engine.DifferentiatingReferenceEngine, ForwardOnlyEngine):
     """A correct engine: differentiates with the reference backward, in the input's dtype."""
-
-    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
-        grads = backward(spec, layer, x, initial_state, lengths, grad_output=cotangents.output,
-                         grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n, precision="input")
-        given = initial_state is not None
-        return EngineGradients(grads.x, grads.h0 if given else None, grads.c0 if given else None,
-                               self.mapping(spec).to_native(grads.params))
 
 
 class SwapsGateGradients(ReferenceEngine):
