@@ -27,6 +27,7 @@ from rnn_ref.runner import (
     PASS,
     UNSUPPORTED,
     CaseResult,
+    bounded,
     gradient_rerun_command,
     not_returned,
     rerun_command,
@@ -82,8 +83,8 @@ def live(engine: str, progress: Progress | None, seconds: float | None = None) -
         progress(engine, 0, len(cases), f"importing {engine_info(engine).requires}")
     try:
         adapter = load_adapter(engine)
-        version = adapter.version()
-    except Exception as error:  # a framework that is found but does not import
+        version = bounded(adapter, f"{engine}'s version()", seconds, adapter.version)
+    except Exception as error:  # a framework that is found but does not import, or a version() that hangs
         return EngineReport(engine, "live", problem=f"{type(error).__name__}: {error}")
     report = EngineReport(engine, f"live, {version}")
     for index, case in enumerate(cases, 1):

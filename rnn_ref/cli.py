@@ -167,7 +167,7 @@ def case_timeout(args: argparse.Namespace) -> float:
 
 
 def seconds_argument(text: str) -> float:
-    """``--case-timeout``'s type: a finite number of seconds >= 0 (argparse reports the error)."""
+    """``--case-timeout``'s type: seconds from 0 (no bound) to a week (argparse reports the error)."""
     from rnn_ref.deadline import parse_seconds
 
     try:
@@ -245,7 +245,7 @@ def run_selftest(args: argparse.Namespace) -> int:
         raise CommandError("no engine selected (none installed, or --engines names none)")
     try:  # a plug-in whose rows or limits raise: one line naming it, before any case runs
         for engine in engines:
-            plugin_preflight(engine)
+            plugin_preflight(engine, seconds)
     except AdapterCallError as error:
         raise CommandError(str(error)) from None
     return selftest(engines, seconds)

@@ -32,6 +32,20 @@ DEFAULT_IMPORT_SECONDS = 120.0
 ENVIRONMENT_VARIABLE = "RNN_REF_CASE_TIMEOUT"
 
 
+#: the largest bound accepted, in seconds (a week): far beyond any case, and below the
+#: ``threading`` wait limits that larger numbers overflow (OverflowError from join)
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+class CalledCodeExited(RuntimeError):
+    """The called code raised ``SystemExit`` or ``KeyboardInterrupt`` of its own.
+
+    Raised in place of them, so that code rnn_ref does not control (an engine that calls
+    ``sys.exit(0)`` in ``run``) cannot end a command with exit status 0 and nothing printed: it
+    becomes an ordinary failure of that call. (A KeyboardInterrupt from a worker thread was
+    raised by the called code itself: signals reach the main thread only.)"""
+
+
 class DeadlineExceeded(TimeoutError):
     """``what`` did not return within ``seconds``; it may still be running in its thread."""
 
@@ -50,8 +64,8 @@ def parse_seconds(text: str, source: str) -> float:
         seconds = float(text)
     except ValueError:
         raise ValueError(f"{source} must be a number of seconds (0: no bound), got {text!r}") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{source} must be a finite number of seconds >= 0 (0: no bound), got {text!r}")
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"{source} must be a number of seconds from 0 (no bound) to {MAX_SECONDS:g}, got {text!r}")
     return seconds
 
 
@@ -65,16 +79,25 @@ def within(seconds: float | None, what: str, function: Callable[..., T], *args: 
     """``function(*args, **kwargs)``, or ``DeadlineExceeded`` after ``seconds``.
 
     ``seconds`` None or 0 calls ``function`` directly, in this thread. Otherwise it runs in a
-    daemon worker thread; what it returns or raises (any ``BaseException``, ``SystemExit``
-    included) comes back here as if it had been called directly.
+    daemon worker thread; what it returns or raises comes back here as if it had been called
+    directly, except that a ``SystemExit`` (always) or a ``KeyboardInterrupt`` (from the worker:
+    the called code's own) becomes ``CalledCodeExited``. A KeyboardInterrupt without a bound may
+    be the user's Ctrl-C, and goes on as it is.
     """
     if not seconds:
-        return function(*args, **kwargs)
+        try:
+            return function(*args, **kwargs)
+        except SystemExit as error:
+            raise CalledCodeExited(f"{what} called sys.exit({error.code!r})") from None
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
             outcome["value"] = function(*args, **kwargs)
+        except SystemExit as error:
+            outcome["error"] = CalledCodeExited(f"{what} called sys.exit({error.code!r})")
+        except KeyboardInterrupt:
+            outcome["error"] = CalledCodeExited(f"{what} raised KeyboardInterrupt")
         except BaseException as error:  # handed to the caller's thread, which decides
             outcome["error"] = error
 

@@ -461,7 +461,7 @@ def read_manifest(directory: Path) -> dict:
         raise FixtureError(f"{directory / MANIFEST}: no manifest (record the fixtures with `rnn-ref record`)") from None
     except RecursionError:
         raise FixtureError(f"{path}: unreadable manifest (nested too deep for the JSON reader)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer of more than 4300 digits
         raise FixtureError(f"{path}: unreadable manifest ({error})") from None
     if depth_above(manifest, MAX_MANIFEST_DEPTH):
         raise FixtureError(f"{path}: unreadable manifest (nested too deep: more than {MAX_MANIFEST_DEPTH} levels)")

@@ -159,6 +159,13 @@ def pytest_configure(config: pytest.Config) -> None:
     names = requested(config)  # a value that names no engine stops any session that passes it, at once
     if names:
         validated_without_import(names)  # so does an unknown name, or a built-in that cannot run here
+    if names is not None:  # and a bad RNN_REF_CASE_TIMEOUT, in a session that asks for rnn_ref's engines
+        from rnn_ref.deadline import case_seconds
+
+        try:
+            case_seconds()
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
     selection(config)
 
 

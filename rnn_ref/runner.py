@@ -133,6 +133,14 @@ def handed(array: np.ndarray | None) -> np.ndarray | None:
     return None if array is None else np.array(array)
 
 
+def handed_params(params: Params) -> Params:
+    """Read-only copies of ``params``' blocks, in memory of their own (``Params`` would share them)."""
+    copies = {key: np.array(block) for key, block in params.items()}
+    for block in copies.values():
+        block.setflags(write=False)
+    return Params(params.spec, copies)
+
+
 def engine_inputs(data: CaseData) -> CaseData:
     """What an engine is handed of ``data``: its own x, initial state and lengths, and the params.
 
@@ -143,11 +151,12 @@ def engine_inputs(data: CaseData) -> CaseData:
     take NumPy arrays as writable memory: ``torch.from_numpy`` warns on a read-only array ("writing
     to this tensor will result in undefined behavior"), and the torch adapters use it for x and
     the states. A copy costs one small allocation per case and leaves every engine's path as it
-    was. The params need no copy: their blocks are read-only (``Params``), which no engine writes
-    legitimately, so an engine that writes into its weights raises where it does.
+    was. The params are copies too, read-only ones (``Params`` blocks): an engine that writes into
+    its weights raises where it does, and one that turns the flag off first (``setflags``, or C
+    code writing through the buffer) writes into its own copy, never the judge's.
     """
     state = data.initial_state
-    return CaseData(data.params, handed(data.x),
+    return CaseData(handed_params(data.params), handed(data.x),
                     None if state is None else State(handed(state.h), handed(state.c)), handed(data.lengths))
 
 

@@ -124,6 +124,28 @@ def test_an_engine_that_writes_over_the_weights_it_is_given_fails_loudly():
     assert result.status == FAIL and "read-only" in result.report()
 
 
+class TurnsTheFlagOffAndZeroesTheWeights(Correct):
+    """Makes the read-only blocks writable (an array that owns its memory may), then zeroes them."""
+
+    name = "zeroes-weights-past-the-flag"
+
+    def build(self, spec, params):
+        for key in params:
+            params[key].setflags(write=True)
+            params[key][...] = 0
+        return super().build(spec, params)
+
+
+def test_an_engine_that_writes_into_its_weights_past_the_read_only_flag_is_judged_on_zeros():
+    """The probe's `mutp2` plug-in: the flag stops accidents, not code; the engine's copy does the rest.
+    Before: `check` passed it 835/835, the reference reading the zeroed weights too."""
+    data = CASE.data()
+    before = {key: block.copy() for key, block in data.params.items()}
+    result = run_case(TurnsTheFlagOffAndZeroesTheWeights(), CASE)
+    assert result.status == FAIL and {"output", "h_n"} & {c.tensor for c in result.failures()}
+    assert all(np.array_equal(block, before[key]) for key, block in CASE.data().params.items())
+
+
 @pytest.mark.parametrize("engine", [ZeroesItsInput(), ZeroesItsCotangents()], ids=lambda engine: engine.name)
 def test_a_gradient_run_that_writes_over_its_inputs_or_cotangents_fails(engine):
     """Before: zeroed cotangents gave the reference zero gradients too, and the case passed."""
@@ -286,8 +308,8 @@ def test_a_bad_case_timeout_is_a_usage_error(command, value, capsys):
 def test_a_bad_bound_in_the_environment_is_a_usage_error(command, monkeypatch, capsys):
     monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "-2")
     assert main([command, "--engines", "torch"]) == 2
-    assert capsys.readouterr().err == (f"rnn-ref {command}: error: RNN_REF_CASE_TIMEOUT must be a finite number of "
-                                       "seconds >= 0 (0: no bound), got '-2'\n")
+    assert capsys.readouterr().err == (f"rnn-ref {command}: error: RNN_REF_CASE_TIMEOUT must be a number of "
+                                       "seconds from 0 (no bound) to 604800, got '-2'\n")
 
 
 def test_the_shipped_suite_fails_a_case_that_hangs_instead_of_hanging(tmp_path):
@@ -458,3 +480,39 @@ def test_record_refuses_an_engine_that_does_not_return_and_writes_nothing(hangs_
                        match=rf"refusing to record: hangs-in-run on case {CASE.id}: DeadlineExceeded: "):
         rnn_ref.fixtures.record(hangs_by_name, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- an engine that exits
+class ExitsInRun(Correct):
+    """Ends the process from its run: ``sys.exit(0)`` (or raises KeyboardInterrupt itself)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.name = f"raises-{type(error).__name__}"
+        self.error = error
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "said"), [(SystemExit(0), "called sys.exit(0)"),
+                                             (KeyboardInterrupt(), "raised KeyboardInterrupt")],
+                         ids=["sys.exit(0)", "KeyboardInterrupt"])
+def test_an_engine_that_exits_in_run_fails_its_case_instead_of_ending_the_command(error, said):
+    """The probe's `runexit0` plug-in: `check` and `selftest` printed nothing and exited 0."""
+    engine = ExitsInRun(error)
+    result = guarded(run_case, engine, CASE, rerun_command)
+    assert result.status == FAIL and f"{engine.name} on case" in result.report() and said in result.report()
+    report = selftest_engine(engine)
+    assert not selftest_passed([report]) and said in selftest_render([report])
+
+
+def test_a_bad_bound_in_the_environment_stops_the_shipped_suite_with_one_usage_error(tmp_path):
+    """Before: every case of the matrix failed on the same ValueError, each with its traceback."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "--pyargs", "rnn_ref.suite", "--engines", "none"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": path, "RNN_REF_CASE_TIMEOUT": "soon"})
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "ERROR: RNN_REF_CASE_TIMEOUT must be a number of seconds (0: no bound), got 'soon'" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

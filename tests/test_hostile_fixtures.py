@@ -417,6 +417,14 @@ def test_a_manifest_nested_too_deep_is_named(recorded, capsys):
     assert code == 1 and "unreadable manifest (nested too deep: more than 16 levels)" in out
 
 
+def test_a_manifest_number_too_long_for_python_is_named(recorded, capsys):
+    """The probe's N_bigint: a 5000-digit integer, which Python's JSON reader refuses with a ValueError."""
+    folder, _ = recorded
+    (folder / MANIFEST).write_text('{"engine": "' + ENGINE + '", "steps": ' + "9" * 5000 + "}")
+    code, out = check_replay(capsys, folder)
+    assert code == 1 and "unreadable manifest (Exceeds the limit (4300 digits)" in out
+
+
 @pytest.mark.parametrize(("lengths", "message"),
                          [(np.array(["a", "b", "c", "d"]), "lengths: expected integers, got <U1"),
                           (np.array([1.5, 2.0, 3.0, 4.0]), "lengths: expected integers, got float64"),

@@ -44,7 +44,8 @@ BROKEN = [PACKAGES / "broken"]
 DUPLICATE = [PACKAGES / "duplicate"]
 HANGS = [PACKAGES / "hangs"]  # blocks at import, for ever
 IMPORT_TIME = [PACKAGES / "import_time", *EXAMPLE]  # exits, interrupts or prints at import
-RAISING = [PACKAGES / "raising", *EXAMPLE]  # loads; mapping() or unsupported_reason() raises
+RAISING = [PACKAGES / "raising", *EXAMPLE]
+BLOCKING = [PACKAGES / "blocking", *EXAMPLE]  # loads; mapping() or version() never returns  # loads; mapping() or unsupported_reason() raises
 
 
 @pytest.fixture
@@ -401,3 +402,22 @@ def test_pytest_startup_checks_engine_names_without_importing_a_plugin(install, 
         validated_without_import(["noisy-lstm", "nonesuch"])
     validated_without_import(["noisy-lstm", "exits-zero"])  # declared: looked at when the suite is collected
     assert "rnnbad_noisy" not in sys.modules
+
+
+def test_a_plugin_method_that_never_returns_is_one_line_at_the_bound(install, monkeypatch, tmp_path, capsys):
+    """The probe's `mapsleep` and `versionsleep` plug-ins: `map`, `convert` and `selftest` waited
+    for ever, and `check` too (its version() came before any bounded case)."""
+    install(*BLOCKING)
+    monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0.3")
+    Params.random(RNNSpec("lstm", 3, 4), seed=1).save(tmp_path / "canonical.npz")
+    blocked = "plug-in engine 'mapping-blocks' (from rnnbad-blocking 1.0): mapping() did not finish within 0.3 s"
+    for argv in (["map", "mapping-blocks", "--mode", "lstm"],
+                 ["convert", "--from", "canonical", "--to", "mapping-blocks", "--mode", "lstm",
+                  str(tmp_path / "canonical.npz"), str(tmp_path / "out.npz")],
+                 ["selftest", "--engines", "mapping-blocks"]):
+        assert within(30, " ".join(argv), main, argv) == 2, argv
+        assert capsys.readouterr().err.startswith(f"rnn-ref {argv[0]}: error: {blocked}"), argv
+    assert not (tmp_path / "out.npz").exists()
+    assert within(30, "check", main, ["check", "--engines", "version-blocks"]) == 1
+    assert "could not be checked: DeadlineExceeded: version-blocks's version() did not finish within 0.3 s" in (
+        capsys.readouterr().out)

@@ -30,6 +30,7 @@ from typing import Any
 from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.plugins import Declared, Plugin, PluginProblem, declared, load_entry_point, one_line
 from rnn_ref.cases import Case
+from rnn_ref.deadline import CalledCodeExited, DeadlineExceeded, case_seconds, within
 from rnn_ref.errors import ParamsError, UnsupportedCase
 from rnn_ref.mapping import (
     CUDNN_GATE_ORDER,
@@ -256,25 +257,32 @@ class AdapterCallError(ParamsError):
     """
 
 
-def adapter_call(engine: str, method: str, *args: Any) -> Any:
+def adapter_call(engine: str, method: str, *args: Any, seconds: float | None = None) -> Any:
     """``adapter_object(engine).method(*args)``; a plug-in that raises gives AdapterCallError.
 
-    A built-in adapter that raises is a bug of rnn_ref, which its own tests catch: its
-    exception is left as it is.
+    A plug-in's call is bounded like a case (``seconds``; None: ``deadline.case_seconds()``): one that blocks, or
+    exits, is an AdapterCallError too, naming it. A built-in adapter that raises is a bug of
+    rnn_ref, which its own tests catch: its exception is left as it is.
     """
     adapter = adapter_object(engine)
-    try:
+    if engine in ENGINES:
         return getattr(adapter, method)(*args)
+    plugin = f"plug-in engine {engine!r} (from {engine_info(engine).distribution})"
+    try:
+        seconds = case_seconds() if seconds is None else seconds
+    except ValueError as error:
+        raise AdapterCallError(str(error)) from None
+    try:
+        return within(seconds, f"{plugin}: {method}()", getattr(adapter, method), *args)
+    except (DeadlineExceeded, CalledCodeExited) as error:
+        raise AdapterCallError(str(error)) from None
     except Exception as error:
-        if engine in ENGINES:
-            raise
         where = traceback.extract_tb(error.__traceback__)[-1]
-        raise AdapterCallError(f"plug-in engine {engine!r} (from {engine_info(engine).distribution}): {method}() "
-                               f"raised {one_line(error)} (at {Path(where.filename).name}:{where.lineno}, "
-                               f"in {where.name})") from error
+        raise AdapterCallError(f"{plugin}: {method}() raised {one_line(error)} "
+                               f"(at {Path(where.filename).name}:{where.lineno}, in {where.name})") from error
 
 
-def plugin_preflight(engine: str) -> None:
+def plugin_preflight(engine: str, seconds: float | None = None) -> None:
     """Ask plug-in ``engine`` what every command asks before it runs a case, so that a method that
     raises is an AdapterCallError naming it rather than a traceback from deep inside a command:
     ``unsupported_reason`` and ``known_defect`` of every case, ``mapping`` of every layer it accepts.
@@ -286,11 +294,11 @@ def plugin_preflight(engine: str) -> None:
     accepted = set()
     for case in all_cases():
         conditions = (case.spec, case.dtype, case.with_lengths)
-        if adapter_call(engine, "unsupported_reason", *conditions) is None:
-            adapter_call(engine, "known_defect", *conditions)
+        if adapter_call(engine, "unsupported_reason", *conditions, seconds=seconds) is None:
+            adapter_call(engine, "known_defect", *conditions, seconds=seconds)
             accepted.add(case.spec)
     for spec in accepted:
-        adapter_call(engine, "mapping", spec)
+        adapter_call(engine, "mapping", spec, seconds=seconds)
 
 
 def load_adapter(name: str) -> Any:

@@ -58,7 +58,14 @@ def pytest_configure(config: pytest.Config) -> None:
     """When a conftest that imports this (the suite's, tests/) is loaded: engines named by
     ``--engines`` are looked up now (their plug-ins imported), so a bad name stops the run
     with a usage error before anything is collected. ``installed`` waits for the first test
-    that takes ``engine``."""
+    that takes ``engine``. A bad ``RNN_REF_CASE_TIMEOUT`` stops it too (else every case would
+    fail on it)."""
+    from rnn_ref.deadline import case_seconds
+
+    try:
+        case_seconds()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
     engines = selection(config)
     if requested(config) is not None:
         engines.resolve()
