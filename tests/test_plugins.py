@@ -318,11 +318,12 @@ def test_a_plugin_that_exits_or_interrupts_at_import_is_that_plugins_problem(ins
     assert main(["map", "numpy-lstm", "--mode", "lstm"]) == 0
 
 
-def test_what_a_plugin_prints_at_import_stays_out_of_the_commands_output(install, monkeypatch, capsys):
+def test_what_a_plugin_prints_at_import_stays_out_of_the_commands_output(install, monkeypatch, capfd):
+    """Through sys.stdout and through file descriptors 1 and 2 (the probe's `fdprint`): capfd sees both."""
     install(*IMPORT_TIME)
     monkeypatch.delitem(sys.modules, "rnnbad_noisy", raising=False)  # imported afresh: it prints again
     assert main(["map", "noisy-lstm", "--mode", "lstm", "--format", "json"]) == 0
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     assert json.loads(out)["engine"] == "noisy-lstm" and "HELLO" not in out + err
 
 

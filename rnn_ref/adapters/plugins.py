@@ -33,8 +33,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
+import tempfile
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -134,9 +136,37 @@ def import_quietly(entry_point: metadata.EntryPoint, seconds: float) -> tuple[ob
             return None, error
 
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+    with quiet_descriptors() as written, contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         loaded, error = within(seconds, f"importing plug-in {entry_point.name!r}", load)
-    return loaded, error, printed.getvalue()
+    return loaded, error, printed.getvalue() + written()
+
+
+@contextlib.contextmanager
+def quiet_descriptors() -> Iterator[Callable[[], str]]:
+    """File descriptors 1 and 2 point at a temporary file for the duration: what a plug-in writes
+    beneath ``sys.stdout`` (``os.write(1, ...)``, a C library's banner) stays out of the command's
+    output too. Yields a function that returns what was written there. A descriptor that is not
+    open (stdout closed) is left alone; after a time-out the real ones are back, so a worker that
+    writes later reaches them."""
+    saved: list[tuple[int, int]] = []
+    text: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        for descriptor in (1, 2):
+            with contextlib.suppress(OSError):
+                saved.append((descriptor, os.dup(descriptor)))
+        for descriptor, _ in saved:
+            os.dup2(sink.fileno(), descriptor)
+        try:
+            yield lambda: "".join(text)
+        finally:
+            for descriptor, copy in saved:
+                os.dup2(copy, descriptor)
+                os.close(copy)
+            sink.seek(0)
+            text.append(sink.read(1 << 16).decode("utf-8", "replace"))
 
 
 def import_failure(error: BaseException) -> str:
