@@ -241,6 +241,9 @@ class Glue:
                                 "weight file holds no such input")
             array = given.array
             if what == "sequence_lens":
+                if array.dtype != np.int32:
+                    raise self.fail(f"{describe(node)} stores sequence_lens of type {array.dtype}; ONNX "
+                                    f"{node.op_type} takes int32")
                 if array.shape != (batch,) or np.any(array != steps):
                     raise self.fail(f"{describe(node)} stores sequence_lens {array.tolist()!r}; the layer rnn-ref "
                                     "converts runs every sample's full length")

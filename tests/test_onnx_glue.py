@@ -308,6 +308,15 @@ def test_float_gather_indices_are_refused_as_onnx_types_them_integer(tmp_path):
     assert "Gather has indices of type float32; ONNX Gather takes integers" in refusal(tmp_path, model, LSTM)
 
 
+def test_sequence_lengths_of_another_type_than_int32_are_refused(tmp_path):
+    from onnx import numpy_helper
+
+    model, _ = written(tmp_path, LSTM)
+    model.graph.initializer.append(numpy_helper.from_array(np.array([5, 5], np.int64), "lengths"))
+    with_input(recurrent(model)[0], 4, "lengths")
+    assert "LSTM 'l0' stores sequence_lens of type int64; ONNX LSTM takes int32" in refusal(tmp_path, model, LSTM)
+
+
 def test_two_outputs_of_h_n_are_called_h_n(tmp_path):
     from onnx import TensorProto, helper
 
