@@ -16,9 +16,16 @@ are evaluated on those arrays with NumPy, constants folded as they go. Then
   output (in X's layout, or as the last node's ``Y`` is), h_n and c_n ((L·D, N, H), layer
   by layer), each id for id.
 
-Where X's type leaves T or N open the proof runs at the sizes ``PROBE_SIZES``; a glue whose
-effect changes only at other sizes would pass (``--verify`` runs the file itself). Tensors
-are bounded (``MAX_PROBE_ELEMENTS``), so a graph cannot make the proof allocate much.
+Where X's type leaves T or N open the proof runs at the sizes ``PROBE_SIZES``. No finite set of
+sizes proves a glue whose effect changes at other sizes, so a rule closes that: a constant
+computed from a data tensor's shape (``Shape``, and what is folded from it: ``Value.sized``) may
+decide shapes only (Reshape's and Expand's shape, ConstantOfShape's, a Slice end that reaches the
+axis's end), as ``torch.onnx.export`` and ``rnn_ref.onnx_model`` write them; a graph that selects or
+reorders values by one (Gather indices, Slice starts and steps, ...) is refused. Inputs ONNX types
+as integers (indices, shapes, axes) must be integers. Tensors are bounded (``MAX_PROBE_ELEMENTS``
+elements of int32 ids: 64 MiB a tensor, ``MAX_PROBE_TOTAL``: 256 MiB in all), so a graph cannot
+make the proof allocate much, and a file whose graph input fixes sizes as large as a static
+``torch.onnx.export`` writes (T=200, N=64, 256 features, bidirectional) still reads.
 """
 
 from __future__ import annotations
@@ -50,8 +57,8 @@ from rnn_ref.onnx_file import (
 #: and each axis once of size 1, where an axis-less Squeeze or a broadcast would change what the glue does.
 PROBE_SIZES = ((3, 2), (4, 5), (1, 2), (2, 1))
 #: The most elements one tensor may have while the glue is followed, and all of them together.
-MAX_PROBE_ELEMENTS = 2**22
-MAX_PROBE_TOTAL = 2**25
+MAX_PROBE_ELEMENTS = 2**24
+MAX_PROBE_TOTAL = 2**26
 STATE_INPUTS = {4: "sequence_lens", 5: "initial_h", 6: "initial_c"}
 
 
@@ -62,6 +69,7 @@ class Value:
     array: np.ndarray
     data: bool
     elem: int = 0  # the ONNX element type of a data tensor
+    sized: bool = False  # a constant folded from a data tensor's shape: it may decide shapes only
 
 
 @dataclass(frozen=True)
@@ -102,9 +110,9 @@ class Glue:
     def fail(self, message: str) -> ParamsError:
         return ParamsError(f"{self.path}: {message}")
 
-    def ids(self, shape: tuple[int, ...]) -> np.ndarray:
-        count = self.bounded(shape, "an output of a recurrent node")
-        array = np.arange(self.next_id, self.next_id + count, dtype=np.int64).reshape(shape)
+    def ids(self, shape: tuple[int, ...], what: str = "an output of a recurrent node") -> np.ndarray:
+        count = self.bounded(shape, what)
+        array = np.arange(self.next_id, self.next_id + count, dtype=np.int32).reshape(shape)
         self.next_id += count
         return array
 
@@ -129,12 +137,25 @@ class Glue:
         raise self.fail(f"{describe(node)} reads {name!r}, which no earlier node, graph input or initializer "
                         "makes (the graph is not sorted, or incomplete)")
 
-    def constant(self, node: Any, name: str, what: str) -> np.ndarray:
+    def constant(self, node: Any, name: str, what: str, integer: bool = True, shape_only: bool = False) -> np.ndarray:
+        """A constant input; ``integer``: ONNX types it as integers; ``shape_only``: it only decides a shape, so it
+        may be folded from the input's shape (anything else that is, is refused: it would select or reorder values
+        differently at sizes the proof does not run)."""
         found = self.value(node, name)
         if found.data:
             raise self.fail(f"{describe(node)} computes its {what} from the layer's data; rnn-ref follows glue "
                             "whose shapes and indices are constants")
+        if integer and found.array.dtype.kind not in "iu":
+            raise self.fail(f"{describe(node)} has {what} of type {found.array.dtype}; ONNX {node.op_type} takes "
+                            "integers")
+        if found.sized and not shape_only:
+            raise self.fail(self.size_dependent(node, what))
         return found.array
+
+    def size_dependent(self, node: Any, what: str) -> str:
+        return (f"the glue depends on the input's size: {describe(node)} takes its {what} from the shape of the "
+                "layer's data, which may only decide shapes, never which values are selected or how they are "
+                "ordered (rnn-ref proves the glue at a few sizes only)")
 
     def inputs(self, node: Any, least: int, most: int) -> list[Value | None]:
         """The node's inputs (None where an optional input is empty), between ``least`` and ``most`` of them."""
@@ -146,9 +167,9 @@ class Glue:
     # ---------------------------------------------------------------- the walk
     def run(self, x_name: str, x_shape: tuple[int, int, int]) -> dict[str, Any]:
         """Follow the graph from X (``x_shape`` as the probe has it); returns what ``check_interface`` needs."""
-        x = Value(self.ids(x_shape), True, self.elem)
+        x = Value(self.ids(x_shape, f"the graph input {x_name!r}"), True, self.elem)
         self.env[x_name] = x
-        found: dict[str, Any] = {"x": x, "h": [], "c": []}
+        found: dict[str, Any] = {"x": x, "x_name": x_name, "h": [], "c": []}
         k = 0
         for node in self.model.graph.node:
             if node.op_type in ("RNN", "LSTM", "GRU"):
@@ -220,6 +241,9 @@ class Glue:
                                 "weight file holds no such input")
             array = given.array
             if what == "sequence_lens":
+                if array.dtype != np.int32:
+                    raise self.fail(f"{describe(node)} stores sequence_lens of type {array.dtype}; ONNX "
+                                    f"{node.op_type} takes int32")
                 if array.shape != (batch,) or np.any(array != steps):
                     raise self.fail(f"{describe(node)} stores sequence_lens {array.tolist()!r}; the layer rnn-ref "
                                     "converts runs every sample's full length")
@@ -262,24 +286,26 @@ def op_transpose(glue: Glue, node: Any) -> Value:
     attributes = attribute_values(glue.path, node, {"perm": INTS})
     (x,) = glue.inputs(node, 1, 1)
     perm = attributes.get("perm", list(range(x.array.ndim))[::-1])
-    return Value(np.transpose(x.array, perm), x.data, x.elem)
+    return Value(np.transpose(x.array, perm), x.data, x.elem, x.sized)
 
 
 def op_reshape(glue: Glue, node: Any) -> Value:
     attributes = attribute_values(glue.path, node, {"allowzero": INT, "shape": INTS})
     x = glue.inputs(node, 1 if "shape" in attributes else 2, 2)[0]
-    shape = attributes["shape"] if "shape" in attributes else glue.constant(node, node.input[1], "shape").tolist()
+    shape = (attributes["shape"] if "shape" in attributes else
+             glue.constant(node, node.input[1], "shape", shape_only=True).tolist())
     if not attributes.get("allowzero", 0):
         shape = [x.array.shape[i] if d == 0 else d for i, d in enumerate(shape)]
-    return Value(x.array.reshape([int(d) for d in shape]), x.data, x.elem)
+    return Value(x.array.reshape([int(d) for d in shape]), x.data, x.elem, x.sized)
 
 
-def int_list(glue: Glue, node: Any, position: int, attributes: dict, name: str) -> list[int] | None:
+def int_list(glue: Glue, node: Any, position: int, attributes: dict, name: str,
+             shape_only: bool = False) -> list[int] | None:
     """An INTS attribute ``name`` where the opset has it, else the constant input ``position`` (None if absent)."""
     if name in attributes:
         return [int(v) for v in attributes[name]]
     if len(node.input) > position and node.input[position]:
-        return [int(v) for v in glue.constant(node, node.input[position], name).ravel().tolist()]
+        return [int(v) for v in glue.constant(node, node.input[position], name, shape_only=shape_only).ravel().tolist()]
     return None
 
 
@@ -297,7 +323,9 @@ def onnx_slice(dim: int, start: int, end: int, step: int) -> slice:
 def op_slice(glue: Glue, node: Any) -> Value:
     attributes = attribute_values(glue.path, node, {"starts": INTS, "ends": INTS, "axes": INTS})
     x = glue.inputs(node, 1 if "starts" in attributes else 3, 5)[0]
-    starts, ends = int_list(glue, node, 1, attributes, "starts"), int_list(glue, node, 2, attributes, "ends")
+    starts, ends = int_list(glue, node, 1, attributes, "starts"), int_list(glue, node, 2, attributes, "ends", True)
+    sized_ends = len(node.input) > 2 and bool(node.input[2]) and "ends" not in attributes and \
+        glue.value(node, node.input[2]).sized
     axes = int_list(glue, node, 3, attributes, "axes") or list(range(len(starts or [])))
     steps = int_list(glue, node, 4, {}, "steps") or [1] * len(axes)
     if starts is None or ends is None or not len(starts) == len(ends) == len(axes) == len(steps):
@@ -305,7 +333,9 @@ def op_slice(glue: Glue, node: Any) -> Value:
     index = [slice(None)] * x.array.ndim
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         index[axis] = onnx_slice(x.array.shape[axis], start, end, step)
-    return Value(x.array[tuple(index)], x.data, x.elem)
+        if sized_ends and (step < 0 or index[axis].stop < x.array.shape[axis]):
+            raise glue.fail(glue.size_dependent(node, "ends (short of the axis's end)"))
+    return Value(x.array[tuple(index)], x.data, x.elem, x.sized)
 
 
 def op_concat(glue: Glue, node: Any) -> Value:
@@ -315,7 +345,8 @@ def op_concat(glue: Glue, node: Any) -> Value:
         raise glue.fail(f"{describe(node)} joins constants to the layer's data (it adds values the layer does not "
                         "compute)")
     glue.bounded((sum(p.array.size for p in parts),), f"the output of {describe(node)}")
-    return Value(np.concatenate([p.array for p in parts], axis=attributes["axis"]), parts[0].data, parts[0].elem)
+    return Value(np.concatenate([p.array for p in parts], axis=attributes["axis"]), parts[0].data, parts[0].elem,
+                 any(p.sized for p in parts))
 
 
 def op_squeeze(glue: Glue, node: Any) -> Value:
@@ -323,7 +354,7 @@ def op_squeeze(glue: Glue, node: Any) -> Value:
     x = glue.inputs(node, 1, 2)[0]
     axes = int_list(glue, node, 1, attributes, "axes")
     squeezed = np.squeeze(x.array) if axes is None else np.squeeze(x.array, axis=tuple(axes))
-    return Value(squeezed, x.data, x.elem)
+    return Value(squeezed, x.data, x.elem, x.sized)
 
 
 def op_unsqueeze(glue: Glue, node: Any) -> Value:
@@ -331,14 +362,15 @@ def op_unsqueeze(glue: Glue, node: Any) -> Value:
     x = glue.inputs(node, 1 if "axes" in attributes else 2, 2)[0]
     axes = int_list(glue, node, 1, attributes, "axes") or []
     rank = x.array.ndim + len(axes)
-    return Value(np.expand_dims(x.array, tuple(sorted(a + rank if a < 0 else a for a in axes))), x.data, x.elem)
+    return Value(np.expand_dims(x.array, tuple(sorted(a + rank if a < 0 else a for a in axes))), x.data, x.elem,
+                 x.sized)
 
 
 def op_shape(glue: Glue, node: Any) -> Value:
     attributes = attribute_values(glue.path, node, {"start": INT, "end": INT})
     (x,) = glue.inputs(node, 1, 1)
     shape = list(x.array.shape)[attributes.get("start", 0):attributes.get("end", x.array.ndim)]
-    return Value(np.array(shape, np.int64), False)
+    return Value(np.array(shape, np.int64), False, sized=x.data or x.sized)
 
 
 def op_gather(glue: Glue, node: Any) -> Value:
@@ -347,7 +379,7 @@ def op_gather(glue: Glue, node: Any) -> Value:
     indices = glue.constant(node, node.input[1], "indices").astype(np.int64)
     axis = attributes.get("axis", 0)
     glue.bounded((indices.size * x.array.size // max(x.array.shape[axis], 1),), f"the output of {describe(node)}")
-    return Value(np.take(x.array, indices, axis=axis), x.data, x.elem)
+    return Value(np.take(x.array, indices, axis=axis), x.data, x.elem, x.sized)
 
 
 def op_cast(glue: Glue, node: Any) -> Value:
@@ -361,22 +393,24 @@ def op_cast(glue: Glue, node: Any) -> Value:
         return x
     if to not in TENSOR_TYPES:
         raise glue.fail(f"{describe(node)} casts a constant to {tensor_type_name(to)}, which rnn-ref does not follow")
-    return Value(x.array.astype(TENSOR_TYPES[to][1]), False)
+    return Value(x.array.astype(TENSOR_TYPES[to][1]), False, sized=x.sized)
 
 
 def op_expand(glue: Glue, node: Any) -> Value:
     attribute_values(glue.path, node, {})
     x = glue.inputs(node, 2, 2)[0]
-    shape = np.broadcast_shapes(x.array.shape, tuple(int(d) for d in glue.constant(node, node.input[1], "shape")))
+    target = glue.constant(node, node.input[1], "shape", shape_only=True)
+    shape = np.broadcast_shapes(x.array.shape, tuple(int(d) for d in target))
     glue.bounded(shape, f"the output of {describe(node)}")
-    return Value(np.broadcast_to(x.array, shape).copy(), x.data, x.elem)
+    sized = x.sized or glue.value(node, node.input[1]).sized
+    return Value(np.broadcast_to(x.array, shape).copy(), x.data, x.elem, sized)
 
 
 def op_constant_of_shape(glue: Glue, node: Any) -> Value:
     attributes = {a.name: a for a in node.attribute}
     attribute_values(glue.path, node, {"value": TENSOR})
     glue.inputs(node, 1, 1)
-    shape = tuple(int(d) for d in glue.constant(node, node.input[0], "shape"))
+    shape = tuple(int(d) for d in glue.constant(node, node.input[0], "shape", shape_only=True))
     fill = np.zeros(1, np.float32)
     if "value" in attributes:
         fill = tensor_array(glue.path, attributes["value"].t, f"the value of {describe(node)}").ravel()
@@ -385,7 +419,7 @@ def op_constant_of_shape(glue: Glue, node: Any) -> Value:
     if any(d < 0 for d in shape):
         raise glue.fail(f"{describe(node)} makes a tensor of the negative shape {shape}")
     glue.bounded(shape, f"the output of {describe(node)}")
-    return Value(np.full(shape, fill[0], fill.dtype), False)
+    return Value(np.full(shape, fill[0], fill.dtype), False, sized=glue.value(node, node.input[0]).sized)
 
 
 def op_constant(glue: Glue, node: Any) -> Value:
@@ -460,13 +494,19 @@ def graph_outputs(path: Path | str, model: Any, glue: Glue, found: dict[str, Any
             closest = max(expected, key=lambda kind: 0 if got is None or not got.data else
                           int(np.isin(got.array, expected[kind]).sum()))
             what = "is not computed by the graph's nodes"
-            if got is not None:
+            x = found["x"].array
+            if got is not None and got.data and np.isin(got.array, x).all():
+                what = (f"is the graph input {found['x_name']!r} itself" if same(got, x) else
+                        "is computed from the graph input alone")
+                what += ", not the layer's output, h_n or c_n"
+            elif got is not None:
                 done = difference(got, expected[closest], closest)
                 what = f"is not the layer's output, h_n or c_n: the ops before it {done}"
             raise ParamsError(f"{path}: the graph output {output.name!r} {what}")
         if matching[0] in named or {matching[0], *named} >= {"output", "onnx_y"}:
-            raise ParamsError(f"{path}: the graph outputs {named.get(matching[0], named.get('output'))!r} and "
-                              f"{output.name!r} are both the layer's output")
+            kind = {"onnx_y": "the layer's output", "output": "the layer's output"}.get(matching[0], matching[0])
+            other = named.get(matching[0], named.get("output", named.get("onnx_y")))
+            raise ParamsError(f"{path}: the graph outputs {other!r} and {output.name!r} are both {kind}")
         named[matching[0]] = output.name
     if not named:
         raise ParamsError(f"{path}: the graph has no output")

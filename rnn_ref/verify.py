@@ -5,7 +5,9 @@ disk) run the same seeded inputs of the declared sizes: once with zero initial s
 full lengths, once with given initial states and per-sample lengths (where both sides
 support them; where a side refuses lengths, given initial states and full lengths), so both
 directions of a bidirectional layer start from given states and the backward one from each
-sample's last valid step. Each side runs on its real framework where
+sample's last valid step. Where neither file fixes T, a third set runs zero states at
+T=``LONG_STEPS``, far above the sizes an ``.onnx`` file's glue is proved at, so a file whose
+computation changes with the sequence's length fails by running too. Each side runs on its real framework where
 installed (``torch``'s ``.pt`` in ``torch.nn.LSTM``, ...), else on the NumPy reference fed
 with that file's canonical reading, so a NumPy-only run still proves that OUT's weights
 mean what IN's mean.
@@ -20,6 +22,9 @@ holds were verified, not the file.
 Design 2f: each side runs every input set twice, on fresh copies, and the two runs must agree
 (an engine that keeps state between calls fails the verification, saying so); every run is
 bounded in time (``rnn_ref.deadline``, ``RNN_REF_CASE_TIMEOUT``).
+
+A side that did not run (it raised, e.g. a runtime refusing the file, or did not return in
+time) fails the verification saying so and why, not as a layer that computes something else.
 
 Compared: the output at valid steps, ``h_n`` and ``c_n``. What an engine writes at padded
 steps is its own convention (``rnn-ref map`` docs), not a property of the weights, so padded
@@ -47,6 +52,9 @@ from rnn_ref.runner import valid_steps
 from rnn_ref.spec import RNNSpec
 
 STEPS, BATCH = 7, 3
+#: A third input set's length, well above the sizes an .onnx file's glue is proved at (onnx_glue.PROBE_SIZES), so
+#: a file whose computation changes with the sequence's length is also caught by running it.
+LONG_STEPS = 40
 LENGTHS = (7, 1, 4)  # a full-length sample, a one-step sample and one in between
 SEED = 0
 
@@ -69,8 +77,9 @@ def ragged_lengths(steps: int, batch: int) -> tuple[int, ...]:
 
 
 def input_sets(spec: RNNSpec, dtype: np.dtype, seed: int = SEED, steps: int = STEPS,
-               batch: int = BATCH) -> list[InputSet]:
-    """Zero states and full lengths, then given states and ragged lengths; layout as the spec says."""
+               batch: int = BATCH, long_steps: int = 0) -> list[InputSet]:
+    """Zero states and full lengths, then given states and ragged lengths, then (``long_steps``) zero states and a
+    longer sequence; layout as the spec says."""
     rng = np.random.default_rng(seed)
     shape = (steps, batch) if spec.layout == "TNC" else (batch, steps)
     x = rng.standard_normal((*shape, spec.input_size)).astype(dtype)
@@ -78,8 +87,13 @@ def input_sets(spec: RNNSpec, dtype: np.dtype, seed: int = SEED, steps: int = ST
     h0 = (0.5 * rng.standard_normal((units, batch, spec.state_size))).astype(dtype)
     c0 = (0.5 * rng.standard_normal((units, batch, spec.hidden_size))).astype(dtype) if spec.has_cell_state else None
     lengths = ragged_lengths(steps, batch)
-    return [InputSet("zero state, full lengths", x, None, None),
+    sets = [InputSet("zero state, full lengths", x, None, None),
             InputSet(f"given state, lengths {','.join(map(str, lengths))}", x, State(h0, c0), np.array(lengths))]
+    if long_steps:
+        shape = (long_steps, batch) if spec.layout == "TNC" else (batch, long_steps)
+        long_x = rng.standard_normal((*shape, spec.input_size)).astype(dtype)
+        sets.append(InputSet(f"zero state, T={long_steps}", long_x, None, None))
+    return sets
 
 
 @dataclass
@@ -232,6 +246,11 @@ class Verification:
             worst = max(c.max_abs_error for _, c in self.comparisons)
             lines.append(f"verification passed: largest difference {worst:.3e} (tolerance {allowed}: twice the "
                          f"{self.dtype} bound of the tolerance table, as each side may differ from the truth by it)")
+        elif not_run := [(label, c.problem) for label, c in self.comparisons if c.tensor == "run"]:
+            label, why = not_run[0]
+            lines.append(f"verification FAILED: on {label!r} {why}" + (f" (and on {len(not_run) - 1} more input "
+                                                                        f"set{'s' * (len(not_run) > 2)})"
+                                                                        if len(not_run) > 1 else ""))
         else:
             failed = sorted({c.tensor for _, c in self.comparisons if not c.passed})
             lines.append(f"verification FAILED on {', '.join(failed)}: the converted layer does not compute "
@@ -246,6 +265,9 @@ def twice(tolerance: Tolerance) -> Tolerance:
 class RunFailed(Exception):
     """A side's run raised, returned something else than an RNNOutput, or did not return in time."""
 
+    def __init__(self, role: str, why: str) -> None:
+        super().__init__(f"the {role} layer did not run: {why}")
+
 
 def run_once(s: Side, inputs: InputSet) -> RNNOutput:
     """One run of ``s`` on fresh copies of the inputs (bounded in time), its arrays copied out."""
@@ -257,11 +279,11 @@ def run_once(s: Side, inputs: InputSet) -> RNNOutput:
         result = within(case_seconds(), f"the {s.role} layer's run on {inputs.label!r}", s.run, *fresh)
     except DeadlineExceeded as error:
         s.dead = str(error)
-        raise RunFailed(f"its run did not return: {error}") from None
+        raise RunFailed(s.role, f"its run did not return: {error}") from None
     except Exception as error:  # the engine raised: a failure of the verification, reported, never a traceback
-        raise RunFailed(f"running it raised {type(error).__name__}: {error}") from None
+        raise RunFailed(s.role, f"running it raised {type(error).__name__}: {error}") from None
     if not isinstance(result, RNNOutput):
-        raise RunFailed(f"its run returned {type(result).__name__}, not an RNNOutput")
+        raise RunFailed(s.role, f"its run returned {type(result).__name__}, not an RNNOutput")
     copied = (None if a is None else np.array(a, copy=True) for a in (result.output, result.h_n, result.c_n))
     return RNNOutput(*copied)
 
@@ -309,7 +331,11 @@ def verify_conversion(source: str, target: str, source_params: Params, in_path: 
     def refusals(inputs: InputSet) -> list[str]:
         return [f"{s.role}: {why}" for s in sides if (why := s.dead or s.refuses(inputs)) is not None]
 
-    for inputs in input_sets(spec, source_params.dtype, seed, steps, batch):
+    long_steps = LONG_STEPS if not any(t for t, _ in fixed) else 0
+    if long_steps:
+        result.notes.append(f"a third input set runs T={long_steps}, so a computation that changes with the "
+                            "sequence's length is seen")
+    for inputs in input_sets(spec, source_params.dtype, seed, steps, batch, long_steps):
         refused = refusals(inputs)
         if refused and inputs.lengths is not None:  # keep the given states, drop the lengths
             result.notes.append(f"{inputs.label}: not run ({'; '.join(refused)}); given state, full lengths instead")
@@ -323,7 +349,7 @@ def verify_conversion(source: str, target: str, source_params: Params, in_path: 
         except RunFailed as error:
             result.comparisons.append((inputs.label, Comparison("run", np.inf, (), np.nan, np.nan, False, str(error))))
             continue
-        valid = valid_steps(spec, steps, batch, inputs.lengths)
+        valid = valid_steps(spec, inputs.x.shape[0 if spec.layout == "TNC" else 1], batch, inputs.lengths)
         for (name, got), (_, want) in zip(tensors(spec, actual), tensors(spec, expected), strict=True):
             if got is None or want is None:
                 missing = " and ".join(s.role for s, a in zip(sides, (want, got), strict=True) if a is None)

@@ -226,3 +226,133 @@ def test_verify_runs_a_file_with_fixed_sizes_at_those_sizes(tmp_path, capsys):
     assert code == 0, out
     assert "seeded inputs (seed 0): T=5, N=2" in out
     assert "note: the source file's graph input fixes T=5, N=2: the inputs have those sizes" in out
+
+
+def size_dependent_reversal(tmp_path):
+    """The n1 construction: Gather(X, Gather(TABLE, Shape(X)[0]), axis=2) reverses the features only when T > 7,
+    so every size the proof probes sees the identity."""
+    from onnx import helper, numpy_helper
+
+    model, params = written(tmp_path, LSTM)
+    table = np.array([[0, 1, 2]] * 8 + [[2, 1, 0]] * 24, np.int64)  # row T: the feature order at T steps
+    model.graph.initializer.extend([numpy_helper.from_array(table, "TABLE"),
+                                    numpy_helper.from_array(np.array(0, np.int64), "zero")])
+    model.graph.node.insert(0, helper.make_node("Shape", ["X"], ["shape"]))
+    model.graph.node.insert(1, helper.make_node("Gather", ["shape", "zero"], ["steps"], axis=0))
+    model.graph.node.insert(2, helper.make_node("Gather", ["TABLE", "steps"], ["order"], axis=0))
+    model.graph.node.insert(3, helper.make_node("Gather", ["X", "order"], ["Xo"], axis=2))
+    recurrent(model)[0].input[0] = "Xo"
+    return model, params
+
+
+def test_glue_that_selects_values_by_the_inputs_size_is_refused(tmp_path):
+    """Design 2f: no set of probe sizes proves such glue, so a value folded from X's shape may decide shapes only."""
+    import onnxruntime
+
+    model, params = size_dependent_reversal(tmp_path)
+    message = refusal(tmp_path, model, LSTM)
+    assert "the glue depends on the input's size: Gather takes its indices from the shape of the layer's data" \
+        in message
+    session = onnxruntime.InferenceSession(str(tmp_path / "edited.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).standard_normal((12, 2, 3)).astype(np.float32)
+    assert np.abs(session.run(None, {"X": x})[0] - forward(LSTM, params, x).output).max() > 1e-3
+
+
+def test_a_slice_whose_start_is_folded_from_the_inputs_size_is_refused(tmp_path):
+    from onnx import helper, numpy_helper
+
+    model, _ = written(tmp_path, LSTM)
+    model.graph.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), name)
+                                    for name in ("axes", "first")] +
+                                   [numpy_helper.from_array(np.array([2**40], np.int64), "end")])
+    model.graph.node.insert(0, helper.make_node("Shape", ["X"], ["shape"]))
+    model.graph.node.insert(1, helper.make_node("Slice", ["shape", "first", "end", "axes"], ["steps"]))
+    model.graph.node.insert(2, helper.make_node("Slice", ["X", "steps", "end", "axes"], ["Xs"]))  # empty at any T
+    recurrent(model)[0].input[0] = "Xs"
+    assert "the glue depends on the input's size: Slice takes its starts from the shape of the layer's data" in \
+        refusal(tmp_path, model, LSTM)
+
+
+def test_shapes_folded_from_the_inputs_size_still_read(tmp_path):
+    """torch.onnx.export's pattern: Reshape(X, Concat(Shape(X)[0:2], [-1])) and a Slice to Shape(X)[0] decide
+    shapes only, the identity at every size."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model, params = written(tmp_path, LSTM)
+    model.graph.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), "zero"),
+                                    numpy_helper.from_array(np.array([2], np.int64), "two"),
+                                    numpy_helper.from_array(np.array([-1], np.int64), "rest")])
+    nodes = [helper.make_node("Shape", ["X"], ["shape"]),
+             helper.make_node("Slice", ["shape", "zero", "two", "zero"], ["tn"]),
+             helper.make_node("Concat", ["tn", "rest"], ["target"], axis=0),
+             helper.make_node("Reshape", ["X", "target"], ["Xr"]),
+             helper.make_node("Slice", ["shape", "zero", "two", "zero"], ["tn2"]),
+             helper.make_node("Gather", ["tn2", "zero"], ["t"], axis=0),
+             helper.make_node("Slice", ["Xr", "zero", "t", "zero"], ["Xs"])]
+    for position, node in enumerate(nodes):
+        model.graph.node.insert(position, node)
+    recurrent(model)[0].input[0] = "Xs"
+    onnx.save(model, tmp_path / "shapes.onnx")
+    assert read_params("onnx", tmp_path / "shapes.onnx", LSTM).equal(params)
+
+
+def test_float_gather_indices_are_refused_as_onnx_types_them_integer(tmp_path):
+    """onnxruntime refuses such a file; converting it would convert a file that does not run."""
+    from onnx import helper, numpy_helper
+
+    model, _ = written(tmp_path, LSTM)
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0.0, 1.0, 2.0], np.float32), "order"))
+    model.graph.node.insert(0, helper.make_node("Gather", ["X", "order"], ["Xo"], axis=2))
+    recurrent(model)[0].input[0] = "Xo"
+    assert "Gather has indices of type float32; ONNX Gather takes integers" in refusal(tmp_path, model, LSTM)
+
+
+def test_sequence_lengths_of_another_type_than_int32_are_refused(tmp_path):
+    from onnx import numpy_helper
+
+    model, _ = written(tmp_path, LSTM)
+    model.graph.initializer.append(numpy_helper.from_array(np.array([5, 5], np.int64), "lengths"))
+    with_input(recurrent(model)[0], 4, "lengths")
+    assert "LSTM 'l0' stores sequence_lens of type int64; ONNX LSTM takes int32" in refusal(tmp_path, model, LSTM)
+
+
+def test_two_outputs_of_h_n_are_called_h_n(tmp_path):
+    from onnx import TensorProto, helper
+
+    model, _ = written(tmp_path, LSTM)
+    h_n = next(o.name for o in model.graph.output if o.name != model.graph.output[0].name and "c" not in o.name.lower())
+    model.graph.node.append(helper.make_node("Identity", [h_n], ["again"]))
+    model.graph.output.append(helper.make_tensor_value_info("again", TensorProto.FLOAT, None))
+    assert f"the graph outputs {h_n!r} and 'again' are both h_n" in refusal(tmp_path, model, LSTM)
+
+
+def test_the_graph_input_as_an_output_is_called_so(tmp_path):
+    from onnx import TensorProto, helper
+
+    model, _ = written(tmp_path, LSTM)
+    model.graph.output.append(helper.make_tensor_value_info("X", TensorProto.FLOAT, None))
+    assert "the graph output 'X' is the graph input 'X' itself, not the layer's output, h_n or c_n" in \
+        refusal(tmp_path, model, LSTM)
+
+
+def test_a_graph_input_too_large_to_follow_is_called_the_graph_input(tmp_path):
+    model, _ = written(tmp_path, LSTM)
+    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, (2**20, 2**10), strict=False):
+        dim.Clear()
+        dim.dim_value = size
+    assert "the graph input 'X' would have the shape (1048576, 1024, 3)" in refusal(tmp_path, model, LSTM)
+
+
+def test_a_static_export_of_a_large_bidirectional_layer_reads(tmp_path):
+    """torch.onnx.export without dynamic axes: X fixed at [200, 64, 256], a bidirectional LSTM 256->256; its Y
+    (200, 2, 64, 256) has 6.5 million elements, within the proof's bounds."""
+    import onnx
+
+    spec = RNNSpec("lstm", 256, 256, bidirectional=True)
+    model, params = written(tmp_path, spec)
+    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, (200, 64), strict=False):
+        dim.Clear()
+        dim.dim_value = size
+    onnx.save(model, tmp_path / "static.onnx")
+    assert read_params("onnx", tmp_path / "static.onnx", spec).equal(params)

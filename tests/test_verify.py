@@ -203,6 +203,41 @@ def test_a_run_that_does_not_return_in_time_fails_and_is_not_called_again(tmp_pa
            "0.05 s" in verification.render()
 
 
+def test_a_layer_that_differs_only_on_long_sequences_fails_the_verification(tmp_path, monkeypatch):
+    """The third input set runs T=LONG_STEPS, far above the sizes an .onnx file's glue is proved at."""
+    from rnn_ref.reference import RNNOutput, forward
+
+    params = Params.random(SPEC, seed=5, dtype=np.float32)
+    write_params("canonical", tmp_path / "in.npz", params)
+    write_params("canonical", tmp_path / "out.npz", params)
+
+    def long_differs(spec, p, x, *args):
+        result = forward(spec, p, x, *args)
+        return RNNOutput(result.output + 1, result.h_n, result.c_n) if p is params and x.shape[0] > 8 else result
+
+    monkeypatch.setattr(rnn_ref.verify, "forward", long_differs)
+    verification = verify_conversion("canonical", "canonical", params, tmp_path / "in.npz", tmp_path / "out.npz")
+    text = verification.render()
+    assert not verification.passed, text
+    assert f"zero state, T={rnn_ref.verify.LONG_STEPS}" in text and "verification FAILED on output" in text
+
+
+def test_a_side_that_did_not_run_is_reported_as_not_run_not_as_a_different_layer(tmp_path, monkeypatch):
+    params = Params.random(SPEC, seed=5, dtype=np.float32)
+    write_params("canonical", tmp_path / "in.npz", params)
+    write_params("canonical", tmp_path / "out.npz", params)
+
+    def refusing(*args, **kwargs):
+        raise RuntimeError("this runtime refuses the file")
+
+    monkeypatch.setattr(rnn_ref.verify, "forward", refusing)
+    text = verify_conversion("canonical", "canonical", params, tmp_path / "in.npz", tmp_path / "out.npz").render()
+    last = text.splitlines()[-1]
+    assert last.startswith("verification FAILED: on 'zero state, full lengths' the source layer did not run: running "
+                           "it raised RuntimeError: this runtime refuses the file"), last
+    assert "does not compute what the source layer computes" not in text
+
+
 # ----------------------------------------------------------------------------- .onnx files: the file itself runs
 def needs_onnx(test):
     """Runs where the onnx engine is selected (tox -e onnx); deselected in the NumPy-only env."""
@@ -296,3 +331,31 @@ def test_a_file_of_layout_1_nodes_runs_itself_on_the_onnx_reference(tmp_path, ca
     assert code == 0, out
     assert "  source: onnx-reference (onnx " in out and "running in.onnx itself" in out
     assert "onnx cannot run this layer in float32: onnxruntime's CPU kernels refuse layout=1 nodes" in out
+
+
+@needs_onnx
+def test_a_file_that_selects_by_the_inputs_size_is_caught_by_running_it_at_a_longer_sequence(tmp_path, capsys,
+                                                                                           monkeypatch):
+    """Were the glue rule missed, --verify must still fail: glue that reverses the features only when T > 7 (the
+    probe's n1 construction) differs from the layer on the T=LONG_STEPS input set."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    import rnn_ref.onnx_glue
+
+    model = onnx.load(source_file("onnx", tmp_path / "in.onnx"))
+    table = np.array([[0, 1, 2]] * 8 + [[2, 1, 0]] * 56, np.int64)
+    model.graph.initializer.extend([numpy_helper.from_array(table, "TABLE"),
+                                    numpy_helper.from_array(np.array(0, np.int64), "zero")])
+    for position, node in enumerate([helper.make_node("Shape", ["X"], ["shape"]),
+                                     helper.make_node("Gather", ["shape", "zero"], ["steps"], axis=0),
+                                     helper.make_node("Gather", ["TABLE", "steps"], ["order"], axis=0),
+                                     helper.make_node("Gather", ["X", "order"], ["Xo"], axis=2)]):
+        model.graph.node.insert(position, node)
+    next(n for n in model.graph.node if n.op_type == "LSTM").input[0] = "Xo"
+    onnx.save(model, tmp_path / "sized.onnx")
+    lax = rnn_ref.onnx_glue.FileInterface("X", "TNC", {"output": "Y", "h_n": "Y_h", "c_n": "Y_c"})
+    monkeypatch.setattr(rnn_ref.onnx_glue, "check_interface", lambda path, model, layer: lax)
+    code, out, _ = convert_and_verify(capsys, "onnx", "canonical", tmp_path / "sized.onnx", tmp_path / "c.npz")
+    assert code == 1, out
+    assert f"zero state, T={rnn_ref.verify.LONG_STEPS}" in out and "verification FAILED on c_n, h_n, output" in out
