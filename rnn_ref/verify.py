@@ -45,6 +45,7 @@ from rnn_ref.adapters import engine_info, load_adapter
 from rnn_ref.compare import TOLERANCES, Comparison, Tolerance, compare
 from rnn_ref.convert import CANONICAL, named, read_params, suffix_of
 from rnn_ref.deadline import DeadlineExceeded, case_seconds, within
+from rnn_ref.errors import ParamsError
 from rnn_ref.onnx_file import ONNX_FILE_ENGINES
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State, forward
@@ -74,6 +75,15 @@ class InputSet:
 def ragged_lengths(steps: int, batch: int) -> tuple[int, ...]:
     """Full length, one step, half way, repeated: (7, 1, 4) for T=7, N=3."""
     return tuple((steps, 1, (steps + 1) // 2)[n % 3] for n in range(batch))
+
+
+def version_of(engine: str, adapter: Any) -> str:
+    """``adapter.version()``, bounded like a run; one that raises or does not return is a ParamsError
+    (the CLI's "was written, but cannot be verified")."""
+    try:
+        return within(case_seconds(), f"{engine}'s version()", adapter.version)
+    except Exception as error:  # engine code: whatever it raises, DeadlineExceeded and CalledCodeExited too
+        raise ParamsError(f"{engine}'s version() failed: {type(error).__name__}: {error}") from None
 
 
 def input_sets(spec: RNNSpec, dtype: np.dtype, seed: int = SEED, steps: int = STEPS,
@@ -137,7 +147,7 @@ def side(role: str, engine: str, params: Params, path: Path) -> Side:
             defect = adapter.known_defect(spec, dtype, with_lengths)
             return reason or (f"known {engine} defect: {defect}" if defect else None)
 
-        return Side(role, f"{engine} ({adapter.version()}) running {path.name}", run, refuses)
+        return Side(role, f"{engine} ({version_of(engine, adapter)}) running {path.name}", run, refuses)
     return reference_side(role, params,
                           f"the reference fed with {path.name}'s canonical reading as {engine}{why}")
 
@@ -189,8 +199,8 @@ def onnx_file_side(role: str, engine: str, params: Params, path: Path) -> Side:
         outputs = ", ".join(f"{name!r}" for name in names)
         also = f"; {'; '.join(reasons)}" if reasons else ""
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "none")
-        how = (f"{candidate} ({adapter.version()}) running {path.name} itself (its opset {opset}, graph input "
-               f"{interface.input!r}, outputs {outputs}{also})")
+        how = (f"{candidate} ({version_of(candidate, adapter)}) running {path.name} itself (its opset {opset}, "
+               f"graph input {interface.input!r}, outputs {outputs}{also})")
         return Side(role, how, run, refuses, (interface.steps, interface.batch))
     return reference_side(role, params, f"the reference fed with the weights {path.name} holds, read as "
                           f"{engine} -- not {path.name} itself, which nothing here can run ({'; '.join(reasons)})")

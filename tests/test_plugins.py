@@ -422,3 +422,17 @@ def test_a_plugin_method_that_never_returns_is_one_line_at_the_bound(install, mo
     assert within(30, "check", main, ["check", "--engines", "version-blocks"]) == 1
     assert "could not be checked: DeadlineExceeded: version-blocks's version() did not finish within 0.3 s" in (
         capsys.readouterr().out)
+
+
+def test_verify_with_a_plugin_whose_version_never_returns_is_one_line(install, monkeypatch, tmp_path, capsys):
+    """The probe's `versionsleep` and `versionraise` under `convert --verify`: a hang and a traceback."""
+    install(*BLOCKING)
+    monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0.3")
+    Params.random(RNNSpec("lstm", 3, 4), seed=1).save(tmp_path / "canonical.npz")
+    argv = ["convert", "--from", "canonical", "--to", "version-blocks", "--mode", "lstm", "--verify",
+            str(tmp_path / "canonical.npz"), str(tmp_path / "out.npz")]
+    assert within(30, "convert --verify", main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rnn-ref convert: error: {tmp_path / 'out.npz'} was written, but cannot be verified: "
+                          "version-blocks's version() failed: DeadlineExceeded: version-blocks's version() did not "
+                          "finish within 0.3 s"), err
