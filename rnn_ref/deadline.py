@@ -30,8 +30,6 @@ DEFAULT_CASE_SECONDS = 300.0
 #: seconds importing one plug-in module may take by default
 DEFAULT_IMPORT_SECONDS = 120.0
 ENVIRONMENT_VARIABLE = "RNN_REF_CASE_TIMEOUT"
-
-
 #: the largest bound accepted, in seconds (a week): far beyond any case, and below the
 #: ``threading`` wait limits that larger numbers overflow (OverflowError from join)
 MAX_SECONDS = 7 * 24 * 3600.0
@@ -57,7 +55,7 @@ class DeadlineExceeded(TimeoutError):
 
 
 def parse_seconds(text: str, source: str) -> float:
-    """``text`` as a bound in seconds: a finite number >= 0, where 0 means no bound.
+    """``text`` as a bound in seconds: from 0 (no bound) to ``MAX_SECONDS``.
 
     ``source`` names where the text came from, for the error (``ValueError``)."""
     try:
@@ -69,10 +67,16 @@ def parse_seconds(text: str, source: str) -> float:
     return seconds
 
 
+def seconds_from_environment(variable: str, default: float) -> float:
+    """The bound the environment variable ``variable`` sets (0: no bound), ``default`` where it is
+    unset or blank; a value that is not a bound raises ValueError naming the variable."""
+    text = os.environ.get(variable, "").strip()
+    return default if not text else parse_seconds(text, variable)
+
+
 def case_seconds() -> float:
     """The per-case bound: ``RNN_REF_CASE_TIMEOUT`` where set (0: no bound), else the default."""
-    text = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
-    return DEFAULT_CASE_SECONDS if not text else parse_seconds(text, ENVIRONMENT_VARIABLE)
+    return seconds_from_environment(ENVIRONMENT_VARIABLE, DEFAULT_CASE_SECONDS)
 
 
 def within(seconds: float | None, what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

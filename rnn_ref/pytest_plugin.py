@@ -160,13 +160,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if names:
         validated_without_import(names)  # so does an unknown name, or a built-in that cannot run here
     if names is not None:  # and a bad RNN_REF_CASE_TIMEOUT, in a session that asks for rnn_ref's engines
-        from rnn_ref.deadline import case_seconds
-
-        try:
-            case_seconds()
-        except ValueError as error:
-            raise pytest.UsageError(str(error)) from None
+        check_case_bound()
     selection(config)
+
+
+def check_case_bound() -> None:
+    """A bad ``RNN_REF_CASE_TIMEOUT`` as a usage error (else every case of the matrix fails on it)."""
+    from rnn_ref.deadline import case_seconds
+
+    try:
+        case_seconds()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -8,8 +8,8 @@ so what crosses into it and back goes through the functions of that section belo
 judge reads afterwards), ``bounded`` (every call bounded in time, and an engine that did not
 return never called again) and ``engine_output``/``engine_gradients`` (a result the judge cannot
 read fails its case with the reason). Every caller that hands case data to an adapter
-(``execute_case``, ``execute_gradient_case``, the self-test's probe, the shipped suite, ``--verify``)
-goes through them.
+(``execute_case``, ``execute_gradient_case``, the self-test's probe, the shipped suite) goes
+through them; ``--verify`` hands its sides copies through ``handed`` and ``handed_state``.
 """
 
 from __future__ import annotations
@@ -133,6 +133,11 @@ def handed(array: np.ndarray | None) -> np.ndarray | None:
     return None if array is None else np.array(array)
 
 
+def handed_state(state: State | None) -> State | None:
+    """Copies of an initial state's arrays for an engine (None stays None)."""
+    return None if state is None else State(handed(state.h), handed(state.c))
+
+
 def handed_params(params: Params) -> Params:
     """Read-only copies of ``params``' blocks, in memory of their own (``Params`` would share them)."""
     copies = {key: np.array(block) for key, block in params.items()}
@@ -155,9 +160,7 @@ def engine_inputs(data: CaseData) -> CaseData:
     its weights raises where it does, and one that turns the flag off first (``setflags``, or C
     code writing through the buffer) writes into its own copy, never the judge's.
     """
-    state = data.initial_state
-    return CaseData(handed_params(data.params), handed(data.x),
-                    None if state is None else State(handed(state.h), handed(state.c)), handed(data.lengths))
+    return CaseData(handed_params(data.params), handed(data.x), handed_state(data.initial_state), handed(data.lengths))
 
 
 def engine_cotangents(cotangents: Cotangents) -> Cotangents:

@@ -49,7 +49,7 @@ from rnn_ref.errors import ParamsError
 from rnn_ref.onnx_file import ONNX_FILE_ENGINES
 from rnn_ref.params import Params
 from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.runner import valid_steps
+from rnn_ref.runner import handed, handed_state, valid_steps
 from rnn_ref.spec import RNNSpec
 
 STEPS, BATCH = 7, 3
@@ -281,10 +281,7 @@ class RunFailed(Exception):
 
 def run_once(s: Side, inputs: InputSet) -> RNNOutput:
     """One run of ``s`` on fresh copies of the inputs (bounded in time), its arrays copied out."""
-    state = inputs.initial_state
-    fresh = (inputs.x.copy(), None if state is None else State(state.h.copy(), None if state.c is None else
-                                                                state.c.copy()),
-             None if inputs.lengths is None else inputs.lengths.copy())
+    fresh = (handed(inputs.x), handed_state(inputs.initial_state), handed(inputs.lengths))
     try:
         result = within(case_seconds(), f"the {s.role} layer's run on {inputs.label!r}", s.run, *fresh)
     except DeadlineExceeded as error:

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 
-from rnn_ref.deadline import DEFAULT_IMPORT_SECONDS, DeadlineExceeded, parse_seconds, within
+from rnn_ref.deadline import DEFAULT_IMPORT_SECONDS, DeadlineExceeded, seconds_from_environment, within
 
 GROUP = "rnn_ref.engines"
 #: seconds importing one plug-in's module may take (0: no bound); default DEFAULT_IMPORT_SECONDS
@@ -97,8 +97,7 @@ def import_seconds() -> float:
     """The bound on one plug-in import: ``RNN_REF_IMPORT_TIMEOUT`` where set (0: none), else the default.
 
     A value that is not a number of seconds raises ValueError naming the variable."""
-    text = os.environ.get(IMPORT_TIMEOUT_VARIABLE, "").strip()
-    return DEFAULT_IMPORT_SECONDS if not text else parse_seconds(text, IMPORT_TIMEOUT_VARIABLE)
+    return seconds_from_environment(IMPORT_TIMEOUT_VARIABLE, DEFAULT_IMPORT_SECONDS)
 
 
 def printed_note(printed: str) -> str:

@@ -18,7 +18,7 @@ import pytest
 
 from rnn_ref.adapters import load_adapter
 from rnn_ref.cases import Case, all_cases
-from rnn_ref.pytest_plugin import requested, selection
+from rnn_ref.pytest_plugin import check_case_bound, requested, selection
 from rnn_ref.runner import GRAD_SUFFIX, KnownDefectReproduced
 
 
@@ -60,12 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
     with a usage error before anything is collected. ``installed`` waits for the first test
     that takes ``engine``. A bad ``RNN_REF_CASE_TIMEOUT`` stops it too (else every case would
     fail on it)."""
-    from rnn_ref.deadline import case_seconds
-
-    try:
-        case_seconds()
-    except ValueError as error:
-        raise pytest.UsageError(str(error)) from None
+    check_case_bound()
     engines = selection(config)
     if requested(config) is not None:
         engines.resolve()
