@@ -11,7 +11,7 @@ of the same size with ragged lengths — it times:
 * when installed: onnxruntime's ``LSTM``/``GRU`` operator, ``onnx.reference``'s (ONNX's own
   NumPy reference), and a plain NumPy loop with the gates fused in one matmul per step.
 
-Then the backward, on the same shapes: ``rnn_ref.backward`` in float32 (which runs its own
+Then the backward, on the same shapes: ``rnn_ref.oracle.backward`` in float32 (which runs its own
 forward pass first) against torch.autograd's forward and backward of the same layer (the torch
 adapter's ``run_gradients``), with the same output cotangents.
 
@@ -41,7 +41,7 @@ import numpy as np
 
 from rnn_ref import Params, RNNSpec, backward, forward
 from rnn_ref.adapters import ENGINES, load_adapter
-from rnn_ref.gradients import Cotangents
+from rnn_ref.cases.cotangents import Cotangents
 
 STEPS, BATCH, FEATURES = 100, 64, 256
 GOALS = {"float32": 1.5, "float64": 3.0, "backward": 3.0}  # reference time / torch float32 time
@@ -276,7 +276,7 @@ def bench_backward(shape: Shape, params: Params, x: np.ndarray, lengths: np.ndar
                             None if output.c_n is None else np.zeros(output.c_n.shape, np.float32))
     truth = backward(spec, params, x, lengths=lengths, grad_output=grad_output).x
     engines: dict[str, Runner | str] = {
-        "rnn_ref.backward float32": lambda: backward(spec, params, x, lengths=lengths, grad_output=grad_output,
+        "rnn_ref.oracle.backward float32": lambda: backward(spec, params, x, lengths=lengths, grad_output=grad_output,
                                                      precision="input").x,
     }
     if ENGINES["torch"].installed():
@@ -288,7 +288,7 @@ def bench_backward(shape: Shape, params: Params, x: np.ndarray, lengths: np.ndar
     torch_time = times.get("torch autograd fwd+bwd")
     if torch_time is None:
         return []
-    ratio = times["rnn_ref.backward float32"] / torch_time
+    ratio = times["rnn_ref.oracle.backward float32"] / torch_time
     ok = "met" if ratio <= GOALS["backward"] else "MISSED"
     return [f"{shape.name}: reference backward float32 / torch autograd = {ratio:.2f}x "
             f"(goal <= {GOALS['backward']}x): {ok}"]

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from rnn_ref.backward import Gradients, backward
-from rnn_ref.errors import InputError, ParamsError, SpecError, UnsupportedCase
-from rnn_ref.params import Params, expected_shapes
-from rnn_ref.reference import RNNOutput, State, forward
-from rnn_ref.spec import GATES, RNNSpec
+from rnn_ref.core.errors import InputError, ParamsError, SpecError, UnsupportedCase
+from rnn_ref.core.params import Params, expected_shapes
+from rnn_ref.core.spec import GATES, RNNSpec
+from rnn_ref.core.state import RNNOutput, State
+from rnn_ref.oracle.backward import Gradients, backward
+from rnn_ref.oracle.forward import forward
 
 __version__ = "0.1.0"
 

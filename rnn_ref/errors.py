@@ -1,32 +1,10 @@
-"""Exception types of rnn_ref.
+"""Deprecated path (rnn-ref 0.1) of what now lives in rnn_ref.core.errors.
 
-Every error a user can provoke with bad input is a ``ValueError`` subclass whose message
-names the offending field or argument, the value received and what is allowed.
+Kept so that adapters written against 0.1 keep working; importing it warns (rnn_ref/_moved.py).
 """
 
-from __future__ import annotations
+from rnn_ref._moved import deprecated_face, warn_moved
 
-
-class SpecError(ValueError):
-    """An ``RNNSpec`` field has a value that is not allowed."""
-
-
-class ParamsError(ValueError):
-    """Canonical parameters do not match a spec (missing, unexpected or mis-shaped blocks)."""
-
-
-class InputError(ValueError):
-    """An input to ``forward`` (x, initial state, lengths, options) is malformed."""
-
-
-class UnsupportedCase(Exception):
-    """An engine cannot express a case; ``reason`` says why.
-
-    This is the third outcome next to pass and fail (design section 2b): it is reported,
-    never swallowed as a pass.
-    """
-
-    def __init__(self, engine: str, reason: str) -> None:
-        super().__init__(f"{engine}: {reason}")
-        self.engine = engine
-        self.reason = reason
+_NEW = ("rnn_ref.core.errors",)
+warn_moved(__name__, _NEW)
+__getattr__ = deprecated_face(__name__, _NEW)

@@ -166,7 +166,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def check_case_bound() -> None:
     """A bad ``RNN_REF_CASE_TIMEOUT`` as a usage error (else every case of the matrix fails on it)."""
-    from rnn_ref.deadline import case_seconds
+    from rnn_ref.core.deadline import case_seconds
 
     try:
         case_seconds()

@@ -29,7 +29,7 @@ settings.load_profile("ci")
 
 #: The matrix tests whose (engine, case) runs are paired: a case's gradient test runs just before
 #: its forward test, so that an engine that computes the forward on the way (Keras under
-#: tf.GradientTape) hands it to the forward test (rnn_ref.runner.ForwardsOfGradientRuns).
+#: tf.GradientTape) hands it to the forward test (rnn_ref.judge.runner.ForwardsOfGradientRuns).
 GRADIENT_TEST, FORWARD_TEST = "test_engine_gradients_match_reference", "test_engine_matches_reference"
 
 
@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     Twins hold the same numbers (``Case.data_id``), so a batch-major-only engine that transposes a
     TNC case at its boundary (Keras) finds its twin's run in its memo
-    (rnn_ref/adapters/run_memo.py) when both run on one worker.
+    (rnn_ref/adapters/_support/run_memo.py) when both run on one worker.
 
     Under ``--dist worksteal`` (tox.ini) each worker starts on one contiguous half of this order
     and steals from the end of the other's, so a pair is split only where a steal cuts it

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from rnn_ref.fixtures import FIXTURES_ROOT, read_manifest
+from rnn_ref.golden.fixtures import FIXTURES_ROOT, read_manifest
 
 
 @pytest.fixture

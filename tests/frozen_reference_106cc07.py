@@ -1,4 +1,4 @@
-"""FROZEN COPY of rnn_ref/reference.py's forward pass at commit 106cc07, before issue 15's speed-up.
+"""FROZEN COPY of rnn_ref/oracle/forward.py's forward pass at commit 106cc07, before issue 15's speed-up.
 
 Not part of the package and not a test module: the oracle of tests/test_reference_speedup.py,
 which holds the fused, buffer-reusing forward to float64 results within 1e-15 (relative) of
@@ -14,18 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnn_ref.errors import InputError
-from rnn_ref.params import Params
-from rnn_ref.reference import (
+from rnn_ref.core.errors import InputError
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.state import RNNOutput, State
+from rnn_ref.oracle.checks import (
     PRECISIONS,
-    RNNOutput,
-    State,
     _check_lengths,
     _check_params,
     _check_state,
     _check_x,
 )
-from rnn_ref.spec import RNNSpec
 
 GateBlocks = Mapping[str, np.ndarray]
 

@@ -12,9 +12,9 @@ import pytest
 
 from rnn_ref import backward, forward
 from rnn_ref.adapters import ENGINES, EngineInfo, adapter_object
-from rnn_ref.adapters.base import Adapter
-from rnn_ref.gradients import EngineGradients
-from rnn_ref.mapping import build_mapping, fused_unit_rows
+from rnn_ref.adapters.adapter import Adapter
+from rnn_ref.cases.cotangents import EngineGradients
+from rnn_ref.core.mapping import build_mapping, fused_unit_rows
 
 
 class ReferenceEngine(Adapter):

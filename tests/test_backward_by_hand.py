@@ -4,7 +4,7 @@ Every case: T = 1, N = 1, x = 0.5, h0 = 0.2 (c0 = -0.3), cotangents grad_output 
 grad_h_n = 0.5 (grad_c_n = -2.0). With one step the output IS h_n, so the loss
     L = 1.0·h' + 0.5·h' (- 2.0·c')
 gives dL/dh' = 1.5 (and dL/dc' = -2.0 directly). Each test writes the chain rule out in
-scalars with the math module — no array code shared with rnn_ref.backward — and compares
+scalars with the math module — no array code shared with rnn_ref.oracle.backward — and compares
 every gradient to 1e-12.
 """
 

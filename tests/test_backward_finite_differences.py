@@ -3,7 +3,7 @@
 Over the small matrix — every cell variant × layers 1–2 × uni/bi × TNC/NTC × with/without
 initial states × with/without lengths × with/without bias (projection included) — every
 entry of grads.x, grads.h0, grads.c0 and of every canonical block is compared with
-(loss(θ+ε) - loss(θ-ε)) / 2ε, ε = 1e-6, in float64 (rnn_ref.finite_differences).
+(loss(θ+ε) - loss(θ-ε)) / 2ε, ε = 1e-6, in float64 (rnn_ref.oracle.finite_differences).
 
 The bound: |backward - finite difference| <= ATOL + RTOL·|backward| element-wise, ATOL = 1e-8,
 RTOL = 1e-6. Measured over the whole matrix (384 layers, every entry): worst absolute error
@@ -13,7 +13,7 @@ allowance (1.7e-9 and 11% with one forward call per weight entry, ``copies_per_c
 (PyTorch's gradcheck allows atol 1e-5, rtol 1e-3.)
 
 Weights are perturbed 64 copies of the layer per forward call, side by side in one wider layer
-(``rnn_ref.finite_differences.side_by_side``); the tests at the end pin that each copy computes
+(``rnn_ref.oracle.finite_differences.side_by_side``); the tests at the end pin that each copy computes
 what it computes alone, and that both ways give the same differences.
 
 Sizes are tiny (I = H = 2, P = 1, T = 2, N = 2; lengths (2, 1) make the second sample's
@@ -30,9 +30,9 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, State, forward
-from rnn_ref.backward import _forward_and_backward
-from rnn_ref.cases import VARIANTS
-from rnn_ref.finite_differences import (
+from rnn_ref.cases.matrix import VARIANTS
+from rnn_ref.oracle.backward import _forward_and_backward
+from rnn_ref.oracle.finite_differences import (
     copy_losses,
     numeric_gradients,
     sample_losses,
@@ -126,7 +126,7 @@ def test_backward_matches_finite_differences(variant, spec, with_state, with_len
 
 def test_finite_differences_catch_a_backward_that_drops_the_carried_cell_gradient(monkeypatch):
     """The check can fail: a BPTT that forgets dL/dc flowing back through c (a classic bug) is caught."""
-    bptt = importlib.import_module("rnn_ref.backward")  # the module (rnn_ref.backward is the function)
+    bptt = importlib.import_module("rnn_ref.oracle.backward")  # the module (rnn_ref.oracle.backward is the function)
 
     spec = spec_of("lstm", 1, False, "TNC", True)
     params, x, state, lengths, cotangents = draw(spec, 0, True, False)

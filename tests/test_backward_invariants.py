@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rnn_ref import Gradients, InputError, Params, RNNSpec, State, backward, forward
-from rnn_ref.backward import _forward_and_backward
-from rnn_ref.cases import VARIANTS
+from rnn_ref.cases.matrix import VARIANTS
+from rnn_ref.oracle.backward import _forward_and_backward
 
 I, H, T, N = 3, 4, 5, 3
 cells = pytest.mark.parametrize("cell", list(VARIANTS))

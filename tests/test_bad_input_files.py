@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rnn_ref.files as files_module
+import rnn_ref.core.files as files_module
 from rnn_ref import Params, RNNSpec
 from rnn_ref.adapters import adapter_object
 from rnn_ref.cli import main
-from rnn_ref.errors import ParamsError, SpecError
-from rnn_ref.spec import MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS
+from rnn_ref.core.errors import ParamsError, SpecError
+from rnn_ref.core.spec import MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS
 
 SPEC = RNNSpec("lstm", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
 LAYER = ["--mode", "lstm", "--layers", "2", "--bidirectional"]
@@ -100,7 +100,7 @@ def test_a_failed_params_save_leaves_the_old_file_and_no_temporary(tmp_path, mon
     def failing(path, write, error=files_module.FileProblem):
         return real(path, fail_half_way(), error)
 
-    monkeypatch.setattr("rnn_ref.params.atomic_write", failing)
+    monkeypatch.setattr("rnn_ref.core.params.atomic_write", failing)
     with pytest.raises(ParamsError, match="No space left on device"):
         Params.random(SPEC).save(tmp_path / "p.npz")
     assert (tmp_path / "p.npz").read_bytes() == b"the old weights"
@@ -116,7 +116,7 @@ def test_params_save_keeps_the_permission_bits_of_the_file_it_replaces(tmp_path)
 
 def test_a_failed_docs_write_leaves_the_old_file(tmp_path, capsys, monkeypatch):
     old_file(tmp_path / "map.md", b"# the old docs", 0o640)
-    monkeypatch.setattr("rnn_ref.files.open", fail_half_way(), raising=False)
+    monkeypatch.setattr("rnn_ref.core.files.open", fail_half_way(), raising=False)
     code, _, err = run_cli(capsys, "docs", "--output", tmp_path / "map.md")
     assert code == 2 and "could not write the file (No space left on device); nothing was changed" in err
     assert (tmp_path / "map.md").read_bytes() == b"# the old docs"
@@ -156,7 +156,7 @@ def test_a_file_size_limit_while_writing_is_one_line_and_leaves_nothing(tmp_path
 def keras_engine_here() -> str:
     """A Keras engine that runs in this process (its backend is the one KERAS_BACKEND selects)."""
     from rnn_ref.adapters import engine_info
-    from rnn_ref.adapters.keras_backend import KERAS_ENGINES
+    from rnn_ref.adapters.keras.backend import KERAS_ENGINES
 
     here = [name for name in KERAS_ENGINES if engine_info(name).installed()]
     if not here:
@@ -333,7 +333,7 @@ def test_size_inference_is_linear_in_the_number_of_arrays(tmp_path, capsys):
 
 
 def test_size_inference_reads_every_engine_layout(tmp_path):
-    from rnn_ref.convert import read_params, write_params
+    from rnn_ref.conversion.convert import read_params, write_params
 
     for engine in ("torch", "torch-cell", "gluon", "gluon-cell", "keras", "canonical"):
         for spec in (SPEC, RNNSpec("gru", 7, 2, num_layers=3), RNNSpec("lstm", 5, 6, proj_size=2, bidirectional=True)):
@@ -415,7 +415,7 @@ class FakeTerminal:
 
 
 def test_check_shows_progress_on_a_terminal_and_nothing_when_piped(capsys, monkeypatch):
-    import rnn_ref.check as check_module
+    import rnn_ref.cli.check as check_module
 
     argv = ["check", "--engines", "torch", "--replay-only"]
     main(argv)
@@ -433,7 +433,7 @@ def test_check_shows_progress_on_a_terminal_and_nothing_when_piped(capsys, monke
 
 def test_every_output_is_checked_before_the_input_is_read(tmp_path, capsys, monkeypatch):
     """A bad OUT is reported without reading (or even needing) IN."""
-    monkeypatch.setattr("rnn_ref.convert.raw_arrays", lambda *a: pytest.fail("IN was read before OUT was checked"))
+    monkeypatch.setattr("rnn_ref.conversion.convert.raw_arrays", lambda *a: pytest.fail("IN was read before OUT was checked"))
     code, _, err = run_cli(capsys, "convert", "--from", "torch", "--to", "canonical", *LAYER, tmp_path / "missing.npz",
                            tmp_path / "no" / "c.npz")
     assert code == 2 and "does not exist" in err
@@ -459,8 +459,8 @@ def test_a_weights_h5_under_another_keras_backend_is_one_line(tmp_path, engine, 
     before Keras is imported, with the reason (KERAS_BACKEND) and no traceback. (The file is a
     real one, written by the Keras engine this process runs: the same model on every backend.)"""
     from rnn_ref.adapters import engine_info
-    from rnn_ref.adapters.keras_backend import KERAS_ENGINES
-    from rnn_ref.convert import write_params
+    from rnn_ref.adapters.keras.backend import KERAS_ENGINES
+    from rnn_ref.conversion.convert import write_params
 
     here = [name for name in KERAS_ENGINES if engine_info(name).installed()]
     if not here:
@@ -486,7 +486,7 @@ def test_a_weights_h5_with_a_string_dataset_names_it(tmp_path):
     engine = keras_engine_here()
     import h5py
 
-    from rnn_ref.convert import read_params, write_params
+    from rnn_ref.conversion.convert import read_params, write_params
 
     folded = adapter_object(engine).mapping(SPEC)
     write_params(engine, tmp_path / "w.weights.h5", folded.to_params(folded.to_native(Params.random(SPEC))))

@@ -4,7 +4,7 @@ A TNC case and its NTC twin differ in the layout alone: same weights, initial st
 and cotangents, x and the output cotangent transposed. An engine that runs TNC natively (torch
 with batch_first=False, ONNX layout 0) then runs another memory layout on the same numbers; a
 batch-major-only engine (Keras) transposes at its boundary and computes the same thing for both
-(rnn_ref/adapters/run_memo.py).
+(rnn_ref/adapters/_support/run_memo.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import zlib
 import numpy as np
 import pytest
 
-from rnn_ref.cases import case_by_id, large_cases
-from rnn_ref.gradients import case_cotangents
+from rnn_ref.cases.cotangents import case_cotangents
+from rnn_ref.cases.matrix import case_by_id, large_cases
 
 TNC_CASES = [case_by_id(case_id) for case_id in ("lstm-L2-bi-TNC-h0-len-f32", "gru_reset_before-L1-uni-TNC-nobias-f64",
                                                  "rnn_relu-L2-bi-TNC-h0-lenshort-f32", "lstm_proj-L1-uni-TNC-len-f64")]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
-from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS
-from rnn_ref.compare import TOLERANCES, Tolerance, compare
-from rnn_ref.reference import RNNOutput
-from rnn_ref.runner import expected_padding, judge
+from rnn_ref.adapters.adapter import PADDED_REPEAT_LAST, PADDED_ZEROS
+from rnn_ref.core.compare import TOLERANCES, Tolerance, compare
+from rnn_ref.core.state import RNNOutput
+from rnn_ref.judge.runner import expected_padding, judge
 
 TIGHT = Tolerance(atol=1e-6, rtol=0.0)
 
@@ -103,7 +103,7 @@ def test_judge_catches_zeros_where_the_engine_should_repeat_the_last_output():
 
 # The tolerance table pins itself: loosened (say 1000x), fixtures re-recorded with it would copy
 # the loose values into their manifests and nothing else would notice. The worst errors measured
-# over the whole matrix are 4.1e-7 (float32) and 6.3e-16 (float64), see rnn_ref/compare.py; an
+# over the whole matrix are 4.1e-7 (float32) and 6.3e-16 (float64), see rnn_ref/core/compare.py; an
 # error 25x (float32) or 15000x (float64) that size is a bug, whatever any manifest says.
 @pytest.mark.parametrize(("dtype", "offset"), [("float32", 1e-5), ("float64", 1e-11)], ids=["f32", "f64"])
 def test_the_tolerance_table_fails_a_result_off_by_a_little(dtype, offset):

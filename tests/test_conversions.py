@@ -1,14 +1,14 @@
-"""`python -m rnn_ref.conversions`: the README's table of converter outcomes, from run results."""
+"""`python -m rnn_ref.cli.conversions`: the README's table of converter outcomes, from run results."""
 
 from __future__ import annotations
 
 import pytest
 
-from rnn_ref.cases import case_by_id
-from rnn_ref.check import EngineReport
-from rnn_ref.compare import Comparison
-from rnn_ref.conversions import END, START, render, update
-from rnn_ref.runner import FAIL, PASS, UNSUPPORTED, CaseResult
+from rnn_ref.cases.matrix import case_by_id
+from rnn_ref.cli.check import EngineReport
+from rnn_ref.cli.conversions import END, START, render, update
+from rnn_ref.core.compare import Comparison
+from rnn_ref.judge.runner import FAIL, PASS, UNSUPPORTED, CaseResult
 
 
 def result(case_id: str, status: str, error: float = 0.0, reason: str | None = None) -> CaseResult:
@@ -22,7 +22,7 @@ def test_the_table_counts_outcomes_per_variant_and_lists_every_reason():
         result("lstm-L1-uni-TNC-f64", UNSUPPORTED, reason="no float64"),
         result("gru-L1-uni-TNC-f32", FAIL, 0.25),
     ])
-    text = render([report], "python -m rnn_ref.conversions", "the whole case matrix")
+    text = render([report], "python -m rnn_ref.cli.conversions", "the whole case matrix")
     assert "| lstm | 1 pass, 1 unsupported, max error 1.5e-07 / - |" in text
     assert "| gru | **1 fail**, max error 2.5e-01 / - |" in text  # a failure is never hidden
     assert "| rnn_tanh | - |" in text

@@ -12,7 +12,7 @@ import pytest
 from rnn_ref import Params, RNNSpec
 from rnn_ref.adapters import ENGINES, adapter_object
 from rnn_ref.cli import main
-from rnn_ref.convert import read_params, write_params
+from rnn_ref.conversion.convert import read_params, write_params
 
 SPEC = RNNSpec("lstm", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
 LAYER_ARGS = ["--mode", "lstm", "--layers", "2", "--bidirectional"]
@@ -209,7 +209,7 @@ def test_the_suffix_must_fit_the_engine(tmp_path, capsys):
 ])
 def test_gluon_save_parameters_keys_name_the_structural_parameters(saved, structural):
     """Gluon's save_parameters renames keys; size inference reads .params shapes under the rows' names."""
-    from rnn_ref.convert import gluon_structural_name
+    from rnn_ref.conversion.convert import gluon_structural_name
 
     assert gluon_structural_name(saved) == structural
 

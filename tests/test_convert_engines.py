@@ -15,10 +15,10 @@ import pytest
 
 from rnn_ref import Params, RNNSpec, forward
 from rnn_ref.adapters import ENGINES, adapter_object
-from rnn_ref.adapters.keras_backend import KERAS_ENGINES
-from rnn_ref.compare import TOLERANCES, compare
-from rnn_ref.convert import CANONICAL, allowed_suffixes, format_engines, read_params, write_params
-from rnn_ref.errors import ParamsError
+from rnn_ref.adapters.keras.backend import KERAS_ENGINES
+from rnn_ref.conversion.convert import CANONICAL, allowed_suffixes, format_engines, read_params, write_params
+from rnn_ref.core.compare import TOLERANCES, compare
+from rnn_ref.core.errors import ParamsError
 
 pytestmark = pytest.mark.engine
 

@@ -1,4 +1,4 @@
-"""Bounded calls (rnn_ref/deadline.py): what runs over its time is reported, never waited for."""
+"""Bounded calls (rnn_ref/core/deadline.py): what runs over its time is reported, never waited for."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rnn_ref.deadline import (
+from rnn_ref.core.deadline import (
     DEFAULT_CASE_SECONDS,
     MAX_SECONDS,
     CalledCodeExited,
@@ -82,13 +82,13 @@ def test_a_bound_that_is_not_a_finite_number_of_seconds_is_refused(text):
 
 def test_a_command_that_runs_out_of_time_is_one_line_not_a_failed_write(monkeypatch, capsys):
     """DeadlineExceeded is a TimeoutError, an OSError: the CLI must not call it "could not write"."""
-    import rnn_ref.engine_list
+    import rnn_ref.cli.engines
     from rnn_ref.cli import main
 
     def hangs() -> str:
         raise DeadlineExceeded("importing plug-in 'slow'", 0.5)
 
-    monkeypatch.setattr(rnn_ref.engine_list, "render_engines", hangs)
+    monkeypatch.setattr(rnn_ref.cli.engines, "render_engines", hangs)
     assert main(["engines"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rnn-ref engines: error: importing plug-in 'slow' did not finish within 0.5 s")

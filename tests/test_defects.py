@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from rnn_ref.cases import case_by_id
-from rnn_ref.defects import (
+from rnn_ref.cases.defects import (
     COMPUTES_IN_FLOAT32,
     LENGTHS_IGNORED,
     KnownDefectReproduced,
     expect_defect,
     raises_as_declared,
 )
+from rnn_ref.cases.matrix import case_by_id
 
 DECLARED = "example/engine#1: lengths ignored"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rnn_ref.adapters import ENGINES
-from rnn_ref.docs import DOCS_PATH, generate
+from rnn_ref.cli.docs import DOCS_PATH, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import reference_engine
 
-import rnn_ref.check
+import rnn_ref.cli.check
 from rnn_ref.adapters import ENGINES, EngineInfo, adapter_object
-from rnn_ref.cases import case_by_id
-from rnn_ref.check import guarded, live, passed, render
+from rnn_ref.cases.matrix import case_by_id
 from rnn_ref.cli import main
-from rnn_ref.deadline import DeadlineExceeded
-from rnn_ref.runner import (
+from rnn_ref.cli.check import guarded, live, passed, render
+from rnn_ref.core.deadline import DeadlineExceeded
+from rnn_ref.judge.runner import (
     FAIL,
     PASS,
     EngineNotCalled,
@@ -38,9 +38,9 @@ from rnn_ref.runner import (
     run_case,
     run_gradient_case,
 )
-from rnn_ref.selftest import passed as selftest_passed
-from rnn_ref.selftest import render as selftest_render
-from rnn_ref.selftest import selftest_engine
+from rnn_ref.judge.selftest import passed as selftest_passed
+from rnn_ref.judge.selftest import render as selftest_render
+from rnn_ref.judge.selftest import selftest_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = case_by_id("lstm-L2-bi-NTC-h0-len-f64")
@@ -155,8 +155,8 @@ def test_a_gradient_run_that_writes_over_its_inputs_or_cotangents_fails(engine):
 
 def test_check_fails_both_mutating_engines_on_every_case_they_run(monkeypatch):
     """The research's two plug-ins (bad-inputs.md, finding 2): ``check`` passed them 835/835."""
-    monkeypatch.setattr(rnn_ref.check, "load_adapter", lambda name: {e.name: e for e in ENGINES_UNDER_TEST}[name])
-    monkeypatch.setattr(rnn_ref.check, "all_cases", lambda: FEW)
+    monkeypatch.setattr(rnn_ref.cli.check, "load_adapter", lambda name: {e.name: e for e in ENGINES_UNDER_TEST}[name])
+    monkeypatch.setattr(rnn_ref.cli.check, "all_cases", lambda: FEW)
     reports = [live(engine.name, None) for engine in ENGINES_UNDER_TEST]
     for report in reports:
         assert [r.status for r in report.results] == [FAIL, FAIL], render([report])
@@ -244,8 +244,8 @@ def test_the_bound_comes_from_the_environment_by_default(hangs, monkeypatch):
 
 def test_check_fails_the_case_that_hung_and_runs_none_of_the_engines_other_cases(hangs, monkeypatch):
     engine = hangs()
-    monkeypatch.setattr(rnn_ref.check, "load_adapter", lambda name: engine)
-    monkeypatch.setattr(rnn_ref.check, "all_cases", lambda: FEW)
+    monkeypatch.setattr(rnn_ref.cli.check, "load_adapter", lambda name: engine)
+    monkeypatch.setattr(rnn_ref.cli.check, "all_cases", lambda: FEW)
     report = live(engine.name, None, seconds=0.2)
     assert [(r.case.id, r.status) for r in report.results] == [(CASE.id, FAIL)]
     assert report.gradient_results == []
@@ -286,7 +286,7 @@ def hangs_by_name(monkeypatch):
 
 
 def test_check_and_selftest_take_the_bound_as_case_timeout(hangs_by_name, monkeypatch, capsys):
-    monkeypatch.setattr(rnn_ref.check, "all_cases", lambda: FEW)
+    monkeypatch.setattr(rnn_ref.cli.check, "all_cases", lambda: FEW)
     assert main(["check", "--engines", hangs_by_name, "--case-timeout", "0.2"]) == 1
     out = capsys.readouterr().out
     assert "did not finish within 0.2 s" in out and "not run" in out
@@ -472,13 +472,13 @@ def test_a_correct_engine_still_passes_forward_and_gradients_through_the_boundar
 def test_record_refuses_an_engine_that_does_not_return_and_writes_nothing(hangs_by_name, monkeypatch, tmp_path):
     """Before the bound ``record`` waited for ever; a DeadlineExceeded is an OSError, which the CLI
     would have reported as a failed write. It is a refusal to record, naming the case."""
-    import rnn_ref.fixtures
+    import rnn_ref.golden.fixtures
 
-    monkeypatch.setattr(rnn_ref.fixtures, "representative_cases", lambda: FEW)
+    monkeypatch.setattr(rnn_ref.golden.fixtures, "representative_cases", lambda: FEW)
     monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0.2")
-    with pytest.raises(rnn_ref.fixtures.FixtureError,
+    with pytest.raises(rnn_ref.golden.fixtures.FixtureError,
                        match=rf"refusing to record: hangs-in-run on case {CASE.id}: DeadlineExceeded: "):
-        rnn_ref.fixtures.record(hangs_by_name, tmp_path / "out")
+        rnn_ref.golden.fixtures.record(hangs_by_name, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -30,7 +30,7 @@ __all__ = [  # collected by pytest under their own names
 def test_every_declared_defect_states_its_signature(engine):
     """A defect declared only as "wrong" would let any new bug on its cases pass for it. (Built-in
     engines only: a plug-in written before signatures existed keeps today's any-wrong-answer rule.)"""
-    from rnn_ref.cases import all_cases
+    from rnn_ref.cases.matrix import all_cases
 
     adapter = load_adapter(engine)
     unsigned = {c.id for c in all_cases() if adapter.known_defect(c.spec, c.dtype, c.with_lengths) is not None

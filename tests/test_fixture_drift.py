@@ -3,7 +3,7 @@
 A fresh recording on another machine differs from the committed fixtures by rounding: a few
 units in the last place (ULPs) of each tensor's magnitude. ``DRIFT_BOUND_ULPS`` = 16 (four
 times the worst drift measured with the frameworks' vector code capped at AVX2 and SSE4.1;
-rnn_ref/drift.py gives the measurements). Within it is rounding; beyond it is a change, and
+rnn_ref/golden/drift.py gives the measurements). Within it is rounding; beyond it is a change, and
 the report names both framework versions, the case, the tensor and the size of the change.
 """
 
@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rnn_ref.drift import DRIFT_BOUND_ULPS, drift, ulp_of_magnitude
-from rnn_ref.fixtures import FIXTURES_ROOT, drift_report, load_all, recording_drifts
+from rnn_ref.golden.drift import DRIFT_BOUND_ULPS, drift, ulp_of_magnitude
+from rnn_ref.golden.fixtures import FIXTURES_ROOT, drift_report, load_all, recording_drifts
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_a_different_shape_or_set_of_cases_is_never_rounding(committed):
 
 def test_recorded_gradients_have_their_own_wider_bound(committed):
     """Gradients sum over every step and sample and drift more (6.5 ULPs measured): bound 32."""
-    from rnn_ref.drift import GRADIENT_DRIFT_BOUND_ULPS
+    from rnn_ref.golden.drift import GRADIENT_DRIFT_BOUND_ULPS
 
     _, fixtures = committed
     index = next(i for i, f in enumerate(fixtures) if f.gradients)

@@ -16,7 +16,7 @@ from fixture_files import rewrite
 
 from rnn_ref.adapters import ENGINES, adapter_object
 from rnn_ref.cli import main
-from rnn_ref.fixtures import (
+from rnn_ref.golden.fixtures import (
     FIXTURES_ROOT,
     MANIFEST,
     FixtureError,
@@ -26,7 +26,7 @@ from rnn_ref.fixtures import (
     replay_fixture,
     representative_cases,
 )
-from rnn_ref.runner import FAIL, PASS
+from rnn_ref.judge.runner import FAIL, PASS
 
 COMMITTED = [(engine, entry["id"]) for engine in ENGINES if (FIXTURES_ROOT / engine / MANIFEST).is_file()
              for entry in read_manifest(FIXTURES_ROOT / engine)["cases"]]
@@ -161,9 +161,9 @@ def test_a_manifest_entry_that_describes_another_case(torch_copy):
 def test_check_replays_every_framework_from_its_fixtures(capsys, monkeypatch):
     """The committed set: every built-in engine. (An installed plug-in has no fixtures here, so it
     would be a row that could not be checked: hidden, as if none were installed.)"""
-    import rnn_ref.adapters
+    import rnn_ref.adapters.engine_registry
 
-    monkeypatch.setattr(rnn_ref.adapters, "declared_plugins", lambda: ({}, ()))
+    monkeypatch.setattr(rnn_ref.adapters.engine_registry, "declared_plugins", lambda: ({}, ()))
     code = main(["check", "--replay-only"])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -4,7 +4,7 @@ The committed fixtures were recorded on another machine, whose CPU may round dif
 (another vector width, another BLAS kernel). So a fresh recording is judged in ULPs of each
 tensor's magnitude, never bit for bit: a drift within ``DRIFT_BOUND_ULPS`` (16, four times
 the worst drift measured when the frameworks' vector code was capped at AVX2 and SSE4.1 —
-see rnn_ref/drift.py) is rounding; more is a change of the computation, and the message
+see rnn_ref/golden/drift.py) is rounding; more is a change of the computation, and the message
 names both framework versions, the case, the tensor and the size of the change. (The
 committed fixtures are checked against the reference in test_fixtures.py; the drift check
 itself is specified in test_fixture_drift.py with NumPy alone; what ``record`` may replace, in
@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from rnn_ref.adapters import ENGINES, engine_info
-from rnn_ref.fixtures import FIXTURES_ROOT, drift_report, load_all, record, recording_drifts
+from rnn_ref.golden.fixtures import FIXTURES_ROOT, drift_report, load_all, record, recording_drifts
 
 pytestmark = pytest.mark.engine
 

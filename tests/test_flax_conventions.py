@@ -1,6 +1,6 @@
 """Flax NNX behaviours that differ from the canonical conventions, one small test each.
 
-The adapter (rnn_ref/adapters/flax.py) handles every one of them; these tests pin the
+The adapter (rnn_ref/adapters/flax/nnx.py) handles every one of them; these tests pin the
 behaviour itself on the installed Flax, so a release that changes it is noticed here first.
 """
 
@@ -19,7 +19,7 @@ X = np.random.default_rng(0).standard_normal((N, T, I)).astype(np.float32)
 @pytest.fixture(scope="module")
 def nnx(engine_or_skip):
     engine_or_skip("flax")
-    from rnn_ref.adapters.flax import import_flax
+    from rnn_ref.adapters.flax.nnx import import_flax
 
     return import_flax()[1]
 
@@ -112,7 +112,7 @@ def test_short_sequences_run_op_by_op_and_long_ones_with_the_scan_compiled(engin
     adapter = engine_or_skip("flax")
     import jax
 
-    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
+    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
 
     for steps, op_by_op in ((6, True), (COMPILED_FROM_STEPS - 1, True), (COMPILED_FROM_STEPS, False)):
         with adapter.execution(steps):
@@ -122,7 +122,7 @@ def test_short_sequences_run_op_by_op_and_long_ones_with_the_scan_compiled(engin
 @pytest.mark.parametrize("case_id", ["gru-L1-uni-TNC-h0-len-nobias-f32", "lstm-L1-bi-NTC-f32"])
 def test_run_chooses_by_the_number_of_steps(engine_or_skip, monkeypatch, case_id):
     """``run`` asks ``execution`` with the case's steps (not its batch: 6 and 4), in either layout."""
-    from rnn_ref.cases import case_by_id
+    from rnn_ref.cases.matrix import case_by_id
 
     adapter, case = engine_or_skip("flax"), case_by_id(case_id)
     asked: list[int] = []
@@ -140,9 +140,9 @@ def test_long_sequences_match_the_reference_with_the_scan_compiled(engine, case_
     """The matrix's T=200 cases run compiled too; these are small, at ``COMPILED_FROM_STEPS`` steps."""
     import dataclasses
 
-    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
-    from rnn_ref.cases import case_by_id
-    from rnn_ref.runner import PASS, run_case
+    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
+    from rnn_ref.cases.matrix import case_by_id
+    from rnn_ref.judge.runner import PASS, run_case
 
     case = dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
     result = run_case(engine_or_skip(engine), case)

@@ -48,7 +48,7 @@ def test_flax_gru_without_biases_maps_r_z_n_and_with_biases_is_refused():
 
 
 def test_flax_npz_is_keyed_by_the_state_paths(tmp_path):
-    from rnn_ref.convert import read_params, write_params
+    from rnn_ref.conversion.convert import read_params, write_params
 
     spec = RNNSpec("lstm", 3, H, num_layers=2, bidirectional=True)
     params = Params.random(spec, seed=3)

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
-from rnn_ref.compare import TOLERANCES
+from rnn_ref.core.compare import TOLERANCES
 
 pytestmark = pytest.mark.engine
 
-# the matrix's small sizes (rnn_ref.cases.SMALL), whose op-by-op programs JAX has compiled already
+# the matrix's small sizes (rnn_ref.cases.matrix.SMALL), whose op-by-op programs JAX has compiled already
 SPEC = RNNSpec("lstm", 3, 5, num_layers=2, bidirectional=True, layout="NTC")
 X = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
 LENGTHS = np.array([6, 1, 4, 3])

@@ -1,11 +1,11 @@
 """MXNet Gluon 1.9.1 behaviours that differ from the canonical conventions, one small test each.
 
-The adapters (rnn_ref/adapters/gluon.py and gluon_cell.py) handle every one of them; these
+The adapters (rnn_ref/adapters/mxnet/fused.py and gluon_cell.py) handle every one of them; these
 tests pin the behaviour itself, on the layers as a user builds them, so an MXNet release that
 changes it is noticed here first. Strict xfails are engine defects: the day one is fixed,
 its test passes and the run fails until the adapter's workaround or declaration goes. Each
 states the defect's signature (what the engine does instead) and reproduces only by showing
-it (rnn_ref.defects): wrong in another way is an ordinary failure.
+it (rnn_ref.cases.defects): wrong in another way is an ordinary failure.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from rnn_ref import RNNSpec
-from rnn_ref.adapters.gluon import GluonAdapter, import_mxnet
-from rnn_ref.defects import KnownDefectReproduced, expect_defect, raises_as_declared
+from rnn_ref.adapters.mxnet.fused import GluonAdapter, import_mxnet
+from rnn_ref.cases.defects import KnownDefectReproduced, expect_defect, raises_as_declared
 
 pytestmark = pytest.mark.engine
 

@@ -3,10 +3,10 @@
 For each (engine, case): the case's weights go into the engine through its mapping rows, and
 the engine's own autodiff (torch.autograd, tf.GradientTape, mx.autograd) differentiates
 ``sum(cot.output·output) + sum(cot.h_n·h_n) + sum(cot.c_n·c_n)`` with cotangents seeded from
-the case id (a TNC case's are its NTC twin's, transposed: rnn_ref.gradients). The gradients of x (existing steps; exactly zero at padded
+the case id (a TNC case's are its NTC twin's, transposed: rnn_ref.cases.cotangents). The gradients of x (existing steps; exactly zero at padded
 steps), of the given initial states and of every native parameter — brought back to canonical
 blocks through the same rows (a one-bias engine's bias gradient is each summand's) — must
-match rnn_ref.backward within GRADIENT_TOLERANCES of the case's dtype. Ids end in ``-grad``.
+match rnn_ref.oracle.backward within GRADIENT_TOLERANCES of the case's dtype. Ids end in ``-grad``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from rnn_ref.adapters import load_adapter
-from rnn_ref.adapters.base import GRADIENTS_NOT_IMPLEMENTED
-from rnn_ref.cases import all_cases
-from rnn_ref.errors import UnsupportedCase
-from rnn_ref.gradients import case_cotangents
-from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, KnownDefectReproduced, run_gradient_case
+from rnn_ref.adapters.adapter import GRADIENTS_NOT_IMPLEMENTED
+from rnn_ref.cases.cotangents import case_cotangents
+from rnn_ref.cases.matrix import all_cases
+from rnn_ref.core.errors import UnsupportedCase
+from rnn_ref.judge.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, KnownDefectReproduced, run_gradient_case
 
 pytestmark = pytest.mark.gradients
 

@@ -1,7 +1,7 @@
 """Recorded gradients: every engine's autodiff checked offline, through its fixtures.
 
 `rnn-ref record` also stores, per recorded case, the cotangents the engine was given and the
-gradients it returned (``grad:`` arrays, rnn_ref/gradient_fixtures.py). Replaying needs NumPy
+gradients it returned (``grad:`` arrays, rnn_ref/golden/gradient_replay.py). Replaying needs NumPy
 alone: the rows import the recorded native weights and native gradients, and the reference
 backward must reproduce the recorded gradients within GRADIENT_TOLERANCES.
 """
@@ -16,7 +16,7 @@ from fixture_files import rewrite
 
 from rnn_ref.adapters import ENGINES, adapter_object
 from rnn_ref.cli import main
-from rnn_ref.fixtures import (
+from rnn_ref.golden.fixtures import (
     FIXTURES_ROOT,
     MANIFEST,
     FixtureError,
@@ -25,8 +25,8 @@ from rnn_ref.fixtures import (
     read_manifest,
     representative_cases,
 )
-from rnn_ref.gradient_fixtures import GradientFixtureError, replay_gradients
-from rnn_ref.runner import FAIL, PASS
+from rnn_ref.golden.gradient_replay import GradientFixtureError, replay_gradients
+from rnn_ref.judge.runner import FAIL, PASS
 
 WITH_GRADIENTS = [(engine, entry["id"]) for engine in ENGINES if (FIXTURES_ROOT / engine / MANIFEST).is_file()
                   for entry in read_manifest(FIXTURES_ROOT / engine)["cases"]

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from reference_engine import registered_reference_engine  # noqa: F401 - a fixture
 
-import rnn_ref.fixtures as fixtures_module
+import rnn_ref.golden.fixtures as fixtures_module
 from rnn_ref.cli import main
-from rnn_ref.fixtures import FIXTURES_ROOT, MANIFEST, FixtureError, load_all, read_manifest, record
+from rnn_ref.golden.fixtures import FIXTURES_ROOT, MANIFEST, FixtureError, load_all, read_manifest, record
 
 ENGINE = "reference"
 

@@ -1,4 +1,4 @@
-"""rnn_ref.adapters.jax_eager.op_by_op: the op-by-op execution of the JAX engines.
+"""rnn_ref.adapters._support.jax_eager.op_by_op: the op-by-op execution of the JAX engines.
 
 It must compute exactly what ``jax.disable_jit`` alone computes, compile a scan's per-step
 slice once per shape (not once per step: the point of it), and leave JAX as it found it.
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from rnn_ref.adapters.jax_eager import op_by_op
+from rnn_ref.adapters._support.jax_eager import op_by_op
 
 pytestmark = pytest.mark.engine
 

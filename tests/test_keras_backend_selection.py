@@ -14,7 +14,7 @@ import types
 import pytest
 
 from rnn_ref.adapters import ENGINES, engine_info
-from rnn_ref.adapters.keras_backend import KERAS_ENGINES, backend_mismatch, selected_backend
+from rnn_ref.adapters.keras.backend import KERAS_ENGINES, backend_mismatch, selected_backend
 
 
 @pytest.fixture
@@ -63,10 +63,10 @@ def test_once_keras_is_imported_its_loaded_backend_decides(keras_home, monkeypat
 
 def test_the_three_keras_engines_share_one_adapter_module_and_mapping():
     from rnn_ref.adapters import adapter_object
-    from rnn_ref.spec import RNNSpec
+    from rnn_ref.core.spec import RNNSpec
 
     assert KERAS_ENGINES == ("keras", "keras-jax", "keras-torch")
-    assert {ENGINES[e].adapter.split(":")[0] for e in KERAS_ENGINES} == {"rnn_ref.adapters.keras"}
+    assert {ENGINES[e].adapter.split(":")[0] for e in KERAS_ENGINES} == {"rnn_ref.adapters.keras.layers"}
     spec = RNNSpec("gru", 3, 4, num_layers=2, bidirectional=True)
     rows = {e: adapter_object(e).mapping(spec).rows for e in KERAS_ENGINES}
     assert rows["keras"] == rows["keras-jax"] == rows["keras-torch"]

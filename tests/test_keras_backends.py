@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_ref.adapters.keras_backend import KERAS_BACKENDS, KERAS_ENGINES, KerasBackendMismatch
+from rnn_ref.adapters.keras.backend import KERAS_BACKENDS, KERAS_ENGINES, KerasBackendMismatch
 
 pytestmark = pytest.mark.engine
 
@@ -127,8 +127,8 @@ def test_jax_compiled_scan_agrees_with_the_reference(engine_or_skip, case_id):
     gives the same verdict on representative cases."""
     import contextlib
 
-    from rnn_ref.cases import case_by_id
-    from rnn_ref.runner import PASS, run_case
+    from rnn_ref.cases.matrix import case_by_id
+    from rnn_ref.judge.runner import PASS, run_case
 
     adapter = engine_or_skip("keras-jax")
     compiled = type(adapter)()
@@ -140,7 +140,7 @@ def test_jax_compiled_scan_agrees_with_the_reference(engine_or_skip, case_id):
 def test_another_backend_is_refused_with_the_env_to_use(keras_engine):
     engine, _, _ = keras_engine
     from rnn_ref.adapters import adapter_object
-    from rnn_ref.cases import case_by_id
+    from rnn_ref.cases.matrix import case_by_id
 
     case = case_by_id("gru-L1-uni-TNC-f32")
     for other in KERAS_ENGINES:

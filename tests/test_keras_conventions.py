@@ -1,8 +1,8 @@
 """Keras 3 behaviours that differ from the canonical conventions, one small test each.
 
-The adapter (rnn_ref/adapters/keras.py) handles every one of them; these tests pin the
+The adapter (rnn_ref/adapters/keras/layers.py) handles every one of them; these tests pin the
 behaviour itself, so a Keras release that changes it is noticed here first. A strict xfail
-is a Keras defect, reproduced only by its stated signature (rnn_ref.defects).
+is a Keras defect, reproduced only by its stated signature (rnn_ref.cases.defects).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rnn_ref.defects import KnownDefectReproduced, expect_defect
+from rnn_ref.cases.defects import KnownDefectReproduced, expect_defect
 
 pytestmark = pytest.mark.engine
 
@@ -25,7 +25,7 @@ X = np.random.default_rng(0).standard_normal((N, T, I)).astype(np.float32)
 @pytest.fixture(scope="module")
 def keras(engine_or_skip):
     engine_or_skip("keras")
-    from rnn_ref.adapters.keras import quiet_import_keras
+    from rnn_ref.adapters.keras.layers import quiet_import_keras
 
     return quiet_import_keras()
 
@@ -68,8 +68,8 @@ def test_gru_reset_after_has_a_two_row_bias_and_reset_before_one(keras):
 
 def long_version(case_id: str) -> object:
     """The case with ``COMPILED_FROM_STEPS`` steps: long enough to run traced (``KerasAdapter.compiled``)."""
-    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
-    from rnn_ref.cases import case_by_id
+    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
+    from rnn_ref.cases.matrix import case_by_id
 
     return dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
 
@@ -82,11 +82,11 @@ def test_the_forward_under_gradient_tape_is_the_plain_forward_bit_for_bit(keras,
     """tf.GradientTape records the ops ``run`` executes (eagerly on the matrix's 6 steps; in a
     ``tf.function`` of the same layers from ``COMPILED_FROM_STEPS`` steps on), so the forward a
     gradient run computes is what ``run`` computes, bit for bit. That is why a case's forward test
-    may judge the output of its gradient run (rnn_ref.runner.ForwardsOfGradientRuns) instead of
+    may judge the output of its gradient run (rnn_ref.judge.runner.ForwardsOfGradientRuns) instead of
     running the layers again."""
     from rnn_ref.adapters import load_adapter
-    from rnn_ref.cases import case_by_id
-    from rnn_ref.gradients import case_cotangents
+    from rnn_ref.cases.cotangents import case_cotangents
+    from rnn_ref.cases.matrix import case_by_id
 
     adapter = type(load_adapter("keras"))()  # an empty run memo: both runs are computed here
     case = case_by_id(case_id) if steps == "matrix" else long_version(case_id)
@@ -106,7 +106,7 @@ def test_long_sequences_run_as_one_tf_function_and_the_matrix_eagerly(keras):
     import tensorflow as tf
 
     from rnn_ref.adapters import load_adapter
-    from rnn_ref.adapters.base import COMPILED_FROM_STEPS
+    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
 
     adapter = load_adapter("keras")
 
@@ -122,8 +122,8 @@ def test_long_sequences_run_as_one_tf_function_and_the_matrix_eagerly(keras):
 def test_run_and_run_gradients_choose_by_the_number_of_steps(keras, monkeypatch, case_id):
     """Both go through ``compiled`` with the case's steps (not its batch: 6 and 4), in either layout."""
     from rnn_ref.adapters import load_adapter
-    from rnn_ref.cases import case_by_id
-    from rnn_ref.gradients import case_cotangents
+    from rnn_ref.cases.cotangents import case_cotangents
+    from rnn_ref.cases.matrix import case_by_id
 
     # an empty run memo (a matrix test may have run this case): both runs reach ``compiled``
     adapter, case = type(load_adapter("keras"))(), case_by_id(case_id)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
-from rnn_ref.compare import TOLERANCES
+from rnn_ref.core.compare import TOLERANCES
 
 pytestmark = pytest.mark.engine
 

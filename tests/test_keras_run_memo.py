@@ -4,7 +4,7 @@ Keras is batch-major only: the adapter transposes a TNC case at its boundary, so
 a TNC case as the NTC computation on the transposed input. A TNC case holds its NTC twin's
 numbers (``Case.data_id``, tests/test_cases.py), so after the adapter's transposes both hand
 Keras identical layers, weights, inputs and cotangents, and ``KerasAdapter`` answers the second
-from a memo keyed by those bytes (rnn_ref/adapters/run_memo.py). The adapter's transposes run
+from a memo keyed by those bytes (rnn_ref/adapters/_support/run_memo.py). The adapter's transposes run
 every time; inputs that differ anywhere run Keras again.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params
-from rnn_ref.cases import Case, case_by_id
-from rnn_ref.runner import PASS, execute_case, execute_gradient_case
+from rnn_ref.cases.matrix import Case, case_by_id
+from rnn_ref.judge.runner import PASS, execute_case, execute_gradient_case
 
 pytestmark = pytest.mark.engine
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.engine
 def twins(steps: int) -> tuple[Case, Case]:
     """A TNC case and its NTC twin. Each test takes its own number of steps: not a matrix case (6
     steps), nor another test's, whose forward a gradient run could have left in the runner's store
-    (rnn_ref.runner.ForwardsOfGradientRuns)."""
+    (rnn_ref.judge.runner.ForwardsOfGradientRuns)."""
     tnc = dataclasses.replace(case_by_id("gru-L2-bi-TNC-h0-len-f32"), steps=steps)
     return tnc, tnc.ntc_twin
 

@@ -11,9 +11,9 @@ import pytest
 
 from rnn_ref import Params, ParamsError, RNNSpec
 from rnn_ref.adapters import ENGINES, adapter_object, load_adapter
-from rnn_ref.adapters.base import Adapter
-from rnn_ref.cases import small_matrix
-from rnn_ref.mapping import format_region
+from rnn_ref.adapters.adapter import Adapter
+from rnn_ref.cases.matrix import small_matrix
+from rnn_ref.core.mapping import format_region
 
 H = 5
 

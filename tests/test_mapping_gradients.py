@@ -1,6 +1,6 @@
 """Gradients come back through the same mapping rows as weights (no framework needed).
 
-The rule (rnn_ref/mapping.py): a ``copy`` row's native gradient region is the canonical
+The rule (rnn_ref/core/mapping.py): a ``copy`` row's native gradient region is the canonical
 block's gradient, transposed back where the row transposes; a ``sum`` row's native region
 holds b_ih + b_hh, so its gradient is the gradient of EACH summand.
 """
@@ -12,7 +12,7 @@ import pytest
 
 from rnn_ref import Params, ParamsError, RNNSpec
 from rnn_ref.adapters import ENGINES, adapter_object
-from rnn_ref.cases import small_matrix
+from rnn_ref.cases.matrix import small_matrix
 
 
 def specs_of(engine: str) -> list[RNNSpec]:

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
-from rnn_ref.adapters.onnx_model import Interface, build_model, feeds, onnx_mapping
-from rnn_ref.cases import case_by_id
-from rnn_ref.compare import TOLERANCES, compare
-from rnn_ref.reference import State
+from rnn_ref.adapters.onnx.model import Interface, build_model, feeds, onnx_mapping
+from rnn_ref.cases.matrix import case_by_id
+from rnn_ref.core.compare import TOLERANCES, compare
+from rnn_ref.core.state import State
 
 pytestmark = pytest.mark.engine
 
@@ -63,7 +63,7 @@ def test_the_rows_put_gates_where_onnx_expects_them(engine_or_skip):
 def test_onnxruntime_refuses_batch_major_nodes(engine_or_skip):
     """Why the onnx engine transposes NTC at the model's boundary instead of using layout=1."""
     engine_or_skip("onnx")
-    from rnn_ref.adapters.onnx_runtime import ort_session
+    from rnn_ref.adapters.onnx.runtime import ort_session
 
     _, model = model_of(LSTM.replace(layout="NTC"), node_layout=1)
     with pytest.raises(Exception, match=r"Batchwise recurrent operations \(layout == 1\) are not supported"):
@@ -73,7 +73,7 @@ def test_onnxruntime_refuses_batch_major_nodes(engine_or_skip):
 @pytest.mark.parametrize("mode", ["rnn_tanh", "lstm", "gru"])
 def test_onnxruntime_has_no_float64_recurrent_kernels(engine_or_skip, mode):
     adapter = engine_or_skip("onnx")
-    from rnn_ref.adapters.onnx_runtime import ORT_NO_DOUBLE, ort_session
+    from rnn_ref.adapters.onnx.runtime import ORT_NO_DOUBLE, ort_session
 
     spec = RNNSpec(mode, 3, 5)
     _, model = model_of(spec, np.float64)
@@ -128,8 +128,8 @@ def test_torch_onnx_cannot_export_packed_sequences(engine_or_skip):
     engine_or_skip("torch-onnx")
     import torch
 
-    from rnn_ref.adapters.torch import TorchAdapter
-    from rnn_ref.adapters.torch_onnx import EXPORT_NO_PACKED_SEQUENCE, export_to_onnx, exporting_module
+    from rnn_ref.adapters.converted.torch_onnx import EXPORT_NO_PACKED_SEQUENCE, export_to_onnx, exporting_module
+    from rnn_ref.adapters.torch.fused import TorchAdapter
 
     spec = RNNSpec("gru", 3, 5)
     layer = TorchAdapter().build(spec, Params.random(spec, dtype=np.float32))
@@ -149,9 +149,9 @@ def test_torch_onnx_export_drops_the_projection(engine_or_skip):
     import onnx
     import torch
 
-    from rnn_ref.adapters.onnx_runtime import ort_session
-    from rnn_ref.adapters.torch import TorchAdapter
-    from rnn_ref.adapters.torch_onnx import export_to_onnx, exporting_module
+    from rnn_ref.adapters.converted.torch_onnx import export_to_onnx, exporting_module
+    from rnn_ref.adapters.onnx.runtime import ort_session
+    from rnn_ref.adapters.torch.fused import TorchAdapter
 
     spec = RNNSpec("lstm", 3, 5, proj_size=2)
     layer = TorchAdapter().build(spec, Params.random(spec, dtype=np.float32))
@@ -197,8 +197,8 @@ def test_tf2onnx_turns_an_unmasked_lstm_into_an_lstm_node_onnxruntime_cannot_run
     adapter = engine_or_skip("keras-tf2onnx")
     import onnx
 
-    from rnn_ref.adapters.keras_tf2onnx import LSTM_NODE_NO_DOUBLE, convert
-    from rnn_ref.adapters.onnx_runtime import ort_session
+    from rnn_ref.adapters.converted.keras_tf2onnx import LSTM_NODE_NO_DOUBLE, convert
+    from rnn_ref.adapters.onnx.runtime import ort_session
 
     spec = RNNSpec("lstm", 3, 4, layout="NTC")
     layer = adapter.build(spec, Params.random(spec, dtype=np.float64))
@@ -214,7 +214,7 @@ def test_tf2onnx_keeps_the_masked_keras_semantics(engine_or_skip, case_id):
     """A masked LSTM in float64 (an ONNX Loop, so float64 runs) repeats its last output at padded
     steps, a masked bidirectional GRU writes zeros there: Keras's own behaviour, converted."""
     adapter = engine_or_skip("keras-tf2onnx")
-    from rnn_ref.runner import PASS, run_case
+    from rnn_ref.judge.runner import PASS, run_case
 
     result = run_case(adapter, case_by_id(case_id))
     assert result.status == PASS, result.report()

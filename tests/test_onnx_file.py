@@ -15,8 +15,8 @@ import pytest
 
 from rnn_ref import Params, RNNSpec
 from rnn_ref.cli import main
-from rnn_ref.convert import read_params, write_params
-from rnn_ref.errors import ParamsError
+from rnn_ref.conversion.convert import read_params, write_params
+from rnn_ref.core.errors import ParamsError
 
 
 def needs_onnx(test):
@@ -102,7 +102,7 @@ def test_reading_imports_no_runtime(tmp_path):
     spec = SPECS["gru-L3-bi"]
     write_params("onnx", tmp_path / "w.onnx", Params.random(spec))
     probe = (
-        "import sys; from rnn_ref.convert import read_params; from rnn_ref import RNNSpec; "
+        "import sys; from rnn_ref.conversion.convert import read_params; from rnn_ref import RNNSpec; "
         f"read_params('onnx', {str(tmp_path / 'w.onnx')!r}, RNNSpec('gru', 1, 1, num_layers=3, bidirectional=True), "
         "infer=True); print(sorted(m for m in ('onnxruntime', 'onnx.reference', 'torch') if m in sys.modules))"
     )
@@ -117,8 +117,8 @@ def test_an_exported_torch_model_reads_back_to_the_torch_weights(tmp_path):
     pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript (tox -e onnx)")
     import torch
 
-    from rnn_ref.adapters.torch import TorchAdapter
-    from rnn_ref.adapters.torch_onnx import export_to_onnx, exporting_module
+    from rnn_ref.adapters.converted.torch_onnx import export_to_onnx, exporting_module
+    from rnn_ref.adapters.torch.fused import TorchAdapter
 
     spec = RNNSpec("gru", 3, 4, num_layers=2, bidirectional=True)
     params = Params.random(spec, seed=9, dtype=np.float32)
@@ -348,10 +348,10 @@ def test_the_default_activations_of_both_directions_read(tmp_path):
 def test_a_file_above_the_protobuf_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
     import onnx
 
-    import rnn_ref.onnx_file
+    import rnn_ref.adapters.onnx.files
 
     write_params("onnx", tmp_path / "w.onnx", Params.random(SPECS["gru-L3-bi"]))
-    monkeypatch.setattr(rnn_ref.onnx_file, "MAX_ONNX_BYTES", 100)
+    monkeypatch.setattr(rnn_ref.adapters.onnx.files, "MAX_ONNX_BYTES", 100)
     monkeypatch.setattr(onnx, "load_model_from_string", lambda data: pytest.fail("the file was parsed"))
     with pytest.raises(ParamsError, match=r"w\.onnx: holds \d+ bytes, more than the 100 bytes protobuf can parse"):
         read_params("onnx", tmp_path / "w.onnx", SPECS["gru-L3-bi"])

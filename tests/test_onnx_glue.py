@@ -1,6 +1,6 @@
 """An .onnx file converts only when its graph computes its recurrent stack and nothing else.
 
-Reading proves the ops around the RNN/LSTM/GRU nodes are the identity (rnn_ref/onnx_glue.py:
+Reading proves the ops around the RNN/LSTM/GRU nodes are the identity (rnn_ref/adapters/onnx/glue.py:
 element ids followed through the graph): what rnn-ref's own writer, onnx's layout=1 nodes and
 torch.onnx.export produce reads; a graph that permutes features, starts from a stored state,
 stores sequence lengths, takes more inputs or gives other outputs is refused with one line
@@ -15,9 +15,9 @@ import pytest
 
 from rnn_ref import Params, RNNSpec
 from rnn_ref.cli import main
-from rnn_ref.convert import read_params, write_params
-from rnn_ref.errors import ParamsError
-from rnn_ref.reference import forward
+from rnn_ref.conversion.convert import read_params, write_params
+from rnn_ref.core.errors import ParamsError
+from rnn_ref.oracle.forward import forward
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("onnx_selected")]
 
@@ -155,8 +155,8 @@ def test_a_cast_that_changes_the_values_is_refused(tmp_path):
                                   RNNSpec("rnn_tanh", 2, 3, num_layers=3, layout="NTC")], ids=["gru", "rnn"])
 def test_batch_major_models_read_with_either_node_layout(tmp_path, spec):
     """An NTC layer's file transposes at its boundary (layout 0) or runs layout=1 nodes: both are the stack."""
-    from rnn_ref.adapters.onnx_model import build_model, onnx_mapping
-    from rnn_ref.onnx_file import read_file
+    from rnn_ref.adapters.onnx.files import read_file
+    from rnn_ref.adapters.onnx.model import build_model, onnx_mapping
 
     params = Params.random(spec, seed=3, dtype=np.float32)
     for node_layout in (0, 1):
@@ -210,7 +210,7 @@ def fixed_size_model(tmp_path, steps=5, batch=2):
 
 
 def test_a_file_with_fixed_sizes_reads_at_those_sizes(tmp_path):
-    from rnn_ref.onnx_file import read_file
+    from rnn_ref.adapters.onnx.files import read_file
 
     path, params = fixed_size_model(tmp_path)
     _, _, interface = read_file(path, STACK)

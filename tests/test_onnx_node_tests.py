@@ -3,8 +3,8 @@
 The cases are those ``onnx.backend.test`` generates for the installed onnx version (its
 ``onnx/backend/test/case/node/{rnn,lstm,gru}.py``: a one-node model, inputs and expected
 outputs computed by ONNX's own NumPy code). Each is read through the same reader as an
-``.onnx`` file (rnn_ref/onnx_file.py: W, R, B into canonical params through the onnx rows),
-run by ``rnn_ref.reference.forward`` and compared with ONNX's expected outputs at the
+``.onnx`` file (rnn_ref/adapters/onnx/files.py: W, R, B into canonical params through the onnx rows),
+run by ``rnn_ref.oracle.forward.forward`` and compared with ONNX's expected outputs at the
 float32 tolerance. A case the reference cannot express (peepholes, clip, input_forget,
 other activations, a reverse-only direction) is unsupported, with the reader's reason.
 """
@@ -17,9 +17,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from rnn_ref.compare import TOLERANCES, compare
-from rnn_ref.errors import ParamsError
-from rnn_ref.reference import State, forward
+from rnn_ref.core.compare import TOLERANCES, compare
+from rnn_ref.core.errors import ParamsError
+from rnn_ref.core.state import State
+from rnn_ref.oracle.forward import forward
 
 pytestmark = pytest.mark.engine
 
@@ -73,8 +74,8 @@ def canonical_layout(array, layout: int, sequence: bool):
 def test_onnx_node_test_matches_the_reference(name, engine_or_skip):
     engine_or_skip("onnx-reference")
     from rnn_ref import RNNSpec
-    from rnn_ref.adapters.onnx_model import onnx_mapping
-    from rnn_ref.onnx_file import attributes_of, layer_of_model
+    from rnn_ref.adapters.onnx.files import attributes_of, layer_of_model
+    from rnn_ref.adapters.onnx.model import onnx_mapping
 
     case = CASES[name]
     inputs, outputs = case.data_sets[0]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rnn_ref.check
+import rnn_ref.cli.check
 from rnn_ref import Params, RNNSpec
 from rnn_ref.adapters import (
     ENGINES,
@@ -30,10 +30,10 @@ from rnn_ref.adapters import (
     refresh_plugins,
     registry,
 )
-from rnn_ref.cases import all_cases
+from rnn_ref.cases.matrix import all_cases
 from rnn_ref.cli import main
-from rnn_ref.deadline import within
-from rnn_ref.fixtures import representative_cases
+from rnn_ref.core.deadline import within
+from rnn_ref.golden.fixtures import representative_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / "tests" / "plugin_packages"
@@ -65,7 +65,7 @@ def install(monkeypatch):
 @pytest.fixture
 def few_cases(monkeypatch):
     """`rnn-ref check` in-process over the recorded subset of the matrix (48 cases), to stay fast."""
-    monkeypatch.setattr(rnn_ref.check, "all_cases", representative_cases)
+    monkeypatch.setattr(rnn_ref.cli.check, "all_cases", representative_cases)
 
 
 def run(*argv: str, folders: list[Path], cwd: Path | None = None, timeout: float | None = None,
@@ -89,7 +89,7 @@ def test_the_plugin_api_is_importable_from_rnn_ref_adapters():
         fused_unit_rows,
         stacked_gate_rows,
     )
-    from rnn_ref.adapters.base import Adapter as BaseAdapter
+    from rnn_ref.adapters.adapter import Adapter as BaseAdapter
 
     assert Adapter is BaseAdapter
 
@@ -379,12 +379,12 @@ def test_an_engine_named_twice_is_selected_once(install, capsys):
 
 
 def test_a_long_runs_here_text_keeps_its_distance_from_the_description(monkeypatch, capsys):
-    import rnn_ref.engine_list
+    import rnn_ref.cli.engines
 
     needy = EngineInfo("needy", "needy_adapter:Needy", "needy_pkg_one", "the needy engine",
                        packages=("needy_pkg_one", "needy_pkg_two"))
-    monkeypatch.setattr(rnn_ref.engine_list, "registry", lambda: {"needy": needy})
-    monkeypatch.setattr(rnn_ref.engine_list, "plugin_problems", lambda: [])
+    monkeypatch.setattr(rnn_ref.cli.engines, "registry", lambda: {"needy": needy})
+    monkeypatch.setattr(rnn_ref.cli.engines, "plugin_problems", lambda: [])
     assert main(["engines"]) == 0
     listing = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"needy +built-in +no: 'needy_pkg_one' and 'needy_pkg_two' are not installed  the needy engine",

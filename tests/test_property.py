@@ -10,9 +10,9 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from rnn_ref.adapters import load_adapter
-from rnn_ref.cases import VARIANTS, Case
-from rnn_ref.runner import DEFECT_GONE, KNOWN_DEFECT, PASS, UNSUPPORTED, run_case
-from rnn_ref.spec import RNNSpec
+from rnn_ref.cases.matrix import VARIANTS, Case
+from rnn_ref.core.spec import RNNSpec
+from rnn_ref.judge.runner import DEFECT_GONE, KNOWN_DEFECT, PASS, UNSUPPORTED, run_case
 
 
 @st.composite

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
-from rnn_ref.cases import VARIANTS
+from rnn_ref.cases.matrix import VARIANTS
 
 
 def sig(v: np.ndarray) -> np.ndarray:
@@ -58,7 +58,7 @@ def gru_step(p, unit, x, h, c, variant):
     return (1 - z) * n + z * h, None
 
 
-# The cell variants of the case matrix (rnn_ref.cases.VARIANTS), each with its hand-written step.
+# The cell variants of the case matrix (rnn_ref.cases.matrix.VARIANTS), each with its hand-written step.
 STEP = {"rnn_tanh": rnn_step, "rnn_relu": rnn_step, "lstm": lstm_step, "lstm_proj": lstm_step,
         "gru": gru_step, "gru_reset_before": gru_step}
 CELLS = {variant: VARIANTS[variant] for variant in STEP}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec, forward
-from rnn_ref.cases import VARIANTS
+from rnn_ref.cases.matrix import VARIANTS
 
 SPECS = VARIANTS  # the cell variants of the case matrix
 I, H, T, N = 3, 4, 5, 3

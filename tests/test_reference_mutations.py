@@ -21,7 +21,7 @@ import test_reference_fixed_numbers
 import test_reference_invariants
 
 from rnn_ref import Params, forward
-from rnn_ref.reference import RNNOutput
+from rnn_ref.core.state import RNNOutput
 
 BY_HAND = (test_reference_by_hand, test_reference_fixed_numbers)
 INVARIANTS = (test_reference_invariants,)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from rnn_ref import RNNSpec, forward
-from rnn_ref.cases import VARIANTS, all_cases
-from rnn_ref.params import Params
-from rnn_ref.reference import relu, sigmoid
+from rnn_ref.cases.matrix import VARIANTS, all_cases
+from rnn_ref.core.params import Params
+from rnn_ref.oracle.forward import relu, sigmoid
 
 
 def load_frozen_reference():
@@ -95,7 +95,7 @@ def test_the_float64_bound_catches_a_sigma_off_by_8_eps(monkeypatch):
     case = next(c for c in all_cases() if c.id == "lstm-L2-bi-TNC-h0-len-T200-H128-f32")
     data = case.data()
     exact = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
-    import rnn_ref.reference as reference
+    import rnn_ref.oracle.forward as reference
 
     def sloppy_sigmoid(x, out=None):
         return np.multiply(sigmoid(x, out=out), 1 + 8 * np.finfo(np.float64).eps, out=out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_ref.adapters.run_memo import RunMemo, digest
+from rnn_ref.adapters._support.run_memo import RunMemo, digest
 
 X = np.arange(12, dtype=np.float32).reshape(3, 4)
 

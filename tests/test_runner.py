@@ -12,10 +12,10 @@ import pytest
 import reference_engine
 
 from rnn_ref import Params, forward
-from rnn_ref.cases import case_by_id
-from rnn_ref.defects import COMPUTES_IN_FLOAT32, LENGTHS_IGNORED
-from rnn_ref.reference import RNNOutput
-from rnn_ref.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, run_case
+from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32, LENGTHS_IGNORED
+from rnn_ref.cases.matrix import case_by_id
+from rnn_ref.core.state import RNNOutput
+from rnn_ref.judge.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, run_case
 
 
 class ReferenceEngine(reference_engine.ReferenceEngine):
@@ -152,7 +152,7 @@ def test_a_declared_defect_that_is_wrong_in_another_way_is_an_ordinary_failure(e
 
 
 def test_a_signature_without_its_comparisons_is_refused():
-    from rnn_ref.runner import verdict
+    from rnn_ref.judge.runner import verdict
 
     wrong = run_case(SwapsInputAndForgetGates(), CASE).comparisons
     with pytest.raises(ValueError, match="a defect signature was given without the comparisons against it"):

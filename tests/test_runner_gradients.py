@@ -15,11 +15,11 @@ import reference_engine
 
 from rnn_ref import backward
 from rnn_ref.adapters import adapter_object
-from rnn_ref.adapters.base import GRADIENTS_NOT_IMPLEMENTED
-from rnn_ref.cases import case_by_id
-from rnn_ref.compare import GRADIENT_TOLERANCES
-from rnn_ref.gradients import EngineGradients, case_cotangents
-from rnn_ref.runner import (
+from rnn_ref.adapters.adapter import GRADIENTS_NOT_IMPLEMENTED
+from rnn_ref.cases.cotangents import EngineGradients, case_cotangents
+from rnn_ref.cases.matrix import case_by_id
+from rnn_ref.core.compare import GRADIENT_TOLERANCES
+from rnn_ref.judge.runner import (
     DEFECT_GONE,
     FAIL,
     KNOWN_DEFECT,
@@ -231,7 +231,7 @@ def test_forwards_of_gradient_runs_are_kept_per_engine_and_case_and_bounded():
 def test_a_recording_keeps_the_layers_of_the_gradient_run_whose_output_it_judged(tmp_path, monkeypatch):
     """``record`` differentiates first; the forward it then judges is that run's, computed by that
     run's layer (nothing else is built), so the weights it writes are that layer's."""
-    import rnn_ref.fixtures as fixtures
+    import rnn_ref.golden.fixtures as fixtures
 
     engine = ForwardOnTheWayEngine()
     cases = [CASE, case_by_id("gru-L1-uni-TNC-f32")]

@@ -15,11 +15,11 @@ import pytest
 
 from rnn_ref import Params, RNNSpec, forward
 from rnn_ref.adapters import ENGINES
-from rnn_ref.adapters.base import Adapter
-from rnn_ref.adapters.keras import KerasAdapter
-from rnn_ref.adapters.torch import TorchAdapter
+from rnn_ref.adapters.adapter import Adapter
+from rnn_ref.adapters.keras.layers import KerasAdapter
+from rnn_ref.adapters.torch.fused import TorchAdapter
 from rnn_ref.cli import main
-from rnn_ref.selftest import (
+from rnn_ref.judge.selftest import (
     CAUGHT,
     MUTATIONS,
     NOT_APPLICABLE,
@@ -220,7 +220,7 @@ def test_an_engine_that_runs_no_case_has_nothing_to_mutate_and_says_why():
     the self-test says so instead of calling the engine broken."""
     import reference_engine
 
-    from rnn_ref.selftest import passed, render, selftest_engine
+    from rnn_ref.judge.selftest import passed, render, selftest_engine
 
     class RunsNothing(reference_engine.ReferenceEngine):
         name = "runs-nothing"

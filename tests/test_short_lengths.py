@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_ref.cases import DTYPES, VARIANTS, case_by_id, small_matrix
-from rnn_ref.reference import RNNOutput
-from rnn_ref.runner import FAIL, PASS, run_case
+from rnn_ref.cases.matrix import DTYPES, VARIANTS, case_by_id, small_matrix
+from rnn_ref.core.state import RNNOutput
+from rnn_ref.judge.runner import FAIL, PASS, run_case
 
 SHORT = [c for c in small_matrix() if c.short_lengths]
 

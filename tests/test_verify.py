@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import rnn_ref.convert
-import rnn_ref.verify
+import rnn_ref.conversion.convert
+import rnn_ref.conversion.verify
 from rnn_ref import Params, RNNSpec
 from rnn_ref.adapters import engine_info
 from rnn_ref.cli import main
-from rnn_ref.convert import write_params
-from rnn_ref.verify import verify_conversion
+from rnn_ref.conversion.convert import write_params
+from rnn_ref.conversion.verify import verify_conversion
 
 SPEC = RNNSpec("lstm", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
 LAYER_ARGS = ["--mode", "lstm", "--layers", "2", "--bidirectional"]
@@ -68,14 +68,14 @@ def test_a_faithful_conversion_passes_on_numpy_alone(tmp_path, capsys, source, t
 
 def test_a_corrupted_output_fails_verification_and_is_kept(tmp_path, capsys, monkeypatch):
     """A converter bug that writes one wrong array: the command says so, exits 1 and keeps OUT."""
-    honest = rnn_ref.convert.write_npz
+    honest = rnn_ref.conversion.convert.write_npz
 
     def corrupting(handle, arrays):
         first = next(iter(arrays))
         honest(handle, {**arrays, first: arrays[first] + np.float32(0.05)})
 
     in_path = source_file("torch", tmp_path / "torch.npz")
-    monkeypatch.setattr(rnn_ref.convert, "write_npz", corrupting)
+    monkeypatch.setattr(rnn_ref.conversion.convert, "write_npz", corrupting)
     code, out, err = convert_and_verify(capsys, "torch", "keras", in_path, tmp_path / "keras.npz")
     assert code == 1
     assert "verification FAILED on c_n, h_n, output" in out
@@ -103,8 +103,8 @@ def test_an_engine_that_raises_fails_the_verification_with_the_error(tmp_path, c
     def broken_forward(*args, **kwargs):
         raise FloatingPointError("overflow in exp")
 
-    monkeypatch.setattr(rnn_ref.verify, "forward", broken_forward)
-    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+    monkeypatch.setattr(rnn_ref.conversion.verify, "forward", broken_forward)
+    monkeypatch.setattr(rnn_ref.conversion.verify, "engine_info", lambda engine: type("Missing", (), {
         "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
         "requires": "its framework"})())  # both sides on the reference
     code, out, err = convert_and_verify(capsys, "gluon", "canonical", in_path, tmp_path / "canonical.npz")
@@ -142,17 +142,17 @@ def test_a_side_whose_second_run_differs_fails_verification_saying_it_keeps_stat
     params = Params.random(SPEC, seed=5, dtype=np.float32)
     write_params("torch", tmp_path / "in.npz", params)
     write_params("keras", tmp_path / "out.npz", params)
-    honest, calls = rnn_ref.verify.forward, []
+    honest, calls = rnn_ref.conversion.verify.forward, []
 
     def stateful(spec, layer_params, x, *args, **kwargs):
         result = honest(spec, layer_params, x, *args, **kwargs)
         if layer_params is params:  # the source side: an honest engine
             return result
         calls.append(1)
-        return rnn_ref.verify.RNNOutput(result.output + 0.01 * (len(calls) - 1), result.h_n, result.c_n)
+        return rnn_ref.conversion.verify.RNNOutput(result.output + 0.01 * (len(calls) - 1), result.h_n, result.c_n)
 
-    monkeypatch.setattr(rnn_ref.verify, "forward", stateful)
-    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+    monkeypatch.setattr(rnn_ref.conversion.verify, "forward", stateful)
+    monkeypatch.setattr(rnn_ref.conversion.verify, "engine_info", lambda engine: type("Missing", (), {
         "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
         "requires": "its framework"})())  # both sides on the reference
     verification = verify_conversion("torch", "keras", params, tmp_path / "in.npz", tmp_path / "out.npz")
@@ -172,8 +172,8 @@ def test_two_runs_that_agree_are_reported(tmp_path, capsys):
 
 def test_a_run_that_returns_no_output_fails_the_verification(tmp_path, capsys, monkeypatch):
     in_path = source_file("gluon", tmp_path / "gluon.npz")
-    monkeypatch.setattr(rnn_ref.verify, "forward", lambda *args, **kwargs: None)
-    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+    monkeypatch.setattr(rnn_ref.conversion.verify, "forward", lambda *args, **kwargs: None)
+    monkeypatch.setattr(rnn_ref.conversion.verify, "engine_info", lambda engine: type("Missing", (), {
         "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
         "requires": "its framework"})())
     code, out, _ = convert_and_verify(capsys, "gluon", "canonical", in_path, tmp_path / "canonical.npz")
@@ -193,8 +193,8 @@ def test_a_run_that_does_not_return_in_time_fails_and_is_not_called_again(tmp_pa
         time.sleep(0.5)
 
     monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0.05")
-    monkeypatch.setattr(rnn_ref.verify, "forward", hanging)
-    monkeypatch.setattr(rnn_ref.verify, "engine_info", lambda engine: type("Missing", (), {
+    monkeypatch.setattr(rnn_ref.conversion.verify, "forward", hanging)
+    monkeypatch.setattr(rnn_ref.conversion.verify, "engine_info", lambda engine: type("Missing", (), {
         "installed": lambda self: False, "unavailable_reason": lambda self: "its framework is not installed",
         "requires": "its framework"})())
     verification = verify_conversion("torch", "torch", params, tmp_path / "in.npz", tmp_path / "out.npz")
@@ -205,7 +205,8 @@ def test_a_run_that_does_not_return_in_time_fails_and_is_not_called_again(tmp_pa
 
 def test_a_layer_that_differs_only_on_long_sequences_fails_the_verification(tmp_path, monkeypatch):
     """The third input set runs T=LONG_STEPS, far above the sizes an .onnx file's glue is proved at."""
-    from rnn_ref.reference import RNNOutput, forward
+    from rnn_ref.core.state import RNNOutput
+    from rnn_ref.oracle.forward import forward
 
     params = Params.random(SPEC, seed=5, dtype=np.float32)
     write_params("canonical", tmp_path / "in.npz", params)
@@ -215,11 +216,11 @@ def test_a_layer_that_differs_only_on_long_sequences_fails_the_verification(tmp_
         result = forward(spec, p, x, *args)
         return RNNOutput(result.output + 1, result.h_n, result.c_n) if p is params and x.shape[0] > 8 else result
 
-    monkeypatch.setattr(rnn_ref.verify, "forward", long_differs)
+    monkeypatch.setattr(rnn_ref.conversion.verify, "forward", long_differs)
     verification = verify_conversion("canonical", "canonical", params, tmp_path / "in.npz", tmp_path / "out.npz")
     text = verification.render()
     assert not verification.passed, text
-    assert f"zero state, T={rnn_ref.verify.LONG_STEPS}" in text and "verification FAILED on output" in text
+    assert f"zero state, T={rnn_ref.conversion.verify.LONG_STEPS}" in text and "verification FAILED on output" in text
 
 
 def test_a_side_that_did_not_run_is_reported_as_not_run_not_as_a_different_layer(tmp_path, monkeypatch):
@@ -230,7 +231,7 @@ def test_a_side_that_did_not_run_is_reported_as_not_run_not_as_a_different_layer
     def refusing(*args, **kwargs):
         raise RuntimeError("this runtime refuses the file")
 
-    monkeypatch.setattr(rnn_ref.verify, "forward", refusing)
+    monkeypatch.setattr(rnn_ref.conversion.verify, "forward", refusing)
     text = verify_conversion("canonical", "canonical", params, tmp_path / "in.npz", tmp_path / "out.npz").render()
     last = text.splitlines()[-1]
     assert last.startswith("verification FAILED: on 'zero state, full lengths' the source layer did not run: running "
@@ -277,10 +278,10 @@ def test_an_onnx_source_runs_as_the_file_itself(tmp_path, capsys):
 @needs_onnx
 def test_a_reader_that_missed_the_glue_is_still_caught_by_running_the_file(tmp_path, capsys, monkeypatch):
     """Were the glue check wrong, --verify must not pass: it runs the file's graph, not the weights read."""
-    import rnn_ref.onnx_glue
+    import rnn_ref.adapters.onnx.glue
 
-    lax = rnn_ref.onnx_glue.FileInterface("X", "TNC", {"output": "Y", "h_n": "Y_h", "c_n": "Y_c"})
-    monkeypatch.setattr(rnn_ref.onnx_glue, "check_interface", lambda path, model, layer: lax)
+    lax = rnn_ref.adapters.onnx.glue.FileInterface("X", "TNC", {"output": "Y", "h_n": "Y_h", "c_n": "Y_c"})
+    monkeypatch.setattr(rnn_ref.adapters.onnx.glue, "check_interface", lambda path, model, layer: lax)
     code, out, _ = convert_and_verify(capsys, "onnx", "canonical", permuted_onnx(tmp_path), tmp_path / "c.npz")
     assert code == 1, out
     assert "running permuted.onnx itself" in out and "verification FAILED on c_n, h_n, output" in out
@@ -288,7 +289,7 @@ def test_a_reader_that_missed_the_glue_is_still_caught_by_running_the_file(tmp_p
 
 @needs_onnx
 def test_without_a_runtime_the_header_says_the_weights_were_verified_not_the_file(tmp_path, capsys, monkeypatch):
-    real = rnn_ref.verify.engine_info
+    real = rnn_ref.conversion.verify.engine_info
 
     def without_onnx_runtimes(engine):
         if engine not in ("onnx", "onnx-reference"):
@@ -296,7 +297,7 @@ def test_without_a_runtime_the_header_says_the_weights_were_verified_not_the_fil
         return type("Missing", (), {"installed": lambda self: False, "requires": "onnx",
                                     "unavailable_reason": lambda self: f"{engine}'s runtime is not installed"})()
 
-    monkeypatch.setattr(rnn_ref.verify, "engine_info", without_onnx_runtimes)
+    monkeypatch.setattr(rnn_ref.conversion.verify, "engine_info", without_onnx_runtimes)
     in_path = source_file("onnx", tmp_path / "in.onnx")
     code, out, err = convert_and_verify(capsys, "onnx", "canonical", in_path, tmp_path / "c.npz")
     assert code == 0, out + err
@@ -319,7 +320,7 @@ def test_a_float64_onnx_file_runs_itself_on_the_onnx_reference(tmp_path, capsys)
 @needs_onnx
 def test_a_file_of_layout_1_nodes_runs_itself_on_the_onnx_reference(tmp_path, capsys):
     """onnxruntime refuses batch-major nodes; the file still runs itself, on onnx.reference, and the header says why."""
-    from rnn_ref.adapters.onnx_model import build_model, onnx_mapping
+    from rnn_ref.adapters.onnx.model import build_model, onnx_mapping
 
     spec = RNNSpec("gru", 3, 4, num_layers=2, layout="NTC")
     params = Params.random(spec, seed=2, dtype=np.float32)
@@ -341,7 +342,7 @@ def test_a_file_that_selects_by_the_inputs_size_is_caught_by_running_it_at_a_lon
     import onnx
     from onnx import helper, numpy_helper
 
-    import rnn_ref.onnx_glue
+    import rnn_ref.adapters.onnx.glue
 
     model = onnx.load(source_file("onnx", tmp_path / "in.onnx"))
     table = np.array([[0, 1, 2]] * 8 + [[2, 1, 0]] * 56, np.int64)
@@ -354,8 +355,8 @@ def test_a_file_that_selects_by_the_inputs_size_is_caught_by_running_it_at_a_lon
         model.graph.node.insert(position, node)
     next(n for n in model.graph.node if n.op_type == "LSTM").input[0] = "Xo"
     onnx.save(model, tmp_path / "sized.onnx")
-    lax = rnn_ref.onnx_glue.FileInterface("X", "TNC", {"output": "Y", "h_n": "Y_h", "c_n": "Y_c"})
-    monkeypatch.setattr(rnn_ref.onnx_glue, "check_interface", lambda path, model, layer: lax)
+    lax = rnn_ref.adapters.onnx.glue.FileInterface("X", "TNC", {"output": "Y", "h_n": "Y_h", "c_n": "Y_c"})
+    monkeypatch.setattr(rnn_ref.adapters.onnx.glue, "check_interface", lambda path, model, layer: lax)
     code, out, _ = convert_and_verify(capsys, "onnx", "canonical", tmp_path / "sized.onnx", tmp_path / "c.npz")
     assert code == 1, out
-    assert f"zero state, T={rnn_ref.verify.LONG_STEPS}" in out and "verification FAILED on c_n, h_n, output" in out
+    assert f"zero state, T={rnn_ref.conversion.verify.LONG_STEPS}" in out and "verification FAILED on c_n, h_n, output" in out

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec
-from rnn_ref.convert import read_params, write_params
-from rnn_ref.errors import ParamsError
-from rnn_ref.files import MAX_INFLATION
+from rnn_ref.conversion.convert import read_params, write_params
+from rnn_ref.core.errors import ParamsError
+from rnn_ref.core.files import MAX_INFLATION
 
 LAYER = ["--mode", "lstm", "--layers", "2", "--bidirectional"]
 PEAK_LIMIT_KB = 100_000
@@ -39,7 +39,7 @@ import resource, sys
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 from rnn_ref.cli import main
-from rnn_ref.files import FileProblem, read_npz
+from rnn_ref.core.files import FileProblem, read_npz
 kind, path, *argv = sys.argv[1:]
 if kind == "cli":
     code = main(argv)
@@ -211,7 +211,7 @@ def test_a_big_endian_npz_reads_as_the_same_numbers(tmp_path):
 
 def test_a_layer_mismatch_is_refused_before_any_data_is_read(tmp_path, monkeypatch):
     """Names and shapes come from the headers: a wrong file is refused with no member data read."""
-    import rnn_ref.files as files_module
+    import rnn_ref.core.files as files_module
 
     spec = RNNSpec("gru", 3, 4)
     Params.random(spec).save(tmp_path / "p.npz")
@@ -234,7 +234,7 @@ def test_the_inflation_bound_passes_real_weights_and_refuses_zeros(tmp_path, mon
     """Without the small-file allowance, compressed random weights (about 1.1:1) read, and
     compressed zeros (about 1000:1) are refused: the bound sits between what float data does
     and what a bomb does."""
-    import rnn_ref.files as files_module
+    import rnn_ref.core.files as files_module
 
     monkeypatch.setattr(files_module, "INFLATION_ALLOWANCE", 0)
     spec = RNNSpec("lstm", 64, 128)

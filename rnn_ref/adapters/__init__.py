@@ -1,38 +1,39 @@
-"""Registry of engines: which adapter runs which framework, built-in or from another package.
+"""The plug-in API, and the registry's lookups: what an adapter and a command import from rnn_ref.adapters.
 
-An engine is a way of running a recurrent layer (``torch`` runs the fused ``torch.nn.LSTM``,
-``torch-cell`` unrolls ``torch.nn.LSTMCell``). The built-in engines are the ``ENGINES`` table
-below; installed distributions add plug-in engines through the ``rnn_ref.engines``
-entry-point group (``rnn_ref/adapters/plugins.py``). Both are looked up the same way
-(``engine_names``, ``engine_info``, ``load_adapter``), so every command and the pytest plugin
-take a plug-in engine like a built-in one. Each adapter module imports its framework lazily,
-so this registry and ``import rnn_ref`` need NumPy alone. Plug-ins are imported lazily too:
-names come from the distributions' metadata, looking one engine up imports that plug-in
-alone (bounded in time, rnn_ref/adapters/plugins.py), and only ``registry()``,
-``plugin_problems()`` and ``installed_engines()`` import them all.
-
-This package is also the plug-in API: an adapter imports what it needs from here (see
-docs/writing-an-adapter.md)::
+An adapter imports what it needs from here (see docs/writing-an-adapter.md)::
 
     from rnn_ref.adapters import Adapter, MappingRow, WeightMapping, build_mapping, stacked_gate_rows
+
+The adapters themselves live in one package per engine family (``torch/``, ``keras/``,
+``mxnet/``, ``onnx/``, ``flax/``, ``converted/``), each declaring its registry rows;
+``engine_registry.py`` collects them and the plug-ins.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import traceback
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any
-
-from rnn_ref.adapters.base import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
-from rnn_ref.adapters.plugins import Declared, Plugin, PluginProblem, declared, load_entry_point, one_line
-from rnn_ref.cases import Case
-from rnn_ref.deadline import CalledCodeExited, DeadlineExceeded, case_seconds, within
-from rnn_ref.errors import ParamsError, UnsupportedCase
-from rnn_ref.mapping import (
+from rnn_ref.adapters.adapter import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.engine_info import EngineInfo
+from rnn_ref.adapters.plugins import PluginProblem
+from rnn_ref.adapters.engine_registry import (
+    ENGINES,
+    AdapterCallError,
+    adapter_call,
+    adapter_object,
+    declared_plugins,
+    engine_info,
+    engine_names,
+    installed_engines,
+    load_adapter,
+    plugin_preflight,
+    plugin_problems,
+    plugin_registry,
+    refresh_plugins,
+    registry,
+    unique_engine_names,
+)
+from rnn_ref.cases.matrix import Case
+from rnn_ref.core.errors import ParamsError, UnsupportedCase
+from rnn_ref.core.mapping import (
     CUDNN_GATE_ORDER,
     MappingRow,
     WeightMapping,
@@ -40,274 +41,14 @@ from rnn_ref.mapping import (
     fused_unit_rows,
     stacked_gate_rows,
 )
-from rnn_ref.params import Params
-from rnn_ref.reference import RNNOutput, State
-from rnn_ref.spec import RNNSpec
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.state import RNNOutput, State
 
 __all__ = [  # the plug-in API (docs/writing-an-adapter.md) and the registry
     "CUDNN_GATE_ORDER", "ENGINES", "PADDED_REPEAT_LAST", "PADDED_ZEROS", "Adapter", "AdapterCallError", "Case",
     "EngineInfo", "MappingRow", "Params", "ParamsError", "PluginProblem", "RNNOutput", "RNNSpec", "State",
-    "UnsupportedCase", "WeightMapping", "adapter_call", "adapter_object", "build_mapping", "engine_info",
-    "engine_names", "fused_unit_rows", "installed_engines", "load_adapter", "plugin_preflight", "plugin_problems",
-    "plugin_registry", "refresh_plugins", "registry", "stacked_gate_rows", "unique_engine_names",
+    "UnsupportedCase", "WeightMapping", "adapter_call", "adapter_object", "build_mapping", "declared_plugins",
+    "engine_info", "engine_names", "fused_unit_rows", "installed_engines", "load_adapter", "plugin_preflight",
+    "plugin_problems", "plugin_registry", "refresh_plugins", "registry", "stacked_gate_rows", "unique_engine_names",
 ]
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """One engine: its name, the adapter class (``module:Class``) and what it needs.
-
-    ``requires`` names the extra (``pip install 'rnn-ref[X]'``) and the tox env of the
-    engine, and is the package it imports unless ``packages`` lists them. A Keras engine
-    also names its ``keras_backend``, which Keras fixes at import (see keras_backend.py).
-    """
-
-    name: str
-    adapter: str
-    requires: str
-    description: str
-    #: the distribution a plug-in engine comes from ("numpy-lstm-adapter 0.1.0"); "" for a built-in
-    distribution: str = ""
-    packages: tuple[str, ...] = ()
-    keras_backend: str = ""
-
-    def unavailable_reason(self) -> str | None:
-        """Why this engine cannot run here (a package missing, another Keras backend), or None."""
-        missing = [name for name in self.packages or (self.requires,) if importlib.util.find_spec(name) is None]
-        if missing:
-            verb = "is" if len(missing) == 1 else "are"
-            return f"{' and '.join(repr(name) for name in missing)} {verb} not installed"
-        if self.keras_backend:
-            from rnn_ref.adapters.keras_backend import backend_mismatch
-
-            return backend_mismatch(self.keras_backend)
-        return None
-
-    def installed(self) -> bool:
-        """True when the engine can run here: its packages import (and Keras runs its backend)."""
-        return self.unavailable_reason() is None
-
-
-ENGINES: dict[str, EngineInfo] = {
-    info.name: info
-    for info in [
-        EngineInfo("torch", "rnn_ref.adapters.torch:TorchAdapter", "torch",
-                   "torch.nn.RNN / LSTM / GRU (fused; oneDNN for float32 on CPU)"),
-        EngineInfo("torch-cell", "rnn_ref.adapters.torch_cell:TorchCellAdapter", "torch",
-                   "torch.nn.RNNCell / LSTMCell / GRUCell unrolled by the adapter"),
-        EngineInfo("keras", "rnn_ref.adapters.keras:KerasAdapter", "tensorflow",
-                   "Keras 3 on TensorFlow: RNN(StackedRNNCells) and Bidirectional(RNN(cell)) per level",
-                   keras_backend="tensorflow"),
-        EngineInfo("gluon", "rnn_ref.adapters.gluon:GluonAdapter", "mxnet",
-                   "MXNet Gluon 1.9.1 fused mx.gluon.rnn.RNN / LSTM / GRU"),
-        EngineInfo("gluon-cell", "rnn_ref.adapters.gluon_cell:GluonCellAdapter", "mxnet",
-                   "MXNet Gluon 1.9.1 RNNCell / LSTMCell / GRUCell in SequentialRNNCell, unrolled"),
-        EngineInfo("onnx", "rnn_ref.adapters.onnx_runtime:OnnxRuntimeAdapter", "onnx",
-                   "ONNX RNN / LSTM / GRU nodes built from the rows, run on onnxruntime's CPU provider",
-                   packages=("onnx", "onnxruntime")),
-        EngineInfo("onnx-reference", "rnn_ref.adapters.onnx_reference:OnnxReferenceAdapter", "onnx",
-                   "the same ONNX model run by onnx.reference.ReferenceEvaluator (ONNX's NumPy reference)",
-                   packages=("onnx",)),
-        EngineInfo("torch-onnx", "rnn_ref.adapters.torch_onnx:TorchOnnxAdapter", "onnx",
-                   "the torch engine's layer exported by torch.onnx.export, run on onnxruntime",
-                   packages=("torch", "onnxscript", "onnxruntime")),
-        EngineInfo("keras-tf2onnx", "rnn_ref.adapters.keras_tf2onnx:KerasTf2OnnxAdapter", "onnx",
-                   "the keras engine's layers converted by tf2onnx, run on onnxruntime",
-                   packages=("tensorflow", "tf2onnx", "onnxruntime")),
-        EngineInfo("onnx2torch", "rnn_ref.adapters.onnx_to_torch:OnnxToTorchAdapter", "onnx",
-                   "the onnx engine's model converted to torch by onnx2torch, run in torch",
-                   packages=("onnx2torch", "torch")),
-        EngineInfo("keras-jax", "rnn_ref.adapters.keras:KerasJaxAdapter", "keras-jax",
-                   "Keras 3 on JAX (KERAS_BACKEND=jax): the keras engine's layers and mapping",
-                   packages=("keras", "jax"), keras_backend="jax"),
-        EngineInfo("keras-torch", "rnn_ref.adapters.keras:KerasTorchAdapter", "keras-torch",
-                   "Keras 3 on PyTorch (KERAS_BACKEND=torch): the keras engine's layers and mapping",
-                   packages=("keras", "torch"), keras_backend="torch"),
-        EngineInfo("flax", "rnn_ref.adapters.flax:FlaxAdapter", "flax",
-                   "Flax NNX SimpleCell / LSTMCell / GRUCell unrolled by nnx.RNN, nnx.Bidirectional per level"),
-        EngineInfo("flax-optimized", "rnn_ref.adapters.flax:FlaxOptimizedAdapter", "flax",
-                   "Flax NNX OptimizedLSTMCell (stacked dense_i / dense_h) in the flax engine's containers"),
-    ]
-}
-
-
-@cache
-def declared_plugins() -> tuple[dict[str, Declared], tuple[PluginProblem, ...]]:
-    """Plug-in engines as the installed distributions' metadata declares them, without importing any.
-
-    The usable declarations by name, and the problems metadata alone shows (a name taken by a
-    built-in or by two distributions). Read once per process; ``refresh_plugins()`` reads again.
-    """
-    usable, problems = declared(ENGINES)
-    return usable, tuple(problems)
-
-
-@cache
-def loaded_plugin(name: str) -> Plugin | PluginProblem:
-    """Plug-in ``name`` (a key of ``declared_plugins()[0]``) imported: once per process, bounded in time."""
-    declaration = declared_plugins()[0][name]
-    return load_entry_point(declaration.entry_point, declaration.distribution)
-
-
-def plugin_info(plugin: Plugin) -> EngineInfo:
-    """The registry entry of a loaded plug-in: it ``requires`` the top-level package of its module."""
-    return EngineInfo(plugin.name, plugin.value, plugin.value.split(":")[0].split(".")[0], plugin.description,
-                      plugin.distribution)
-
-
-def plugin_registry() -> tuple[dict[str, EngineInfo], dict[str, type], tuple[PluginProblem, ...]]:
-    """Every plug-in engine imported: their entries, their adapter classes, and the problems.
-
-    This imports every declared plug-in (``rnn-ref engines``, ``check`` without ``--engines``,
-    ``--engines installed``); a lookup of one name imports that plug-in alone.
-    """
-    usable, problems = declared_plugins()
-    outcomes = [loaded_plugin(name) for name in usable]
-    loaded = [outcome for outcome in outcomes if isinstance(outcome, Plugin)]
-    failed = [outcome for outcome in outcomes if isinstance(outcome, PluginProblem)]
-    return ({plugin.name: plugin_info(plugin) for plugin in loaded},
-            {plugin.name: plugin.adapter_class for plugin in loaded},
-            tuple(sorted([*problems, *failed], key=lambda problem: problem.name)))
-
-
-def refresh_plugins() -> None:
-    """Forget what was discovered and loaded, so the next lookup sees newly installed plug-ins."""
-    declared_plugins.cache_clear()
-    loaded_plugin.cache_clear()
-    adapter_object.cache_clear()
-
-
-def registry() -> dict[str, EngineInfo]:
-    """Every engine that can be used: the built-ins (``ENGINES``), then the plug-ins that load (imports them all)."""
-    return ENGINES | plugin_registry()[0]
-
-
-def plugin_problems() -> list[PluginProblem]:
-    """Plug-in engines that are declared but cannot be used, each with its reason (imports them all)."""
-    return list(plugin_registry()[2])
-
-
-def engine_names() -> list[str]:
-    """Every engine name: built-ins in registry order, then the declared plug-ins by name.
-
-    Read from metadata: no plug-in is imported, so a plug-in named here may still fail to load
-    (``engine_info`` then says why; ``registry()`` holds only those that load).
-    """
-    return [*ENGINES, *declared_plugins()[0]]
-
-
-def engine_info(name: str) -> EngineInfo:
-    """The registry entry of ``name``; an unknown or broken name raises ValueError saying why.
-
-    Of the plug-ins, only ``name``'s is imported.
-    """
-    if name in ENGINES:
-        return ENGINES[name]
-    usable, problems = declared_plugins()
-    if name in usable:
-        outcome = loaded_plugin(name)
-        if isinstance(outcome, PluginProblem):
-            raise ValueError(outcome.describe())
-        return plugin_info(outcome)
-    broken = [problem.describe() for problem in problems if problem.name == name]
-    if broken:
-        raise ValueError("; ".join(broken))
-    unusable = "".join(f"; {problem.describe()}" for problem in problems)
-    raise ValueError(f"unknown engine {name!r}; known engines: {', '.join(engine_names())}{unusable}")
-
-
-def installed_engines() -> list[str]:
-    """Names of the engines whose framework is importable here (imports every plug-in)."""
-    return [name for name, info in registry().items() if info.installed()]
-
-
-def unique_engine_names(text: str) -> list[str]:
-    """``"keras, torch,keras"`` as ``["keras", "torch"]``: comma-separated names, stripped, each once, in order.
-
-    A list that names no engine (``""``, ``","``, ``" , "``) raises ValueError: where such a value
-    comes from an unset variable (``--engines "$ENGINE"``), running nothing would pass silently.
-    """
-    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    if not names:
-        raise ValueError(f"--engines names no engine ({text!r})")
-    return names
-
-
-@cache
-def adapter_object(name: str) -> Any:
-    """The adapter of engine ``name`` without its framework: enough for ``mapping`` and limits.
-
-    Adapter modules import their framework inside methods, so this works on NumPy alone.
-    """
-    info = engine_info(name)
-    if name not in ENGINES:  # a plug-in never shadows a built-in (declared refuses the clash)
-        plugin = loaded_plugin(name)
-        assert isinstance(plugin, Plugin)  # engine_info raised otherwise
-        return plugin.adapter_class()
-    module_name, class_name = info.adapter.split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
-
-
-class AdapterCallError(ParamsError):
-    """A plug-in's adapter method raised where rnn_ref asked it about a layer (its rows, its limits).
-
-    A ParamsError, so ``map``, ``convert`` and ``record`` report it as they report weights that
-    cannot be mapped: one line, exit 2, naming the engine, its distribution, the method, what
-    it raised and where.
-    """
-
-
-def adapter_call(engine: str, method: str, *args: Any, seconds: float | None = None) -> Any:
-    """``adapter_object(engine).method(*args)``; a plug-in that raises gives AdapterCallError.
-
-    A plug-in's call is bounded like a case (``seconds``; None: ``deadline.case_seconds()``): one that blocks, or
-    exits, is an AdapterCallError too, naming it. A built-in adapter that raises is a bug of
-    rnn_ref, which its own tests catch: its exception is left as it is.
-    """
-    adapter = adapter_object(engine)
-    if engine in ENGINES:
-        return getattr(adapter, method)(*args)
-    plugin = f"plug-in engine {engine!r} (from {engine_info(engine).distribution})"
-    try:
-        seconds = case_seconds() if seconds is None else seconds
-    except ValueError as error:
-        raise AdapterCallError(str(error)) from None
-    try:
-        return within(seconds, f"{plugin}: {method}()", getattr(adapter, method), *args)
-    except (DeadlineExceeded, CalledCodeExited) as error:
-        raise AdapterCallError(str(error)) from None
-    except Exception as error:
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        raise AdapterCallError(f"{plugin}: {method}() raised {one_line(error)} "
-                               f"(at {Path(where.filename).name}:{where.lineno}, in {where.name})") from error
-
-
-def plugin_preflight(engine: str, seconds: float | None = None) -> None:
-    """Ask plug-in ``engine`` what every command asks before it runs a case, so that a method that
-    raises is an AdapterCallError naming it rather than a traceback from deep inside a command:
-    ``unsupported_reason`` and ``known_defect`` of every case, ``mapping`` of every layer it accepts.
-    Built-in engines are skipped (their tests cover this). About 1,300 calls of cheap methods."""
-    if engine in ENGINES:
-        return
-    from rnn_ref.cases import all_cases
-
-    accepted = set()
-    for case in all_cases():
-        conditions = (case.spec, case.dtype, case.with_lengths)
-        if adapter_call(engine, "unsupported_reason", *conditions, seconds=seconds) is None:
-            adapter_call(engine, "known_defect", *conditions, seconds=seconds)
-            accepted.add(case.spec)
-    for spec in accepted:
-        adapter_call(engine, "mapping", spec, seconds=seconds)
-
-
-def load_adapter(name: str) -> Any:
-    """The adapter of engine ``name``, ready to build and run: its framework must be installed."""
-    info = engine_info(name)
-    reason = info.unavailable_reason()
-    if reason is not None:
-        raise ValueError(
-            f"engine {name!r} cannot run here: {reason} (pip install 'rnn-ref[{info.requires}]' "
-            f"or use its tox env: tox -e {info.requires})"
-        )
-    return adapter_object(name)

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 
-from rnn_ref.deadline import DEFAULT_IMPORT_SECONDS, DeadlineExceeded, seconds_from_environment, within
+from rnn_ref.core.deadline import DEFAULT_IMPORT_SECONDS, DeadlineExceeded, seconds_from_environment, within
 
 GROUP = "rnn_ref.engines"
 #: seconds importing one plug-in's module may take (0: no bound); default DEFAULT_IMPORT_SECONDS
@@ -179,7 +179,7 @@ def import_failure(error: BaseException) -> str:
 
 def load_entry_point(entry_point: metadata.EntryPoint, distribution: str) -> Plugin | PluginProblem:
     """Import one plug-in (bounded, quietly) and check that it names an Adapter subclass of the same name."""
-    from rnn_ref.adapters.base import Adapter
+    from rnn_ref.adapters.adapter import Adapter
 
     name, value = entry_point.name, entry_point.value
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import pytest
 
 from rnn_ref.adapters import load_adapter
-from rnn_ref.cases import Case, all_cases
+from rnn_ref.cases.matrix import Case, all_cases
+from rnn_ref.judge.runner import GRAD_SUFFIX, KnownDefectReproduced
 from rnn_ref.pytest_plugin import check_case_bound, requested, selection
-from rnn_ref.runner import GRAD_SUFFIX, KnownDefectReproduced
 
 
 def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True, gradients: bool = False):

@@ -3,7 +3,7 @@
 For each (engine, case): the same canonical weights go into the engine through its mapping
 rows, the engine runs the case's input, and outputs (valid steps), the outputs at padded
 steps (each engine's documented behaviour), h_n and c_n must match the reference within the
-tolerance of the case's dtype (rnn_ref.compare.TOLERANCES). Shipped with the package, so any
+tolerance of the case's dtype (rnn_ref.core.compare.TOLERANCES). Shipped with the package, so any
 project runs it on its own engine: ``pytest --pyargs rnn_ref.suite --engines NAME``.
 """
 
@@ -14,8 +14,8 @@ import pytest
 
 from rnn_ref import Params
 from rnn_ref.adapters import load_adapter
-from rnn_ref.cases import Case
-from rnn_ref.runner import (
+from rnn_ref.cases.matrix import Case
+from rnn_ref.judge.runner import (
     DEFECT_GONE,
     FAIL,
     KNOWN_DEFECT,
@@ -41,7 +41,7 @@ def test_engine_matches_reference(engine, case):
 def test_rows_cover_every_native_element_and_every_canonical_block_once(engine):
     """The mapping rows are data that copying, `rnn-ref map` and conversion all trust: every native
     element is written by exactly one row, and every canonical block is used exactly once."""
-    from rnn_ref.cases import small_matrix
+    from rnn_ref.cases.matrix import small_matrix
 
     adapter = load_adapter(engine)
     specs = {c.spec for c in small_matrix() if adapter.layer_unsupported_reason(c.spec) is None}
@@ -77,7 +77,7 @@ def test_extract_of_build_gives_back_the_params_bit_exactly(engine, case):
 
 def test_every_declared_limit_is_hit_by_some_case(engine):
     """A limit no case reaches is a stale declaration (it could hide a regression)."""
-    from rnn_ref.cases import all_cases
+    from rnn_ref.cases.matrix import all_cases
 
     adapter = load_adapter(engine)
     reasons = {adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) for c in all_cases()}
@@ -88,8 +88,8 @@ def test_every_declared_limit_is_hit_by_some_case(engine):
 def test_an_unsupported_case_is_refused(engine):
     """Declared limits are real: building or running such a case raises UnsupportedCase, never
     a wrong answer (a limit that depends on lengths can only show when the layer runs)."""
-    from rnn_ref.cases import all_cases
-    from rnn_ref.errors import UnsupportedCase
+    from rnn_ref.cases.matrix import all_cases
+    from rnn_ref.core.errors import UnsupportedCase
 
     adapter = load_adapter(engine)
     refused = [c for c in all_cases() if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths)]

@@ -1,0 +1,153 @@
+"""What every adapter provides, and the shared outcome of running a case on an engine.
+
+An adapter builds a native layer from canonical params (through its mapping rows), runs it,
+and reads canonical params back. It never decides pass or fail: the tests and ``rnn-ref
+check`` compare its ``RNNOutput`` with the reference.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from rnn_ref.cases.cotangents import Cotangents, EngineGradients
+from rnn_ref.cases.defects import DefectSignature
+from rnn_ref.cases.matrix import Case
+from rnn_ref.core.errors import UnsupportedCase
+from rnn_ref.core.mapping import WeightMapping
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.state import RNNOutput, State
+
+#: What an engine writes at padded steps (t >= lengths[n]) of the output sequence.
+PADDED_ZEROS = "zeros"
+PADDED_REPEAT_LAST = "repeat_last"
+
+#: Sequences of this many steps or more run compiled where the engine's framework compiles the
+#: whole loop (keras, i.e. Keras on TensorFlow: one ``tf.function``; flax and flax-optimized:
+#: ``nnx.RNN``'s own ``lax.scan``), shorter ones eagerly. A compile costs 0.1 to 1 s per run, an
+#: eager step 1 to 5 ms of Python dispatch per cell; the two break even between about 50 and 100
+#: steps (measured: ``KerasAdapter.compiled``, ``FlaxAdapter.execution``). On those engines the
+#: matrix's 6-step cases run eagerly and its T=200 cases compiled. keras-jax runs op by op at any
+#: length: its compiled scan of a float64 SimpleRNN fails (tests/test_keras_backends.py).
+COMPILED_FROM_STEPS = 64
+
+#: What an engine without ``run_gradients`` declares for every gradient case (plug-ins written
+#: before gradients existed keep working: their gradient cases are reported unsupported).
+GRADIENTS_NOT_IMPLEMENTED = "gradients not implemented for this engine (the adapter has no run_gradients)"
+
+
+class Adapter(ABC):
+    """One engine: a way of running a recurrent layer of one framework."""
+
+    #: engine name, e.g. ``"torch"`` or ``"torch-cell"``
+    name: str
+    #: every reason ``unsupported_reason`` can give; a reason no case hits is a stale declaration
+    limits: tuple[str, ...] = ()
+    #: every reason ``gradient_unsupported_reason`` adds to ``limits`` (the same rule applies)
+    gradient_limits: tuple[str, ...] = ()
+
+    def padded_steps(self, spec: RNNSpec) -> str:
+        """What the engine writes at padded steps of the output: PADDED_ZEROS or PADDED_REPEAT_LAST."""
+        return PADDED_ZEROS
+
+    def case_label(self, case: Case) -> str:
+        """The case id as this engine runs it (an engine that transposes a layout says so)."""
+        return case.id
+
+    @abstractmethod
+    def mapping(self, spec: RNNSpec) -> WeightMapping:
+        """The native parameters of this engine's layer for ``spec``, as rows. Needs no framework."""
+
+    @abstractmethod
+    def version(self) -> str:
+        """The framework's version string."""
+
+    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        """Why the engine cannot express this case, or None when it can."""
+        return None
+
+    def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
+        """Why the engine has no layer for ``spec`` at all (whatever the input), or None.
+
+        This is what weight mapping and conversion care about: dtype- and lengths-specific
+        limits (see ``unsupported_reason``) do not change which parameters a layer has.
+        """
+        return self.unsupported_reason(spec, "float32", with_lengths=False)
+
+    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        """An upstream report when the engine accepts the case but computes it wrong, else None."""
+        return None
+
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        """What the engine computes instead on a case ``known_defect`` declares (rnn_ref.cases.defects).
+
+        The judge then holds the case to that signature: wrong in another way is a failure.
+        None (the default, for adapters written before signatures) counts any wrong result.
+        """
+        return None
+
+    def check_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
+        """Raise UnsupportedCase with the reason when the engine cannot express the case."""
+        reason = self.unsupported_reason(spec, dtype, with_lengths)
+        if reason is not None:
+            raise UnsupportedCase(self.name, reason)
+
+    @abstractmethod
+    def build(self, spec: RNNSpec, params: Params) -> Any:
+        """A native layer holding ``params`` (in the params' dtype)."""
+
+    @abstractmethod
+    def native_arrays(self, spec: RNNSpec, layer: Any) -> dict[str, np.ndarray]:
+        """The native layer's parameters as NumPy arrays keyed by native name."""
+
+    def extract(self, spec: RNNSpec, layer: Any) -> Params:
+        """Canonical params read back from a native layer through the mapping rows."""
+        return self.mapping(spec).to_params(self.native_arrays(spec, layer), f"{self.name} parameters")
+
+    @abstractmethod
+    def run(
+        self,
+        spec: RNNSpec,
+        layer: Any,
+        x: np.ndarray,
+        initial_state: State | None = None,
+        lengths: np.ndarray | None = None,
+    ) -> RNNOutput:
+        """Run the native layer; results come back as NumPy arrays in the canonical layout."""
+
+    # ------------------------------------------------------------------ gradients (optional)
+    def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        """Why the engine cannot differentiate this case, or None. Every forward limit applies;
+        an adapter without ``run_gradients`` gives GRADIENTS_NOT_IMPLEMENTED."""
+        reason = self.unsupported_reason(spec, dtype, with_lengths)
+        if reason is None and type(self).run_gradients is Adapter.run_gradients:
+            return GRADIENTS_NOT_IMPLEMENTED
+        return reason
+
+    def check_gradient_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
+        """Raise UnsupportedCase with the reason when the engine cannot differentiate the case."""
+        reason = self.gradient_unsupported_reason(spec, dtype, with_lengths)
+        if reason is not None:
+            raise UnsupportedCase(self.name, reason)
+
+    def gradient_known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        """An upstream report when the engine differentiates the case wrong. By default a forward
+        defect is a gradient defect too (the gradient of a wrong function is wrong)."""
+        return self.known_defect(spec, dtype, with_lengths)
+
+    def run_gradients(
+        self,
+        spec: RNNSpec,
+        layer: Any,
+        x: np.ndarray,
+        initial_state: State | None,
+        lengths: np.ndarray | None,
+        cotangents: Cotangents,
+    ) -> EngineGradients:
+        """Run the native layer under the framework's own autodiff and return the gradients of
+        ``sum(cot.output·output) + sum(cot.h_n·h_n) + sum(cot.c_n·c_n)`` with respect to x, the
+        given initial states and every native parameter (keyed as ``native_arrays``)."""
+        raise UnsupportedCase(self.name, GRADIENTS_NOT_IMPLEMENTED)

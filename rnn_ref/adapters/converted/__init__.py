@@ -1,0 +1,19 @@
+"""Converted engines: a source engine's layer, taken through a conversion tool, run by a runtime.
+
+A conversion belongs to two frameworks, so it is a family of its own. ``ENGINES`` are the
+family's registry rows; importing this package imports no framework.
+"""
+
+from rnn_ref.adapters.engine_info import EngineInfo
+
+ENGINES = (
+    EngineInfo("torch-onnx", "rnn_ref.adapters.converted.torch_onnx:TorchOnnxAdapter", "onnx",
+               "the torch engine's layer exported by torch.onnx.export, run on onnxruntime",
+               packages=("torch", "onnxscript", "onnxruntime")),
+    EngineInfo("keras-tf2onnx", "rnn_ref.adapters.converted.keras_tf2onnx:KerasTf2OnnxAdapter", "onnx",
+               "the keras engine's layers converted by tf2onnx, run on onnxruntime",
+               packages=("tensorflow", "tf2onnx", "onnxruntime")),
+    EngineInfo("onnx2torch", "rnn_ref.adapters.converted.onnx_to_torch:OnnxToTorchAdapter", "onnx",
+               "the onnx engine's model converted to torch by onnx2torch, run in torch",
+               packages=("onnx2torch", "torch")),
+)

@@ -1,0 +1,154 @@
+"""tf2onnx of the ``keras`` engine's layers, run on onnxruntime (engine ``keras-tf2onnx``).
+
+The weights go in exactly as for the ``keras`` engine (same rows: kernels (I, G·H) with
+gates ``i f c o`` / ``z r h``, one bias, GRU reset_after's (2, 3H) bias); the Keras layers
+are called inside a ``tf.function`` the way the ``keras`` adapter calls them (initial states,
+a boolean mask for lengths) and converted by ``tf2onnx.convert.from_function`` (opset 14);
+onnxruntime's CPU provider runs the result. tf2onnx 1.17 works with Keras 3 / TensorFlow
+2.21 this way (``from_keras`` too).
+
+* What tf2onnx writes: an unmasked LSTM becomes ONNX ``LSTM`` nodes (a bidirectional level
+  one node); GRU, plain RNN and every masked layer become an ONNX ``Loop`` over the
+  TensorFlow while-loop's body.
+* Padded steps: as in Keras (the converted graph keeps them): the last valid output repeated
+  by a plain masked RNN, zeros from ``Bidirectional``.
+* Unsupported: LSTM projection (Keras has none); float64 LSTM without lengths, which becomes
+  an ONNX ``LSTM`` node that onnxruntime's CPU provider cannot run in float64 (the ``Loop``
+  forms run float64 fine).
+* Converted per case (several seconds each); a conversion of the same layer, weights and
+  interface is reused within a process.
+
+TensorFlow, tf2onnx and onnxruntime are imported lazily: ``mapping`` works without them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from typing import Any
+
+import numpy as np
+
+from rnn_ref.adapters.adapter import Adapter
+from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
+from rnn_ref.adapters.onnx.runtime import ort_session
+from rnn_ref.core.errors import UnsupportedCase
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.state import RNNOutput, State
+
+LSTM_NODE_NO_DOUBLE = (
+    "tf2onnx turns an unmasked Keras LSTM into an ONNX LSTM node, which onnxruntime's CPU provider cannot run "
+    "in float64: 'LSTM operator does not support double yet'"
+)
+
+#: onnxruntime sessions of the conversions made in this process, by layer, dtype, interface and weights.
+CONVERSIONS: dict[tuple, Any] = {}
+
+
+def keras_call(spec: RNNSpec, layer: KerasLayers, seq: Any, states: list[Any] | None, mask: Any) -> list[Any]:
+    """The keras adapter's calls on tensors: ``[output, h_0..h_{U-1}, (c_0..c_{U-1})]``, units in canonical order.
+
+    ``states`` is flat, per unit ``h`` (and ``c``), in canonical unit order.
+    """
+    per = 2 if spec.has_cell_state else 1
+    finals: list[list[Any]] = []
+    if spec.bidirectional:
+        for level_index, level in enumerate(layer.layers):
+            given = None if states is None else states[2 * level_index * per:(2 * level_index + 2) * per]
+            result = level(seq, initial_state=given, mask=mask)
+            seq, returned = result[0], list(result[1:])
+            finals += [returned[:per], returned[per:]]
+    else:
+        given = None
+        if states is not None:
+            given = [states[unit * per:(unit + 1) * per] for unit in range(spec.num_layers)]
+            given = given[0] if spec.num_layers == 1 else given
+        result = layer.layers[0](seq, initial_state=given, mask=mask)
+        seq, returned = result[0], list(result[1:])
+        finals = [returned] if spec.num_layers == 1 else [list(per_cell) for per_cell in returned]
+    return [seq] + [unit[0] for unit in finals] + ([unit[1] for unit in finals] if spec.has_cell_state else [])
+
+
+def convert(spec: RNNSpec, layer: KerasLayers, dtype: np.dtype, with_state: bool, with_lengths: bool) -> bytes:
+    """The ONNX model tf2onnx writes for the layers' call, inputs ``x`` (N, T, I), ``s{u}`` states, ``mask``."""
+    quiet_import_keras()
+    import tensorflow as tf
+    import tf2onnx
+
+    float_type = tf.float32 if np.dtype(dtype) == np.float32 else tf.float64
+    signature = [tf.TensorSpec((None, None, spec.input_size), float_type, name="x")]
+    units = spec.num_layers * spec.num_directions
+    if with_state:
+        sizes = [spec.state_size, spec.hidden_size] if spec.has_cell_state else [spec.state_size]
+        signature += [tf.TensorSpec((None, size), float_type, name=f"s{unit}_{k}")
+                      for unit in range(units) for k, size in enumerate(sizes)]
+    if with_lengths:
+        signature.append(tf.TensorSpec((None, None), tf.bool, name="mask"))
+
+    def call(*inputs):
+        rest = list(inputs[1:])
+        mask = rest.pop() if with_lengths else None
+        return keras_call(spec, layer, inputs[0], rest if with_state else None, mask)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, _ = tf2onnx.convert.from_function(tf.function(call), input_signature=signature, opset=14)
+    return model.SerializeToString()
+
+
+class KerasTf2OnnxAdapter(KerasAdapter):
+    """The Keras layers converted by tf2onnx and run on onnxruntime."""
+
+    #: A converted model is run for inference only: the ONNX engines are checked forward (the
+    #: gradients of the layer it came from are the source engine's), so its gradients are
+    #: GRADIENTS_NOT_IMPLEMENTED, as for every adapter without its own run_gradients.
+    run_gradients = Adapter.run_gradients
+
+    name = "keras-tf2onnx"
+    limits = (NO_PROJECTION, LSTM_NODE_NO_DOUBLE)
+
+    def version(self) -> str:
+        import onnxruntime
+        import tf2onnx
+
+        return f"{super().version()}, tf2onnx {tf2onnx.__version__}, onnxruntime {onnxruntime.__version__}"
+
+    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        if spec.proj_size:
+            return NO_PROJECTION
+        if spec.mode == "lstm" and dtype == "float64" and not with_lengths:
+            return LSTM_NODE_NO_DOUBLE
+        return None
+
+    def build(self, spec: RNNSpec, params: Params) -> KerasLayers:
+        """The keras engine's layers (float64 LSTM is refused only when converting, as it depends on lengths)."""
+        if spec.proj_size:
+            raise UnsupportedCase(self.name, NO_PROJECTION)
+        return KerasAdapter().build(spec, params)
+
+    def run(self, spec, layer: KerasLayers, x, initial_state: State | None = None, lengths=None) -> RNNOutput:
+        import onnx
+
+        self.check_supported(spec, str(x.dtype), with_lengths=lengths is not None)
+        seq = np.ascontiguousarray(x if spec.layout == "NTC" else x.transpose(1, 0, 2))
+        inputs = [seq]
+        units = spec.num_layers * spec.num_directions
+        if initial_state is not None:
+            for unit in range(units):
+                inputs.append(np.ascontiguousarray(initial_state.h[unit]))
+                if spec.has_cell_state:
+                    inputs.append(np.ascontiguousarray(initial_state.c[unit]))
+        if lengths is not None:
+            inputs.append(np.arange(seq.shape[1])[None, :] < np.asarray(lengths)[:, None])
+        weights = hashlib.sha256(b"".join(a.tobytes() for a in self.native_arrays(spec, layer).values()))
+        key = (spec, str(x.dtype), initial_state is not None, lengths is not None, weights.hexdigest())
+        if key not in CONVERSIONS:
+            model = convert(spec, layer, x.dtype, initial_state is not None, lengths is not None)
+            CONVERSIONS[key] = ort_session(onnx.load_from_string(model))
+        session = CONVERSIONS[key]
+        names = [i.name for i in session.get_inputs()]
+        values = session.run(None, dict(zip(names, inputs, strict=True)))
+        output = values[0] if spec.layout == "NTC" else values[0].transpose(1, 0, 2)
+        return RNNOutput(np.ascontiguousarray(output), np.stack(values[1:1 + units]),
+                         np.stack(values[1 + units:1 + 2 * units]) if spec.has_cell_state else None)

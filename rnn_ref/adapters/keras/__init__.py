@@ -1,0 +1,22 @@
+"""The Keras 3 family: one adapter, three engines, one per backend (see ``backend.py``).
+
+``ENGINES`` are the family's registry rows; importing this package imports no Keras. Each
+row's condition asks whether Keras runs (or will run) that row's backend in this process.
+"""
+
+from functools import partial
+
+from rnn_ref.adapters.engine_info import EngineInfo
+from rnn_ref.adapters.keras.backend import backend_mismatch
+
+ENGINES = (
+    EngineInfo("keras", "rnn_ref.adapters.keras.layers:KerasAdapter", "tensorflow",
+               "Keras 3 on TensorFlow: RNN(StackedRNNCells) and Bidirectional(RNN(cell)) per level",
+               condition=partial(backend_mismatch, "tensorflow")),
+    EngineInfo("keras-jax", "rnn_ref.adapters.keras.layers:KerasJaxAdapter", "keras-jax",
+               "Keras 3 on JAX (KERAS_BACKEND=jax): the keras engine's layers and mapping",
+               packages=("keras", "jax"), condition=partial(backend_mismatch, "jax")),
+    EngineInfo("keras-torch", "rnn_ref.adapters.keras.layers:KerasTorchAdapter", "keras-torch",
+               "Keras 3 on PyTorch (KERAS_BACKEND=torch): the keras engine's layers and mapping",
+               packages=("keras", "torch"), condition=partial(backend_mismatch, "torch")),
+)

@@ -1,0 +1,484 @@
+"""Keras 3: cells in ``StackedRNNCells`` and ``Bidirectional``, on TensorFlow, JAX and PyTorch.
+
+One adapter, three engines: ``keras`` (TensorFlow), ``keras-jax`` and ``keras-torch``. Keras
+fixes its backend at import (``KERAS_BACKEND``), so each engine runs in its own tox env and
+refuses to run when Keras loaded another backend (the message names the env to use). The
+layers, the mapping rows and the weight files are the same on every backend.
+
+The faithful Keras forms of a stacked layer:
+
+* unidirectional: ``keras.layers.RNN(StackedRNNCells([cell_0, ..., cell_{L-1}]),
+  return_sequences=True, return_state=True)``, and ``RNN(cell_0)`` for one layer (Keras
+  3.15's ``StackedRNNCells`` of a single cell fails under a mask with a nested-structure
+  error; tests/test_keras_conventions.py keeps that as a strict xfail);
+* bidirectional: one ``Bidirectional(RNN(cell, return_sequences=True, return_state=True))``
+  per level, level k+1 reading level k's concatenated output (what ``Bidirectional`` of a
+  stacked cell would *not* do: it would run a whole forward stack and a whole backward stack).
+
+Conventions, each visible in the mapping rows:
+
+* Kernels are (input, gates·H) and recurrent kernels (R, gates·H): the transpose of
+  torch's, gates stacked along columns.
+* Gate order: LSTM ``i f c o`` (Keras's ``c`` is the canonical ``g``); GRU ``z r h``
+  (``h`` is the canonical ``n``), i.e. update gate first.
+* One bias of (gates·H,): imported as ``b_ih = bias, b_hh = 0``, exported as ``b_ih + b_hh``.
+  GRU ``reset_after=True`` keeps two: bias (2, 3H), row 0 the input bias, row 1 the
+  recurrent bias, which map exactly. GRU ``reset_after=False`` is the canonical reset_before
+  (Keras is the only one of the three frameworks that has it); its one bias is b_in + b_hn.
+* No LSTM projection. Batch-major only: TNC cases are transposed at the boundary. So Keras
+  computes a TNC case and its NTC twin (the same numbers: ``Case.data_id``) identically; the
+  adapter runs the layers once and answers the second from a memo keyed by the bytes of the
+  weights, inputs and cotangents (rnn_ref/adapters/_support/run_memo.py).
+* ``LSTMCell(unit_forget_bias=True)`` (the default) initialises the forget bias to 1.0; the
+  adapter overwrites every weight, so it does not matter here, but it does in a fresh model.
+* Initial states: per cell ``[[h, c], ...]`` for StackedRNNCells; forward then backward,
+  flat, ``[h_f, c_f, h_b, c_b]`` for Bidirectional.
+* Per-sample lengths go in as a boolean mask (N, T). Padded steps: a plain masked ``RNN``
+  repeats the last valid output; ``Bidirectional`` writes zeros. Final states are those
+  after the last valid step (forward) and after step 0 (backward) in both forms.
+* float64 needs ``dtype="float64"`` on every cell, on StackedRNNCells, on RNN and on
+  Bidirectional; a cell alone in float64 gets float32 outputs from its wrapper.
+
+What differs between the backends (each pinned in tests/test_keras_backends.py):
+
+* Padded steps, final states and initial-state order are the same on all three.
+* float64: TensorFlow computes it. Keras's ``dtypes.result_type`` maps float64 to float32
+  off TensorFlow (keras-team/keras#23704), so on PyTorch ``keras.ops.matmul`` of two float64
+  tensors computes and returns float32: every float64 cell is rounded to float32 (a known
+  defect). On JAX, float64 exists only with ``jax_enable_x64``, which the adapter turns on
+  (without it JAX truncates float64 to float32 with a warning); ``keras.ops.tanh`` still
+  casts float64 to float32, so tanh, LSTM and GRU cells are rounded to float32 (a known
+  defect) and the relu RNN alone computes in float64. Under jit the same cast makes
+  ``RNN(SimpleRNNCell)`` in float64 fail in ``lax.scan`` (carry float64 in, float32 out).
+* TensorFlow execution: eagerly, as Keras runs a layer called on arrays; sequences of
+  ``COMPILED_FROM_STEPS`` (64) steps or more as one ``tf.function`` of the same layers, as
+  ``model.predict`` runs them, because eager dispatch costs milliseconds per step and cell
+  (``KerasAdapter.compiled``). The forward of either is bit for bit the forward under the
+  gradient tape (tests/test_keras_conventions.py).
+* JAX execution: eager Keras compiles its ``lax.scan`` afresh on every call; the adapter
+  runs the layers op by op (``jax.disable_jit``, with the scan's per-step slices compiled once
+  per shape: rnn_ref/adapters/_support/jax_eager.py) so the case matrix needs no compile per case.
+  tests/test_keras_backends.py runs cases through the compiled scan too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rnn_ref.adapters._support.jax_eager import op_by_op
+from rnn_ref.adapters._support.layer_reuse import BuiltLayers
+from rnn_ref.adapters._support.run_memo import RunMemo, digest
+from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS, PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.keras.backend import KerasBackendMismatch, backend_mismatch
+from rnn_ref.cases.cotangents import Cotangents, EngineGradients
+from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32, DefectSignature
+from rnn_ref.cases.matrix import Case
+from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.state import RNNOutput
+
+#: Keras's gate stacking order, in canonical gate names (Keras names: LSTM i f c o, GRU z r h).
+KERAS_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("z", "r", "n")}
+KERAS_GATE_NAMES = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h")}
+
+NO_PROJECTION = "Keras LSTMCell has no projection (proj_size); no Keras RNN layer projects h"
+TORCH_FLOAT64_MATMUL = (
+    "Keras 3.15 on PyTorch computes keras.ops.matmul of two float64 tensors in float32 (dtypes.result_type maps "
+    "float64 to float32 off TensorFlow), so a float64 cell is rounded to float32: keras-team/keras#23704"
+)
+JAX_FLOAT64_TANH = (
+    "Keras 3.15 on JAX casts float64 to float32 in keras.ops.tanh (the dtypes.result_type demotion of "
+    "keras-team/keras#23704; no report of this JAX path found), so float64 tanh, LSTM and GRU cells are rounded "
+    "to float32"
+)
+
+
+def keras_unit_name(spec: RNNSpec, layer: int, direction: str) -> str:
+    """Where one (layer, direction) cell lives in the Keras objects the adapter builds."""
+    if spec.bidirectional:
+        side = "forward_layer" if direction == "fwd" else "backward_layer"
+        return f"bidirectional[{layer}].{side}.cell"
+    return "rnn.cell" if spec.num_layers == 1 else f"rnn.cell.cells[{layer}]"
+
+
+def keras_unit_rows(spec: RNNSpec, layer: int, direction: str) -> tuple[dict, list[MappingRow]]:
+    """Native shapes (in get_weights order: kernel, recurrent_kernel, bias) and rows of one cell."""
+    order = KERAS_GATE_ORDER[spec.mode]
+    stacked = len(order) * spec.hidden_size
+    cell = keras_unit_name(spec, layer, direction)
+    kernel, recurrent, bias = f"{cell}.kernel", f"{cell}.recurrent_kernel", f"{cell}.bias"
+    shapes = {kernel: (spec.layer_input_size(layer), stacked), recurrent: (spec.state_size, stacked)}
+    rows = stacked_gate_rows(spec, kernel, layer, direction, "w_ih", order, gate_axis=1, transpose=True)
+    rows += stacked_gate_rows(spec, recurrent, layer, direction, "w_hh", order, gate_axis=1, transpose=True)
+    if spec.bias and spec.mode == "gru" and spec.gru_variant == "reset_after":
+        shapes[bias] = (2, stacked)  # row 0: input bias, row 1: recurrent bias
+        rows += stacked_gate_rows(spec, bias, layer, direction, "b_ih", order, leading=(0,))
+        rows += stacked_gate_rows(spec, bias, layer, direction, "b_hh", order, leading=(1,))
+    elif spec.bias:
+        shapes[bias] = (stacked,)
+        rows += stacked_gate_rows(spec, bias, layer, direction, "b_ih", order, also="b_hh")
+    return shapes, rows
+
+
+@dataclass
+class KerasLayers:
+    """What the adapter builds: one RNN over stacked cells, or one Bidirectional per level."""
+
+    spec: RNNSpec
+    layers: list[Any]
+
+    def cells(self) -> list[Any]:
+        """Cells in canonical unit order (l0.fwd, l0.bwd, l1.fwd, ...), i.e. get_weights order."""
+        if self.spec.bidirectional:
+            return [cell for level in self.layers for cell in (level.forward_layer.cell, level.backward_layer.cell)]
+        cell = self.layers[0].cell
+        return list(cell.cells) if self.spec.num_layers > 1 else [cell]
+
+
+def import_keras(backend: str) -> Any:
+    """Import Keras, refusing to run when it loaded another backend than ``backend``.
+
+    On TensorFlow, start-up and retracing chatter is silenced.
+    """
+    reason = backend_mismatch(backend)
+    if reason is not None:
+        raise KerasBackendMismatch(reason)
+    if backend == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import keras
+
+    if keras.config.backend() != backend:  # e.g. keras.json changed since the check above
+        raise KerasBackendMismatch(backend_mismatch(backend) or f"Keras loaded {keras.config.backend()}")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # else JAX truncates every float64 array to float32
+    return keras
+
+
+def quiet_import_keras() -> Any:
+    """Import Keras on TensorFlow (the ``keras`` engine) with TensorFlow's chatter silenced."""
+    return import_keras("tensorflow")
+
+
+class KerasAdapter(Adapter):
+    """Keras 3 ``SimpleRNNCell`` / ``LSTMCell`` / ``GRUCell`` in their standard containers."""
+
+    name = "keras"
+    #: the Keras backend this engine runs on (fixed when Keras is imported: KERAS_BACKEND)
+    backend = "tensorflow"
+    limits = (NO_PROJECTION,)
+
+    def __init__(self) -> None:
+        self._built: BuiltLayers[KerasLayers] = BuiltLayers()
+        # what the layers computed on recent inputs: a TNC case hands them its NTC twin's
+        self._runs: RunMemo[tuple] = RunMemo()
+        self._gradient_runs: RunMemo[tuple] = RunMemo()
+
+    def keras(self) -> Any:
+        """The keras module, checked to run this engine's backend."""
+        return import_keras(self.backend)
+
+    def version(self) -> str:
+        keras = self.keras()
+        framework = importlib.import_module(self.backend)
+        return f"keras {keras.__version__}, {self.backend} {framework.__version__}"
+
+    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return NO_PROJECTION if spec.proj_size else None
+
+    def case_label(self, case: Case) -> str:
+        return case.id.replace("-TNC", "-TNC-transposed") if case.spec.layout == "TNC" else case.id
+
+    def padded_steps(self, spec: RNNSpec) -> str:
+        return PADDED_ZEROS if spec.bidirectional else PADDED_REPEAT_LAST
+
+    def mapping(self, spec: RNNSpec) -> WeightMapping:
+        return build_mapping(self.name, spec, lambda layer, direction: keras_unit_rows(spec, layer, direction))
+
+    def make_cell(self, spec: RNNSpec, dtype: str) -> Any:
+        keras = self.keras()
+        # Every weight is overwritten by build(): zeros spare the orthogonal initializer's QR per cell.
+        common = dict(units=spec.hidden_size, use_bias=spec.bias, dtype=dtype,
+                      kernel_initializer="zeros", recurrent_initializer="zeros")
+        if spec.mode == "lstm":
+            return keras.layers.LSTMCell(**common)
+        if spec.mode == "gru":
+            return keras.layers.GRUCell(reset_after=spec.gru_variant == "reset_after", **common)
+        return keras.layers.SimpleRNNCell(activation=spec.mode.removeprefix("rnn_"), **common)
+
+    def build(self, spec: RNNSpec, params: Params) -> KerasLayers:
+        """The Keras layers of ``spec`` holding ``params``.
+
+        Building Keras layers (variables, initializers) costs more than running a small case,
+        so the layers built for a (spec, dtype) are kept and, on the next build of the same
+        layer, get the new weights instead of being built again — but only once nothing holds
+        the previous ``KerasLayers`` (or a model made from it): a layer handed out never
+        changes under its holder (rnn_ref/adapters/_support/layer_reuse.py).
+        """
+        self.check_supported(spec, str(params.dtype), with_lengths=False)
+        dtype = str(params.dtype)
+        # the layers are batch-major whatever the layout: one build serves both
+        built = self._built.hand_out(spec, dtype, lambda: self.build_layers(spec, dtype),
+                                     lambda layers: KerasLayers(spec, layers))
+        arrays = list(self.mapping(spec).to_native(params).values())
+        for cell in built.cells():
+            count = len(cell.weights)
+            cell.set_weights(arrays[:count])
+            arrays = arrays[count:]
+        return built
+
+    def build_layers(self, spec: RNNSpec, dtype: str) -> list[Any]:
+        """New Keras layers for ``spec`` in ``dtype``, built (variables made), weights not yet set."""
+        keras = self.keras()
+        options = dict(return_sequences=True, return_state=True, dtype=dtype)
+        if spec.bidirectional:
+            layers = []
+            for layer in range(spec.num_layers):
+                rnn = keras.layers.RNN(self.make_cell(spec, dtype), **options)
+                level = keras.layers.Bidirectional(rnn, dtype=dtype)
+                level.build((None, None, spec.layer_input_size(layer)))
+                layers.append(level)
+        else:
+            cells = [self.make_cell(spec, dtype) for _ in range(spec.num_layers)]
+            cell = keras.layers.StackedRNNCells(cells, dtype=dtype) if spec.num_layers > 1 else cells[0]
+            rnn = keras.layers.RNN(cell, **options)
+            rnn.build((None, None, spec.input_size))
+            layers = [rnn]
+        return layers
+
+    def model(self, spec: RNNSpec, layer: KerasLayers) -> Any:
+        """The standard Keras model around the built layers (what ``.weights.h5`` files hold)."""
+        keras = self.keras()
+        inputs = keras.Input((None, spec.input_size), dtype=layer.cells()[0].dtype)
+        features = inputs
+        for level in layer.layers:
+            features = level(features)[0]
+        model = keras.Model(inputs, features)
+        model.rnn_ref_layers = layer  # while the model lives, build() makes new layers rather than reuse these
+        return model
+
+    def weights_h5_bytes(self, spec: RNNSpec, layer: KerasLayers) -> bytes:
+        """The ``.weights.h5`` file that ``model.save_weights`` writes, made in memory.
+
+        ``save_weights`` lets h5py write the disk file itself, and when the disk refuses a
+        write (full, a file size limit) HDF5 crashes the process while closing it (Keras
+        3.15, h5py 3.16: a segmentation fault), leaving a temporary file behind. Made in
+        memory through the same two steps ``save_weights_only`` takes (an ``H5IOStore`` on
+        a BytesIO, which Keras supports, and ``_save_state``), the bytes are then written by
+        Python, whose failure is an ordinary OSError.
+        """
+        model = self.model(spec, layer)  # imports Keras, on the right backend or not at all
+        from keras.src.saving import saving_lib
+
+        buffer = io.BytesIO()
+        store = saving_lib.H5IOStore(buffer, mode="w")
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+        store.close()
+        return buffer.getvalue()
+
+    def native_arrays(self, spec: RNNSpec, layer: KerasLayers) -> dict[str, np.ndarray]:
+        names = list(self.mapping(spec).native_shapes)
+        values = [np.asarray(w) for cell in layer.cells() for w in cell.get_weights()]
+        return dict(zip(names, values, strict=True))
+
+    def run(self, spec, layer: KerasLayers, x, initial_state=None, lengths=None) -> RNNOutput:
+        with self.execution():
+            return self.run_layers(spec, layer, x, initial_state, lengths)
+
+    def execution(self) -> contextlib.AbstractContextManager:
+        """How the layers run: eagerly, as Keras runs a layer called on arrays."""
+        return contextlib.nullcontext()
+
+    def run_layers(self, spec, layer: KerasLayers, x, initial_state=None, lengths=None) -> RNNOutput:
+        seq = x if spec.layout == "NTC" else x.transpose(1, 0, 2)  # Keras is batch-major only
+        states = None if initial_state is None else [s for s in initial_state if s is not None]
+
+        def forward(seq: Any, states: list | None) -> tuple[Any, Any, Any]:
+            return self.forward_tensors(spec, layer, seq, states, lengths)
+
+        # Keras runs only inputs unlike those of a recent run (a TNC case's NTC twin)
+        computed = self._runs.computed(self.memo_key("forward", spec, layer, seq, states, lengths),
+                                       lambda: self.as_numpy(self.compiled(forward, seq.shape[1])(seq, states)))
+        return self.numpy_output(spec, *computed)
+
+    def memo_key(self, kind: str, spec: RNNSpec, layer: KerasLayers, seq: np.ndarray, states: list | None,
+                 lengths: np.ndarray | None, cotangents: list | None = None) -> bytes:
+        """The digest of everything a run of ``layer`` computes from (rnn_ref/adapters/_support/run_memo.py): the
+        layer in NTC, the weights it holds now, and the batch-major inputs (and cotangents)."""
+        weights = [w.numpy() for cell in layer.cells() for w in cell.weights]
+        return digest([kind, spec.replace(layout="NTC"), "weights", *weights, "x", seq, "states", *(states or []),
+                       "lengths", lengths, "cotangents", *(cotangents or [])])
+
+    def as_numpy(self, tensors: Any) -> Any:
+        """Backend tensors (through tuples and lists; None kept) as NumPy arrays."""
+        if isinstance(tensors, (tuple, list)):
+            return type(tensors)(self.as_numpy(t) for t in tensors)
+        return None if tensors is None else np.asarray(self.keras().ops.convert_to_numpy(tensors))
+
+    def compiled(self, function: Callable, steps: int) -> Callable:
+        """``function``, which runs the layers over ``steps`` steps, as this engine runs it.
+
+        Eagerly, as Keras runs a layer called on arrays; on TensorFlow, sequences of
+        ``COMPILED_FROM_STEPS`` steps or more are traced into one ``tf.function``, as
+        ``model.predict`` and ``model.fit`` run a layer. Measured (CPU seconds of one gradient run,
+        eager / traced, Keras 3.15, TensorFlow 2.21): LSTM, 1 layer: 0.07 / 0.17 at 32 steps,
+        0.13 / 0.18 at 64, 0.25 / 0.18 at 128; masked bidirectional GRU, 2 layers: 0.58 / 1.00,
+        1.34 / 1.08, 2.31 / 1.21. The matrix's four T=200 cases: 10.9 s eager, 4.4 s traced."""
+        if self.backend != "tensorflow" or steps < COMPILED_FROM_STEPS:
+            return function
+        import tensorflow as tf
+
+        return tf.function(function)
+
+    def numpy_output(self, spec: RNNSpec, output: np.ndarray, h_n: np.ndarray, c_n: np.ndarray | None) -> RNNOutput:
+        """``forward_tensors``'s results, as NumPy arrays, as the ``RNNOutput`` of the case's layout."""
+        return RNNOutput(np.ascontiguousarray(output if spec.layout == "NTC" else output.transpose(1, 0, 2)),
+                         h_n, c_n if spec.has_cell_state else None)
+
+    def forward_tensors(self, spec: RNNSpec, layer: KerasLayers, seq: Any, states: list | None,
+                        lengths: np.ndarray | None) -> tuple[Any, Any, Any]:
+        """The built layers on batch-major ``seq`` (N, T, I): (output (N, T, D·R), h_n, c_n or None),
+        as backend tensors. ``states``: None or [h0] / [h0, c0], each (L·D, N, ·), arrays or tensors."""
+        keras = self.keras()
+        steps = seq.shape[1]
+        mask = None if lengths is None else np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
+
+        def state_of(unit: int) -> list[Any]:
+            return [state[unit] for state in states]
+
+        finals: list[list[Any]] = []  # per unit: [h] or [h, c]
+        if spec.bidirectional:
+            per_state = 2 if spec.has_cell_state else 1
+            for level_index, level in enumerate(layer.layers):
+                given = None
+                if states is not None:
+                    given = state_of(2 * level_index) + state_of(2 * level_index + 1)  # forward, then backward
+                result = level(seq, initial_state=given, mask=mask)
+                seq, level_states = result[0], list(result[1:])
+                finals += [level_states[:per_state], level_states[per_state:]]
+        else:
+            given = None
+            if states is not None:  # one cell: [h, c]; a stack: per cell [[h, c], ...]
+                given = [state_of(unit) for unit in range(spec.num_layers)]
+                given = given[0] if spec.num_layers == 1 else given
+            result = layer.layers[0](seq, initial_state=given, mask=mask)
+            seq, cell_states = result[0], list(result[1:])
+            finals = [cell_states] if spec.num_layers == 1 else [list(per_cell) for per_cell in cell_states]
+        h_n = keras.ops.stack([unit_states[0] for unit_states in finals])
+        c_n = keras.ops.stack([unit_states[1] for unit_states in finals]) if spec.has_cell_state else None
+        return seq, h_n, c_n
+
+    def run_gradients(self, spec, layer: KerasLayers, x, initial_state, lengths,
+                      cotangents: Cotangents) -> EngineGradients:
+        """tf.GradientTape around the layers; x and the given states are watched constants, the
+        weights are the cells' variables (in get_weights order, i.e. the native names' order).
+
+        The tape records the ops ``run`` executes (eagerly, or in the same kind of ``tf.function``
+        for long sequences: ``compiled``), so the forward result comes back too
+        (``EngineGradients.output``, bit for bit ``run``'s: tests/test_keras_conventions.py)."""
+        self.check_gradient_supported(spec, str(x.dtype), lengths is not None)
+        quiet_import_keras()
+        import tensorflow as tf
+
+        def batch_major(array: np.ndarray) -> np.ndarray:
+            return array if spec.layout == "NTC" else array.transpose(1, 0, 2)
+
+        seq = np.ascontiguousarray(batch_major(x))
+        states = [] if initial_state is None else [s for s in initial_state if s is not None]
+        given = [batch_major(cotangents.output), cotangents.h_n] + ([cotangents.c_n] if spec.has_cell_state else [])
+        given = [np.ascontiguousarray(g) for g in given]
+        variables = [w for cell in layer.cells() for w in cell.weights]
+
+        def differentiate(seq: Any, states: list, given: list) -> tuple[tuple[Any, Any, Any], list]:
+            with tf.GradientTape() as tape:
+                tape.watch([seq, *states])
+                forward = self.forward_tensors(spec, layer, seq, states or None, lengths)
+            targets = [t for t in forward if t is not None]  # output, h_n (and c_n)
+            grads = tape.gradient(targets, [seq, *states, *variables], output_gradients=given,
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return forward, grads
+
+        def run_tape() -> tuple:
+            constants = [tf.constant(seq), [tf.constant(s) for s in states], [tf.constant(g) for g in given]]
+            return self.as_numpy(self.compiled(differentiate, seq.shape[1])(*constants))
+
+        # Keras runs only inputs unlike those of a recent run (a TNC case's NTC twin)
+        (output, h_n, c_n), grads = self._gradient_runs.computed(
+            self.memo_key("gradients", spec, layer, seq, states, lengths, given), run_tape)
+        dx, *rest = grads
+        d_states, d_weights = rest[:len(states)], rest[len(states):]
+        names = list(self.mapping(spec).native_shapes)
+        return EngineGradients(
+            x=np.ascontiguousarray(batch_major(dx)),
+            h0=d_states[0] if states else None,
+            c0=d_states[1] if len(states) > 1 else None,
+            native=dict(zip(names, d_weights, strict=True)),
+            # a subclass that runs something else than these layers (a converted file) must not pass
+            # the Keras forward off as its own
+            output=self.numpy_output(spec, output, h_n, c_n) if self.runs_the_differentiated_layers() else None,
+        )
+
+    def runs_the_differentiated_layers(self) -> bool:
+        """Whether ``run`` executes exactly the layers ``run_gradients`` differentiates."""
+        return type(self).run is KerasAdapter.run and type(self).run_layers is KerasAdapter.run_layers
+
+
+#: Gradients are taken with tf.GradientTape, which differentiates TensorFlow tensors only.
+GRADIENTS_NEED_TENSORFLOW = ("gradients are taken with tf.GradientTape, which needs Keras on the TensorFlow backend "
+                             "(the `keras` engine); differentiating this backend's own autodiff is not implemented")
+
+
+class OtherBackendGradients:
+    """The Keras adapter on a backend other than TensorFlow: forward only, gradients a declared limit."""
+
+    gradient_limits = (GRADIENTS_NEED_TENSORFLOW,)
+
+    def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return self.unsupported_reason(spec, dtype, with_lengths) or GRADIENTS_NEED_TENSORFLOW
+
+
+class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
+    """The same layers and mapping on Keras's JAX backend (``KERAS_BACKEND=jax``)."""
+
+    name = "keras-jax"
+    backend = "jax"
+
+    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return JAX_FLOAT64_TANH if dtype == "float64" and spec.mode != "rnn_relu" else None
+
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        return COMPUTES_IN_FLOAT32 if self.known_defect(spec, dtype, with_lengths) else None
+
+    def execution(self) -> contextlib.AbstractContextManager:
+        """Op by op (``jax_eager.op_by_op``: ``jax.disable_jit``): eager Keras on JAX compiles its
+        ``lax.scan`` afresh on every call (about 0.5 s per layer); without jit the same scan body
+        runs as a Python loop."""
+        return op_by_op()
+
+
+class KerasTorchAdapter(OtherBackendGradients, KerasAdapter):
+    """The same layers and mapping on Keras's PyTorch backend (``KERAS_BACKEND=torch``)."""
+
+    name = "keras-torch"
+    backend = "torch"
+
+    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
+        return TORCH_FLOAT64_MATMUL if dtype == "float64" else None
+
+    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
+        return COMPUTES_IN_FLOAT32 if self.known_defect(spec, dtype, with_lengths) else None

@@ -1,0 +1,464 @@
+"""``.onnx`` weight files for ``rnn-ref convert``: read the recurrent nodes' initializers, write a model.
+
+Reading parses the protobuf (at most ``MAX_ONNX_BYTES``, without external data) and looks at
+the graph; it runs nothing from the file. A readable model holds one chain of
+``RNN``/``LSTM``/``GRU`` nodes of one op type, with ``W``, ``R`` and (optionally) ``B``
+stored as initializers, and around them only ops that move data (``GLUE_OPS``). Reading
+refuses, by name, what the canonical layer cannot hold:
+
+* other ops, several chains, a ``reverse`` direction, non-zero peepholes, ``clip``,
+  ``input_forget``, activations other than the mode's own, a ``hidden_size`` that is not
+  R's, weights computed in the graph, stored as external data, or whose declared shape and
+  type are not what the tensor holds;
+* (``read_layer``, for files) anything that makes the graph compute something other than
+  the stack: stored or fed sequence lengths and initial states (stored zeros excepted),
+  glue that permutes, drops or mixes values, graph inputs other than X, graph outputs
+  other than the layer's output, h_n and c_n. ``rnn_ref/adapters/onnx/glue.py`` proves the glue is
+  the identity by following element ids through it.
+
+The nodes' ``W``, ``R``, ``B`` come back as ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` (k = position
+in the chain), the native names of the ``onnx`` engine's mapping rows and the keys of an
+ONNX ``.npz`` weight file.
+
+Writing builds the model of ``rnn_ref/adapters/onnx/model.py`` (``X`` -> ``Y``, ``Y_h``,
+``Y_c``; no optional inputs) for the params, checked by ``onnx.checker`` with
+``full_check=True``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnn_ref.adapters.onnx.model import build_model, native_names, onnx_mapping
+from rnn_ref.core.errors import ParamsError
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import MAX_LAYERS, MAX_PARAMETERS, RNNSpec
+
+#: Engines whose native weights are the ONNX model's W, R, B (they read and write .onnx files).
+ONNX_FILE_ENGINES = ("onnx", "onnx-reference")
+
+#: Ops that only move, reshape or describe data: allowed around the recurrent nodes.
+GLUE_OPS = frozenset({"Transpose", "Reshape", "Slice", "Concat", "Squeeze", "Unsqueeze", "Identity", "Constant",
+                      "Shape", "Gather", "Cast", "Expand", "ConstantOfShape"})
+DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+#: Protobuf cannot parse a message of 2 GiB or more (a model that large keeps its weights as
+#: external data, which rnn_ref does not read), so a larger file is refused before it is read.
+MAX_ONNX_BYTES = 2**31 - 1
+#: A graph of more nodes is refused before it is looked at; rnn_ref's own files have 4 to 6 per layer.
+MAX_NODES = 100 * MAX_LAYERS
+
+# ONNX's AttributeProto and TensorProto type numbers (onnx.proto), so that messages name them.
+ATTRIBUTE_TYPES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS", 7: "INTS", 8: "STRINGS",
+                   9: "TENSORS", 10: "GRAPHS", 11: "SPARSE_TENSOR", 12: "SPARSE_TENSORS", 13: "TYPE_PROTO",
+                   14: "TYPE_PROTOS"}
+FLOAT, INT, STRING, TENSOR, FLOATS, INTS, STRINGS = 1, 2, 3, 4, 6, 7, 8
+#: The recurrent ops' attributes (ONNX opset 22) and their types.
+RECURRENT_ATTRIBUTES = {"activation_alpha": FLOATS, "activation_beta": FLOATS, "activations": STRINGS,
+                        "clip": FLOAT, "direction": STRING, "hidden_size": INT, "layout": INT}
+OP_ATTRIBUTES = {"RNN": RECURRENT_ATTRIBUTES, "LSTM": {**RECURRENT_ATTRIBUTES, "input_forget": INT},
+                 "GRU": {**RECURRENT_ATTRIBUTES, "linear_before_reset": INT}}
+#: Tensor element types rnn_ref decodes: ONNX number -> (name, NumPy type, the typed field that may hold the values).
+TENSOR_TYPES = {1: ("FLOAT", np.float32, "float_data"), 11: ("DOUBLE", np.float64, "double_data"),
+                6: ("INT32", np.int32, "int32_data"), 7: ("INT64", np.int64, "int64_data"),
+                9: ("BOOL", np.bool_, "int32_data")}
+WEIGHT_TYPES = (1, 11)
+
+
+def a_kind(kind: str) -> str:
+    """``'an INT'``, ``'a STRING'``: an attribute type with its article."""
+    return f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
+
+
+def tensor_type_name(number: int) -> str:
+    from onnx import TensorProto
+
+    try:
+        return TensorProto.DataType.Name(number)
+    except ValueError:
+        return f"type {number}"
+
+
+@dataclass(frozen=True)
+class OnnxLayer:
+    """What an ONNX file's chain of recurrent nodes describes (``layouts``: each node's ``layout``)."""
+
+    mode: str
+    gru_variant: str | None
+    num_layers: int
+    bidirectional: bool
+    bias: bool
+    arrays: dict[str, np.ndarray]
+    layouts: tuple[int, ...] = field(default=())
+
+
+def load_model(path: Path) -> Any:
+    """The ModelProto of ``path``: at most MAX_ONNX_BYTES read, protobuf parsing only, external data never followed."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    size = 0
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_ONNX_BYTES:
+                raise ParamsError(f"{path}: holds {size} bytes, more than the {MAX_ONNX_BYTES} bytes protobuf can "
+                                  "parse (such a model keeps its weights as external data, which rnn-ref does not "
+                                  "read)")
+            data = handle.read(MAX_ONNX_BYTES + 1)
+    except OSError as error:
+        raise ParamsError(f"{path}: could not be read ({error.strerror or error})") from None
+    except MemoryError:
+        raise ParamsError(f"{path}: a {size}-byte ONNX model does not fit in memory here") from None
+    if len(data) > MAX_ONNX_BYTES:
+        raise ParamsError(f"{path}: grew past {MAX_ONNX_BYTES} bytes while it was read")
+    try:
+        model = onnx.load_model_from_string(data)
+    except MemoryError:
+        raise ParamsError(f"{path}: a {size}-byte ONNX model does not fit in memory here") from None
+    except (DecodeError, ValueError, RuntimeError) as error:
+        raise ParamsError(f"{path}: not a readable ONNX model ({type(error).__name__}: {error})") from error
+    if not model.graph.node:
+        raise ParamsError(f"{path}: not an ONNX model with a graph (no nodes)")
+    if len(model.graph.node) > MAX_NODES:
+        raise ParamsError(f"{path}: has {len(model.graph.node)} nodes, more than the {MAX_NODES} rnn-ref looks at "
+                          f"({MAX_LAYERS} layers of 100 nodes)")
+    check_no_external_data(path, model)
+    return model
+
+
+def check_no_external_data(path: Path | str, model: Any) -> None:
+    """No tensor of the graph (initializer or node attribute) points to external data; sparse ones are refused.
+
+    The file may be run (``--verify``), and a runtime would open what external data names."""
+    from onnx import TensorProto
+
+    if model.graph.sparse_initializer:
+        raise ParamsError(f"{path}: holds sparse initializers, which rnn-ref does not read")
+    tensors = [(f"the initializer {t.name!r}", t) for t in model.graph.initializer]
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            tensors += [(f"the attribute {attribute.name!r} of {describe(node)}", t)
+                        for t in ([attribute.t] if attribute.HasField("t") else []) + list(attribute.tensors)]
+            if attribute.HasField("g") or attribute.graphs or attribute.HasField("sparse_tensor"):
+                raise ParamsError(f"{path}: {describe(node)} has a graph or sparse tensor attribute "
+                                  f"{attribute.name!r}, which rnn-ref does not read")
+    for what, tensor in tensors:
+        if tensor.data_location == TensorProto.EXTERNAL or tensor.external_data:
+            raise ParamsError(f"{path}: {what} is stored as external data, which is not read")
+
+
+def decoded(value: Any) -> Any:
+    """An attribute value with bytes decoded (undecodable bytes shown escaped, never raised)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, list):
+        return [decoded(v) for v in value]
+    return value
+
+
+def attribute_values(path: Path | str, node: Any, expected: dict[str, int]) -> dict[str, Any]:
+    """``{name: value}`` of ``node``'s attributes, each of the type ``expected`` gives it; refuses others."""
+    from onnx import helper
+
+    values = {}
+    for attribute in node.attribute:
+        kind = ATTRIBUTE_TYPES.get(attribute.type, f"type {attribute.type}")
+        if attribute.name not in expected:
+            raise ParamsError(f"{path}: {describe(node)} has an attribute {attribute.name!r} ({kind}) that "
+                              f"{node.op_type} does not have (it has {', '.join(sorted(expected)) or 'none'})")
+        if attribute.ref_attr_name:
+            raise ParamsError(f"{path}: {describe(node)} takes its attribute {attribute.name!r} from a function "
+                              "attribute, which rnn-ref does not resolve")
+        if attribute.type != expected[attribute.name]:
+            raise ParamsError(f"{path}: {describe(node)} has {attribute.name} as {a_kind(kind)} attribute; ONNX "
+                              f"defines it as {ATTRIBUTE_TYPES[expected[attribute.name]]}")
+        values[attribute.name] = decoded(helper.get_attribute_value(attribute))
+    return values
+
+
+def attributes_of(node: Any, path: Path | str = "the model") -> dict[str, Any]:
+    """A recurrent node's attributes, by name; refuses unknown attributes and wrong types.
+
+    ``direction`` comes first, so that a wrong value of any type says what the values are.
+    """
+    from onnx import helper
+
+    for attribute in node.attribute:
+        if attribute.name == "direction":
+            value = decoded(helper.get_attribute_value(attribute))
+            if attribute.type != STRING or value not in DIRECTIONS:
+                kind = ATTRIBUTE_TYPES.get(attribute.type, f"type {attribute.type}")
+                shown = f"={value!r}" if attribute.type in (FLOAT, INT, STRING) else ""
+                raise ParamsError(f"{path}: {describe(node)} has direction{shown} ({a_kind(kind)} attribute), which "
+                                  "is not one of the STRING values 'forward', 'reverse', 'bidirectional'")
+    return attribute_values(path, node, OP_ATTRIBUTES[node.op_type])
+
+
+def recurrent_ancestors(model: Any, recurrent: list[Any]) -> dict[str, frozenset[int]]:
+    """For every tensor, the indices (in ``recurrent``) of the recurrent nodes it depends on."""
+    index = {id(node): k for k, node in enumerate(recurrent)}
+    found: dict[str, frozenset[int]] = {}
+    for node in model.graph.node:  # ONNX graphs are topologically sorted
+        depends = frozenset().union(*(found.get(name, frozenset()) for name in node.input))
+        if id(node) in index:
+            depends |= {index[id(node)]}
+        for name in node.output:
+            found[name] = depends
+    return found
+
+
+def describe(node: Any) -> str:
+    return f"{node.op_type} {node.name!r}" if node.name else node.op_type
+
+
+def check_inputs_present(path: Path | str, node: Any) -> None:
+    """A recurrent node has its inputs X, W and R (ONNX's required inputs 0-2) and at most its 3 outputs."""
+    missing = [name for position, name in enumerate(("X", "W", "R"))
+               if len(node.input) <= position or not node.input[position]]
+    if missing:
+        raise ParamsError(f"{path}: {describe(node)} lacks its input{'s' * (len(missing) > 1)} {', '.join(missing)} "
+                          f"(ONNX {node.op_type} needs X, W and R: rnn-ref reads W and R as the layer's weights)")
+    outputs = 3 if node.op_type == "LSTM" else 2
+    if len(node.input) > (8 if node.op_type == "LSTM" else 6) or len(node.output) > outputs:
+        raise ParamsError(f"{path}: {describe(node)} has {len(node.input)} inputs and {len(node.output)} outputs, "
+                          f"more than ONNX {node.op_type} has")
+
+
+def check_graph(path: Path | str, model: Any) -> list[Any]:
+    """The recurrent nodes, in chain order; refuses unknown ops and anything but one chain."""
+    standard = [n for n in model.graph.node if n.domain in ("", "ai.onnx")]
+    recurrent = [n for n in standard if n.op_type in ("RNN", "LSTM", "GRU")]
+    unknown = [describe(n) for n in model.graph.node
+               if n.op_type not in ("RNN", "LSTM", "GRU", *GLUE_OPS) or n.domain not in ("", "ai.onnx")]
+    if unknown:
+        raise ParamsError(f"{path}: nodes other than one chain of RNN/LSTM/GRU layers: {', '.join(unknown)} "
+                          f"(rnn-ref reads models whose other nodes only move data: {', '.join(sorted(GLUE_OPS))})")
+    if not recurrent:
+        raise ParamsError(f"{path}: no RNN, LSTM or GRU node")
+    kinds = sorted({n.op_type for n in recurrent})
+    if len(kinds) > 1:
+        raise ParamsError(f"{path}: mixes {' and '.join(kinds)} nodes; rnn-ref reads one kind of layer")
+    for node in recurrent:
+        check_inputs_present(path, node)
+    ancestors = recurrent_ancestors(model, recurrent)
+    for k, node in enumerate(recurrent):
+        feeding = ancestors.get(node.input[0], frozenset())
+        if feeding != frozenset(range(k)):
+            earlier = ", ".join(describe(recurrent[j]) for j in sorted(feeding)) or "no recurrent node"
+            raise ParamsError(f"{path}: more than one chain of recurrent layers: {describe(node)} reads the output "
+                              f"of {earlier}, not of every layer before it (one stack of layers is expected)")
+    return recurrent
+
+
+def stored_tensor(path: Path | str, model: Any, node: Any, position: int, what: str) -> Any | None:
+    """The TensorProto of input ``position`` of ``node`` (None when the input is absent); nothing decoded."""
+    from onnx import TensorProto
+
+    if len(node.input) <= position or not node.input[position]:
+        return None
+    name = node.input[position]
+    stored = [t for t in model.graph.initializer if t.name == name]
+    if not stored:
+        raise ParamsError(f"{path}: {what} of {describe(node)} ({name!r}) is not stored as an initializer "
+                          "(a graph input or a computed tensor); rnn-ref reads stored weights only")
+    if stored[-1].data_location == TensorProto.EXTERNAL:
+        raise ParamsError(f"{path}: {what} of {describe(node)} is stored as external data, which is not read")
+    return stored[-1]  # a name stored twice: the last one, as onnxruntime takes it
+
+
+def tensor_shape(path: Path | str, tensor: Any, what: str, types: tuple[int, ...] = tuple(TENSOR_TYPES)) -> tuple:
+    """The shape a TensorProto declares, once its type, dims and stored values agree (nothing decoded).
+
+    Refuses external data, segments, element types outside ``types``, negative dims, more than
+    MAX_PARAMETERS elements, and a value count (raw bytes or typed field) that is not the dims' product.
+    """
+    from onnx import TensorProto
+
+    if tensor.data_location == TensorProto.EXTERNAL:
+        raise ParamsError(f"{path}: {what} is stored as external data, which is not read")
+    if tensor.HasField("segment"):
+        raise ParamsError(f"{path}: {what} is stored in segments, which rnn-ref does not read")
+    if tensor.data_type not in types:
+        names = [TENSOR_TYPES[t][0] for t in types]
+        allowed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        raise ParamsError(f"{path}: {what} holds {tensor_type_name(tensor.data_type)} values; expected {allowed}"
+                          + (" (float32 or float64)" if types == WEIGHT_TYPES else ""))
+    dims = tuple(int(d) for d in tensor.dims)
+    if any(d < 0 for d in dims):
+        raise ParamsError(f"{path}: {what} declares the shape {dims}, with a negative dimension")
+    count = math.prod(dims)
+    if count > MAX_PARAMETERS:
+        raise ParamsError(f"{path}: {what} declares the shape {dims}: {count} values, more than the "
+                          f"{MAX_PARAMETERS} of the largest layer rnn-ref reads")
+    name, dtype, typed = TENSOR_TYPES[tensor.data_type]
+    held = getattr(tensor, typed)
+    if tensor.raw_data and len(held):
+        raise ParamsError(f"{path}: {what} holds its values twice (raw_data and {typed})")
+    stored = len(tensor.raw_data) / np.dtype(dtype).itemsize if tensor.raw_data else len(held)
+    if stored != count:
+        raise ParamsError(f"{path}: {what} declares the shape {dims} of {name}, {count} values, but holds {stored:g}")
+    return dims
+
+
+def tensor_array(path: Path | str, tensor: Any, what: str, types: tuple[int, ...] = tuple(TENSOR_TYPES)) -> np.ndarray:
+    """A TensorProto's values as a NumPy array, after ``tensor_shape`` checked them against its dims."""
+    dims = tensor_shape(path, tensor, what, types)
+    _, dtype, typed = TENSOR_TYPES[tensor.data_type]
+    if tensor.raw_data:
+        array = np.frombuffer(tensor.raw_data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
+    else:
+        array = np.asarray(getattr(tensor, typed)).astype(dtype)
+    return array.reshape(dims)
+
+
+def mode_of(path: Path | str, node: Any, attributes: dict[str, Any], directions: int) -> str:
+    """The canonical mode of one node, refusing what the canonical form cannot hold."""
+    for name in ("clip", "activation_alpha", "activation_beta"):
+        if name in attributes:
+            raise ParamsError(f"{path}: {describe(node)} sets {name}, which has no canonical form")
+    if attributes.get("input_forget", 0):
+        raise ParamsError(f"{path}: {describe(node)} sets input_forget=1 (coupled input and forget gates), "
+                          "which has no canonical form")
+    activations = attributes.get("activations")
+    per_direction = len(DEFAULT_ACTIVATIONS[node.op_type])
+    if activations is not None and len(activations) != per_direction * directions:
+        listed = f"its {per_direction} activations per direction" if per_direction > 1 else \
+            "one activation per direction"
+        raise ParamsError(f"{path}: {describe(node)} has {len(activations)} activations {activations}; a "
+                          f"{'bidirectional' if directions == 2 else 'one-direction'} {node.op_type} lists {listed}, "
+                          f"{per_direction * directions} in all")
+    if node.op_type == "RNN":
+        names = {a.lower() for a in (activations or ["Tanh"])}
+        if names not in ({"tanh"}, {"relu"}):
+            raise ParamsError(f"{path}: {describe(node)} has activations {activations}; only Tanh or Relu")
+        return "rnn_" + names.pop()
+    if activations is not None and [a.lower() for a in activations] != \
+            [a.lower() for a in DEFAULT_ACTIVATIONS[node.op_type]] * directions:
+        raise ParamsError(f"{path}: {describe(node)} has activations {activations}; only the defaults "
+                          f"{DEFAULT_ACTIVATIONS[node.op_type] * directions} have a canonical form")
+    return node.op_type.lower()
+
+
+def weight_shapes(path: Path | str, node: Any, tensors: dict[str, Any], directions: int,
+                  hidden_size: int | None) -> None:
+    """W (D, G·H, I), R (D, G·H, H), B (D, 2·G·H), P (D, 3·H) as declared, and hidden_size == H."""
+    shapes = {what: tensor_shape(path, t, f"{what} of {describe(node)} ({t.name!r})", WEIGHT_TYPES)
+              for what, t in tensors.items()}
+    gates = GATES[node.op_type]
+    r = shapes["R"]
+    if len(r) != 3 or r[0] != directions or r[2] == 0 or r[1] != gates * r[2]:
+        raise ParamsError(f"{path}: R of {describe(node)} has the shape {r}; expected (D={directions}, "
+                          f"{gates}·H, H) for a {'bidirectional' if directions == 2 else 'one-direction'} "
+                          f"{node.op_type}")
+    hidden = r[2]
+    if hidden_size is not None and hidden_size != hidden:
+        raise ParamsError(f"{path}: {describe(node)} has hidden_size={hidden_size}, but its R {r} holds hidden size "
+                          f"{hidden} (onnxruntime refuses such a model)")
+    expected = {"W": (directions, gates * hidden, None), "B": (directions, 2 * gates * hidden),
+                "P": (directions, 3 * hidden)}
+    for what, shape in shapes.items():
+        if what in expected and (len(shape) != len(expected[what]) or any(
+                e is not None and s != e for s, e in zip(shape, expected[what], strict=True)) or 0 in shape):
+            wanted = ", ".join("I" if e is None else str(e) for e in expected[what])
+            raise ParamsError(f"{path}: {what} of {describe(node)} has the shape {shape}; expected ({wanted}) "
+                              f"with hidden size {hidden} from R")
+
+
+def layer_of_model(path: Path | str, model: Any, spec: RNNSpec | None = None) -> OnnxLayer:
+    """The layer a parsed model's recurrent chain describes (``path`` only names it in messages).
+
+    Structure, attributes and every weight's declared shape are checked (and, with ``spec``,
+    compared with the declared layer) before any weight's data is decoded.
+    """
+    recurrent = check_graph(path, model)
+    described, tensors, layouts = [], [], []
+    for node in recurrent:
+        attributes = attributes_of(node, path)
+        direction = attributes.get("direction", "forward")
+        if direction == "reverse":
+            raise ParamsError(f"{path}: {describe(node)} has direction='reverse'; a layer that only runs "
+                              "backward has no canonical form (forward or bidirectional)")
+        directions = DIRECTIONS[direction]
+        mode = mode_of(path, node, attributes, directions)
+        variant = None
+        if mode == "gru":
+            variant = "reset_after" if attributes.get("linear_before_reset", 0) else "reset_before"
+        if attributes.get("layout", 0) not in (0, 1):
+            raise ParamsError(f"{path}: {describe(node)} has layout={attributes['layout']}; ONNX knows 0 and 1")
+        stored = {what: stored_tensor(path, model, node, position, what)
+                  for position, what in ((1, "W"), (2, "R"), (3, "B"), (7, "P"))}
+        stored = {what: tensor for what, tensor in stored.items() if tensor is not None}
+        weight_shapes(path, node, stored, directions, attributes.get("hidden_size"))
+        described.append((mode, variant, directions, "B" in stored))
+        tensors.append(stored)
+        layouts.append(attributes.get("layout", 0))
+    if len(set(described)) > 1:
+        raise ParamsError(f"{path}: the recurrent nodes differ (mode, GRU variant, directions, bias): {described}")
+    mode, variant, directions, bias = described[0]
+    if spec is not None:
+        found = {"mode": mode, "gru_variant": variant, "num_layers": len(recurrent),
+                 "bidirectional": directions == 2, "bias": bias}
+        wrong = [f"{name} is {value!r} in the file, {getattr(spec, name)!r} as declared"
+                 for name, value in found.items() if getattr(spec, name) != value]
+        if wrong:
+            raise ParamsError(f"{path}: the ONNX layer is not the one declared: {'; '.join(wrong)} "
+                              "(check --mode, --gru-variant, --layers, --bidirectional and --no-bias)")
+    arrays: dict[str, np.ndarray] = {}
+    for k, (node, stored) in enumerate(zip(recurrent, tensors, strict=True)):
+        if "P" in stored and np.any(tensor_array(path, stored["P"], f"P of {describe(node)}", WEIGHT_TYPES)):
+            raise ParamsError(f"{path}: {describe(node)} has peephole weights P, which have no canonical form")
+        for what, name in zip("WRB", native_names(k), strict=True):
+            if what in stored:
+                arrays[name] = tensor_array(path, stored[what], f"{what} of {describe(node)}", WEIGHT_TYPES)
+    return OnnxLayer(mode, variant, len(recurrent), directions == 2, bias, arrays, tuple(layouts))
+
+
+#: What keeps an ONNX runtime engine from running a file's graph that its own models never hit.
+#: (onnxruntime 1.32, observed for RNN, LSTM and GRU when the session is made.)
+ORT_LAYOUT_0_ONLY = ("onnxruntime's CPU kernels refuse layout=1 nodes: \"layout_ == 0 was false. Batchwise recurrent "
+                     "operations (layout == 1) are not supported\"")
+
+
+def cannot_run_file(engine: str, layer: OnnxLayer) -> str | None:
+    """Why ``engine`` (one of ONNX_FILE_ENGINES) cannot run the file whose layer is ``layer``, or None."""
+    return ORT_LAYOUT_0_ONLY if engine == "onnx" and 1 in layer.layouts else None
+
+
+def read_file(path: Path, spec: RNNSpec | None = None) -> tuple[Any, OnnxLayer, Any]:
+    """(the parsed model, its layer, its ``onnx_glue.FileInterface``) of an ``.onnx`` file.
+
+    Refuses, besides what ``layer_of_model`` refuses, any graph that computes something other
+    than the recurrent stack (``onnx_glue.check_interface``).
+    """
+    from rnn_ref.adapters.onnx.glue import check_interface
+
+    model = load_model(path)
+    layer = layer_of_model(path, model, spec)
+    return model, layer, check_interface(path, model, layer)
+
+
+def read_layer(path: Path) -> OnnxLayer:
+    """The layer an ONNX file's recurrent chain describes, with its W, R, B by native name."""
+    return read_file(Path(path))[1]
+
+
+def read_onnx_weights(path: Path, spec: RNNSpec | None = None) -> dict[str, np.ndarray]:
+    """``l{k}.W/R/B`` of an ONNX file; with ``spec``, the file's layer must be the one declared
+    (mode, GRU variant, layers, directions, bias: sizes are read off the arrays)."""
+    return read_file(Path(path), spec)[1].arrays
+
+
+def write_onnx_model(target: str, params: Params) -> None:
+    """Write the ONNX model of ``params`` (W, R, B per layer as initializers) to ``target``."""
+    spec = params.spec
+    model = build_model(spec, onnx_mapping("onnx", spec).to_native(params))
+    Path(target).write_bytes(model.SerializeToString())

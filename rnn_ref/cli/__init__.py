@@ -1,0 +1,390 @@
+"""The ``rnn-ref`` command: ``map``, ``convert``, ``docs`` (and ``check``, ``record``, ``selftest``).
+
+Exit codes: 0 success, 1 a check found a failure, 2 bad usage or input (unknown engine, a
+layer the engine cannot express, a weight file that does not match).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rnn_ref import __version__
+from rnn_ref.core.deadline import DeadlineExceeded
+from rnn_ref.core.errors import ParamsError, SpecError
+from rnn_ref.core.spec import GRU_VARIANTS, MODES, RNNSpec
+
+USAGE_ERROR = 2
+
+
+class CommandError(Exception):
+    """A user error: printed as ``rnn-ref CMD: error: ...`` with exit code 2."""
+
+
+def add_layer_arguments(parser: argparse.ArgumentParser, sizes_required: bool = False) -> None:
+    layer = parser.add_argument_group("layer")
+    layer.add_argument("--mode", required=True, choices=MODES)
+    layer.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
+    layer.add_argument("--bidirectional", action="store_true")
+    layer.add_argument("--proj-size", type=int, default=0, help="LSTM projection size P (0: none)")
+    layer.add_argument("--gru-variant", choices=GRU_VARIANTS, help="GRU only (default reset_after)")
+    layer.add_argument("--no-bias", action="store_true", help="a layer without biases")
+    layer.add_argument("--input-size", type=int, help="I; without it and --hidden-size, sizes are "
+                       + ("read off the input file" if not sizes_required else "shown symbolically"))
+    layer.add_argument("--hidden-size", type=int, help="H")
+
+
+def spec_from(args: argparse.Namespace, symbolic: bool) -> RNNSpec:
+    """The RNNSpec the layer arguments describe.
+
+    The user's values are validated as given. Without --input-size/--hidden-size the sizes are
+    placeholders: ``map`` then shows symbolic sizes, ``convert`` reads them off the file.
+    """
+    if (args.input_size is None) != (args.hidden_size is None):
+        raise CommandError("give both --input-size and --hidden-size, or neither")
+    from rnn_ref.cli.mapping_view import SYMBOLIC_SIZES
+
+    sized = args.input_size is not None
+    try:
+        spec = RNNSpec(
+            mode=args.mode,
+            input_size=args.input_size if sized else 1,
+            hidden_size=args.hidden_size if sized else max(args.proj_size, 0) + 1,
+            num_layers=args.layers,
+            bidirectional=args.bidirectional,
+            bias=not args.no_bias,
+            proj_size=args.proj_size,
+            gru_variant=args.gru_variant,
+        )
+    except SpecError as error:
+        raise CommandError(str(error)) from None
+    if symbolic and not sized:
+        sizes = SYMBOLIC_SIZES
+        projection = sizes["P"] if spec.proj_size else 0
+        spec = spec.replace(input_size=sizes["I"], hidden_size=sizes["H"], proj_size=projection)
+    return spec
+
+
+def known_engine(name: str, allow_canonical: bool = False) -> str:
+    """``name`` when it is an engine that loads (or ``canonical``); else a CommandError saying why.
+
+    Of the plug-ins, only ``name``'s is imported (bounded in time): ``map torch`` runs no plug-in code.
+    """
+    from rnn_ref.adapters import declared_plugins, engine_info, engine_names
+
+    if allow_canonical and name == "canonical":
+        return name
+    if name not in engine_names() and not any(problem.name == name for problem in declared_plugins()[1]):
+        known = (["canonical"] if allow_canonical else []) + engine_names()
+        raise CommandError(f"unknown engine {name!r}; known: {', '.join(known)}")
+    try:
+        engine_info(name)  # a declared plug-in that cannot be used: why, naming it
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return name
+
+
+def engine_list(text: str) -> list[str]:
+    """``--engines A,B`` of ``check`` and ``selftest``: each name once, in order, each an engine that loads.
+
+    A value that names no engine (``''``, ``','``) is refused, and so is ``none`` (an unknown
+    name here: these commands check engines, and the pytest suite's reference-only ``none`` has
+    no meaning for them).
+    """
+    from rnn_ref.adapters import unique_engine_names
+
+    try:
+        names = unique_engine_names(text)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return [known_engine(name) for name in names]
+
+
+# --------------------------------------------------------------------------- map
+def run_map(args: argparse.Namespace) -> int:
+    from rnn_ref.cli.mapping_view import Sizes, render
+    from rnn_ref.conversion.convert import engine_mapping
+
+    spec = spec_from(args, symbolic=True)
+    sizes = Sizes(symbolic=args.input_size is None, proj_size=args.proj_size)
+    try:
+        mapping = engine_mapping(known_engine(args.engine), spec)
+        source = None
+        if args.to:
+            source, mapping = mapping, engine_mapping(known_engine(args.to), spec)
+    except ParamsError as error:
+        raise CommandError(str(error)) from None
+    print(render(mapping, args.format, sizes, source=source))
+    return 0
+
+
+# --------------------------------------------------------------------------- convert
+def run_convert(args: argparse.Namespace) -> int:
+    from rnn_ref.conversion.convert import convert
+
+    source, target = known_engine(args.source, True), known_engine(args.target, True)
+    spec = spec_from(args, symbolic=False)
+    try:
+        params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None,
+                         prefix=args.prefix)
+    except ParamsError as error:
+        raise CommandError(str(error)) from None
+    from rnn_ref.conversion.convert import engine_mapping
+
+    summed = target != "canonical" and any(r.combine == "sum" for r in engine_mapping(target, params.spec).rows)
+    note = f" ({target} keeps one bias per gate: b_ih + b_hh were summed)" if summed else ""
+    print(f"wrote {args.output}: {target} weights of {params.spec}{note}")
+    if args.verify:
+        from rnn_ref.conversion.verify import verify_conversion
+
+        try:
+            verification = verify_conversion(source, target, params, args.input, args.output, prefix=args.prefix)
+        except ParamsError as error:
+            raise CommandError(f"{args.output} was written, but cannot be verified: {error}") from None
+        print(verification.render())
+        if not verification.passed:
+            print(f"rnn-ref convert: error: verification failed; {args.output} is kept for inspection",
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- check and record
+def case_timeout(args: argparse.Namespace) -> float:
+    """The per-case bound in seconds: ``--case-timeout``, else ``RNN_REF_CASE_TIMEOUT``, else the default."""
+    from rnn_ref.core.deadline import case_seconds
+
+    if args.case_timeout is not None:
+        return args.case_timeout
+    try:
+        return case_seconds()
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
+def seconds_argument(text: str) -> float:
+    """``--case-timeout``'s type: seconds from 0 (no bound) to a week (argparse reports the error)."""
+    from rnn_ref.core.deadline import parse_seconds
+
+    try:
+        return parse_seconds(text, "--case-timeout")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--case-timeout ")) from None
+
+
+def add_case_timeout_argument(parser: argparse.ArgumentParser) -> None:
+    from rnn_ref.core.deadline import DEFAULT_CASE_SECONDS, ENVIRONMENT_VARIABLE
+
+    parser.add_argument("--case-timeout", type=seconds_argument, metavar="SECONDS",
+                        help=f"fail a case whose engine has not returned after SECONDS, and call that engine no "
+                        f"more (default: {ENVIRONMENT_VARIABLE}, else {DEFAULT_CASE_SECONDS:g}; 0: no bound)")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import registry
+    from rnn_ref.cli.check import check, passed, render, terminal_progress
+
+    # Without --engines every plug-in is imported (bounded), and those that cannot be are reported.
+    engines = list(registry()) if args.engines is None else engine_list(args.engines)
+    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only,
+                    each_engine_must_check=args.engines is not None, seconds=case_timeout(args))
+    if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
+        from rnn_ref.adapters import plugin_problems
+        from rnn_ref.cli.check import EngineReport
+
+        reports += [EngineReport(f"plug-in {p.name}", "not loaded", problem=p.describe()) for p in plugin_problems()]
+    print(render(reports))
+    return 0 if passed(reports) else 1
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import engine_info
+    from rnn_ref.golden.fixtures import FixtureError, main_record
+
+    engine = known_engine(args.engine)
+    if args.output == "":  # Path("") would be the current folder
+        raise CommandError("--output '' names no folder; give the folder to record into")
+    info = engine_info(engine)
+    if info.distribution and args.output is None:
+        raise CommandError(f"{engine} is a plug-in from {info.distribution}: give --output DIR "
+                           "(its fixtures belong with its package, not inside rnn_ref's)")
+    if info.unavailable_reason() is not None:
+        raise CommandError(f"recording {engine} needs it to run here ({info.unavailable_reason()}); "
+                           f"use tox -e {info.requires}")
+    try:
+        manifest = main_record(engine, None if args.output is None else Path(args.output))
+    except FixtureError as error:
+        raise CommandError(str(error)) from None
+    print(f"recorded {len(manifest['cases'])} case(s) of {engine} {manifest['engine_version']}; "
+          f"{len(manifest['not_recorded'])} not recorded (unsupported or known defect)")
+    return 0
+
+
+def run_engines(args: argparse.Namespace) -> int:
+    from rnn_ref.cli.engines import render_engines
+
+    print(render_engines())
+    return 0
+
+
+def run_selftest(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import AdapterCallError, engine_info, installed_engines, plugin_preflight
+    from rnn_ref.judge.selftest import main as selftest
+
+    seconds = case_timeout(args)
+    engines = installed_engines() if args.engines is None else engine_list(args.engines)
+    missing = [f"{name} ({engine_info(name).unavailable_reason()})" for name in engines
+               if not engine_info(name).installed()]
+    if missing:
+        raise CommandError(f"not installed here: {', '.join(missing)}; run the engine's tox env")
+    if not engines:
+        raise CommandError("no engine selected (none installed, or --engines names none)")
+    try:  # a plug-in whose rows or limits raise: one line naming it, before any case runs
+        for engine in engines:
+            plugin_preflight(engine, seconds)
+    except AdapterCallError as error:
+        raise CommandError(str(error)) from None
+    return selftest(engines, seconds)
+
+
+# --------------------------------------------------------------------------- docs
+def run_docs(args: argparse.Namespace) -> int:
+    from rnn_ref.cli.docs import generate
+
+    text, path = generate(), args.output
+    if path.is_dir():
+        raise CommandError(f"{path}: is a directory; give the file to {'check' if args.check else 'write'}")
+    if args.check:
+        if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
+            print(f"{path} is stale: regenerate it with `rnn-ref docs`", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    from rnn_ref.core.files import FileProblem, atomic_write_text
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+    except FileExistsError:
+        raise CommandError(f"{path}: its folder {path.parent} is a file") from None
+    except (FileProblem, OSError) as error:
+        raise CommandError(str(error)) from None
+    print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+@functools.cache
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, built once per process (about 1 ms): ``parse_args`` only reads it."""
+    parser = argparse.ArgumentParser(
+        prog="rnn-ref",
+        description=(
+            "Cross-framework equivalence suite for recurrent layers: a NumPy reference of "
+            "RNN/LSTM/GRU and adapters for PyTorch, Keras and MXNet Gluon."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"rnn-ref {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    mapper = commands.add_parser(
+        "map", help="which native parameter holds which canonical block (no framework needed)",
+        description="List every native parameter of ENGINE's layer and the canonical block each "
+        "region holds; with --to OTHER, the direct native-to-native correspondence.",
+    )
+    mapper.add_argument("engine", metavar="ENGINE")
+    add_layer_arguments(mapper)
+    mapper.add_argument("--to", metavar="OTHER", help="show OTHER's parameters in terms of ENGINE's")
+    mapper.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    mapper.set_defaults(run=run_map)
+
+    converter = commands.add_parser(
+        "convert", help="convert a weight file between engines (and canonical .npz)",
+        description="Convert IN (weights of --from) to OUT (weights of --to). Formats: torch .pt/.npz, "
+        "gluon .params/.npz, keras .npz (arr_i = get_weights() order), canonical .npz. Through "
+        "keras the two biases of a gate become their sum.",
+    )
+    converter.add_argument("--from", dest="source", required=True, metavar="A")
+    converter.add_argument("--to", dest="target", required=True, metavar="B")
+    add_layer_arguments(converter)
+    converter.add_argument("--prefix", default="", metavar="P",
+                           help="one layer inside a whole model's state_dict, e.g. 'lstm.': reading, take only the "
+                           "names under P; writing, put P on the names")
+    converter.add_argument("--verify", action="store_true", help="then run IN's and OUT's layers on seeded inputs "
+                           "(real frameworks where installed, else the reference) and exit 1 above tolerance")
+    converter.add_argument("input", metavar="IN")
+    converter.add_argument("output", metavar="OUT")
+    converter.set_defaults(run=run_convert)
+
+    from rnn_ref.golden.fixtures import FIXTURES_ROOT
+
+    checker = commands.add_parser(
+        "check", help="run the case matrix on every installed engine, replay fixtures for the others",
+        description="Check every engine against the reference: live where its framework is installed, "
+        "else from its recorded fixtures. Prints engine x case group; exit 1 on any failure.",
+    )
+    checker.add_argument("--engines", help="comma-separated engines (default: all)")
+    checker.add_argument("--fixtures", type=Path, default=FIXTURES_ROOT, help="fixtures folder (default: %(default)s)")
+    checker.add_argument("--replay-only", action="store_true", help="replay fixtures even for installed engines")
+    add_case_timeout_argument(checker)
+    checker.set_defaults(run=run_check)
+
+    recorder = commands.add_parser("record", help="record an engine's golden fixtures (the engine must be installed)")
+    recorder.add_argument("--engine", required=True)
+    recorder.add_argument("--output", help="folder (default: fixtures/ENGINE)")
+    recorder.set_defaults(run=run_record)
+
+    lister = commands.add_parser("engines", help="list the engines: built-in and plug-ins (and plug-ins that failed)")
+    lister.set_defaults(run=run_engines)
+    selftester = commands.add_parser(
+        "selftest", help="seed mapping bugs into each engine and check the suite catches every one",
+        description="Mutate each engine's mapping rows (gate swaps, transposes, directions, layers, one-bias "
+        "folds) and its adapter boundary (state order, layout), run a few fixed cases per mutation and "
+        "print engine x mutation -> the case that caught it. Exit 1 if a mutation survives.",
+    )
+    selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")
+    add_case_timeout_argument(selftester)
+    selftester.set_defaults(run=run_selftest)
+
+    from rnn_ref.cli.docs import DOCS_PATH
+
+    documenter = commands.add_parser("docs", help="regenerate docs/weight-mapping.md from the mapping rows")
+    documenter.add_argument("--check", action="store_true", help="exit 1 if the file is stale, write nothing")
+    documenter.add_argument("--output", type=Path, default=DOCS_PATH, help="default: %(default)s")
+    documenter.set_defaults(run=run_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): what it prints would be lost
+            raise CommandError("standard output is closed; nothing could be written")
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not as a traceback at exit
+        return code
+    except CommandError as error:
+        print(f"rnn-ref {args.command}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except BrokenPipeError:  # `rnn-ref map ... | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
+    except DeadlineExceeded as error:  # a TimeoutError, so an OSError: not a failed write
+        print(f"rnn-ref {args.command}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as error:  # writing the output failed (disk full, file too large, ...)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more can reach the real stdout
+        where = error.filename or "standard output"
+        print(f"rnn-ref {args.command}: error: could not write {where} ({error.strerror or error})", file=sys.stderr)
+        return USAGE_ERROR
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""The NumPy reference: RNN (tanh/relu), LSTM (with projection) and GRU (both variants).
+
+The cell functions below are the equations of design section 2, written with the
+equations' own names. ``forward`` adds what layers add around a cell: stacking, two
+directions, both layouts, initial states and per-sample lengths.
+
+Written for speed without hiding the equations: the gates of a unit are stacked in one
+matrix, so each step is one matmul for all gates; the input projection W_ih x + b_ih of every
+step is one matmul before the time loop; cells compute in place in buffers reused across
+steps; samples are sorted by length, so a step computes only the samples that exist then
+(no masking). tests/test_reference_speedup.py holds this to the earlier per-gate form.
+
+Shapes (T steps, N samples, L layers, D directions, H hidden, R = P or H, I_l layer input)::
+
+    x       (T, N, I) for TNC, (N, T, I) for NTC
+    output  (T, N, D*R) for TNC, (N, T, D*R) for NTC; forward features first
+    h       (L*D, N, R), ordered l0.fwd, l0.bwd, l1.fwd, ...
+    c       (L*D, N, H)  (LSTM only)
+
+Padded steps (t >= lengths[n]) do not exist for sample n: neither direction consumes them,
+the backward direction starts at lengths[n] - 1, and the reference writes zeros there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.state import RNNOutput, State
+from rnn_ref.oracle.checks import checked_inputs
+
+# --------------------------------------------------------------------------- cells
+# Each cell computes one step for the whole batch and writes into buffers it is given, so the
+# time loop allocates nothing: ``pre`` is a scratch (N, G*H) for the stacked pre-activations of
+# the G gates, ``c`` is updated in place, and h' is written to ``out``. The gates of a unit are
+# stacked in one matrix (rows in STACK_ORDER), so W_hh h is one matmul for all gates.
+# σ-gates come first, so one σ call covers them all.
+STACK_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n")}
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^-x), to a few ulps everywhere; ``out`` may be ``x``.
+
+    For x below about -88 (float32) or -709 (float64) e^-x overflows to inf and σ is 0, where
+    the true value lies below the dtype's smallest normal number.
+    """
+    with np.errstate(over="ignore"):
+        out = np.negative(x, out=out)
+        np.exp(out, out=out)
+        out += 1.0
+        return np.reciprocal(out, out=out)
+
+
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.maximum(x, 0.0, out=out)
+
+
+ACTIVATIONS: dict[str, Callable[..., np.ndarray]] = {"rnn_tanh": np.tanh, "rnn_relu": relu}
+
+
+@dataclass(frozen=True)
+class _UnitWeights:
+    """The blocks of one (layer, direction), the gates stacked in STACK_ORDER.
+
+    ``w_ih`` (G*H, I_l), ``w_hh_t`` (R, G*H): W_hh transposed, so that W_hh h is ``h @ w_hh_t``
+    (the faster BLAS layout); ``b_ih`` and ``b_hh`` (G*H,) or None for a layer
+    without biases, ``w_proj`` (P, H) or None.
+    """
+
+    w_ih: np.ndarray
+    w_hh_t: np.ndarray
+    b_ih: np.ndarray | None
+    b_hh: np.ndarray | None
+    w_proj: np.ndarray | None
+
+    @classmethod
+    def of(cls, spec: RNNSpec, params: Params, layer: int, direction: str, dtype: np.dtype) -> _UnitWeights:
+        blocks = params.unit(layer, direction)
+
+        def stacked(kind: str) -> np.ndarray | None:
+            if f"{kind}.{spec.gates[0]}" not in blocks:
+                return None
+            return np.concatenate([blocks[f"{kind}.{g}"] for g in STACK_ORDER[spec.mode]]).astype(dtype, copy=False)
+
+        w_proj = blocks.get("w_proj")
+        return cls(stacked("w_ih"), np.ascontiguousarray(stacked("w_hh").T), stacked("b_ih"), stacked("b_hh"),
+                   None if w_proj is None else w_proj.astype(dtype, copy=False))
+
+    def input_projection(self, seq: np.ndarray) -> np.ndarray:
+        """W_ih x_t + b_ih for every step and gate, as one matmul: (T, N, I_l) -> (T, N, G*H)."""
+        steps, batch, features = seq.shape
+        projected = seq.reshape(steps * batch, features) @ self.w_ih.T
+        if self.b_ih is not None:
+            projected += self.b_ih
+        return projected.reshape(steps, batch, -1)
+
+
+def _recurrent(pre: np.ndarray, x_gates: np.ndarray, h: np.ndarray, w_hh_t: np.ndarray, b_hh: np.ndarray | None):
+    """pre = W_ih x + b_ih + W_hh h + b_hh for the gates of ``w_hh_t``; ``x_gates`` holds W_ih x + b_ih."""
+    np.matmul(h, w_hh_t, out=pre)
+    pre += x_gates
+    if b_hh is not None:
+        pre += b_hh
+
+
+def rnn_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, activation: Callable, pre: np.ndarray,
+             out: np.ndarray) -> None:
+    """h' = act(W_ih x + b_ih + W_hh h + b_hh), written to ``out`` (N, H)."""
+    _recurrent(pre, x_gates, h, w.w_hh_t, w.b_hh)
+    activation(pre, out=out)
+
+
+def lstm_cell(x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, w: _UnitWeights, pre: np.ndarray,
+              out: np.ndarray) -> None:
+    """One LSTM step: c (N, H) becomes c' in place, h' (N, R) is written to ``out``."""
+    H = c.shape[1]
+    _recurrent(pre, x_gates, h, w.w_hh_t, w.b_hh)
+    i, f, o, g = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
+    sigmoid(pre[:, :3 * H], out=pre[:, :3 * H])  # i, f, o = σ(·)
+    np.tanh(g, out=g)  # g = tanh(·)
+    c *= f  # c' = f ⊙ c + i ⊙ g
+    c += np.multiply(i, g, out=i)
+    tanh_c = np.tanh(c, out=f)  # f and i are spent: their rows hold tanh(c') and h' before projection
+    if w.w_proj is None:
+        np.multiply(o, tanh_c, out=out)  # h' = o ⊙ tanh(c')
+    else:
+        np.matmul(np.multiply(o, tanh_c, out=i), w.w_proj.T, out=out)  # h' = W_proj (o ⊙ tanh(c'))
+
+
+def gru_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, variant: str, pre: np.ndarray,
+             out: np.ndarray) -> None:
+    """One GRU step, h' (N, H) written to ``out``.
+
+    reset_after:  n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))   (PyTorch, Gluon, cuDNN)
+    reset_before: n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn)   (Keras reset_after=False)
+    """
+    H = h.shape[1]
+    r, z, n = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:]
+    if variant == "reset_after":  # one matmul: W_hr h, W_hz h, W_hn h
+        np.matmul(h, w.w_hh_t, out=pre)
+        pre[:, :2 * H] += x_gates[:, :2 * H]
+        if w.b_hh is not None:
+            pre += w.b_hh  # n holds W_hn h + b_hn
+        sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
+        n *= r
+        n += x_gates[:, 2 * H:]
+    else:
+        b_hh = (None, None) if w.b_hh is None else (w.b_hh[:2 * H], w.b_hh[2 * H:])
+        _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh_t[:, :2 * H], b_hh[0])
+        sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
+        _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh_t[:, 2 * H:], b_hh[1])
+    np.tanh(n, out=n)
+    np.subtract(h, n, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h, computed as n + z ⊙ (h − n)
+    out *= z
+    out += n
+
+
+# --------------------------------------------------------------------------- one unit
+def _run_unit(
+    spec: RNNSpec,
+    weights: _UnitWeights,
+    seq: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray | None,
+    active: np.ndarray,
+    reverse: bool,
+    out: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run one direction of one layer over ``seq`` (T, N, I_l), writing step t's h' to ``out[t]``.
+
+    Samples are sorted longest first, so the samples that exist at step t are the first
+    ``active[t]`` rows: only those are computed; the other rows of ``out[t]`` are zero and
+    their state is carried (the forward direction has finished with them, the backward one
+    has not reached them yet). ``out`` is (T, N, R), possibly a view into a wider buffer.
+    Returns (h_n (N, R), c_n (N, H) or None).
+    """
+    x_gates = weights.input_projection(seq)
+    pre = np.empty(x_gates.shape[1:], dtype=x_gates.dtype)
+    activation = ACTIVATIONS.get(spec.mode)
+    c = None if c0 is None else c0.copy()
+    h = h0  # the state of rows [:len(h)]: h0, then a prefix of the previous step's output
+    last_step = np.zeros(len(h0), dtype=np.intp)
+    for t in reversed(range(len(seq))) if reverse else range(len(seq)):
+        n = active[t]
+        if len(h) < n:  # backward direction: samples whose last step this is join with h0
+            h = np.concatenate([h, h0[len(h):n]])
+        if spec.mode == "lstm":
+            lstm_cell(x_gates[t, :n], h[:n], c[:n], weights, pre[:n], out[t, :n])
+        elif spec.mode == "gru":
+            gru_cell(x_gates[t, :n], h[:n], weights, spec.gru_variant, pre[:n], out[t, :n])
+        else:
+            rnn_cell(x_gates[t, :n], h[:n], weights, activation, pre[:n], out[t, :n])
+        out[t, n:] = 0.0
+        last_step[:n] = t
+        h = out[t, :n]
+    return out[last_step, np.arange(len(h0))], c
+
+
+# --------------------------------------------------------------------------- forward
+def forward(
+    spec: RNNSpec,
+    params: Params | Mapping[str, np.ndarray],
+    x: np.ndarray,
+    initial_state: State | tuple | np.ndarray | None = None,
+    lengths: Sequence[int] | np.ndarray | None = None,
+    *,
+    precision: str = "float64",
+) -> RNNOutput:
+    """Run the layer described by ``spec`` with canonical ``params`` on ``x``.
+
+    Args:
+        x: float32 or float64, (T, N, I) for TNC or (N, T, I) for NTC.
+        initial_state: None (zeros), ``h0`` (L*D, N, R), or ``(h0, c0)`` for LSTM; same dtype as x.
+        lengths: optional (N,) integers in 1..T: the number of existing steps per sample.
+        precision: ``"float64"`` (default: compute and return float64, the reference truth) or
+            ``"input"`` (compute and return in x's dtype, weights cast to it).
+
+    Returns:
+        ``RNNOutput(output, h_n, c_n)`` in ``spec.layout``; ``c_n`` is None unless LSTM.
+    """
+    params, seq, h0, c0, lengths = checked_inputs(spec, params, x, initial_state, lengths, precision)
+    steps, batch = seq.shape[:2]
+
+    dtype = np.dtype(np.float64) if precision == "float64" else x.dtype
+    # Longest sample first (a stable sort; undone at the end), so that the samples that exist
+    # at step t are the first active[t] rows and padded steps are skipped, not masked.
+    order: np.ndarray | slice = np.argsort(-lengths, kind="stable")
+    if (order == np.arange(batch)).all():
+        order = slice(None)  # already sorted: views, no copies
+    active = (lengths[order][None, :] > np.arange(steps)[:, None]).sum(axis=1)
+    seq = np.ascontiguousarray(seq[:, order], dtype=dtype)  # (T, N, I): one matmul projects every step
+    R = spec.state_size
+    h_finals: list[np.ndarray] = []
+    c_finals: list[np.ndarray] = []
+    for layer in range(spec.num_layers):
+        layer_output = np.empty((steps, batch, spec.output_size), dtype)  # each direction writes its R columns
+        for d, direction in enumerate(spec.directions):
+            unit = len(h_finals)
+            h_init = np.zeros((batch, R), dtype) if h0 is None else h0[unit, order].astype(dtype)
+            c_init = None
+            if spec.has_cell_state:
+                c_init = np.zeros((batch, spec.hidden_size), dtype) if c0 is None else c0[unit, order].astype(dtype)
+            weights = _UnitWeights.of(spec, params, layer, direction, dtype)
+            out = layer_output[:, :, d * R:(d + 1) * R]
+            h_n, c_n = _run_unit(spec, weights, seq, h_init, c_init, active, direction == "bwd", out)
+            h_finals.append(h_n)
+            if c_n is not None:
+                c_finals.append(c_n)
+        seq = layer_output
+
+    unsort = order if isinstance(order, slice) else np.argsort(order)
+    output = seq[:, unsort] if spec.layout == "TNC" else seq[:, unsort].transpose(1, 0, 2)
+    return RNNOutput(
+        output=np.ascontiguousarray(output),
+        h_n=np.stack(h_finals)[:, unsort],
+        c_n=np.stack(c_finals)[:, unsort] if spec.has_cell_state else None,
+    )
