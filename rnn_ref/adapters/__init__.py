@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from rnn_ref.adapters.adapter import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.engine_info import EngineInfo
-from rnn_ref.adapters.plugins import PluginProblem
 from rnn_ref.adapters.engine_registry import (
     ENGINES,
     AdapterCallError,
@@ -31,6 +30,7 @@ from rnn_ref.adapters.engine_registry import (
     registry,
     unique_engine_names,
 )
+from rnn_ref.adapters.plugins import PluginProblem
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.errors import ParamsError, UnsupportedCase
 from rnn_ref.core.mapping import (

@@ -8,12 +8,13 @@ check`` compare its ``RNNOutput`` with the reference.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.defects import DefectSignature
+from rnn_ref.cases.limits import Conditions, Defect, Expectation, Limit, first_defect, first_limit
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.errors import UnsupportedCase
 from rnn_ref.core.mapping import WeightMapping
@@ -40,14 +41,55 @@ GRADIENTS_NOT_IMPLEMENTED = "gradients not implemented for this engine (the adap
 
 
 class Adapter(ABC):
-    """One engine: a way of running a recurrent layer of one framework."""
+    """One engine: a way of running a recurrent layer of one framework.
+
+    Limits and known defects are declared as records (rnn_ref.cases.limits): ``declared_limits``
+    and ``declared_defects``. ``limits``, ``gradient_limits``, ``unsupported_reason``,
+    ``known_defect``, ``defect_signature`` and their gradient forms derive from them, and
+    ``expectation`` asks them once per case. Adapters written before the records (which set
+    ``limits`` and override the methods) keep working: the methods are what ``expectation`` asks.
+    """
 
     #: engine name, e.g. ``"torch"`` or ``"torch-cell"``
     name: str
+    #: what the engine cannot express, in the order they are asked (the first that applies answers)
+    declared_limits: ClassVar[tuple[Limit, ...]] = ()
+    #: what the engine computes wrong, with its upstream report and signature
+    declared_defects: ClassVar[tuple[Defect, ...]] = ()
     #: every reason ``unsupported_reason`` can give; a reason no case hits is a stale declaration
-    limits: tuple[str, ...] = ()
+    #: (derived from ``declared_limits`` where an adapter declares records)
+    limits: ClassVar[tuple[str, ...]] = ()
     #: every reason ``gradient_unsupported_reason`` adds to ``limits`` (the same rule applies)
-    gradient_limits: tuple[str, ...] = ()
+    gradient_limits: ClassVar[tuple[str, ...]] = ()
+    #: the engine differentiates through its framework's autodiff (``run_gradients``). Declared;
+    #: an adapter that does not declare it is differentiable when its class defines run_gradients
+    #: (adapters written before the declaration existed)
+    differentiable: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "declared_limits" in cls.__dict__ and "limits" not in cls.__dict__:
+            cls.limits = tuple(limit.reason for limit in cls.declared_limits if not limit.gradients_only)
+        if "declared_limits" in cls.__dict__ and "gradient_limits" not in cls.__dict__:
+            cls.gradient_limits = tuple(limit.reason for limit in cls.declared_limits if limit.gradients_only)
+        own_gradients = cls.__dict__.get("run_gradients", Adapter.run_gradients)
+        if "differentiable" not in cls.__dict__ and own_gradients is not Adapter.run_gradients:
+            cls.differentiable = True
+
+    def expectation(self, spec: RNNSpec, dtype: str, with_lengths: bool, *, gradients: bool = False) -> Expectation:
+        """What the judge expects of this case: run it, unsupported with a reason, or a known defect."""
+        if gradients:
+            reason = self.gradient_unsupported_reason(spec, dtype, with_lengths)
+            if reason is not None:
+                return Expectation(unsupported=reason)
+            report = self.gradient_known_defect(spec, dtype, with_lengths)
+            return Expectation(defect=report)
+        reason = self.unsupported_reason(spec, dtype, with_lengths)
+        if reason is not None:
+            return Expectation(unsupported=reason)
+        report = self.known_defect(spec, dtype, with_lengths)
+        signature = None if report is None else self.defect_signature(spec, dtype, with_lengths)
+        return Expectation(defect=report, signature=signature)
 
     def padded_steps(self, spec: RNNSpec) -> str:
         """What the engine writes at padded steps of the output: PADDED_ZEROS or PADDED_REPEAT_LAST."""
@@ -66,8 +108,8 @@ class Adapter(ABC):
         """The framework's version string."""
 
     def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        """Why the engine cannot express this case, or None when it can."""
-        return None
+        """Why the engine cannot express this case, or None when it can (the first declared limit)."""
+        return first_limit(self.declared_limits, Conditions(spec, dtype, with_lengths), gradients=False)
 
     def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
         """Why the engine has no layer for ``spec`` at all (whatever the input), or None.
@@ -79,15 +121,17 @@ class Adapter(ABC):
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         """An upstream report when the engine accepts the case but computes it wrong, else None."""
-        return None
+        defect = first_defect(self.declared_defects, Conditions(spec, dtype, with_lengths), gradients=False)
+        return None if defect is None else defect.report
 
     def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
         """What the engine computes instead on a case ``known_defect`` declares (rnn_ref.cases.defects).
 
         The judge then holds the case to that signature: wrong in another way is a failure.
-        None (the default, for adapters written before signatures) counts any wrong result.
+        None (for adapters written before signatures) counts any wrong result.
         """
-        return None
+        defect = first_defect(self.declared_defects, Conditions(spec, dtype, with_lengths), gradients=False)
+        return None if defect is None else defect.signature
 
     def check_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
         """Raise UnsupportedCase with the reason when the engine cannot express the case."""
@@ -121,11 +165,14 @@ class Adapter(ABC):
     # ------------------------------------------------------------------ gradients (optional)
     def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         """Why the engine cannot differentiate this case, or None. Every forward limit applies;
-        an adapter without ``run_gradients`` gives GRADIENTS_NOT_IMPLEMENTED."""
+        then the gradient-only ones; an engine that is not ``differentiable`` gives GRADIENTS_NOT_IMPLEMENTED."""
         reason = self.unsupported_reason(spec, dtype, with_lengths)
-        if reason is None and type(self).run_gradients is Adapter.run_gradients:
+        if reason is not None:
+            return reason
+        if not self.differentiable:
             return GRADIENTS_NOT_IMPLEMENTED
-        return reason
+        return first_limit([limit for limit in self.declared_limits if limit.gradients_only],
+                           Conditions(spec, dtype, with_lengths), gradients=True)
 
     def check_gradient_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
         """Raise UnsupportedCase with the reason when the engine cannot differentiate the case."""
@@ -135,8 +182,14 @@ class Adapter(ABC):
 
     def gradient_known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         """An upstream report when the engine differentiates the case wrong. By default a forward
-        defect is a gradient defect too (the gradient of a wrong function is wrong)."""
-        return self.known_defect(spec, dtype, with_lengths)
+        defect is a gradient defect too (the gradient of a wrong function is wrong); then the
+        gradient-only defects."""
+        report = self.known_defect(spec, dtype, with_lengths)
+        if report is not None:
+            return report
+        defect = first_defect([defect for defect in self.declared_defects if defect.gradients_only],
+                              Conditions(spec, dtype, with_lengths), gradients=True)
+        return None if defect is None else defect.report
 
     def run_gradients(
         self,

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
 from rnn_ref.adapters.onnx.runtime import ort_session
 from rnn_ref.core.errors import UnsupportedCase
@@ -102,8 +101,8 @@ class KerasTf2OnnxAdapter(KerasAdapter):
 
     #: A converted model is run for inference only: the ONNX engines are checked forward (the
     #: gradients of the layer it came from are the source engine's), so its gradients are
-    #: GRADIENTS_NOT_IMPLEMENTED, as for every adapter without its own run_gradients.
-    run_gradients = Adapter.run_gradients
+    #: GRADIENTS_NOT_IMPLEMENTED (declared, not un-inherited).
+    differentiable = False
 
     name = "keras-tf2onnx"
     limits = (NO_PROJECTION, LSTM_NODE_NO_DOUBLE)

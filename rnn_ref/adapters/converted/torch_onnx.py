@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.adapters.onnx.runtime import ORT_NO_DOUBLE
 from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE, TorchAdapter, to_torch_state
 from rnn_ref.core.params import Params
@@ -106,8 +105,8 @@ class TorchOnnxAdapter(TorchAdapter):
 
     #: A converted model is run for inference only: the ONNX engines are checked forward (the
     #: gradients of the layer it came from are the source engine's), so its gradients are
-    #: GRADIENTS_NOT_IMPLEMENTED, as for every adapter without its own run_gradients.
-    run_gradients = Adapter.run_gradients
+    #: GRADIENTS_NOT_IMPLEMENTED (declared, not un-inherited).
+    differentiable = False
 
     name = "torch-onnx"
     limits = (GRU_RESET_BEFORE, EXPORT_DROPS_PROJECTION, EXPORT_NO_PACKED_SEQUENCE, ORT_NO_DOUBLE)

@@ -1,0 +1,147 @@
+"""Limits and known defects as data: what an engine cannot express, and what it computes wrong.
+
+An adapter declares two tables of records instead of writing ``if``-chains:
+
+* ``Limit(reason, when)``: the engine cannot express a case for which ``when`` holds; the case
+  is reported unsupported with ``reason``;
+* ``Defect(report, when, signature)``: the engine accepts such a case but computes it wrong, as
+  the upstream ``report`` says and as ``signature`` predicts (rnn_ref.cases.defects).
+
+Either may be ``gradients_only`` (the forward is right; the engine cannot differentiate it, or
+differentiates it wrong). ``when`` is a ``When``: a named predicate over a case's
+``Conditions`` (its spec, dtype and whether lengths are used). The shared ones below cover
+today's engines, and combine with ``&``, ``|`` and ``~``::
+
+    Limit(GRU_RESET_BEFORE, RESET_BEFORE)
+    Limit(NATIVE_KERNEL_LENGTHS, LENGTHS & (FLOAT64 | PROJECTION))
+    Defect(TORCH_FLOAT64_MATMUL, FLOAT64, COMPUTES_IN_FLOAT32)
+
+The judge asks one question per case, ``Adapter.expectation``: run it, or it is unsupported
+(with the reason), or it is a known defect (with its report and signature). The first record
+that applies answers, in declaration order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from rnn_ref.cases.defects import DefectSignature
+from rnn_ref.core.spec import RNNSpec
+
+__all__ = [
+    "ALWAYS", "BIDIRECTIONAL", "FLOAT64", "LENGTHS", "NO_BIAS", "PROJECTION", "RESET_BEFORE", "RUN", "Conditions",
+    "Defect", "Expectation", "Limit", "When", "first_defect", "first_limit", "layers_from", "modes",
+]
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a case's expectation may depend on: the layer, the dtype and whether lengths are given."""
+
+    spec: RNNSpec
+    dtype: str
+    with_lengths: bool
+
+
+@dataclass(frozen=True)
+class When:
+    """A named predicate over ``Conditions``; ``text`` says it in words (``"float64 and lengths"``)."""
+
+    test: Callable[[Conditions], bool]
+    text: str
+
+    def __call__(self, conditions: Conditions) -> bool:
+        return bool(self.test(conditions))
+
+    def __and__(self, other: When) -> When:
+        return When(lambda c: self(c) and other(c), f"{self.text} and {other.text}")
+
+    def __or__(self, other: When) -> When:
+        return When(lambda c: self(c) or other(c), f"({self.text} or {other.text})")
+
+    def __invert__(self) -> When:
+        return When(lambda c: not self(c), f"not {self.text}")
+
+
+ALWAYS = When(lambda c: True, "every case")
+PROJECTION = When(lambda c: bool(c.spec.proj_size), "LSTM projection")
+RESET_BEFORE = When(lambda c: c.spec.mode == "gru" and c.spec.gru_variant == "reset_before", "GRU reset_before")
+NO_BIAS = When(lambda c: not c.spec.bias, "no bias")
+BIDIRECTIONAL = When(lambda c: c.spec.bidirectional, "bidirectional")
+FLOAT64 = When(lambda c: c.dtype == "float64", "float64")
+LENGTHS = When(lambda c: c.with_lengths, "per-sample lengths")
+
+
+def modes(*names: str) -> When:
+    """The layer is one of ``names`` (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``)."""
+    return When(lambda c: c.spec.mode in names, " or ".join(names))
+
+
+def layers_from(count: int) -> When:
+    """The layer stacks ``count`` levels or more."""
+    return When(lambda c: c.spec.num_layers >= count, f"{count} or more layers")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The engine cannot express a case for which ``when`` holds: it is unsupported with ``reason``."""
+
+    reason: str
+    when: When
+    #: True: the forward runs; only differentiating such a case is unsupported
+    gradients_only: bool = False
+
+
+@dataclass(frozen=True)
+class Defect:
+    """The engine accepts a case for which ``when`` holds but computes it wrong.
+
+    ``report``: the upstream report (or "no upstream report found" and a reproduction), which
+    is also the strict xfail's reason. ``signature``: what the engine computes instead; None
+    counts any wrong result (adapters written before signatures).
+    """
+
+    report: str
+    when: When
+    signature: DefectSignature | None = None
+    #: True: the forward is right; only the gradients are wrong
+    gradients_only: bool = False
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The judge's one question about a case, answered: run it, unsupported, or a known defect."""
+
+    #: why the engine cannot express the case, or None
+    unsupported: str | None = None
+    #: the upstream report of a known defect on the case, or None
+    defect: str | None = None
+    #: what the defect computes instead (None: any wrong result)
+    signature: DefectSignature | None = None
+
+    @property
+    def runs(self) -> bool:
+        """The engine runs the case (it may still be a known defect)."""
+        return self.unsupported is None
+
+
+#: the expectation of an ordinary case: run it and hold it to the reference
+RUN = Expectation()
+
+
+def first_limit(limits: Iterable[Limit], conditions: Conditions, *, gradients: bool) -> str | None:
+    """The reason of the first limit that applies (forward limits always; gradient-only ones when
+    ``gradients``), or None."""
+    for limit in limits:
+        if (gradients or not limit.gradients_only) and limit.when(conditions):
+            return limit.reason
+    return None
+
+
+def first_defect(defects: Iterable[Defect], conditions: Conditions, *, gradients: bool) -> Defect | None:
+    """The first defect that applies (forward defects always; gradient-only ones when ``gradients``), or None."""
+    for defect in defects:
+        if (gradients or not defect.gradients_only) and defect.when(conditions):
+            return defect
+    return None
