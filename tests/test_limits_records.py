@@ -1,0 +1,102 @@
+"""Limits and known defects as records (rnn_ref.cases.limits): the first record that applies answers.
+
+An adapter declares ``declared_limits`` and ``declared_defects``; its ``limits``,
+``unsupported_reason``, ``known_defect``, ``defect_signature`` and gradient forms derive from
+them, and ``expectation`` asks one question per case. Adapters written against 0.1, which
+override the methods instead, are asked through the same ``expectation``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rnn_ref.adapters import Adapter
+from rnn_ref.adapters.adapter import GRADIENTS_NOT_IMPLEMENTED
+from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32
+from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, RESET_BEFORE, Conditions, Defect, Limit, modes
+from rnn_ref.core.spec import RNNSpec
+
+LSTM = RNNSpec("lstm", 3, 4)
+PROJECTED = RNNSpec("lstm", 3, 4, proj_size=2)
+GRU_BEFORE = RNNSpec("gru", 3, 4, gru_variant="reset_before")
+
+
+class Recorded(Adapter):
+    """An engine that declares its limits and defects as records (nothing runs)."""
+
+    name = "recorded"
+    declared_limits = (
+        Limit("no reset_before", RESET_BEFORE),
+        Limit("no lengths with projection", LENGTHS & PROJECTION),
+        Limit("projection cannot be trained", PROJECTION, gradients_only=True),
+    )
+    declared_defects = (
+        Defect("float64 LSTM rounds through float32 (no upstream report found)", FLOAT64 & modes("lstm"),
+               COMPUTES_IN_FLOAT32),
+    )
+    mapping = version = build = native_arrays = run = None  # type: ignore[assignment]
+
+    def run_gradients(self, *args):
+        raise NotImplementedError
+
+
+def test_limits_and_gradient_limits_are_derived_from_the_records():
+    assert Recorded.limits == ("no reset_before", "no lengths with projection")
+    assert Recorded.gradient_limits == ("projection cannot be trained",)
+
+
+@pytest.mark.parametrize(("spec", "dtype", "lengths", "reason"), [
+    (LSTM, "float32", True, None),
+    (GRU_BEFORE, "float32", False, "no reset_before"),
+    (PROJECTED, "float32", True, "no lengths with projection"),
+    (PROJECTED, "float32", False, None),  # the gradient-only limit leaves the forward alone
+])
+def test_the_first_limit_that_applies_is_the_reason(spec, dtype, lengths, reason):
+    assert Recorded().unsupported_reason(spec, dtype, lengths) == reason
+    assert Recorded().expectation(spec, dtype, lengths).unsupported == reason
+
+
+def test_a_gradient_only_limit_refuses_gradients_only():
+    adapter = Recorded()
+    assert adapter.expectation(PROJECTED, "float32", False).runs
+    assert adapter.expectation(PROJECTED, "float32", False, gradients=True).unsupported == (
+        "projection cannot be trained")
+
+
+def test_a_defect_record_gives_report_and_signature():
+    adapter = Recorded()
+    expected = adapter.expectation(LSTM, "float64", False)
+    assert expected.defect.startswith("float64 LSTM rounds") and expected.signature is COMPUTES_IN_FLOAT32
+    assert adapter.expectation(LSTM, "float32", False).defect is None
+    assert adapter.expectation(RNNSpec("gru", 3, 4), "float64", False).defect is None  # modes("lstm") only
+
+
+def test_predicates_combine_and_say_what_they_test():
+    both = LENGTHS & (FLOAT64 | PROJECTION)
+    assert both.text == "per-sample lengths and (float64 or LSTM projection)"
+    assert both(Conditions(LSTM, "float64", True)) and not both(Conditions(LSTM, "float64", False))
+    assert (~FLOAT64)(Conditions(LSTM, "float32", False))
+
+
+def test_an_engine_without_run_gradients_is_not_differentiable():
+    class ForwardOnly(Recorded):
+        differentiable = False
+
+    assert Recorded.differentiable
+    assert ForwardOnly().expectation(LSTM, "float32", False, gradients=True).unsupported == GRADIENTS_NOT_IMPLEMENTED
+
+
+def test_an_adapter_written_against_0_1_is_asked_through_its_methods():
+    """No records: ``limits`` typed by hand and ``unsupported_reason`` overridden, as before 0.2."""
+
+    class Legacy(Adapter):
+        name = "legacy"
+        limits = ("no GRU",)
+        mapping = version = build = native_arrays = run = None  # type: ignore[assignment]
+
+        def unsupported_reason(self, spec, dtype, with_lengths):
+            return "no GRU" if spec.mode == "gru" else None
+
+    assert Legacy().expectation(RNNSpec("gru", 3, 4), "float32", False).unsupported == "no GRU"
+    assert Legacy().expectation(LSTM, "float32", False).runs
+    assert not Legacy.differentiable
