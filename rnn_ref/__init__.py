@@ -12,7 +12,8 @@ from rnn_ref.core.state import RNNOutput, State
 from rnn_ref.oracle.backward import Gradients, backward
 from rnn_ref.oracle.forward import forward
 
-__version__ = "0.1.0"
+#: the one version source (pyproject.toml reads it: [tool.setuptools.dynamic])
+__version__ = "0.2.0"
 
 __all__ = [
     "GATES",
