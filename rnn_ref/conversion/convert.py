@@ -98,8 +98,6 @@ def select_prefix(engine: str, path: Path, arrays: dict, prefix: str) -> dict:
     return selected
 
 
-
-
 def to_named(engine: str, spec: RNNSpec, path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Arrays keyed by the mapping's native names (positional files by position; a file its
     framework's own layer must read, through that layer)."""
@@ -174,7 +172,6 @@ def settle_layer(engine: str, path: Path, spec: RNNSpec, shapes: dict, infer: bo
     if fmt is not None and fmt.size_names is not None:
         sizes = {fmt.call(fmt.size_names, name): shape for name, shape in sizes.items()}
     return infer_sizes(engine, spec, sizes, path)
-
 
 
 def check_npz_headers(engine: str, path: Path, spec: RNNSpec, headers: dict[str, files.NpyHeader], infer: bool,

@@ -12,9 +12,10 @@ installed (``torch``'s ``.pt`` in ``torch.nn.LSTM``, ...), else on the NumPy ref
 with that file's canonical reading, so a NumPy-only run still proves that OUT's weights
 mean what IN's mean.
 
-An ``.onnx`` file is a program, not only weights: its side runs the file itself (its own
-graph, input and outputs, read and checked again by ``rnn_ref/adapters/onnx/files.py``) on
-onnxruntime, or on ``onnx.reference`` where onnxruntime cannot run the layer. Such a file
+A file whose format declares it a program (``FileFormat.program``: an ``.onnx`` file) is
+not only weights: its side runs the file itself (its own graph, input and outputs, read and
+checked again by its family, ``rnn_ref/adapters/onnx/formats.py``) on its engine's runtime,
+or on the format's other engines' (``onnx.reference`` where onnxruntime cannot run the layer). Such a file
 takes X alone, so it runs the zero-state inputs only (at the sizes its graph input fixes,
 if it fixes them). Where neither runtime is here, the header says that the weights the file
 holds were verified, not the file.
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters import engine_info, load_adapter
-from rnn_ref.adapters.file_format import FileFormat, Runner
+from rnn_ref.adapters.file_format import FileFormat, FileProgram, Runner
 from rnn_ref.conversion.convert import CANONICAL, named, read_params
 from rnn_ref.conversion.formats import format_of
 from rnn_ref.core.compare import TOLERANCES, Comparison, Tolerance, compare
@@ -128,7 +129,7 @@ def side(role: str, engine: str, params: Params, path: Path) -> Side:
     spec, dtype = params.spec, str(params.dtype)
     fmt = format_of(engine, path)
     if fmt is not None and fmt.program is not None and engine in fmt.engines:
-        return program_side(role, engine, params, path, fmt)
+        return program_side(role, engine, params, path, fmt, fmt.program)
     why = ""
     if engine != CANONICAL and (unavailable := engine_info(engine).unavailable_reason()):
         why = f" ({unavailable})"
@@ -153,11 +154,11 @@ def side(role: str, engine: str, params: Params, path: Path) -> Side:
                           f"the reference fed with {path.name}'s canonical reading as {engine}{why}")
 
 
-def program_side(role: str, engine: str, params: Params, path: Path, fmt: FileFormat) -> Side:
-    """The file itself (a program, as ``fmt`` declares it) on ``engine``'s runtime, else on another
+def program_side(role: str, engine: str, params: Params, path: Path, fmt: FileFormat, program_hook: str) -> Side:
+    """The file itself (a program, ``fmt.program``) on ``engine``'s runtime, else on another
     engine of its format, else the reference fed with the weights it holds."""
     spec, dtype = params.spec, str(params.dtype)
-    program = fmt.call(fmt.program, path, spec)  # the file as it is now, checked again before it runs
+    program: FileProgram = fmt.call(program_hook, path, spec)  # the file as it is now, checked again before it runs
     reasons = []
     for candidate in (engine, *(e for e in fmt.engines if e != engine)):
         if unavailable := engine_info(candidate).unavailable_reason():

@@ -84,4 +84,8 @@ def h5_writer(engine: str, path: Path, params: Params, native: dict[str, np.ndar
     """The model's ``.weights.h5``, made in memory: a failed disk write is an OSError, not an HDF5 crash."""
     adapter = adapter_object(engine)
     content = adapter.weights_h5_bytes(params.spec, adapter.build(params.spec, params))
-    return lambda target: Path(target).write_bytes(content)
+
+    def write(target: str) -> None:
+        Path(target).write_bytes(content)
+
+    return write
