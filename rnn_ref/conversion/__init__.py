@@ -1,1 +1,3 @@
-"""conversion"""
+"""File conversion between engines: ``formats`` (which format a file is, read off the families'
+declarations), ``sizes`` (the layer a file holds), ``convert`` (the pipeline), ``verify``
+(``--verify``: the converted file computes what the source computes)."""
