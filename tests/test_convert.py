@@ -209,7 +209,7 @@ def test_the_suffix_must_fit_the_engine(tmp_path, capsys):
 ])
 def test_gluon_save_parameters_keys_name_the_structural_parameters(saved, structural):
     """Gluon's save_parameters renames keys; size inference reads .params shapes under the rows' names."""
-    from rnn_ref.conversion.convert import gluon_structural_name
+    from rnn_ref.adapters.mxnet.files import gluon_structural_name
 
     assert gluon_structural_name(saved) == structural
 

@@ -10,7 +10,8 @@ engine like a built-in one. Each adapter module imports its framework lazily, so
 registry and ``import rnn_ref`` need NumPy alone. Plug-ins are imported lazily too: names
 come from the distributions' metadata, looking one engine up imports that plug-in alone
 (bounded in time, rnn_ref/adapters/plugins.py), and only ``registry()``, ``plugin_problems()``
-and ``installed_engines()`` import them all.
+and ``installed_engines()`` import them all. The families also declare their weight file
+formats (``FORMATS``, rnn_ref/adapters/file_format.py), collected by ``file_formats()``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_ref.adapters.engine_info import EngineInfo
+from rnn_ref.adapters.file_format import NPZ, FileFormat
 from rnn_ref.adapters.plugins import Declared, Plugin, PluginProblem, declared, load_entry_point, one_line
 from rnn_ref.core.deadline import CalledCodeExited, DeadlineExceeded, case_seconds, within
 from rnn_ref.core.errors import ParamsError
@@ -40,6 +42,20 @@ def built_in_engines() -> dict[str, EngineInfo]:
 
 
 ENGINES: dict[str, EngineInfo] = built_in_engines()
+
+
+@cache
+def file_formats() -> tuple[FileFormat, ...]:
+    """Every family's weight file formats (``FORMATS``), in ``FAMILIES`` order (no framework imported).
+
+    A framework suffix belongs to one format; an engine has at most one format per suffix."""
+    formats = tuple(f for family in FAMILIES for f in getattr(importlib.import_module(f"rnn_ref.adapters.{family}"),
+                                                              "FORMATS", ()))
+    framework = [f.suffix for f in formats if f.suffix != NPZ]
+    per_engine = [(engine, f.suffix) for f in formats for engine in f.engines]
+    if len(set(framework)) != len(framework) or len(set(per_engine)) != len(per_engine):
+        raise RuntimeError("two file formats declare the same suffix")
+    return formats
 
 
 @cache

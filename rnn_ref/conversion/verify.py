@@ -12,9 +12,10 @@ installed (``torch``'s ``.pt`` in ``torch.nn.LSTM``, ...), else on the NumPy ref
 with that file's canonical reading, so a NumPy-only run still proves that OUT's weights
 mean what IN's mean.
 
-An ``.onnx`` file is a program, not only weights: its side runs the file itself (its own
-graph, input and outputs, read and checked again by ``rnn_ref/adapters/onnx/files.py``) on
-onnxruntime, or on ``onnx.reference`` where onnxruntime cannot run the layer. Such a file
+A file whose format declares it a program (``FileFormat.program``: an ``.onnx`` file) is
+not only weights: its side runs the file itself (its own graph, input and outputs, read and
+checked again by its family, ``rnn_ref/adapters/onnx/formats.py``) on its engine's runtime,
+or on the format's other engines' (``onnx.reference`` where onnxruntime cannot run the layer). Such a file
 takes X alone, so it runs the zero-state inputs only (at the sizes its graph input fixes,
 if it fixes them). Where neither runtime is here, the header says that the weights the file
 holds were verified, not the file.
@@ -42,8 +43,9 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters import engine_info, load_adapter
-from rnn_ref.adapters.onnx.files import ONNX_FILE_ENGINES
-from rnn_ref.conversion.convert import CANONICAL, named, read_params, suffix_of
+from rnn_ref.adapters.file_format import FileFormat, FileProgram, Runner
+from rnn_ref.conversion.convert import CANONICAL, named, read_params
+from rnn_ref.conversion.formats import format_of
 from rnn_ref.core.compare import TOLERANCES, Comparison, Tolerance, compare
 from rnn_ref.core.deadline import DeadlineExceeded, case_seconds, within
 from rnn_ref.core.errors import ParamsError
@@ -59,8 +61,6 @@ STEPS, BATCH = 7, 3
 LONG_STEPS = 40
 LENGTHS = (7, 1, 4)  # a full-length sample, a one-step sample and one in between
 SEED = 0
-
-Runner = Callable[[np.ndarray, State | None, np.ndarray | None], RNNOutput]
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,9 @@ def reference_side(role: str, params: Params, how: str) -> Side:
 
 def side(role: str, engine: str, params: Params, path: Path) -> Side:
     spec, dtype = params.spec, str(params.dtype)
-    if engine in ONNX_FILE_ENGINES and suffix_of(path) == ".onnx":
-        return onnx_file_side(role, engine, params, path)
+    fmt = format_of(engine, path)
+    if fmt is not None and fmt.program is not None and engine in fmt.engines:
+        return program_side(role, engine, params, path, fmt, fmt.program)
     why = ""
     if engine != CANONICAL and (unavailable := engine_info(engine).unavailable_reason()):
         why = f" ({unavailable})"
@@ -153,56 +154,31 @@ def side(role: str, engine: str, params: Params, path: Path) -> Side:
                           f"the reference fed with {path.name}'s canonical reading as {engine}{why}")
 
 
-def file_runner(spec: RNNSpec, adapter: Any, model: Any, interface: Any) -> Runner:
-    """Run ``model`` (an .onnx file's graph, ``interface`` its ``FileInterface``) on ``adapter``'s runtime.
-
-    X goes in as the file's layout wants it; the outputs come back canonical (``output`` in the
-    spec's layout, None for an output the file does not have)."""
-    session: list[Any] = []  # made on first use, so that a failure is reported like a failed run
-    names = [output.name for output in model.graph.output]
-    swap = interface.layout != spec.layout
-
-    def run(x: np.ndarray, state: State | None, lengths: np.ndarray | None) -> RNNOutput:
-        session[:] = session or [adapter.runner(model)]
-        values = session[0]({interface.input: np.ascontiguousarray(x.transpose(1, 0, 2) if swap else x)})
-        found = interface.canonical(dict(zip(names, values, strict=True)))
-        output = found.get("output")
-        return RNNOutput(None if output is None else output.transpose(1, 0, 2) if swap else output,
-                         found.get("h_n"), found.get("c_n"))
-
-    return run
-
-
-def onnx_file_side(role: str, engine: str, params: Params, path: Path) -> Side:
-    """The .onnx file itself on ``engine``'s runtime (else the other ONNX runtime), else the weights it holds."""
-    from rnn_ref.adapters.onnx.files import cannot_run_file, read_file
-
+def program_side(role: str, engine: str, params: Params, path: Path, fmt: FileFormat, program_hook: str) -> Side:
+    """The file itself (a program, ``fmt.program``) on ``engine``'s runtime, else on another
+    engine of its format, else the reference fed with the weights it holds."""
     spec, dtype = params.spec, str(params.dtype)
-    model, layer, interface = read_file(path, spec)  # the file as it is now, checked again before it runs
+    program: FileProgram = fmt.call(program_hook, path, spec)  # the file as it is now, checked again before it runs
     reasons = []
-    for candidate in (engine, *(e for e in ONNX_FILE_ENGINES if e != engine)):
+    for candidate in (engine, *(e for e in fmt.engines if e != engine)):
         if unavailable := engine_info(candidate).unavailable_reason():
             reasons.append(f"{candidate}: {unavailable}")
             continue
         adapter = load_adapter(candidate)
-        if reason := adapter.unsupported_reason(spec, dtype, False) or cannot_run_file(candidate, layer):
+        if reason := adapter.unsupported_reason(spec, dtype, False) or program.cannot_run(candidate):
             reasons.append(f"{candidate} cannot run this layer in {dtype}: {reason}")
             continue
-        names = [output.name for output in model.graph.output]
-        run = file_runner(spec, adapter, model, interface)
+        run = program.runner(spec, adapter)
 
         def refuses(inputs: InputSet) -> str | None:
             if inputs.initial_state is not None or inputs.lengths is not None:
-                return (f"{path.name} takes X alone (graph input {interface.input!r}): its layer starts from zero "
-                        "states and runs full lengths")
+                return program.takes_input_only
             return None
 
-        outputs = ", ".join(f"{name!r}" for name in names)
         also = f"; {'; '.join(reasons)}" if reasons else ""
-        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "none")
-        how = (f"{candidate} ({version_of(candidate, adapter)}) running {path.name} itself (its opset {opset}, "
-               f"graph input {interface.input!r}, outputs {outputs}{also})")
-        return Side(role, how, run, refuses, (interface.steps, interface.batch))
+        how = (f"{candidate} ({version_of(candidate, adapter)}) running {path.name} itself "
+               f"({program.detail()}{also})")
+        return Side(role, how, run, refuses, (program.steps, program.batch))
     return reference_side(role, params, f"the reference fed with the weights {path.name} holds, read as "
                           f"{engine} -- not {path.name} itself, which nothing here can run ({'; '.join(reasons)})")
 

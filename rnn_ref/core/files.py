@@ -263,15 +263,17 @@ def _mode_for(path: Path) -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: Path, write: Callable[[str], None], error: type[ValueError] = FileProblem) -> None:
+def atomic_write(path: Path, write: Callable[[str], None], error: type[ValueError] = FileProblem,
+                 suffix: str | None = None) -> None:
     """Write ``path`` through ``write(temporary_name)`` and rename; a failure leaves ``path`` as it was.
 
-    The temporary file lies in ``path``'s folder and ends like ``path`` (writers such as
-    ``numpy.savez`` or Keras choose the format by the suffix).
+    The temporary file lies in ``path``'s folder and ends like ``path``, in ``suffix`` (default:
+    its last suffix) where a format's suffix has several dots: writers such as ``numpy.savez``
+    or Keras choose the format by the suffix.
     """
     path = Path(path)
     check_output_path(path, error)
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+    suffix = path.suffix if suffix is None else suffix
     try:
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     except OSError as problem:

@@ -1,13 +1,15 @@
 """The Keras 3 family: one adapter, three engines, one per backend (see ``backend.py``).
 
-``ENGINES`` are the family's registry rows; importing this package imports no Keras. Each
-row's condition asks whether Keras runs (or will run) that row's backend in this process.
+``ENGINES`` are the family's registry rows, ``FORMATS`` its weight files (``files.py``);
+importing this package imports no Keras. Each row's condition asks whether Keras runs (or
+will run) that row's backend in this process.
 """
 
 from functools import partial
 
 from rnn_ref.adapters.engine_info import EngineInfo
-from rnn_ref.adapters.keras.backend import backend_mismatch
+from rnn_ref.adapters.file_format import NPZ, FileFormat
+from rnn_ref.adapters.keras.backend import KERAS_ENGINES, backend_mismatch
 
 ENGINES = (
     EngineInfo("keras", "rnn_ref.adapters.keras.layers:KerasAdapter", "tensorflow",
@@ -19,4 +21,13 @@ ENGINES = (
     EngineInfo("keras-torch", "rnn_ref.adapters.keras.layers:KerasTorchAdapter", "keras-torch",
                "Keras 3 on PyTorch (KERAS_BACKEND=torch): the keras engine's layers and mapping",
                packages=("keras", "torch"), condition=partial(backend_mismatch, "torch")),
+)
+
+FORMATS = (
+    FileFormat(NPZ, "keras", KERAS_ENGINES, described="keras .npz files (get_weights order)",
+               named=False, positional="get_weights"),
+    FileFormat(".weights.h5", "keras", KERAS_ENGINES, described="Keras .weights.h5 files", package="keras",
+               extra="tensorflow", reader="rnn_ref.adapters.keras.files:read_keras_h5_shapes",
+               writer="rnn_ref.adapters.keras.files:h5_writer", loader="rnn_ref.adapters.keras.files:load_h5",
+               named=False, positional="get_weights", through_engine=True),
 )

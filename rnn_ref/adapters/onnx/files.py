@@ -23,11 +23,14 @@ ONNX ``.npz`` weight file.
 Writing builds the model of ``rnn_ref/adapters/onnx/model.py`` (``X`` -> ``Y``, ``Y_h``,
 ``Y_c``; no optional inputs) for the params, checked by ``onnx.checker`` with
 ``full_check=True``.
+
+The protobuf messages themselves (attribute types, tensor values and shapes) are read by
+``protos.py``; the format's declaration (``FORMATS``) and its ``--verify`` program are in
+``formats.py``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +39,35 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.adapters.onnx.model import build_model, native_names, onnx_mapping
+from rnn_ref.adapters.onnx.protos import (
+    ATTRIBUTE_TYPES,
+    FLOAT,
+    FLOATS,
+    INT,
+    INTS,
+    OP_ATTRIBUTES,
+    STRING,
+    TENSOR,
+    TENSOR_TYPES,
+    WEIGHT_TYPES,
+    a_kind,
+    attribute_values,
+    decoded,
+    describe,
+    stored_tensor,
+    tensor_array,
+    tensor_shape,
+    tensor_type_name,
+)
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.params import Params
-from rnn_ref.core.spec import MAX_LAYERS, MAX_PARAMETERS, RNNSpec
+from rnn_ref.core.spec import MAX_LAYERS, RNNSpec
+
+__all__ = [  # the readers of this module, and the message readers of protos.py that glue.py imports from here
+    "FLOAT", "FLOATS", "INT", "INTS", "MAX_ONNX_BYTES", "ONNX_FILE_ENGINES", "TENSOR", "TENSOR_TYPES", "OnnxLayer",
+    "attribute_values", "attributes_of", "cannot_run_file", "describe", "layer_of_model", "load_model", "read_file",
+    "read_layer", "read_onnx_weights", "tensor_array", "tensor_type_name", "write_onnx_model",
+]
 
 #: Engines whose native weights are the ONNX model's W, R, B (they read and write .onnx files).
 ONNX_FILE_ENGINES = ("onnx", "onnx-reference")
@@ -55,36 +84,6 @@ GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 MAX_ONNX_BYTES = 2**31 - 1
 #: A graph of more nodes is refused before it is looked at; rnn_ref's own files have 4 to 6 per layer.
 MAX_NODES = 100 * MAX_LAYERS
-
-# ONNX's AttributeProto and TensorProto type numbers (onnx.proto), so that messages name them.
-ATTRIBUTE_TYPES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS", 7: "INTS", 8: "STRINGS",
-                   9: "TENSORS", 10: "GRAPHS", 11: "SPARSE_TENSOR", 12: "SPARSE_TENSORS", 13: "TYPE_PROTO",
-                   14: "TYPE_PROTOS"}
-FLOAT, INT, STRING, TENSOR, FLOATS, INTS, STRINGS = 1, 2, 3, 4, 6, 7, 8
-#: The recurrent ops' attributes (ONNX opset 22) and their types.
-RECURRENT_ATTRIBUTES = {"activation_alpha": FLOATS, "activation_beta": FLOATS, "activations": STRINGS,
-                        "clip": FLOAT, "direction": STRING, "hidden_size": INT, "layout": INT}
-OP_ATTRIBUTES = {"RNN": RECURRENT_ATTRIBUTES, "LSTM": {**RECURRENT_ATTRIBUTES, "input_forget": INT},
-                 "GRU": {**RECURRENT_ATTRIBUTES, "linear_before_reset": INT}}
-#: Tensor element types rnn_ref decodes: ONNX number -> (name, NumPy type, the typed field that may hold the values).
-TENSOR_TYPES = {1: ("FLOAT", np.float32, "float_data"), 11: ("DOUBLE", np.float64, "double_data"),
-                6: ("INT32", np.int32, "int32_data"), 7: ("INT64", np.int64, "int64_data"),
-                9: ("BOOL", np.bool_, "int32_data")}
-WEIGHT_TYPES = (1, 11)
-
-
-def a_kind(kind: str) -> str:
-    """``'an INT'``, ``'a STRING'``: an attribute type with its article."""
-    return f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
-
-
-def tensor_type_name(number: int) -> str:
-    from onnx import TensorProto
-
-    try:
-        return TensorProto.DataType.Name(number)
-    except ValueError:
-        return f"type {number}"
 
 
 @dataclass(frozen=True)
@@ -156,35 +155,6 @@ def check_no_external_data(path: Path | str, model: Any) -> None:
             raise ParamsError(f"{path}: {what} is stored as external data, which is not read")
 
 
-def decoded(value: Any) -> Any:
-    """An attribute value with bytes decoded (undecodable bytes shown escaped, never raised)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if isinstance(value, list):
-        return [decoded(v) for v in value]
-    return value
-
-
-def attribute_values(path: Path | str, node: Any, expected: dict[str, int]) -> dict[str, Any]:
-    """``{name: value}`` of ``node``'s attributes, each of the type ``expected`` gives it; refuses others."""
-    from onnx import helper
-
-    values = {}
-    for attribute in node.attribute:
-        kind = ATTRIBUTE_TYPES.get(attribute.type, f"type {attribute.type}")
-        if attribute.name not in expected:
-            raise ParamsError(f"{path}: {describe(node)} has an attribute {attribute.name!r} ({kind}) that "
-                              f"{node.op_type} does not have (it has {', '.join(sorted(expected)) or 'none'})")
-        if attribute.ref_attr_name:
-            raise ParamsError(f"{path}: {describe(node)} takes its attribute {attribute.name!r} from a function "
-                              "attribute, which rnn-ref does not resolve")
-        if attribute.type != expected[attribute.name]:
-            raise ParamsError(f"{path}: {describe(node)} has {attribute.name} as {a_kind(kind)} attribute; ONNX "
-                              f"defines it as {ATTRIBUTE_TYPES[expected[attribute.name]]}")
-        values[attribute.name] = decoded(helper.get_attribute_value(attribute))
-    return values
-
-
 def attributes_of(node: Any, path: Path | str = "the model") -> dict[str, Any]:
     """A recurrent node's attributes, by name; refuses unknown attributes and wrong types.
 
@@ -214,10 +184,6 @@ def recurrent_ancestors(model: Any, recurrent: list[Any]) -> dict[str, frozenset
         for name in node.output:
             found[name] = depends
     return found
-
-
-def describe(node: Any) -> str:
-    return f"{node.op_type} {node.name!r}" if node.name else node.op_type
 
 
 def check_inputs_present(path: Path | str, node: Any) -> None:
@@ -257,67 +223,6 @@ def check_graph(path: Path | str, model: Any) -> list[Any]:
             raise ParamsError(f"{path}: more than one chain of recurrent layers: {describe(node)} reads the output "
                               f"of {earlier}, not of every layer before it (one stack of layers is expected)")
     return recurrent
-
-
-def stored_tensor(path: Path | str, model: Any, node: Any, position: int, what: str) -> Any | None:
-    """The TensorProto of input ``position`` of ``node`` (None when the input is absent); nothing decoded."""
-    from onnx import TensorProto
-
-    if len(node.input) <= position or not node.input[position]:
-        return None
-    name = node.input[position]
-    stored = [t for t in model.graph.initializer if t.name == name]
-    if not stored:
-        raise ParamsError(f"{path}: {what} of {describe(node)} ({name!r}) is not stored as an initializer "
-                          "(a graph input or a computed tensor); rnn-ref reads stored weights only")
-    if stored[-1].data_location == TensorProto.EXTERNAL:
-        raise ParamsError(f"{path}: {what} of {describe(node)} is stored as external data, which is not read")
-    return stored[-1]  # a name stored twice: the last one, as onnxruntime takes it
-
-
-def tensor_shape(path: Path | str, tensor: Any, what: str, types: tuple[int, ...] = tuple(TENSOR_TYPES)) -> tuple:
-    """The shape a TensorProto declares, once its type, dims and stored values agree (nothing decoded).
-
-    Refuses external data, segments, element types outside ``types``, negative dims, more than
-    MAX_PARAMETERS elements, and a value count (raw bytes or typed field) that is not the dims' product.
-    """
-    from onnx import TensorProto
-
-    if tensor.data_location == TensorProto.EXTERNAL:
-        raise ParamsError(f"{path}: {what} is stored as external data, which is not read")
-    if tensor.HasField("segment"):
-        raise ParamsError(f"{path}: {what} is stored in segments, which rnn-ref does not read")
-    if tensor.data_type not in types:
-        names = [TENSOR_TYPES[t][0] for t in types]
-        allowed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-        raise ParamsError(f"{path}: {what} holds {tensor_type_name(tensor.data_type)} values; expected {allowed}"
-                          + (" (float32 or float64)" if types == WEIGHT_TYPES else ""))
-    dims = tuple(int(d) for d in tensor.dims)
-    if any(d < 0 for d in dims):
-        raise ParamsError(f"{path}: {what} declares the shape {dims}, with a negative dimension")
-    count = math.prod(dims)
-    if count > MAX_PARAMETERS:
-        raise ParamsError(f"{path}: {what} declares the shape {dims}: {count} values, more than the "
-                          f"{MAX_PARAMETERS} of the largest layer rnn-ref reads")
-    name, dtype, typed = TENSOR_TYPES[tensor.data_type]
-    held = getattr(tensor, typed)
-    if tensor.raw_data and len(held):
-        raise ParamsError(f"{path}: {what} holds its values twice (raw_data and {typed})")
-    stored = len(tensor.raw_data) / np.dtype(dtype).itemsize if tensor.raw_data else len(held)
-    if stored != count:
-        raise ParamsError(f"{path}: {what} declares the shape {dims} of {name}, {count} values, but holds {stored:g}")
-    return dims
-
-
-def tensor_array(path: Path | str, tensor: Any, what: str, types: tuple[int, ...] = tuple(TENSOR_TYPES)) -> np.ndarray:
-    """A TensorProto's values as a NumPy array, after ``tensor_shape`` checked them against its dims."""
-    dims = tensor_shape(path, tensor, what, types)
-    _, dtype, typed = TENSOR_TYPES[tensor.data_type]
-    if tensor.raw_data:
-        array = np.frombuffer(tensor.raw_data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
-    else:
-        array = np.asarray(getattr(tensor, typed)).astype(dtype)
-    return array.reshape(dims)
 
 
 def mode_of(path: Path | str, node: Any, attributes: dict[str, Any], directions: int) -> str:

@@ -1,0 +1,89 @@
+"""What a file format is: the declaration an engine family makes of a weight file it reads and writes.
+
+A family lists its formats in ``FORMATS`` beside ``ENGINES`` (``rnn_ref/adapters/<family>/__init__.py``);
+``engine_registry.file_formats()`` collects them. The generic pipeline (``rnn_ref/conversion/``)
+reads these declarations instead of knowing suffixes or engine names: which suffixes an
+engine's files may have, which framework a format needs, how its arrays are read (and named),
+how it is written, and whether the file is a program ``--verify`` runs itself.
+
+A format's functions are named ``"module:function"`` and imported only when used, so the
+declarations, like the registry, need NumPy alone. Two kinds of format exist:
+
+* an ``.npz`` flavour (``suffix == NPZ``, no ``reader`` nor ``writer``): rnn_ref reads and
+  writes the container itself (never unpickling, headers checked before data); the family
+  only says how its arrays are keyed (``positional``: ``arr_0 ... arr_k`` in the rows'
+  order). An engine without one has the named ``.npz`` (keys are its native names).
+* a framework format (``.pt``, ``.params``, ...): ``reader(path, spec)`` returns the file's
+  arrays by the names the file uses (or only their ``Shapes``, when the data is read later by
+  the framework itself); ``loader(engine, spec, path, arrays, native_shapes)`` turns what the
+  reader found into the native arrays where the framework's own layer must read the file;
+  ``writer(engine, path, params, native)`` returns ``write(target_name)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+#: rnn_ref's own container, whose reading and writing is generic (rnn_ref/core/files.py)
+NPZ = ".npz"
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """One weight file format of an engine family (see the module's docstring for the hooks' signatures)."""
+
+    suffix: str  # what a file name ends with: ".pt", ".weights.h5", ".npz"
+    family: str  # the family that declares it, as messages name it
+    engines: tuple[str, ...]  # the engines whose weights it holds, in the order they are tried
+    described: str = ""  # how a message lists files of this format ("state_dicts (.pt)")
+    package: str | None = None  # the framework package it needs (None: NumPy alone)
+    extra: str | None = None  # the extra and tox env that install that package
+    reader: str | None = None  # "module:function" (path, spec) -> arrays by the file's names, or Shapes
+    writer: str | None = None  # "module:function" (engine, path, params, native arrays) -> write(target)
+    loader: str | None = None  # "module:function" (engine, spec, path, arrays, native shapes) -> native arrays
+    size_names: str | None = None  # "module:function" file's name -> the rows' name, to read sizes off shapes
+    program: str | None = None  # "module:function" (path, spec) -> FileProgram: the file runs itself (--verify)
+    named: bool = True  # its arrays are named parameters (--prefix selects them)
+    positional: str | None = None  # its arrays are arr_0 ... arr_k in this order of the rows ("get_weights")
+    through_engine: bool = False  # read and written through the engine's own layer: the engine must run here
+
+    def call(self, hook: str, *args: Any) -> Any:
+        """Run one of this format's functions (``self.reader`` ...), importing its module now."""
+        return resolve(hook)(*args)
+
+
+def resolve(hook: str) -> Callable[..., Any]:
+    module, name = hook.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Shapes(dict):
+    """Array names and shapes of a file read without its data (its framework reads the data
+    later, once every shape was checked against the declared layer), and its dtype."""
+
+    dtype: np.dtype = np.dtype(np.float32)
+
+
+Runner = Callable[[np.ndarray, Any, Any], Any]  # (x, initial State or None, lengths or None) -> RNNOutput
+
+
+class FileProgram(Protocol):
+    """A file that is a program, not only weights (an ``.onnx`` graph), as ``--verify`` runs it itself."""
+
+    steps: int | None  # the T its input fixes, or None
+    batch: int | None  # the N its input fixes, or None
+    takes_input_only: str  # why it runs zero states and full lengths only: it takes X alone
+
+    def cannot_run(self, engine: str) -> str | None:
+        """Why ``engine`` (one of the format's engines) cannot run this file, or None."""
+
+    def runner(self, spec: Any, adapter: Any) -> Runner:
+        """The file run on ``adapter``'s runtime: canonical inputs in, canonical RNNOutput out."""
+
+    def detail(self) -> str:
+        """What the verification header says about the file (its opset, input, outputs)."""
