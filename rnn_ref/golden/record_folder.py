@@ -76,7 +76,7 @@ def remove_stale_scratch(out_dir: Path) -> list[Path]:
     are removed: another recording that is still running keeps its own.
     """
     pattern = re.compile(re.escape(scratch_prefix(out_dir)) + r"(\d+)\.[A-Za-z0-9_]+")
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(out_dir.parent.iterdir())
     except OSError:

@@ -18,6 +18,7 @@ is wrong (FixtureError; GradientFixtureError for the gradient part).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +132,8 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
     )
 
 
-def shape_problems(arrays: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], prefix: str = "") -> list[str]:
+def shape_problems(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]],
+                   prefix: str = "") -> list[str]:
     """The arrays of ``shapes`` that ``arrays`` lacks or holds in another shape (named ``prefix`` + key)."""
     problems = [f"missing array {prefix + key!r}" for key in shapes if key not in arrays]
     return problems + [f"{prefix}{key}: expected shape {shape}, got {arrays[key].shape}"
@@ -213,11 +215,11 @@ def replay_gradients(engine: str, fixture: Fixture, entry: dict | None) -> CaseR
     arrays = {k[len(GRAD_PREFIX):]: v for k, v in fixture.gradients.items()}
     shapes = {"cot_output": fixture.recorded.output.shape, "cot_h_n": fixture.recorded.h_n.shape,
               "x": fixture.x.shape}
-    if spec.has_cell_state:
+    if spec.has_cell_state and fixture.recorded.c_n is not None:  # an LSTM fixture has c_n (load_fixture)
         shapes["cot_c_n"] = fixture.recorded.c_n.shape
     if fixture.initial_state is not None:
         shapes["h0"] = fixture.initial_state.h.shape
-        if spec.has_cell_state:
+        if spec.has_cell_state and fixture.initial_state.c is not None:  # and c0 where states were given
             shapes["c0"] = fixture.initial_state.c.shape
     problems = shape_problems(arrays, shapes, GRAD_PREFIX)
     problems += [f"grad:{name}: expected {case.dtype}, got {arrays[name].dtype}" for name in arrays
