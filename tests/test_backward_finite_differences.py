@@ -127,13 +127,14 @@ def test_backward_matches_finite_differences(variant, spec, with_state, with_len
 def test_finite_differences_catch_a_backward_that_drops_the_carried_cell_gradient(monkeypatch):
     """The check can fail: a BPTT that forgets dL/dc flowing back through c (a classic bug) is caught."""
     bptt = importlib.import_module("rnn_ref.oracle.backward")  # the module (rnn_ref.oracle.backward is the function)
+    cells = importlib.import_module("rnn_ref.oracle.cells")  # where cell_backward finds the LSTM step
 
     spec = spec_of("lstm", 1, False, "TNC", True)
     params, x, state, lengths, cotangents = draw(spec, 0, True, False)
     numeric = numeric_gradients(spec, params, x, state, lengths, cotangents["grad_output"], cotangents["grad_h_n"],
                                 cotangents["grad_c_n"])
-    correct = bptt.lstm_cell_backward
-    monkeypatch.setattr(bptt, "lstm_cell_backward", lambda cache, dh, dc, w: correct(cache, dh, 0 * dc, w))
+    correct = cells.lstm_cell_backward
+    monkeypatch.setattr(cells, "lstm_cell_backward", lambda cache, dh, dc, w: correct(cache, dh, 0 * dc, w))
     wrong = bptt.backward(spec, params, x, state, lengths, **cotangents)
     with pytest.raises(AssertionError, match="grad x"):
         assert_close("x", wrong.x, numeric.x, "lstm")

@@ -472,13 +472,13 @@ def test_a_correct_engine_still_passes_forward_and_gradients_through_the_boundar
 def test_record_refuses_an_engine_that_does_not_return_and_writes_nothing(hangs_by_name, monkeypatch, tmp_path):
     """Before the bound ``record`` waited for ever; a DeadlineExceeded is an OSError, which the CLI
     would have reported as a failed write. It is a refusal to record, naming the case."""
-    import rnn_ref.golden.fixtures
+    import rnn_ref.golden.recording
 
-    monkeypatch.setattr(rnn_ref.golden.fixtures, "representative_cases", lambda: FEW)
+    monkeypatch.setattr(rnn_ref.golden.recording, "representative_cases", lambda: FEW)
     monkeypatch.setenv("RNN_REF_CASE_TIMEOUT", "0.2")
-    with pytest.raises(rnn_ref.golden.fixtures.FixtureError,
+    with pytest.raises(rnn_ref.golden.recording.FixtureError,
                        match=rf"refusing to record: hangs-in-run on case {CASE.id}: DeadlineExceeded: "):
-        rnn_ref.golden.fixtures.record(hangs_by_name, tmp_path / "out")
+        rnn_ref.golden.recording.record(hangs_by_name, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
 

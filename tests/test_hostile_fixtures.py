@@ -21,6 +21,9 @@ import pytest
 from reference_engine import registered_reference_engine  # noqa: F401 - a fixture
 
 import rnn_ref.golden.fixtures as fixtures_module
+import rnn_ref.golden.manifest as manifest_module
+import rnn_ref.golden.recording as recording_module
+from rnn_ref.adapters import adapter_object
 from rnn_ref.cli import main
 from rnn_ref.golden.fixtures import FIXTURES_ROOT, MANIFEST, FixtureError, load_all, read_manifest, record
 
@@ -83,7 +86,7 @@ def test_a_hostile_manifest_deletes_nothing_and_is_named(recorded, capsys, hosti
 def forbid_running_a_case(monkeypatch) -> None:
     """Make running any case, forward or gradient, fail the test: what runs before a check fails."""
     for runner in ("execute_case", "execute_gradient_case"):
-        monkeypatch.setattr(fixtures_module, runner, lambda *a: pytest.fail("a case ran before the check"))
+        monkeypatch.setattr(recording_module, runner, lambda *a: pytest.fail("a case ran before the check"))
 
 def test_record_checks_the_old_manifest_before_running_anything(recorded, capsys, monkeypatch):
     folder, _ = recorded
@@ -121,7 +124,7 @@ def test_record_into_a_file_fails_before_recording(tmp_path, capsys, monkeypatch
 def test_a_recording_that_fails_part_way_leaves_the_previous_set(recorded, capsys, monkeypatch):
     folder, _ = recorded
     before = snapshot(folder)
-    original = fixtures_module.execute_case
+    original = recording_module.execute_case
     calls = []
 
     def fails_on_the_fifth_case(adapter, case):
@@ -130,7 +133,7 @@ def test_a_recording_that_fails_part_way_leaves_the_previous_set(recorded, capsy
             raise RuntimeError("the engine crashed")
         return original(adapter, case)
 
-    monkeypatch.setattr(fixtures_module, "execute_case", fails_on_the_fifth_case)
+    monkeypatch.setattr(recording_module, "execute_case", fails_on_the_fifth_case)
     with pytest.raises(FixtureError, match=r"refusing to record: .*RuntimeError: the engine crashed"):
         record(ENGINE, folder)
     assert snapshot(folder) == before
@@ -149,7 +152,7 @@ def test_a_swap_that_fails_puts_the_previous_set_back(recorded, monkeypatch):
             raise OSError(28, "No space left on device")
         real_replace(source, target)
 
-    monkeypatch.setattr(fixtures_module.os, "replace", fails_on_the_tenth_move)
+    monkeypatch.setattr(os, "replace", fails_on_the_tenth_move)
     with pytest.raises(FixtureError, match=r"No space left on device.*the previous recording is unchanged"):
         record(ENGINE, folder)
     assert snapshot(folder) == before
@@ -326,7 +329,7 @@ def test_a_not_recorded_reason_must_be_the_adapters_own(recorded, capsys):
 def test_a_recorded_case_the_adapter_declares_unsupported_is_refused(recorded, capsys, monkeypatch):
     folder, _ = recorded
     entry = read_manifest(folder)["cases"][0]
-    adapter = fixtures_module.adapter_object(ENGINE)
+    adapter = adapter_object(ENGINE)
     monkeypatch.setattr(type(adapter), "unsupported_reason", lambda self, spec, dtype, with_lengths: "gone")
     code, out = check_replay(capsys, folder)
     assert code == 1 and f"{entry['id']}: recorded, but reference's adapter declares it unsupported ('gone')" in out
@@ -342,7 +345,7 @@ def test_gradients_that_the_adapter_does_not_compute_cannot_be_declared_passing(
 
 
 def test_a_check_that_checked_nothing_fails_for_an_engine_it_was_asked_about(recorded, capsys, monkeypatch, tmp_path):
-    adapter = fixtures_module.adapter_object(ENGINE)
+    adapter = adapter_object(ENGINE)
     monkeypatch.setattr(type(adapter), "unsupported_reason", lambda self, spec, dtype, with_lengths: adapter.limits[0])
     folder = tmp_path / "declines" / ENGINE
     record(ENGINE, folder)  # every case declared unsupported by the adapter itself: nothing recorded
@@ -495,10 +498,10 @@ def test_a_manifest_linked_to_an_endless_device_is_refused(recorded, capsys):
 def test_a_manifest_above_the_size_cap_is_refused_after_reading_at_most_the_cap(recorded, capsys, monkeypatch):
     folder, _ = recorded
     assert (folder / MANIFEST).stat().st_size < fixtures_module.MAX_MANIFEST_BYTES / 50  # the cap is far above
-    monkeypatch.setattr(fixtures_module, "MAX_MANIFEST_BYTES", 1000)
+    monkeypatch.setattr(manifest_module, "MAX_MANIFEST_BYTES", 1000)
     reads = []
     real_read = os.read
-    monkeypatch.setattr(fixtures_module.os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+    monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
     code, out = check_replay(capsys, folder)
     assert code == 1 and "manifest.json: larger than 1000 bytes, the most a manifest may hold" in out
     assert sum(reads) <= 1001
@@ -599,7 +602,7 @@ def test_sigterm_during_record_leaves_the_previous_set_and_no_scratch(recorded, 
         pytest.fail("signal handlers need the main thread")
     folder, _ = recorded
     before = snapshot(folder)
-    original, calls = fixtures_module.execute_case, []
+    original, calls = recording_module.execute_case, []
 
     def terminated_on_the_third_case(adapter, case):
         calls.append(case)
@@ -607,7 +610,7 @@ def test_sigterm_during_record_leaves_the_previous_set_and_no_scratch(recorded, 
             os.kill(os.getpid(), signal.SIGTERM)
         return original(adapter, case)
 
-    monkeypatch.setattr(fixtures_module, "execute_case", terminated_on_the_third_case)
+    monkeypatch.setattr(recording_module, "execute_case", terminated_on_the_third_case)
     handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(FixtureError, match="stopped by SIGTERM: nothing was recorded; the previous recording is "
                                            "unchanged"):

@@ -231,7 +231,7 @@ def test_forwards_of_gradient_runs_are_kept_per_engine_and_case_and_bounded():
 def test_a_recording_keeps_the_layers_of_the_gradient_run_whose_output_it_judged(tmp_path, monkeypatch):
     """``record`` differentiates first; the forward it then judges is that run's, computed by that
     run's layer (nothing else is built), so the weights it writes are that layer's."""
-    import rnn_ref.golden.fixtures as fixtures
+    import rnn_ref.golden.recording as fixtures
 
     engine = ForwardOnTheWayEngine()
     cases = [CASE, case_by_id("gru-L1-uni-TNC-f32")]

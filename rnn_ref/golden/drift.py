@@ -1,5 +1,8 @@
 """Telling rounding from change: a fresh recording against the committed fixtures.
 
+``recording_drifts`` compares every tensor of two recordings of one engine (``Fixture`` lists,
+as rnn_ref.golden.replay loads them); ``drift_report`` says what moved beyond the bound.
+
 A framework's kernels round differently on different CPUs (another vector width, another
 BLAS kernel, another thread split), so a fresh recording of the same case on another machine
 differs from the committed one by a few units in the last place. Bit-for-bit comparison
@@ -29,8 +32,14 @@ the worst gradient drift was 6.5 ULPs (gluon-cell, ``rnn_tanh-L2-bi-NTC-h0-len-f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from rnn_ref.golden.manifest import GRAD_PREFIX
+
+if TYPE_CHECKING:
+    from rnn_ref.golden.replay import Fixture
 
 DRIFT_BOUND_ULPS = 16.0
 GRADIENT_DRIFT_BOUND_ULPS = 32.0
@@ -72,3 +81,50 @@ def drift(case: str, tensor: str, committed: np.ndarray, fresh: np.ndarray,
     largest = float(np.nan_to_num(change, nan=np.inf).max())
     ulps = largest / ulp_of_magnitude(committed)
     return Drift(case, tensor, largest, ulps, ulps <= bound_ulps, bound_ulps)
+
+
+def recording_drifts(committed: list[Fixture], fresh: list[Fixture]) -> list[Drift]:
+    """Every tensor of a fresh recording against the committed one (bounds: ``*DRIFT_BOUND_ULPS`` above).
+
+    Inputs and weights are drawn by NumPy's seeded generators and the results computed by the
+    framework; all are judged in ULPs of their magnitude, never bit for bit, because the
+    committed set was recorded on another machine. Lengths are integers and must be equal.
+    """
+    if [f.case.id for f in committed] != [f.case.id for f in fresh]:
+        ids = sorted({f.case.id for f in committed} ^ {f.case.id for f in fresh})
+        return [Drift(", ".join(ids), "recorded cases", float("inf"), float("inf"), False)]
+    drifts = []
+    for old, new in zip(committed, fresh, strict=True):
+        case = old.case.id
+        if (old.lengths is None) != (new.lengths is None) or (
+                old.lengths is not None and not np.array_equal(old.lengths, new.lengths)):
+            drifts.append(Drift(case, "lengths", float("inf"), float("inf"), False))
+        pairs = {"x": (old.x, new.x)}
+        if old.initial_state is not None and new.initial_state is not None:
+            pairs |= {"h0": (old.initial_state.h, new.initial_state.h)}
+            if old.initial_state.c is not None:
+                pairs |= {"c0": (old.initial_state.c, new.initial_state.c)}
+        for name in sorted(set(old.weights) | set(new.weights)):
+            pairs[f"weight {name}"] = (old.weights.get(name, np.empty(0)), new.weights.get(name, np.empty(0)))
+        for name in sorted(set(old.gradients) | set(new.gradients)):
+            pairs[name] = (old.gradients.get(name, np.empty(0)), new.gradients.get(name, np.empty(0)))
+        for tensor in ("output", "h_n", "c_n"):
+            before, after = getattr(old.recorded, tensor), getattr(new.recorded, tensor)
+            if before is not None or after is not None:
+                pairs[tensor] = (before if before is not None else np.empty(0), after if after is not None
+                                 else np.empty(0))
+        drifts += [drift(case, tensor, before, after,
+                         GRADIENT_DRIFT_BOUND_ULPS if tensor.startswith(GRAD_PREFIX) else DRIFT_BOUND_ULPS)
+                   for tensor, (before, after) in pairs.items()]
+    return drifts
+
+
+def drift_report(engine: str, committed_manifest: dict, fresh_manifest: dict, drifts: list[Drift]) -> str | None:
+    """None when every tensor is within the bound; else what changed, with both framework versions."""
+    changed = [d.describe() for d in drifts if not d.within]
+    if not changed:
+        return None
+    return (f"{engine} computes differently from its committed fixtures (committed with "
+            f"{committed_manifest['engine_version']} on {committed_manifest.get('platform', 'an unnamed platform')}, "
+            f"now {fresh_manifest['engine_version']} on {fresh_manifest.get('platform', 'this machine')}):\n  "
+            + "\n  ".join(changed))

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -13,6 +13,12 @@ from rnn_ref.core.errors import InputError
 from rnn_ref.core.params import FLOAT_DTYPES, Params
 from rnn_ref.core.spec import RNNSpec
 from rnn_ref.core.state import State
+
+#: What ``forward`` and ``backward`` accept (``checked_inputs`` checks them): canonical params,
+#: an initial state (State, an (h, c) tuple, or h alone) and per-sample lengths.
+ParamsLike = Params | Mapping[str, np.ndarray]
+StateLike = State | tuple | np.ndarray | None
+LengthsLike = Sequence[int] | np.ndarray | None
 
 PRECISIONS = ("float64", "input")
 

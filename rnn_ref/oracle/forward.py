@@ -23,15 +23,15 @@ the backward direction starts at lengths[n] - 1, and the reference writes zeros 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
-from rnn_ref.core.state import RNNOutput, State
-from rnn_ref.oracle.checks import checked_inputs
+from rnn_ref.core.state import RNNOutput
+from rnn_ref.oracle.checks import LengthsLike, ParamsLike, StateLike, checked_inputs
 
 # --------------------------------------------------------------------------- cells
 # Each cell computes one step for the whole batch and writes into buffers it is given, so the
@@ -203,10 +203,10 @@ def _run_unit(
 # --------------------------------------------------------------------------- forward
 def forward(
     spec: RNNSpec,
-    params: Params | Mapping[str, np.ndarray],
+    params: ParamsLike,
     x: np.ndarray,
-    initial_state: State | tuple | np.ndarray | None = None,
-    lengths: Sequence[int] | np.ndarray | None = None,
+    initial_state: StateLike = None,
+    lengths: LengthsLike = None,
     *,
     precision: str = "float64",
 ) -> RNNOutput:
