@@ -1,7 +1,7 @@
 """The ONNX engines' declarations, each shown on the real tool.
 
-Every unsupported reason and known defect that the adapters in rnn_ref/adapters/onnx_*.py
-and torch_onnx.py declare quotes what a tool said or did; each test here makes the tool say
+Every unsupported reason and known defect that the adapters in rnn_ref/adapters/onnx/ and
+rnn_ref/adapters/converted/ declare quotes what a tool said or did; each test here makes the tool say
 or do it again, so a declaration that stops being true fails here (and is revisited) rather
 than hiding a regression. They run in the onnx env (tox -e onnx).
 """
@@ -201,7 +201,7 @@ def test_tf2onnx_turns_an_unmasked_lstm_into_an_lstm_node_onnxruntime_cannot_run
     from rnn_ref.adapters.onnx.runtime import ort_session
 
     spec = RNNSpec("lstm", 3, 4, layout="NTC")
-    layer = adapter.build(spec, Params.random(spec, dtype=np.float64))
+    layer = adapter.build(spec, Params.random(spec, dtype=np.float64)).native  # the keras engine's layers
     model = onnx.load_from_string(convert(spec, layer, np.float64, with_state=False, with_lengths=False))
     assert "LSTM" in [node.op_type for node in model.graph.node]
     assert "LSTM operator does not support double yet" in LSTM_NODE_NO_DOUBLE

@@ -15,24 +15,25 @@ onnxruntime's CPU provider runs the result. tf2onnx 1.17 works with Keras 3 / Te
 * Unsupported: LSTM projection (Keras has none); float64 LSTM without lengths, which becomes
   an ONNX ``LSTM`` node that onnxruntime's CPU provider cannot run in float64 (the ``Loop``
   forms run float64 fine).
-* Converted per case (several seconds each); a conversion of the same layer, weights and
-  interface is reused within a process.
+* The engine is composed (rnn_ref/adapters/converted/base.py): the ``keras`` engine's adapter
+  builds the layers, ``TF2ONNX`` converts them, ``ONNXRUNTIME`` runs the result. A conversion
+  takes several seconds; one of the same layers, weights and interface is reused from the
+  bounded cache of converted sessions.
 
 TensorFlow, tf2onnx and onnxruntime are imported lazily: ``mapping`` works without them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from typing import Any
 
 import numpy as np
 
+from rnn_ref.adapters.converted.base import ONNXRUNTIME, Conversion, ConversionTool, ConvertedAdapter
 from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
-from rnn_ref.adapters.onnx.runtime import ort_session
-from rnn_ref.core.errors import UnsupportedCase
-from rnn_ref.core.params import Params
+from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, Limit, modes
+from rnn_ref.cases.matrix import Case
 from rnn_ref.core.spec import RNNSpec
 from rnn_ref.core.state import RNNOutput, State
 
@@ -40,9 +41,6 @@ LSTM_NODE_NO_DOUBLE = (
     "tf2onnx turns an unmasked Keras LSTM into an ONNX LSTM node, which onnxruntime's CPU provider cannot run "
     "in float64: 'LSTM operator does not support double yet'"
 )
-
-#: onnxruntime sessions of the conversions made in this process, by layer, dtype, interface and weights.
-CONVERSIONS: dict[tuple, Any] = {}
 
 
 def keras_call(spec: RNNSpec, layer: KerasLayers, seq: Any, states: list[Any] | None, mask: Any) -> list[Any]:
@@ -96,58 +94,52 @@ def convert(spec: RNNSpec, layer: KerasLayers, dtype: np.dtype, with_state: bool
     return model.SerializeToString()
 
 
-class KerasTf2OnnxAdapter(KerasAdapter):
+def tf2onnx_convert(layer: KerasLayers, conversion: Conversion) -> bytes:
+    """``convert`` as the conversion tool of the engine: the layers' call for the run's interface."""
+    return convert(conversion.spec, layer, np.dtype(conversion.dtype), conversion.with_state, conversion.with_lengths)
+
+
+def tf2onnx_version() -> str:
+    import tf2onnx
+
+    return f"tf2onnx {tf2onnx.__version__}"
+
+
+#: ``tf2onnx.convert.from_function`` (opset 14): the signature leaves the batch and time sizes open.
+TF2ONNX = ConversionTool("tf2onnx", tf2onnx_convert, tf2onnx_version)
+
+
+class KerasTf2OnnxAdapter(ConvertedAdapter):
     """The Keras layers converted by tf2onnx and run on onnxruntime."""
 
-    #: A converted model is run for inference only: the ONNX engines are checked forward (the
-    #: gradients of the layer it came from are the source engine's), so its gradients are
-    #: GRADIENTS_NOT_IMPLEMENTED (declared, not un-inherited).
-    differentiable = False
-
     name = "keras-tf2onnx"
-    limits = (NO_PROJECTION, LSTM_NODE_NO_DOUBLE)
+    source_adapter = KerasAdapter
+    tool = TF2ONNX
+    runtime = ONNXRUNTIME
+    declared_limits = (
+        Limit(NO_PROJECTION, PROJECTION),
+        Limit(LSTM_NODE_NO_DOUBLE, modes("lstm") & FLOAT64 & ~LENGTHS),
+    )
 
-    def version(self) -> str:
-        import onnxruntime
-        import tf2onnx
+    def case_label(self, case: Case) -> str:
+        """TNC cases run transposed at the boundary, as on the ``keras`` engine (the layers are batch-major)."""
+        return self.source.case_label(case)
 
-        return f"{super().version()}, tf2onnx {tf2onnx.__version__}, onnxruntime {onnxruntime.__version__}"
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.proj_size:
-            return NO_PROJECTION
-        if spec.mode == "lstm" and dtype == "float64" and not with_lengths:
-            return LSTM_NODE_NO_DOUBLE
-        return None
-
-    def build(self, spec: RNNSpec, params: Params) -> KerasLayers:
-        """The keras engine's layers (float64 LSTM is refused only when converting, as it depends on lengths)."""
-        if spec.proj_size:
-            raise UnsupportedCase(self.name, NO_PROJECTION)
-        return KerasAdapter().build(spec, params)
-
-    def run(self, spec, layer: KerasLayers, x, initial_state: State | None = None, lengths=None) -> RNNOutput:
-        import onnx
-
-        self.check_supported(spec, str(x.dtype), with_lengths=lengths is not None)
+    def feeds(self, spec: RNNSpec, x: np.ndarray, initial_state: State | None,
+              lengths: np.ndarray | None) -> list[np.ndarray]:
+        """``x`` batch-major, the states per unit (``h``, then ``c`` for LSTM), the boolean mask of ``lengths``."""
         seq = np.ascontiguousarray(x if spec.layout == "NTC" else x.transpose(1, 0, 2))
-        inputs = [seq]
-        units = spec.num_layers * spec.num_directions
+        feeds = [seq]
         if initial_state is not None:
-            for unit in range(units):
-                inputs.append(np.ascontiguousarray(initial_state.h[unit]))
-                if spec.has_cell_state:
-                    inputs.append(np.ascontiguousarray(initial_state.c[unit]))
+            states = [initial_state.h, initial_state.c] if spec.has_cell_state else [initial_state.h]
+            for unit in range(spec.num_layers * spec.num_directions):
+                feeds += [np.ascontiguousarray(np.asarray(state)[unit]) for state in states]
         if lengths is not None:
-            inputs.append(np.arange(seq.shape[1])[None, :] < np.asarray(lengths)[:, None])
-        weights = hashlib.sha256(b"".join(a.tobytes() for a in self.native_arrays(spec, layer).values()))
-        key = (spec, str(x.dtype), initial_state is not None, lengths is not None, weights.hexdigest())
-        if key not in CONVERSIONS:
-            model = convert(spec, layer, x.dtype, initial_state is not None, lengths is not None)
-            CONVERSIONS[key] = ort_session(onnx.load_from_string(model))
-        session = CONVERSIONS[key]
-        names = [i.name for i in session.get_inputs()]
-        values = session.run(None, dict(zip(names, inputs, strict=True)))
+            feeds.append(np.arange(seq.shape[1])[None, :] < np.asarray(lengths)[:, None])
+        return feeds
+
+    def outputs(self, spec: RNNSpec, values: list[Any]) -> RNNOutput:
+        units = spec.num_layers * spec.num_directions
         output = values[0] if spec.layout == "NTC" else values[0].transpose(1, 0, 2)
         return RNNOutput(np.ascontiguousarray(output), np.stack(values[1:1 + units]),
                          np.stack(values[1 + units:1 + 2 * units]) if spec.has_cell_state else None)

@@ -15,6 +15,10 @@ ONNX model it is handed, the ``onnx`` engine's W/R/B), citing the upstream reque
 installed package's converter registrations and fails the day one appears, so that this
 declaration is revisited and the engine runs the matrix.
 
+The engine is composed (rnn_ref/adapters/converted/base.py): the ``onnx`` engine's adapter
+builds the model, ``ONNX2TORCH`` (``onnx2torch.convert``) would convert it and ``TORCH_MODULE``
+run the module; while ``NO_RECURRENT_CONVERTER`` stands, neither is reached.
+
 onnx2torch is not imported: on a machine where torch is the CPU build and torchvision the
 PyPI (CUDA) build, ``import onnx2torch`` itself fails (``operator torchvision::nms does not
 exist``, from onnx2torch's NMS converter importing torchvision).
@@ -25,12 +29,14 @@ from __future__ import annotations
 from importlib.metadata import version as distribution_version
 from typing import Any
 
-from rnn_ref.adapters.onnx.model import NO_PROJECTION
-from rnn_ref.adapters.onnx.runtime import OnnxModelAdapter
-from rnn_ref.core.errors import UnsupportedCase
-from rnn_ref.core.params import Params
+import numpy as np
+
+from rnn_ref.adapters.converted.base import Conversion, ConversionTool, ConvertedAdapter, Runtime
+from rnn_ref.adapters.onnx.model import Interface, OnnxLayer, feeds
+from rnn_ref.adapters.onnx.runtime import OnnxRuntimeAdapter
+from rnn_ref.cases.limits import ALWAYS, Limit
 from rnn_ref.core.spec import RNNSpec
-from rnn_ref.core.state import RNNOutput
+from rnn_ref.core.state import RNNOutput, State
 
 NO_RECURRENT_CONVERTER = (
     "onnx2torch has no converter for RNN, LSTM or GRU: convert() raises \"NotImplementedError: Converter is not "
@@ -39,24 +45,58 @@ NO_RECURRENT_CONVERTER = (
 )
 
 
-class OnnxToTorchAdapter(OnnxModelAdapter):
+def onnx2torch_convert(layer: OnnxLayer, conversion: Conversion) -> Any:
+    """``onnx2torch.convert`` of the onnx engine's model with the run's optional inputs (a ``torch.fx`` module)."""
+    import onnx2torch
+
+    interface = Interface(initial_state=conversion.with_state, lengths=conversion.with_lengths)
+    return onnx2torch.convert(layer.model(interface))
+
+
+def onnx2torch_version() -> str:
+    return f"onnx2torch {distribution_version('onnx2torch')}"
+
+
+def run_torch_module(module: Any, inputs: Any) -> list[Any]:
+    """The module on the feeds as torch tensors; its outputs as NumPy arrays."""
+    import torch
+
+    with torch.no_grad():
+        values = module(*(torch.from_numpy(feed) for feed in inputs))
+    return [value.numpy() for value in (values if isinstance(values, (tuple, list)) else [values])]
+
+
+def torch_version() -> str:
+    import torch
+
+    return f"torch {torch.__version__}"
+
+
+ONNX2TORCH = ConversionTool("onnx2torch", onnx2torch_convert, onnx2torch_version)
+#: the converted ``torch.nn.Module``, called in torch
+TORCH_MODULE = Runtime("torch", lambda module: module.eval(), run_torch_module, torch_version)
+
+
+class OnnxToTorchAdapter(ConvertedAdapter):
     """The ONNX model converted by onnx2torch (which cannot convert recurrent nodes)."""
 
     name = "onnx2torch"
-    limits = (NO_RECURRENT_CONVERTER,)
-
-    def version(self) -> str:
-        return f"onnx2torch {distribution_version('onnx2torch')}"
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        return NO_RECURRENT_CONVERTER
+    source_adapter = OnnxRuntimeAdapter
+    tool = ONNX2TORCH
+    runtime = TORCH_MODULE
+    #: the version of the tool alone: onnx2torch is not imported (nor torch, which it would run in)
+    version_from = ("tool",)
+    declared_limits = (Limit(NO_RECURRENT_CONVERTER, ALWAYS),)
 
     def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
         """The ONNX model onnx2torch is handed has the onnx engine's parameters (``map``, ``convert``)."""
-        return NO_PROJECTION if spec.proj_size else None
+        return self.source.layer_unsupported_reason(spec)
 
-    def build(self, spec: RNNSpec, params: Params) -> Any:
-        raise UnsupportedCase(self.name, NO_RECURRENT_CONVERTER)
+    def feeds(self, spec: RNNSpec, x: np.ndarray, initial_state: State | None,
+              lengths: np.ndarray | None) -> list[np.ndarray]:
+        """The onnx engine's model inputs in graph order: ``X``, ``sequence_lens``, ``initial_h``, ``initial_c``."""
+        return list(feeds(spec, x, initial_state, lengths).values())
 
-    def run(self, spec, layer, x, initial_state=None, lengths=None) -> RNNOutput:
-        raise UnsupportedCase(self.name, NO_RECURRENT_CONVERTER)
+    def outputs(self, spec: RNNSpec, values: list[Any]) -> RNNOutput:
+        return RNNOutput(np.asarray(values[0]), np.asarray(values[1]),
+                         np.asarray(values[2]) if spec.has_cell_state else None)

@@ -8,8 +8,10 @@ exporter (``dynamo=True``: ``torch.export`` then onnxscript's translation and op
 What the exporter writes is run by onnxruntime's CPU provider, so this engine checks the
 exporter's gate reordering, bias layout, direction handling and state order.
 
-* Exported per case (about two seconds each); an export of the same layer, weights and
-  interface is reused within a process.
+* The engine is composed (rnn_ref/adapters/converted/base.py): the ``torch`` engine's adapter
+  builds the layer, ``TORCH_ONNX_EXPORT`` exports it, ``ONNXRUNTIME`` runs it. An export takes
+  about two seconds; one of the same layer, weights, interface and input shape (the exporter
+  traces at fixed sizes) is reused from the bounded cache of converted sessions.
 * What the exporter cannot export, or onnxruntime cannot run, is unsupported, with the
   message observed (tests/test_onnx_engines.py checks each is still what the tools say):
   per-sample lengths (``pack_padded_sequence`` does not pass ``torch.export``), float64
@@ -21,31 +23,18 @@ torch, onnxscript and onnxruntime are imported lazily: ``mapping`` works without
 
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rnn_ref.adapters.converted.base import ONNXRUNTIME, Conversion, ConversionTool, ConvertedAdapter
 from rnn_ref.adapters.onnx.runtime import ORT_NO_DOUBLE
-from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE, TorchAdapter, to_torch_state
-from rnn_ref.core.params import Params
+from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE, TorchAdapter
+from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, RESET_BEFORE, Limit
 from rnn_ref.core.spec import RNNSpec
-from rnn_ref.core.state import RNNOutput
-
-
-@dataclass
-class ExportedLayer:
-    """The torch layer the export starts from."""
-
-    module: Any
-
-
-#: onnxruntime sessions of the exports made in this process, by layer, dtype, interface, input
-#: shape and weights: recording fixtures twice (tests/test_fixtures_fresh.py) exports once.
-EXPORTS: dict[tuple, Any] = {}
+from rnn_ref.core.state import RNNOutput, State
 
 
 def exporting_module(spec: RNNSpec, layer: Any, with_lengths: bool) -> Any:
@@ -87,6 +76,24 @@ def export_to_onnx(module: Any, inputs: tuple[Any, ...]) -> bytes:
     return buffer.getvalue()
 
 
+def export(layer: Any, conversion: Conversion) -> bytes:
+    """The torch layer exported as the torch adapter runs it, traced on the run's feeds (as torch tensors)."""
+    import torch
+
+    module = exporting_module(conversion.spec, layer, conversion.with_lengths)
+    return export_to_onnx(module, tuple(torch.from_numpy(feed) for feed in conversion.feeds))
+
+
+def exporter_version() -> str:
+    import onnxscript
+    import torch
+
+    return f"torch {torch.__version__} (dynamo exporter), onnxscript {onnxscript.__version__}"
+
+
+#: ``torch.onnx.export`` (dynamo): ``torch.export`` traces at the example inputs' sizes.
+TORCH_ONNX_EXPORT = ConversionTool("torch.onnx.export", export, exporter_version, fixed_shapes=True)
+
 EXPORT_NO_PACKED_SEQUENCE = (
     "torch.onnx.export (dynamo) cannot export pack_padded_sequence: torch.export fails with \"TypeError: "
     "zeros(): argument 'size' failed to unpack the object at pos 2 with error 'type must be tuple of ints,but "
@@ -100,64 +107,33 @@ EXPORT_DROPS_PROJECTION = (
 )
 
 
-class TorchOnnxAdapter(TorchAdapter):
+class TorchOnnxAdapter(ConvertedAdapter):
     """The torch layer exported to ONNX by ``torch.onnx.export`` and run on onnxruntime."""
 
-    #: A converted model is run for inference only: the ONNX engines are checked forward (the
-    #: gradients of the layer it came from are the source engine's), so its gradients are
-    #: GRADIENTS_NOT_IMPLEMENTED (declared, not un-inherited).
-    differentiable = False
-
     name = "torch-onnx"
-    limits = (GRU_RESET_BEFORE, EXPORT_DROPS_PROJECTION, EXPORT_NO_PACKED_SEQUENCE, ORT_NO_DOUBLE)
+    source_adapter = TorchAdapter
+    tool = TORCH_ONNX_EXPORT
+    runtime = ONNXRUNTIME
+    #: the exporter is torch's own: its version says the source's
+    version_from = ("tool", "runtime")
+    declared_limits = (
+        Limit(GRU_RESET_BEFORE, RESET_BEFORE),
+        Limit(EXPORT_DROPS_PROJECTION, PROJECTION),
+        Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS),
+        Limit(ORT_NO_DOUBLE, FLOAT64),
+    )
 
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.mode == "gru" and spec.gru_variant == "reset_before":
-            return GRU_RESET_BEFORE
-        if spec.proj_size:
-            return EXPORT_DROPS_PROJECTION
-        if with_lengths:
-            return EXPORT_NO_PACKED_SEQUENCE
-        return ORT_NO_DOUBLE if dtype == "float64" else None
-
-    def version(self) -> str:
-        import onnxruntime
-        import onnxscript
-        import torch
-
-        return f"torch {torch.__version__} (dynamo exporter), onnxscript {onnxscript.__version__}, " \
-               f"onnxruntime {onnxruntime.__version__}"
-
-    def build(self, spec: RNNSpec, params: Params) -> ExportedLayer:
-        return ExportedLayer(super().build(spec, params))
-
-    def native_arrays(self, spec: RNNSpec, layer: ExportedLayer) -> dict[str, np.ndarray]:
-        return super().native_arrays(spec, layer.module)
-
-    def run(self, spec, layer: ExportedLayer, x, initial_state=None, lengths=None) -> RNNOutput:
-        import torch
-
-        from rnn_ref.adapters.onnx.runtime import ort_session
-
-        self.check_supported(spec, str(x.dtype), with_lengths=lengths is not None)
-        inputs: list[Any] = [torch.from_numpy(np.ascontiguousarray(x))]
+    def feeds(self, spec: RNNSpec, x: np.ndarray, initial_state: State | None,
+              lengths: np.ndarray | None) -> list[np.ndarray]:
+        """What the exporting module takes: ``x``, ``lengths`` (int64), ``h0`` and, for LSTM, ``c0``."""
+        feeds = [np.ascontiguousarray(x)]
         if lengths is not None:
-            inputs.append(torch.as_tensor(lengths, dtype=torch.int64))
-        hx = to_torch_state(spec, initial_state)
-        if hx is not None:
-            inputs += list(hx) if isinstance(hx, tuple) else [hx]
-        weights = hashlib.sha256(b"".join(a.tobytes() for a in self.native_arrays(spec, layer).values()))
-        key = (spec, str(x.dtype), initial_state is not None, lengths is not None, x.shape, weights.hexdigest())
-        if key not in EXPORTS:
-            module = exporting_module(spec, layer.module, lengths is not None)
-            EXPORTS[key] = ort_session_from_bytes(export_to_onnx(module, tuple(inputs)), ort_session)
-        session = EXPORTS[key]
-        names = [i.name for i in session.get_inputs()]
-        values = session.run(None, dict(zip(names, [t.numpy() for t in inputs], strict=True)))
+            feeds.append(np.asarray(lengths, dtype=np.int64))
+        if initial_state is not None:
+            feeds.append(np.ascontiguousarray(initial_state.h))
+            if spec.has_cell_state:
+                feeds.append(np.ascontiguousarray(initial_state.c))
+        return feeds
+
+    def outputs(self, spec: RNNSpec, values: list[Any]) -> RNNOutput:
         return RNNOutput(values[0], values[1], values[2] if spec.has_cell_state else None)
-
-
-def ort_session_from_bytes(model: bytes, make_session: Any) -> Any:
-    import onnx
-
-    return make_session(onnx.load_from_string(model))
