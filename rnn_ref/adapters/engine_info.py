@@ -16,7 +16,9 @@ class EngineInfo:
     """One engine: its name, the adapter class (``module:Class``) and what it needs.
 
     ``requires`` names the extra (``pip install 'rnn-ref[X]'``) and the tox env of the
-    engine, and is the package it imports unless ``packages`` lists them. ``condition``, when
+    engine, and is the package it imports unless ``packages`` lists them. ``converts_from``
+    names the source engine of a converted engine (its layer, taken through a conversion tool
+    and run elsewhere: rnn_ref/adapters/converted/), "" for any other. ``condition``, when
     set, is asked after the packages are found: why the engine still cannot run in this process
     (a Keras engine whose backend is not the one Keras runs here), or None.
     """
@@ -29,6 +31,8 @@ class EngineInfo:
     distribution: str = ""
     packages: tuple[str, ...] = ()
     condition: Callable[[], str | None] | None = None
+    #: the engine whose layer this engine converts ("torch" for torch.onnx.export's); "" for a direct engine
+    converts_from: str = ""
 
     def unavailable_reason(self) -> str | None:
         """Why this engine cannot run here (a package missing, the family's condition), or None."""

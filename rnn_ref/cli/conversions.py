@@ -2,14 +2,14 @@
 
 ``python -m rnn_ref.cli.conversions`` runs the whole case matrix live (through ``rnn-ref
 check``'s own functions, so the verdicts are the suite's) on every installed converter
-engine — a layer converted by a tool (``torch.onnx.export``, ``tf2onnx``, ``onnx2torch``)
-and run where the tool puts it — and prints a Markdown table, cell variant × engine, with
-the counts of pass / fail / unsupported / known defect and the largest error, followed by
-every reason. ``--update README.md`` replaces the table between the README's
-``<!-- conversions:start -->`` and ``<!-- conversions:end -->`` markers (written to a
-temporary file and renamed). Every case is one export or conversion (seconds each, tf2onnx
-the slowest): the whole matrix takes hours for keras-tf2onnx; ``--cases representative``
-runs the recorded subset.
+engine — a layer converted by a tool and run where the tool puts it: the registry rows that
+name the engine they convert from (``EngineInfo.converts_from``) — and prints a Markdown
+table, cell variant × engine, with the counts of pass / fail / unsupported / known defect and
+the largest error, followed by every reason. ``--update README.md`` replaces the table between
+the README's ``<!-- conversions:start -->`` and ``<!-- conversions:end -->`` markers (written
+to a temporary file and renamed). Every case is one export or conversion (seconds each, the
+slowest tool tens of seconds): the whole matrix takes hours for the slowest converter;
+``--cases representative`` runs the recorded subset.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ from rnn_ref.cli.check import EngineReport, error_text, terminal_progress
 from rnn_ref.core.compare import Comparison
 from rnn_ref.judge.runner import FAIL, FAILING, KNOWN_DEFECT, PASS, UNSUPPORTED, CaseResult, rerun_command, run_case
 
-#: Engines that are a conversion: a layer built in one framework, converted by a tool, run elsewhere.
-CONVERTERS = ("torch-onnx", "keras-tf2onnx", "onnx2torch")
 START, END = "<!-- conversions:start -->", "<!-- conversions:end -->"
+
+
+def converter_engines() -> list[str]:
+    """The engines that are a conversion (a layer built in one framework, converted by a tool, run
+    elsewhere): the registry rows that name the engine they convert from, in registry order."""
+    return [name for name, row in ENGINES.items() if row.converts_from]
 
 
 def cell(results: list) -> str:
@@ -106,10 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", choices=("all", "representative"), default="all",
                         help="the whole matrix (default) or the recorded subset (golden fixtures REPRESENTATIVE)")
     args = parser.parse_args(argv)
-    engines = [e for e in CONVERTERS if e in ENGINES and ENGINES[e].installed()]
-    missing = [e for e in CONVERTERS if e in ENGINES and e not in engines]
+    converters = converter_engines()
+    engines = [e for e in converters if ENGINES[e].installed()]
+    missing = [e for e in converters if e not in engines]
     if missing:
-        print(f"not installed here: {', '.join(missing)} (run in tox -e onnx)", file=sys.stderr)
+        envs = " or ".join(f"tox -e {env}" for env in dict.fromkeys(ENGINES[e].requires for e in missing))
+        print(f"not installed here: {', '.join(missing)} (run in {envs})", file=sys.stderr)
     if not engines:
         return 2
     from rnn_ref.golden.fixtures import representative_cases

@@ -1,7 +1,10 @@
 """Converted engines: a source engine's layer, taken through a conversion tool, run by a runtime.
 
-A conversion belongs to two frameworks, so it is a family of its own. ``ENGINES`` are the
-family's registry rows; importing this package imports no framework.
+A conversion belongs to two frameworks, so it is a family of its own. Each engine is composed
+(``base.ConvertedAdapter``): the source engine's adapter × a conversion tool × a runtime.
+``ENGINES`` are the family's registry rows, each naming its source engine (``converts_from``:
+``python -m rnn_ref.cli.conversions`` finds the converters by it); importing this package
+imports no framework.
 """
 
 from rnn_ref.adapters.engine_info import EngineInfo
@@ -9,11 +12,11 @@ from rnn_ref.adapters.engine_info import EngineInfo
 ENGINES = (
     EngineInfo("torch-onnx", "rnn_ref.adapters.converted.torch_onnx:TorchOnnxAdapter", "onnx",
                "the torch engine's layer exported by torch.onnx.export, run on onnxruntime",
-               packages=("torch", "onnxscript", "onnxruntime")),
+               packages=("torch", "onnxscript", "onnxruntime"), converts_from="torch"),
     EngineInfo("keras-tf2onnx", "rnn_ref.adapters.converted.keras_tf2onnx:KerasTf2OnnxAdapter", "onnx",
                "the keras engine's layers converted by tf2onnx, run on onnxruntime",
-               packages=("tensorflow", "tf2onnx", "onnxruntime")),
+               packages=("tensorflow", "tf2onnx", "onnxruntime"), converts_from="keras"),
     EngineInfo("onnx2torch", "rnn_ref.adapters.converted.onnx_to_torch:OnnxToTorchAdapter", "onnx",
                "the onnx engine's model converted to torch by onnx2torch, run in torch",
-               packages=("onnx2torch", "torch")),
+               packages=("onnx2torch", "torch"), converts_from="onnx"),
 )
