@@ -22,6 +22,7 @@ Frameworks are imported lazily: the rows of a converted engine need NumPy alone.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -89,22 +90,28 @@ class ArtifactCache:
     def __init__(self, size: int = ARTIFACT_CACHE_SIZE) -> None:
         self.size = size
         self._sessions: OrderedDict[bytes, Any] = OrderedDict()
+        # a run abandoned at its deadline may finish its conversion in its own thread later
+        self._lock = threading.Lock()
         self.conversions = 0
 
     def session(self, key: bytes, make: Callable[[], Any]) -> Any:
         """The session kept for ``key``, else ``make()``'s (the tool runs), kept for the next run."""
-        if key in self._sessions:
+        with self._lock:
+            if key in self._sessions:
+                self._sessions.move_to_end(key)
+                return self._sessions[key]
+        session = make()  # not under the lock: a conversion takes seconds
+        with self._lock:
+            self.conversions += 1
+            self._sessions[key] = session
             self._sessions.move_to_end(key)
-            return self._sessions[key]
-        session = make()
-        self.conversions += 1
-        self._sessions[key] = session
-        while len(self._sessions) > self.size:
-            self._sessions.popitem(last=False)
+            while len(self._sessions) > self.size:
+                self._sessions.popitem(last=False)
         return session
 
     def clear(self) -> None:
-        self._sessions.clear()
+        with self._lock:
+            self._sessions.clear()
 
 
 #: The one cache of converted sessions, shared by every converted engine (the key names the engine).

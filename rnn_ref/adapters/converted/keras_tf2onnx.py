@@ -15,10 +15,8 @@ onnxruntime's CPU provider runs the result. tf2onnx 1.17 works with Keras 3 / Te
 * Unsupported: LSTM projection (Keras has none); float64 LSTM without lengths, which becomes
   an ONNX ``LSTM`` node that onnxruntime's CPU provider cannot run in float64 (the ``Loop``
   forms run float64 fine).
-* The engine is composed (rnn_ref/adapters/converted/base.py): the ``keras`` engine's adapter
-  builds the layers, ``TF2ONNX`` converts them, ``ONNXRUNTIME`` runs the result. A conversion
-  takes several seconds; one of the same layers, weights and interface is reused from the
-  bounded cache of converted sessions.
+* Converted per case (several seconds each); a conversion of the same layer, weights and
+  interface is reused within a process.
 
 TensorFlow, tf2onnx and onnxruntime are imported lazily: ``mapping`` works without them.
 """

@@ -15,10 +15,6 @@ ONNX model it is handed, the ``onnx`` engine's W/R/B), citing the upstream reque
 installed package's converter registrations and fails the day one appears, so that this
 declaration is revisited and the engine runs the matrix.
 
-The engine is composed (rnn_ref/adapters/converted/base.py): the ``onnx`` engine's adapter
-builds the model, ``ONNX2TORCH`` (``onnx2torch.convert``) would convert it and ``TORCH_MODULE``
-run the module; while ``NO_RECURRENT_CONVERTER`` stands, neither is reached.
-
 onnx2torch is not imported: on a machine where torch is the CPU build and torchvision the
 PyPI (CUDA) build, ``import onnx2torch`` itself fails (``operator torchvision::nms does not
 exist``, from onnx2torch's NMS converter importing torchvision).

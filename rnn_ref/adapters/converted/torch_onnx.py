@@ -8,10 +8,8 @@ exporter (``dynamo=True``: ``torch.export`` then onnxscript's translation and op
 What the exporter writes is run by onnxruntime's CPU provider, so this engine checks the
 exporter's gate reordering, bias layout, direction handling and state order.
 
-* The engine is composed (rnn_ref/adapters/converted/base.py): the ``torch`` engine's adapter
-  builds the layer, ``TORCH_ONNX_EXPORT`` exports it, ``ONNXRUNTIME`` runs it. An export takes
-  about two seconds; one of the same layer, weights, interface and input shape (the exporter
-  traces at fixed sizes) is reused from the bounded cache of converted sessions.
+* Exported per case (about two seconds each); an export of the same layer, weights and
+  interface is reused within a process.
 * What the exporter cannot export, or onnxruntime cannot run, is unsupported, with the
   message observed (tests/test_onnx_engines.py checks each is still what the tools say):
   per-sample lengths (``pack_padded_sequence`` does not pass ``torch.export``), float64
