@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -193,14 +194,14 @@ class ConvertedAdapter(Adapter):
         return ", ".join(parts[part]() for part in self.version_from)
 
     # ---------------------------------------------------------------- the artifact's interface
+    @abstractmethod
     def feeds(self, spec: RNNSpec, x: np.ndarray, initial_state: State | None,
               lengths: np.ndarray | None) -> list[np.ndarray]:
         """The artifact's inputs, in its input order, for one run."""
-        raise NotImplementedError
 
+    @abstractmethod
     def outputs(self, spec: RNNSpec, values: list[Any]) -> RNNOutput:
         """The artifact's outputs as the canonical RNNOutput."""
-        raise NotImplementedError
 
     # ---------------------------------------------------------------- a run
     def conversion_key(self, spec: RNNSpec, layer: ConvertedLayer, conversion: Conversion) -> bytes:
