@@ -13,7 +13,18 @@ import pytest
 from rnn_ref.adapters import Adapter
 from rnn_ref.adapters.adapter import GRADIENTS_NOT_IMPLEMENTED
 from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32
-from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, RESET_BEFORE, Conditions, Defect, Limit, modes
+from rnn_ref.cases.limits import (
+    ALWAYS,
+    FLOAT64,
+    LENGTHS,
+    PROJECTION,
+    RESET_BEFORE,
+    Conditions,
+    Defect,
+    Limit,
+    modes,
+    summary,
+)
 from rnn_ref.core.spec import RNNSpec
 
 LSTM = RNNSpec("lstm", 3, 4)
@@ -100,3 +111,42 @@ def test_an_adapter_written_against_0_1_is_asked_through_its_methods():
     assert Legacy().expectation(RNNSpec("gru", 3, 4), "float32", False).unsupported == "no GRU"
     assert Legacy().expectation(LSTM, "float32", False).runs
     assert not Legacy.differentiable
+
+
+def test_a_mixin_that_declares_records_gives_the_derived_limits():
+    """A mix-in's records, nearer in the MRO than the adapter it extends, are what ``limits`` says."""
+
+    class ForwardOnlyMixin:
+        declared_limits = (*Recorded.declared_limits, Limit("no gradients here", ALWAYS, gradients_only=True))
+
+    class Mixed(ForwardOnlyMixin, Recorded):
+        name = "mixed"
+
+    assert Mixed.limits == Recorded.limits
+    assert Mixed.gradient_limits == ("projection cannot be trained", "no gradients here")
+    assert Mixed().expectation(LSTM, "float32", False, gradients=True).unsupported == "no gradients here"
+
+
+def test_a_subclass_that_types_limits_by_hand_keeps_them():
+    """A subclass of a record adapter written the 0.1 way (``limits`` typed, method overridden)."""
+
+    class ByHand(Recorded):
+        name = "by-hand"
+        limits = ("no GRU",)
+
+        def unsupported_reason(self, spec, dtype, with_lengths):
+            return "no GRU" if spec.mode == "gru" else None
+
+    assert ByHand.limits == ("no GRU",)
+    assert ByHand().expectation(GRU_BEFORE, "float32", False).unsupported == "no GRU"
+    assert ByHand().expectation(PROJECTED, "float32", True).runs  # the parent's records no longer answer
+
+
+def test_records_say_what_they_are_in_a_few_words():
+    assert Limit("x", RESET_BEFORE).words == "GRU reset_before"
+    assert Limit("x", PROJECTION, label="projection").words == "projection"
+    assert Limit("x", PROJECTION, gradients_only=True, label="projection").words == "gradients of projection"
+    said = summary(Recorded.declared_limits, Recorded.declared_defects)
+    assert said == ("GRU reset_before, per-sample lengths and LSTM projection, gradients of LSTM projection / "
+                    "float64 and lstm")
+    assert summary(Recorded.declared_limits[:1], ()) == "GRU reset_before"

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS as COMPILED_FROM_STEPS  # importable here too
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.defects import DefectSignature
 from rnn_ref.cases.limits import Conditions, Defect, Expectation, Limit, first_defect, first_limit
@@ -26,14 +27,6 @@ from rnn_ref.core.state import RNNOutput, State
 PADDED_ZEROS = "zeros"
 PADDED_REPEAT_LAST = "repeat_last"
 
-#: Sequences of this many steps or more run compiled where the engine's framework compiles the
-#: whole loop (keras, i.e. Keras on TensorFlow: one ``tf.function``; flax and flax-optimized:
-#: ``nnx.RNN``'s own ``lax.scan``), shorter ones eagerly. A compile costs 0.1 to 1 s per run, an
-#: eager step 1 to 5 ms of Python dispatch per cell; the two break even between about 50 and 100
-#: steps (measured: ``KerasAdapter.compiled``, ``FlaxAdapter.execution``). On those engines the
-#: matrix's 6-step cases run eagerly and its T=200 cases compiled. keras-jax runs op by op at any
-#: length: its compiled scan of a float64 SimpleRNN fails (tests/test_keras_backends.py).
-COMPILED_FROM_STEPS = 64
 
 #: What an engine without ``run_gradients`` declares for every gradient case (plug-ins written
 #: before gradients existed keep working: their gradient cases are reported unsupported).
@@ -68,9 +61,11 @@ class Adapter(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "declared_limits" in cls.__dict__ and "limits" not in cls.__dict__:
+        # ``limits`` and ``gradient_limits`` derive from the records unless a class nearer in the
+        # MRO types them by hand (an adapter written before the records, or a subclass of one)
+        if declares_after(cls, "declared_limits", "limits"):
             cls.limits = tuple(limit.reason for limit in cls.declared_limits if not limit.gradients_only)
-        if "declared_limits" in cls.__dict__ and "gradient_limits" not in cls.__dict__:
+        if declares_after(cls, "declared_limits", "gradient_limits"):
             cls.gradient_limits = tuple(limit.reason for limit in cls.declared_limits if limit.gradients_only)
         own_gradients = cls.__dict__.get("run_gradients", Adapter.run_gradients)
         if "differentiable" not in cls.__dict__ and own_gradients is not Adapter.run_gradients:
@@ -164,15 +159,13 @@ class Adapter(ABC):
 
     # ------------------------------------------------------------------ gradients (optional)
     def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        """Why the engine cannot differentiate this case, or None. Every forward limit applies;
-        then the gradient-only ones; an engine that is not ``differentiable`` gives GRADIENTS_NOT_IMPLEMENTED."""
+        """Why the engine cannot differentiate this case, or None: the forward's reason; else, for an
+        engine that is not ``differentiable``, GRADIENTS_NOT_IMPLEMENTED; else the first gradient-only limit."""
         reason = self.unsupported_reason(spec, dtype, with_lengths)
-        if reason is not None:
-            return reason
-        if not self.differentiable:
-            return GRADIENTS_NOT_IMPLEMENTED
-        return first_limit([limit for limit in self.declared_limits if limit.gradients_only],
-                           Conditions(spec, dtype, with_lengths), gradients=True)
+        if reason is not None or not self.differentiable:
+            return reason or GRADIENTS_NOT_IMPLEMENTED
+        gradient_only = [limit for limit in self.declared_limits if limit.gradients_only]
+        return first_limit(gradient_only, Conditions(spec, dtype, with_lengths), gradients=True)
 
     def check_gradient_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
         """Raise UnsupportedCase with the reason when the engine cannot differentiate the case."""
@@ -204,3 +197,17 @@ class Adapter(ABC):
         ``sum(cot.output·output) + sum(cot.h_n·h_n) + sum(cot.c_n·c_n)`` with respect to x, the
         given initial states and every native parameter (keyed as ``native_arrays``)."""
         raise UnsupportedCase(self.name, GRADIENTS_NOT_IMPLEMENTED)
+
+
+def declares_after(cls: type, records: str, derived: str) -> bool:
+    """Whether the class that gives ``cls`` its ``records`` attribute comes before (is nearer than)
+    the one that gives it ``derived`` in ``cls``'s MRO: then ``derived`` is derived from the records.
+
+    A mix-in that declares records (before the adapter it extends) counts as nearer, and so does
+    ``cls`` itself when it declares records and types nothing by hand."""
+    mro = cls.__mro__
+
+    def owner(name: str) -> int:
+        return next(index for index, klass in enumerate(mro) if name in klass.__dict__)
+
+    return owner(records) < owner(derived)

@@ -16,6 +16,9 @@ today's engines, and combine with ``&``, ``|`` and ``~``::
     Limit(NATIVE_KERNEL_LENGTHS, LENGTHS & (FLOAT64 | PROJECTION))
     Defect(TORCH_FLOAT64_MATMUL, FLOAT64, COMPUTES_IN_FLOAT32)
 
+A record's optional ``label`` is its few words in the README's engine table (``summary``;
+by default ``when.text``); the reason and the report stay the full sentences tests compare.
+
 The judge asks one question per case, ``Adapter.expectation``: run it, or it is unsupported
 (with the reason), or it is a known defect (with its report and signature). The first record
 that applies answers, in declaration order.
@@ -30,8 +33,9 @@ from rnn_ref.cases.defects import DefectSignature
 from rnn_ref.core.spec import RNNSpec
 
 __all__ = [
-    "ALWAYS", "BIDIRECTIONAL", "FLOAT64", "LENGTHS", "NO_BIAS", "PROJECTION", "RESET_BEFORE", "RUN", "Conditions",
-    "Defect", "Expectation", "Limit", "When", "first_defect", "first_limit", "layers_from", "modes",
+    "ALWAYS", "BIAS", "BIDIRECTIONAL", "FLOAT32", "FLOAT64", "LENGTHS", "NO_BIAS", "PROJECTION", "RESET_BEFORE", "RUN",
+    "VANILLA", "Conditions", "Defect", "Expectation", "Limit", "When", "first_defect", "first_limit", "layers_from",
+    "modes", "summary",
 ]
 
 
@@ -68,7 +72,9 @@ ALWAYS = When(lambda c: True, "every case")
 PROJECTION = When(lambda c: bool(c.spec.proj_size), "LSTM projection")
 RESET_BEFORE = When(lambda c: c.spec.mode == "gru" and c.spec.gru_variant == "reset_before", "GRU reset_before")
 NO_BIAS = When(lambda c: not c.spec.bias, "no bias")
+BIAS = When(lambda c: bool(c.spec.bias), "biases")
 BIDIRECTIONAL = When(lambda c: c.spec.bidirectional, "bidirectional")
+FLOAT32 = When(lambda c: c.dtype == "float32", "float32")
 FLOAT64 = When(lambda c: c.dtype == "float64", "float64")
 LENGTHS = When(lambda c: c.with_lengths, "per-sample lengths")
 
@@ -76,6 +82,10 @@ LENGTHS = When(lambda c: c.with_lengths, "per-sample lengths")
 def modes(*names: str) -> When:
     """The layer is one of ``names`` (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``)."""
     return When(lambda c: c.spec.mode in names, " or ".join(names))
+
+
+#: the plain recurrent cell, either activation (``rnn_tanh``, ``rnn_relu``)
+VANILLA = When(lambda c: c.spec.mode in ("rnn_tanh", "rnn_relu"), "RNN")
 
 
 def layers_from(count: int) -> When:
@@ -91,6 +101,13 @@ class Limit:
     when: When
     #: True: the forward runs; only differentiating such a case is unsupported
     gradients_only: bool = False
+    #: a few words for the README's engine table; "" says ``when.text``
+    label: str = ""
+
+    @property
+    def words(self) -> str:
+        """What the README's engine table says of this limit: ``label``, else ``when.text``."""
+        return summary_words(self.label or self.when.text, self.gradients_only)
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,25 @@ class Defect:
     signature: DefectSignature | None = None
     #: True: the forward is right; only the gradients are wrong
     gradients_only: bool = False
+    #: a few words for the README's engine table; "" says ``when.text``
+    label: str = ""
+
+    @property
+    def words(self) -> str:
+        """What the README's engine table says of this defect: ``label``, else ``when.text``."""
+        return summary_words(self.label or self.when.text, self.gradients_only)
+
+
+def summary_words(words: str, gradients_only: bool) -> str:
+    """A record's words in the engine table; a gradient-only record says so (``gradients of …``)."""
+    return f"gradients of {words}" if gradients_only else words
+
+
+def summary(limits: Iterable[Limit], defects: Iterable[Defect]) -> str:
+    """An engine's records in a few words: its limits' words, then `` / `` and its defects' words."""
+    said = ", ".join(limit.words for limit in limits)
+    wrong = ", ".join(defect.words for defect in defects)
+    return f"{said} / {wrong}" if wrong else said
 
 
 @dataclass(frozen=True)

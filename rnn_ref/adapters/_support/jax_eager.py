@@ -2,7 +2,7 @@
 
 Keras on JAX and ``nnx.RNN`` called eagerly compile their ``lax.scan`` afresh on every call,
 so the adapters run the layers op by op (``jax.disable_jit``; Flax only below
-``COMPILED_FROM_STEPS`` steps, rnn_ref/adapters/adapter.py): the scan becomes a Python loop
+``COMPILED_FROM_STEPS`` steps, rnn_ref/adapters/_support/execution.py): the scan becomes a Python loop
 over the time steps, each primitive dispatched as its own small XLA program, compiled once per
 (primitive, parameters, shapes) and then cached.
 

@@ -57,9 +57,11 @@ from typing import Any
 
 import numpy as np
 
+from rnn_ref.adapters._support.execution import runs_compiled
 from rnn_ref.adapters._support.jax_eager import op_by_op
 from rnn_ref.adapters._support.layer_reuse import BuiltLayers
-from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.adapter import PADDED_ZEROS, Adapter
+from rnn_ref.cases.limits import BIAS, PROJECTION, RESET_BEFORE, Limit, modes
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.core.params import Params, unit_prefix
@@ -150,7 +152,11 @@ class FlaxAdapter(Adapter):
 
     name = "flax"
     optimized = False
-    limits = (NO_PROJECTION, GRU_RESET_BEFORE, GRU_NO_B_HN)
+    declared_limits = (
+        Limit(NO_PROJECTION, PROJECTION, label="projection"),
+        Limit(GRU_RESET_BEFORE, RESET_BEFORE),
+        Limit(GRU_NO_B_HN, modes("gru") & BIAS, label="GRU with biases (`GRUCell` has no `b_hn`)"),
+    )
 
     def __init__(self) -> None:
         self._built: BuiltLayers[FlaxLayers] = BuiltLayers()
@@ -160,15 +166,6 @@ class FlaxAdapter(Adapter):
         import jax
 
         return f"flax {flax.__version__}, jax {jax.__version__}"
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.proj_size:
-            return NO_PROJECTION
-        if spec.mode == "gru" and spec.gru_variant == "reset_before":
-            return GRU_RESET_BEFORE
-        if spec.mode == "gru" and spec.bias:
-            return GRU_NO_B_HN
-        return None
 
     def padded_steps(self, spec: RNNSpec) -> str:
         return PADDED_ZEROS
@@ -283,7 +280,7 @@ class FlaxAdapter(Adapter):
         op / compiled, flax 0.12): LSTM, 1 layer: 0.12 / 0.23 at 32 steps, 0.23 / 0.25 at 64,
         0.56 / 0.23 at 128; LSTM, 2 bidirectional layers: 0.49 / 0.88, 1.08 / 0.77, 2.15 / 0.78.
         The matrix's three T=200 cases of flax and flax-optimized: 9.2 s op by op, 2.8 s compiled."""
-        return op_by_op() if steps < COMPILED_FROM_STEPS else contextlib.nullcontext()
+        return contextlib.nullcontext() if runs_compiled(steps) else op_by_op()
 
 
 class FlaxOptimizedAdapter(FlaxAdapter):
@@ -291,12 +288,10 @@ class FlaxOptimizedAdapter(FlaxAdapter):
 
     name = "flax-optimized"
     optimized = True
-    limits = (NO_PROJECTION, OPTIMIZED_LSTM_ONLY)
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.mode != "lstm":
-            return OPTIMIZED_LSTM_ONLY
-        return NO_PROJECTION if spec.proj_size else None
+    declared_limits = (
+        Limit(NO_PROJECTION, PROJECTION, label="projection"),
+        Limit(OPTIMIZED_LSTM_ONLY, ~modes("lstm"), label="RNN and GRU (an LSTM cell only)"),
+    )
 
 
 _STACK: list[Any] = []

@@ -66,29 +66,32 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from rnn_ref.adapters._support.execution import runs_compiled
 from rnn_ref.adapters._support.jax_eager import op_by_op
 from rnn_ref.adapters._support.layer_reuse import BuiltLayers
 from rnn_ref.adapters._support.run_memo import RunMemo, digest
-from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS, PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
-from rnn_ref.adapters.keras.backend import KerasBackendMismatch, backend_mismatch
+from rnn_ref.adapters.adapter import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
+from rnn_ref.adapters.keras.gradients import tape_gradients
+from rnn_ref.adapters.keras.importing import import_keras as import_keras
+from rnn_ref.adapters.keras.importing import quiet_import_keras as quiet_import_keras
+from rnn_ref.adapters.keras.structure import KERAS_GATE_NAMES as KERAS_GATE_NAMES
+from rnn_ref.adapters.keras.structure import KERAS_GATE_ORDER as KERAS_GATE_ORDER
+from rnn_ref.adapters.keras.structure import KerasLayers as KerasLayers
+from rnn_ref.adapters.keras.structure import keras_unit_name as keras_unit_name
+from rnn_ref.adapters.keras.structure import keras_unit_rows
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
-from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32, DefectSignature
+from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32
+from rnn_ref.cases.limits import ALWAYS, FLOAT64, PROJECTION, Defect, Limit, modes
 from rnn_ref.cases.matrix import Case
-from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
+from rnn_ref.core.mapping import WeightMapping, build_mapping
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
 from rnn_ref.core.state import RNNOutput
-
-#: Keras's gate stacking order, in canonical gate names (Keras names: LSTM i f c o, GRU z r h).
-KERAS_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("z", "r", "n")}
-KERAS_GATE_NAMES = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h")}
 
 NO_PROJECTION = "Keras LSTMCell has no projection (proj_size); no Keras RNN layer projects h"
 TORCH_FLOAT64_MATMUL = (
@@ -102,86 +105,23 @@ JAX_FLOAT64_TANH = (
 )
 
 
-def keras_unit_name(spec: RNNSpec, layer: int, direction: str) -> str:
-    """Where one (layer, direction) cell lives in the Keras objects the adapter builds."""
-    if spec.bidirectional:
-        side = "forward_layer" if direction == "fwd" else "backward_layer"
-        return f"bidirectional[{layer}].{side}.cell"
-    return "rnn.cell" if spec.num_layers == 1 else f"rnn.cell.cells[{layer}]"
-
-
-def keras_unit_rows(spec: RNNSpec, layer: int, direction: str) -> tuple[dict, list[MappingRow]]:
-    """Native shapes (in get_weights order: kernel, recurrent_kernel, bias) and rows of one cell."""
-    order = KERAS_GATE_ORDER[spec.mode]
-    stacked = len(order) * spec.hidden_size
-    cell = keras_unit_name(spec, layer, direction)
-    kernel, recurrent, bias = f"{cell}.kernel", f"{cell}.recurrent_kernel", f"{cell}.bias"
-    shapes = {kernel: (spec.layer_input_size(layer), stacked), recurrent: (spec.state_size, stacked)}
-    rows = stacked_gate_rows(spec, kernel, layer, direction, "w_ih", order, gate_axis=1, transpose=True)
-    rows += stacked_gate_rows(spec, recurrent, layer, direction, "w_hh", order, gate_axis=1, transpose=True)
-    if spec.bias and spec.mode == "gru" and spec.gru_variant == "reset_after":
-        shapes[bias] = (2, stacked)  # row 0: input bias, row 1: recurrent bias
-        rows += stacked_gate_rows(spec, bias, layer, direction, "b_ih", order, leading=(0,))
-        rows += stacked_gate_rows(spec, bias, layer, direction, "b_hh", order, leading=(1,))
-    elif spec.bias:
-        shapes[bias] = (stacked,)
-        rows += stacked_gate_rows(spec, bias, layer, direction, "b_ih", order, also="b_hh")
-    return shapes, rows
-
-
-@dataclass
-class KerasLayers:
-    """What the adapter builds: one RNN over stacked cells, or one Bidirectional per level."""
-
-    spec: RNNSpec
-    layers: list[Any]
-
-    def cells(self) -> list[Any]:
-        """Cells in canonical unit order (l0.fwd, l0.bwd, l1.fwd, ...), i.e. get_weights order."""
-        if self.spec.bidirectional:
-            return [cell for level in self.layers for cell in (level.forward_layer.cell, level.backward_layer.cell)]
-        cell = self.layers[0].cell
-        return list(cell.cells) if self.spec.num_layers > 1 else [cell]
-
-
-def import_keras(backend: str) -> Any:
-    """Import Keras, refusing to run when it loaded another backend than ``backend``.
-
-    On TensorFlow, start-up and retracing chatter is silenced.
-    """
-    reason = backend_mismatch(backend)
-    if reason is not None:
-        raise KerasBackendMismatch(reason)
-    if backend == "tensorflow":
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    import keras
-
-    if keras.config.backend() != backend:  # e.g. keras.json changed since the check above
-        raise KerasBackendMismatch(backend_mismatch(backend) or f"Keras loaded {keras.config.backend()}")
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")
-    if backend == "jax":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # else JAX truncates every float64 array to float32
-    return keras
-
-
-def quiet_import_keras() -> Any:
-    """Import Keras on TensorFlow (the ``keras`` engine) with TensorFlow's chatter silenced."""
-    return import_keras("tensorflow")
-
-
 class KerasAdapter(Adapter):
     """Keras 3 ``SimpleRNNCell`` / ``LSTMCell`` / ``GRUCell`` in their standard containers."""
 
     name = "keras"
     #: the Keras backend this engine runs on (fixed when Keras is imported: KERAS_BACKEND)
     backend = "tensorflow"
-    limits = (NO_PROJECTION,)
+    declared_limits = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
+    differentiable = True
+    #: ``run`` executes exactly the layers ``run_gradients`` differentiates, so the gradient run's
+    #: forward is the case's forward too (``EngineGradients.output``). A subclass that overrides
+    #: ``run`` or ``run_layers`` (a converted file) and does not declare it again is False.
+    runs_the_differentiated_layers: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "runs_the_differentiated_layers" not in cls.__dict__ and ({"run", "run_layers"} & set(cls.__dict__)):
+            cls.runs_the_differentiated_layers = False
 
     def __init__(self) -> None:
         self._built: BuiltLayers[KerasLayers] = BuiltLayers()
@@ -197,9 +137,6 @@ class KerasAdapter(Adapter):
         keras = self.keras()
         framework = importlib.import_module(self.backend)
         return f"keras {keras.__version__}, {self.backend} {framework.__version__}"
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        return NO_PROJECTION if spec.proj_size else None
 
     def case_label(self, case: Case) -> str:
         return case.id.replace("-TNC", "-TNC-transposed") if case.spec.layout == "TNC" else case.id
@@ -339,7 +276,7 @@ class KerasAdapter(Adapter):
         eager / traced, Keras 3.15, TensorFlow 2.21): LSTM, 1 layer: 0.07 / 0.17 at 32 steps,
         0.13 / 0.18 at 64, 0.25 / 0.18 at 128; masked bidirectional GRU, 2 layers: 0.58 / 1.00,
         1.34 / 1.08, 2.31 / 1.21. The matrix's four T=200 cases: 10.9 s eager, 4.4 s traced."""
-        if self.backend != "tensorflow" or steps < COMPILED_FROM_STEPS:
+        if self.backend != "tensorflow" or not runs_compiled(steps):
             return function
         import tensorflow as tf
 
@@ -385,57 +322,9 @@ class KerasAdapter(Adapter):
 
     def run_gradients(self, spec, layer: KerasLayers, x, initial_state, lengths,
                       cotangents: Cotangents) -> EngineGradients:
-        """tf.GradientTape around the layers; x and the given states are watched constants, the
-        weights are the cells' variables (in get_weights order, i.e. the native names' order).
-
-        The tape records the ops ``run`` executes (eagerly, or in the same kind of ``tf.function``
-        for long sequences: ``compiled``), so the forward result comes back too
-        (``EngineGradients.output``, bit for bit ``run``'s: tests/test_keras_conventions.py)."""
+        """tf.GradientTape around the layers (rnn_ref/adapters/keras/gradients.py)."""
         self.check_gradient_supported(spec, str(x.dtype), lengths is not None)
-        quiet_import_keras()
-        import tensorflow as tf
-
-        def batch_major(array: np.ndarray) -> np.ndarray:
-            return array if spec.layout == "NTC" else array.transpose(1, 0, 2)
-
-        seq = np.ascontiguousarray(batch_major(x))
-        states = [] if initial_state is None else [s for s in initial_state if s is not None]
-        given = [batch_major(cotangents.output), cotangents.h_n] + ([cotangents.c_n] if spec.has_cell_state else [])
-        given = [np.ascontiguousarray(g) for g in given]
-        variables = [w for cell in layer.cells() for w in cell.weights]
-
-        def differentiate(seq: Any, states: list, given: list) -> tuple[tuple[Any, Any, Any], list]:
-            with tf.GradientTape() as tape:
-                tape.watch([seq, *states])
-                forward = self.forward_tensors(spec, layer, seq, states or None, lengths)
-            targets = [t for t in forward if t is not None]  # output, h_n (and c_n)
-            grads = tape.gradient(targets, [seq, *states, *variables], output_gradients=given,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            return forward, grads
-
-        def run_tape() -> tuple:
-            constants = [tf.constant(seq), [tf.constant(s) for s in states], [tf.constant(g) for g in given]]
-            return self.as_numpy(self.compiled(differentiate, seq.shape[1])(*constants))
-
-        # Keras runs only inputs unlike those of a recent run (a TNC case's NTC twin)
-        (output, h_n, c_n), grads = self._gradient_runs.computed(
-            self.memo_key("gradients", spec, layer, seq, states, lengths, given), run_tape)
-        dx, *rest = grads
-        d_states, d_weights = rest[:len(states)], rest[len(states):]
-        names = list(self.mapping(spec).native_shapes)
-        return EngineGradients(
-            x=np.ascontiguousarray(batch_major(dx)),
-            h0=d_states[0] if states else None,
-            c0=d_states[1] if len(states) > 1 else None,
-            native=dict(zip(names, d_weights, strict=True)),
-            # a subclass that runs something else than these layers (a converted file) must not pass
-            # the Keras forward off as its own
-            output=self.numpy_output(spec, output, h_n, c_n) if self.runs_the_differentiated_layers() else None,
-        )
-
-    def runs_the_differentiated_layers(self) -> bool:
-        """Whether ``run`` executes exactly the layers ``run_gradients`` differentiates."""
-        return type(self).run is KerasAdapter.run and type(self).run_layers is KerasAdapter.run_layers
+        return tape_gradients(self, spec, layer, x, initial_state, lengths, cotangents)
 
 
 #: Gradients are taken with tf.GradientTape, which differentiates TensorFlow tensors only.
@@ -446,10 +335,11 @@ GRADIENTS_NEED_TENSORFLOW = ("gradients are taken with tf.GradientTape, which ne
 class OtherBackendGradients:
     """The Keras adapter on a backend other than TensorFlow: forward only, gradients a declared limit."""
 
-    gradient_limits = (GRADIENTS_NEED_TENSORFLOW,)
-
-    def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        return self.unsupported_reason(spec, dtype, with_lengths) or GRADIENTS_NEED_TENSORFLOW
+    declared_limits = (
+        *KerasAdapter.declared_limits,
+        Limit(GRADIENTS_NEED_TENSORFLOW, ALWAYS, gradients_only=True,
+              label="every case (tf.GradientTape needs Keras on TensorFlow)"),
+    )
 
 
 class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
@@ -457,12 +347,10 @@ class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
 
     name = "keras-jax"
     backend = "jax"
-
-    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        return JAX_FLOAT64_TANH if dtype == "float64" and spec.mode != "rnn_relu" else None
-
-    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
-        return COMPUTES_IN_FLOAT32 if self.known_defect(spec, dtype, with_lengths) else None
+    declared_defects = (
+        Defect(JAX_FLOAT64_TANH, FLOAT64 & ~modes("rnn_relu"), COMPUTES_IN_FLOAT32,
+               label="float64 tanh, LSTM and GRU rounded to float32 (`ops.tanh` casts; keras-team/keras#23704)"),
+    )
 
     def execution(self) -> contextlib.AbstractContextManager:
         """Op by op (``jax_eager.op_by_op``: ``jax.disable_jit``): eager Keras on JAX compiles its
@@ -476,9 +364,7 @@ class KerasTorchAdapter(OtherBackendGradients, KerasAdapter):
 
     name = "keras-torch"
     backend = "torch"
-
-    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        return TORCH_FLOAT64_MATMUL if dtype == "float64" else None
-
-    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
-        return COMPUTES_IN_FLOAT32 if self.known_defect(spec, dtype, with_lengths) else None
+    declared_defects = (
+        Defect(TORCH_FLOAT64_MATMUL, FLOAT64, COMPUTES_IN_FLOAT32,
+               label="float64 rounded to float32 (`ops.matmul` computes float32; keras-team/keras#23704)"),
+    )

@@ -49,6 +49,7 @@ from rnn_ref.adapters.mxnet.fused import (
     structural_arrays,
 )
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
+from rnn_ref.cases.limits import NO_BIAS, RESET_BEFORE, Limit
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
@@ -76,7 +77,7 @@ class GluonCellAdapter(Adapter):
     """``SequentialRNNCell`` of ``RNNCell`` / ``LSTMCell`` / ``LSTMPCell`` / ``GRUCell``."""
 
     name = "gluon-cell"
-    limits = (CELL_NO_BIAS, CELL_RESET_BEFORE)
+    declared_limits = (Limit(CELL_NO_BIAS, NO_BIAS), Limit(CELL_RESET_BEFORE, RESET_BEFORE))
 
     def version(self) -> str:
         return import_mxnet().__version__
@@ -88,13 +89,6 @@ class GluonCellAdapter(Adapter):
         if needs_tnc_workaround(case.spec, case.with_lengths):
             return case.id.replace("-NTC-", "-NTC-transposed-")
         return case.id
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if not spec.bias:
-            return CELL_NO_BIAS
-        if spec.mode == "gru" and spec.gru_variant == "reset_before":
-            return CELL_RESET_BEFORE
-        return None
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         return gluon_mapping(self.name, spec)

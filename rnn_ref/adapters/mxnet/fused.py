@@ -24,7 +24,7 @@ Conventions (all visible in the mapping rows):
   parameters. With cuDNN, padded steps are zeros (PADDED_ZEROS, not verifiable on CPU, where
   every case with lengths is a defect or unsupported; see below).
 
-Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
+Defects of MXNet 1.9.1 on CPU (checked by the matrix: ``GLUON_LIMITS`` and ``GLUON_DEFECTS``):
 
 * float32 with lengths runs on oneDNN, which silently ignores the lengths
   (apache/mxnet#19323; the fix, PR apache/mxnet#19466, is not in 1.9.1): a strict xfail
@@ -40,7 +40,7 @@ Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
   needs no gradient; ``run_gradients`` always asks for x's, and
   tests/test_gluon_gradient_defects.py reproduces both (no upstream report found).
 * LSTM projection has no backward on CPU ("No training support for LSTM with projection on CPU
-  currently"): its gradient cases are unsupported (``gradient_limits``).
+  currently"): its gradient cases are unsupported (a gradient-only limit).
 * LSTM state clipping (``state_clip_min/max``) is GPU-only (ignored in float32, an error in
   float64); it is not part of the canonical layer, so the adapter never sets it.
 
@@ -57,8 +57,20 @@ import numpy as np
 
 from rnn_ref.adapters.adapter import PADDED_ZEROS, Adapter
 from rnn_ref.cases import defects
+from rnn_ref.cases import limits as cases
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
-from rnn_ref.cases.defects import DefectSignature
+from rnn_ref.cases.limits import (
+    FLOAT32,
+    FLOAT64,
+    LENGTHS,
+    PROJECTION,
+    RESET_BEFORE,
+    VANILLA,
+    Defect,
+    Limit,
+    layers_from,
+    modes,
+)
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.core.params import Params
@@ -97,15 +109,21 @@ RELU_FLOAT64 = (
     "(errors ~5e-8); no upstream report found"
 )
 
-
-
-def declared_defect(spec: RNNSpec, dtype: str, with_lengths: bool) -> tuple[str, DefectSignature] | None:
-    """The known defect of the fused layer on such a case: (upstream report, signature), or None."""
-    if with_lengths and dtype == "float32":
-        return LENGTHS_IGNORED, defects.LENGTHS_IGNORED
-    if spec.mode == "rnn_relu" and dtype == "float64":
-        return RELU_FLOAT64, defects.COMPUTES_IN_FLOAT32
-    return None
+#: What the fused layer cannot express on CPU, or cannot differentiate there.
+GLUON_LIMITS = (
+    Limit(NO_BIAS, cases.NO_BIAS),
+    Limit(GRU_RESET_BEFORE, RESET_BEFORE),
+    Limit(NATIVE_KERNEL_LENGTHS, LENGTHS & (FLOAT64 | PROJECTION), label="lengths on the native kernel"),
+    Limit(PROJECTION_NO_TRAINING, PROJECTION, gradients_only=True, label="projection (no CPU backward)"),
+)
+#: What the fused layer computes wrong on CPU (mxnet 1.9.1), with what it computes instead.
+GLUON_DEFECTS = (
+    Defect(LENGTHS_IGNORED, LENGTHS & FLOAT32, defects.LENGTHS_IGNORED,
+           label="lengths ignored in float32 (apache/mxnet#19323)"),
+    Defect(RELU_FLOAT64, modes("rnn_relu") & FLOAT64, defects.COMPUTES_IN_FLOAT32, label="relu float64"),
+    Defect(VANILLA_MIDDLE_LAYER_GRADIENT, VANILLA & FLOAT64 & layers_from(3), gradients_only=True,
+           label="3+-layer RNN in float64 (middle-layer input weights)"),
+)
 
 
 #: torch-style kind (as named by ``fused_unit_rows``) -> Gluon's parameter suffix.
@@ -157,43 +175,14 @@ class GluonAdapter(Adapter):
     """``mx.gluon.rnn.RNN`` / ``LSTM`` / ``GRU`` (fused; oneDNN for float32 on CPU)."""
 
     name = "gluon"
-    limits = (NO_BIAS, GRU_RESET_BEFORE, NATIVE_KERNEL_LENGTHS)
-    gradient_limits = (PROJECTION_NO_TRAINING,)
+    declared_limits = GLUON_LIMITS
+    declared_defects = GLUON_DEFECTS
 
     def version(self) -> str:
         return import_mxnet().__version__
 
     def padded_steps(self, spec: RNNSpec) -> str:
         return PADDED_ZEROS
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if not spec.bias:
-            return NO_BIAS
-        if spec.mode == "gru" and spec.gru_variant == "reset_before":
-            return GRU_RESET_BEFORE
-        if with_lengths and (dtype == "float64" or spec.proj_size):
-            return NATIVE_KERNEL_LENGTHS
-        return None
-
-    def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        reason = self.unsupported_reason(spec, dtype, with_lengths)
-        if reason is None and spec.proj_size:
-            return PROJECTION_NO_TRAINING
-        return reason
-
-    def gradient_known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        defect = self.known_defect(spec, dtype, with_lengths)
-        if defect is None and spec.mode.startswith("rnn_") and dtype == "float64" and spec.num_layers >= 3:
-            return VANILLA_MIDDLE_LAYER_GRADIENT
-        return defect
-
-    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        defect = declared_defect(spec, dtype, with_lengths)
-        return None if defect is None else defect[0]
-
-    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
-        defect = declared_defect(spec, dtype, with_lengths)
-        return None if defect is None else defect[1]
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         return gluon_mapping(self.name, spec)

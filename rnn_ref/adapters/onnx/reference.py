@@ -25,7 +25,8 @@ from typing import Any
 
 from rnn_ref.adapters.onnx.model import NO_PROJECTION, OnnxLayer, build_layer
 from rnn_ref.adapters.onnx.runtime import OnnxModelAdapter
-from rnn_ref.cases.defects import LENGTHS_IGNORED, DefectSignature
+from rnn_ref.cases.defects import LENGTHS_IGNORED
+from rnn_ref.cases.limits import LENGTHS, PROJECTION, Defect, Limit, modes
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
 
@@ -44,23 +45,19 @@ class OnnxReferenceAdapter(OnnxModelAdapter):
     """The ONNX model run by ``onnx.reference.ReferenceEvaluator``."""
 
     name = "onnx-reference"
-    limits = (NO_PROJECTION, NO_RELU)
+    declared_limits = (
+        Limit(NO_PROJECTION, PROJECTION, label="projection"),
+        Limit(NO_RELU, modes("rnn_relu"), label="rnn_relu (no `Relu` for RNN)"),
+    )
+    declared_defects = (
+        Defect(IGNORES_SEQUENCE_LENS, LENGTHS, LENGTHS_IGNORED,
+               label="`sequence_lens` ignored (its source lines; no upstream report found)"),
+    )
 
     def version(self) -> str:
         import onnx
 
         return f"onnx {onnx.__version__} ReferenceEvaluator, opset 14"
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.proj_size:
-            return NO_PROJECTION
-        return NO_RELU if spec.mode == "rnn_relu" else None
-
-    def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        return IGNORES_SEQUENCE_LENS if with_lengths else None
-
-    def defect_signature(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> DefectSignature | None:
-        return LENGTHS_IGNORED if with_lengths else None
 
     def build(self, spec: RNNSpec, params: Params) -> OnnxLayer:
         self.check_supported(spec, str(params.dtype), with_lengths=False)

@@ -25,6 +25,7 @@ import numpy as np
 
 from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.adapters.onnx.model import NO_PROJECTION, Interface, OnnxLayer, build_layer, feeds, onnx_mapping
+from rnn_ref.cases.limits import FLOAT64, PROJECTION, Limit
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
@@ -51,10 +52,7 @@ def outputs_of(spec: RNNSpec, values: list[np.ndarray]) -> RNNOutput:
 class OnnxModelAdapter(Adapter):
     """What the engines that run the ONNX model share: its rows and how it is built."""
 
-    limits: tuple[str, ...] = (NO_PROJECTION,)
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        return NO_PROJECTION if spec.proj_size else None
+    declared_limits = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         return onnx_mapping(self.name, spec)
@@ -93,12 +91,8 @@ class OnnxRuntimeAdapter(OnnxModelAdapter):
     """The ONNX model on onnxruntime's CPUExecutionProvider."""
 
     name = "onnx"
-    limits = (NO_PROJECTION, ORT_NO_DOUBLE)
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.proj_size:
-            return NO_PROJECTION
-        return ORT_NO_DOUBLE if dtype == "float64" else None
+    declared_limits = (*OnnxModelAdapter.declared_limits,
+                       Limit(ORT_NO_DOUBLE, FLOAT64, label="float64 (no CPU kernels)"))
 
     def case_label(self, case: Case) -> str:
         return case.id.replace("-NTC", "-NTC-transposed") if case.spec.layout == "NTC" else case.id

@@ -23,6 +23,7 @@ import numpy as np
 from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE, autograd_gradients, fused_unit_rows, load_state, torch_dtype
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
+from rnn_ref.cases.limits import PROJECTION, RESET_BEFORE, Limit
 from rnn_ref.core.mapping import WeightMapping, build_mapping
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
@@ -40,19 +41,15 @@ class TorchCellAdapter(Adapter):
     """``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` unrolled by the adapter."""
 
     name = "torch-cell"
-    limits = (CELL_RESET_BEFORE, NO_PROJECTION)
+    declared_limits = (
+        Limit(CELL_RESET_BEFORE, RESET_BEFORE),
+        Limit(NO_PROJECTION, PROJECTION, label="projection"),
+    )
 
     def version(self) -> str:
         import torch
 
         return torch.__version__
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.mode == "gru" and spec.gru_variant == "reset_before":
-            return CELL_RESET_BEFORE
-        if spec.proj_size:
-            return NO_PROJECTION
-        return None
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         def unit(layer: int, direction: str):

@@ -28,6 +28,7 @@ import numpy as np
 
 from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
+from rnn_ref.cases.limits import RESET_BEFORE, Limit
 from rnn_ref.core.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
@@ -49,17 +50,12 @@ class TorchAdapter(Adapter):
     """``torch.nn.RNN`` / ``LSTM`` / ``GRU``."""
 
     name = "torch"
-    limits = (GRU_RESET_BEFORE,)
+    declared_limits = (Limit(GRU_RESET_BEFORE, RESET_BEFORE),)
 
     def version(self) -> str:
         import torch
 
         return torch.__version__
-
-    def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        if spec.mode == "gru" and spec.gru_variant == "reset_before":
-            return GRU_RESET_BEFORE
-        return None
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         def unit(layer: int, direction: str):
