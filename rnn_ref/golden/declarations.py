@@ -21,11 +21,15 @@ from rnn_ref.judge.runner import KNOWN_DEFECT, PASS, UNSUPPORTED
 def declared(adapter: Adapter, case: Case) -> tuple[str, str | None]:
     """What ``adapter`` declares for ``case``, as ``execute_case`` reads it: (UNSUPPORTED, reason),
     (KNOWN_DEFECT, report), or (PASS, None) for a case it runs and must compute right."""
-    reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
-    if reason is not None:
-        return UNSUPPORTED, reason
-    defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
-    return (KNOWN_DEFECT, defect) if defect is not None else (PASS, None)
+    return declaration(adapter, case, gradients=False)
+
+
+def declaration(adapter: Adapter, case: Case, *, gradients: bool) -> tuple[str, str | None]:
+    """The adapter's one answer about the case (``Adapter.expectation``) as (status, reason or report)."""
+    expected = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=gradients)
+    if expected.unsupported is not None:
+        return UNSUPPORTED, expected.unsupported
+    return (KNOWN_DEFECT, expected.defect) if expected.defect is not None else (PASS, None)
 
 
 def status_text(status: str, reason: str | None, limit: int = 400) -> str:
@@ -76,11 +80,7 @@ def declaration_problems(manifest: dict) -> list[str]:
 def declared_gradients(adapter: Adapter, case: Case) -> tuple[str, str | None]:
     """What ``adapter`` declares for ``case``'s gradients, as ``execute_gradient_case`` reads it:
     (UNSUPPORTED, reason), (KNOWN_DEFECT, report), or (PASS, None)."""
-    reason = adapter.gradient_unsupported_reason(case.spec, case.dtype, case.with_lengths)
-    if reason is not None:
-        return UNSUPPORTED, reason
-    defect = adapter.gradient_known_defect(case.spec, case.dtype, case.with_lengths)
-    return (KNOWN_DEFECT, defect) if defect is not None else (PASS, None)
+    return declaration(adapter, case, gradients=True)
 
 
 def gradient_declaration_problem(adapter: Adapter, engine: str, case: Case, entry: dict | None) -> str | None:

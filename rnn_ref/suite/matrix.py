@@ -28,16 +28,11 @@ def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True, grad
     marks = [pytest.mark.engine]
     if case.slow:
         marks.append(pytest.mark.slow)
-    if gradients:
-        reason = adapter.gradient_unsupported_reason(case.spec, case.dtype, case.with_lengths)
-        defect = adapter.gradient_known_defect(case.spec, case.dtype, case.with_lengths)
-    else:
-        reason = adapter.unsupported_reason(case.spec, case.dtype, case.with_lengths)
-        defect = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
-    if reason is not None:
-        marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {reason}"))
-    elif defect is not None and runs_the_layer:
-        marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {defect}", strict=True,
+    expected = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=gradients)
+    if expected.unsupported is not None:
+        marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {expected.unsupported}"))
+    elif expected.defect is not None and runs_the_layer:
+        marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {expected.defect}", strict=True,
                                        raises=KnownDefectReproduced))
     suffix = GRAD_SUFFIX if gradients else ""
     return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case)}{suffix}")

@@ -80,7 +80,7 @@ def test_every_declared_limit_is_hit_by_some_case(engine):
     from rnn_ref.cases.matrix import all_cases
 
     adapter = load_adapter(engine)
-    reasons = {adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) for c in all_cases()}
+    reasons = {adapter.expectation(c.spec, c.dtype, c.with_lengths).unsupported for c in all_cases()}
     assert set(adapter.limits) <= reasons, set(adapter.limits) - reasons
     assert reasons - {None} <= set(adapter.limits), "unsupported_reason gave a reason not listed in limits"
 
@@ -92,9 +92,9 @@ def test_an_unsupported_case_is_refused(engine):
     from rnn_ref.core.errors import UnsupportedCase
 
     adapter = load_adapter(engine)
-    refused = [c for c in all_cases() if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths)]
+    why = {c: adapter.expectation(c.spec, c.dtype, c.with_lengths).unsupported for c in all_cases()}
     for reason in adapter.limits:
-        case = next(c for c in refused if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) == reason)
+        case = next(c for c in why if why[c] == reason)
         with pytest.raises(UnsupportedCase, match=r"^" + engine):
             bounded(adapter, f"{engine} on refused case {case.id}", None, build_and_run, adapter, case)
 
