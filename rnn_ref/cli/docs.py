@@ -1,16 +1,26 @@
-"""``docs/weight-mapping.md``, generated from the adapters: their conventions and their rows.
+"""``docs/weight-mapping.md`` and the README's engine table, generated from the adapters.
 
-Regenerate with ``rnn-ref docs``; ``rnn-ref docs --check`` (and tests/test_docs.py) fails
-when the file is stale. Each engine's conventions are its adapter module's docstring, the
+Regenerate the page with ``rnn-ref docs``; ``rnn-ref docs --check`` (and tests/test_docs.py)
+fails when the file is stale. Each engine's conventions are its adapter module's docstring, the
 same text a reader of the code sees; the tables are ``rnn-ref map --format markdown``.
+
+The README's engine table (between ``<!-- engines:start -->`` and ``<!-- engines:end -->``)
+is one row per built-in engine of the registry, its last column the adapter's limit and defect
+records in a few words (``rnn_ref.cases.limits.summary``); regenerate it with
+``python -m rnn_ref.cli.docs --readme README.md`` (tests/test_docs.py fails when it is stale).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 from rnn_ref.adapters import ENGINES, adapter_object
+from rnn_ref.cases.limits import summary
 from rnn_ref.cli.mapping_view import SYMBOLIC_SIZES, Sizes, render_markdown
 
 #: In the source tree, beside the package (like fixtures/): the CLI's default wherever it runs.
@@ -83,3 +93,78 @@ def generate() -> str:
         lines += engine_section(engine)
     lines += json_schema_section()
     return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- the README's engine table
+ENGINES_START, ENGINES_END = "<!-- engines:start -->", "<!-- engines:end -->"
+ENGINE_TABLE_HEADER = """\
+Generated from the registry and the adapters' limit and defect records by
+`python -m rnn_ref.cli.docs --readme README.md`.
+
+| engine | tox env | what runs | unsupported (reason given) / known defects (strict xfail) |
+|---|---|---|---|"""
+
+
+def described_by_records(adapter_class: type) -> bool:
+    """Whether an adapter's records say all it declares: its ``limits`` and ``gradient_limits`` are
+    those of its ``declared_limits`` (not typed by hand, as adapters written before the records do)."""
+    records = adapter_class.declared_limits
+    forward = tuple(limit.reason for limit in records if not limit.gradients_only)
+    gradients = tuple(limit.reason for limit in records if limit.gradients_only)
+    return tuple(adapter_class.limits) == forward and tuple(adapter_class.gradient_limits) == gradients
+
+
+def limits_in_words(engine: str) -> str:
+    """The engine table's last column: the records in a few words; for an adapter without records
+    that say it all, the reasons its ``limits`` list, in full."""
+    adapter_class = type(adapter_object(engine))
+    if described_by_records(adapter_class):
+        return summary(adapter_class.declared_limits, adapter_class.declared_defects)
+    return "; ".join((*adapter_class.limits, *adapter_class.gradient_limits))
+
+
+def table_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def engine_table() -> str:
+    """The README's engine table: one row per built-in engine, in registry order (plug-ins are not in it)."""
+    rows = [f"| `{name}` | `{info.requires}` | {table_cell(info.description)} | {table_cell(limits_in_words(name))} |"
+            for name, info in ENGINES.items()]
+    return "\n".join([ENGINE_TABLE_HEADER, *rows])
+
+
+def with_engine_table(text: str) -> str:
+    """``text`` (the README) with the engine table between its markers regenerated."""
+    if ENGINES_START not in text or ENGINES_END not in text:
+        raise ValueError(f"no {ENGINES_START} ... {ENGINES_END} markers")
+    head, rest = text.split(ENGINES_START, 1)
+    return f"{head}{ENGINES_START}\n{engine_table()}\n{ENGINES_END}{rest.split(ENGINES_END, 1)[1]}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rnn_ref.cli.docs",
+                                     description="regenerate the README's engine table")
+    parser.add_argument("--readme", type=Path, metavar="README", required=True,
+                        help="the file whose table between the engines markers is regenerated")
+    parser.add_argument("--check", action="store_true", help="only say whether the table is stale (exit 1 if so)")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    try:
+        updated = with_engine_table(text)
+    except ValueError as error:
+        print(f"{args.readme}: {error}", file=sys.stderr)
+        return 2
+    if args.check:
+        stale = updated != text
+        print(f"{args.readme}: the engine table is {'stale' if stale else 'up to date'}", file=sys.stderr)
+        return int(stale)
+    from rnn_ref.core.files import atomic_write_text
+
+    atomic_write_text(args.readme, updated)
+    print(f"updated {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

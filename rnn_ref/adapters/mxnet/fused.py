@@ -24,7 +24,7 @@ Conventions (all visible in the mapping rows):
   parameters. With cuDNN, padded steps are zeros (PADDED_ZEROS, not verifiable on CPU, where
   every case with lengths is a defect or unsupported; see below).
 
-Defects of MXNet 1.9.1 on CPU (checked by the matrix: ``GLUON_LIMITS`` and ``GLUON_DEFECTS``):
+Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
 
 * float32 with lengths runs on oneDNN, which silently ignores the lengths
   (apache/mxnet#19323; the fix, PR apache/mxnet#19466, is not in 1.9.1): a strict xfail
@@ -40,7 +40,7 @@ Defects of MXNet 1.9.1 on CPU (checked by the matrix: ``GLUON_LIMITS`` and ``GLU
   needs no gradient; ``run_gradients`` always asks for x's, and
   tests/test_gluon_gradient_defects.py reproduces both (no upstream report found).
 * LSTM projection has no backward on CPU ("No training support for LSTM with projection on CPU
-  currently"): its gradient cases are unsupported (a gradient-only limit).
+  currently"): its gradient cases are unsupported (``gradient_limits``).
 * LSTM state clipping (``state_clip_min/max``) is GPU-only (ignored in float32, an error in
   float64); it is not part of the canonical layer, so the adapter never sets it.
 
