@@ -36,29 +36,44 @@ def test_rows_cover_every_native_element_and_every_canonical_block_once(register
         assert adapter.mapping(spec).coverage_problems() == [], spec
 
 
-def fold_biases(params: Params) -> Params:
-    """What a one-bias engine holds: b_ih + b_hh in b_ih, zeros in b_hh."""
+def fold_biases(params: Params, one_bias: set[tuple[str, str]]) -> Params:
+    """What a one-bias engine holds for each (unit, gate) of ``one_bias``: b_ih + b_hh in b_ih, zeros in b_hh."""
     blocks = dict(params)
-    for key in params:
-        if ".b_hh." in key:
-            blocks[key.replace(".b_hh.", ".b_ih.")] = params[key.replace(".b_hh.", ".b_ih.")] + params[key]
-            blocks[key] = np.zeros_like(params[key])
+    for unit, gate in one_bias:
+        blocks[f"{unit}.b_ih.{gate}"] = params[f"{unit}.b_ih.{gate}"] + params[f"{unit}.b_hh.{gate}"]
+        blocks[f"{unit}.b_hh.{gate}"] = np.zeros_like(params[f"{unit}.b_hh.{gate}"])
     return Params(params.spec, blocks)
 
 
-# engines whose layers keep one bias per gate (Keras GRU reset_after excepted)
-ONE_BIAS = {"keras", "keras-jax", "keras-torch", "keras-tf2onnx", "flax", "flax-optimized"}
+def one_bias_gates(rows) -> set[tuple[str, str]]:
+    """The (unit, gate) pairs whose biases the engine keeps as one: a row that holds the sum of a
+    b_ih block and the b_hh block of the same unit and gate (Keras, Flax; not Keras GRU reset_after)."""
+    pairs = set()
+    for row in rows:
+        summed = [key for key in row.canonical if ".b_ih." in key]
+        if row.combine == "sum" and any(key.replace(".b_ih.", ".b_hh.") in row.canonical for key in summed):
+            pairs |= {tuple(key.split(".b_ih.")) for key in summed}
+    return pairs
 
 
 @pytest.mark.parametrize("registered", list(ENGINES))
 def test_native_round_trip_through_rows_is_bit_exact(registered):
+    """Through the rows and back gives the params, with each bias pair the rows sum folded."""
     adapter = adapter_without_framework(registered)
     for spec in distinct_specs(registered):
         params = Params.random(spec, seed=1)
         mapping = adapter.mapping(spec)
-        two_biases = registered not in ONE_BIAS or (spec.mode == "gru" and spec.gru_variant == "reset_after")
-        expected = params if two_biases or not spec.bias else fold_biases(params)
+        expected = fold_biases(params, one_bias_gates(mapping.rows))
         assert mapping.to_params(mapping.to_native(params)).equal(expected), spec
+
+
+def test_one_bias_engines_are_read_off_their_rows():
+    """Which engines keep one bias per gate is what their rows say, not a list kept beside them."""
+    lstm, gru = RNNSpec("lstm", 3, H), RNNSpec("gru", 3, H)
+    assert one_bias_gates(adapter_without_framework("keras").mapping(lstm).rows) == {
+        ("l0.fwd", gate) for gate in "ifgo"}
+    assert one_bias_gates(adapter_without_framework("keras").mapping(gru).rows) == set()  # reset_after: two
+    assert one_bias_gates(adapter_without_framework("torch").mapping(lstm).rows) == set()
 
 
 def rows_by_text(engine: str, spec: RNNSpec) -> set[str]:
