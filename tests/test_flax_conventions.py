@@ -112,7 +112,7 @@ def test_short_sequences_run_op_by_op_and_long_ones_with_the_scan_compiled(engin
     adapter = engine_or_skip("flax")
     import jax
 
-    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
+    from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS
 
     for steps, op_by_op in ((6, True), (COMPILED_FROM_STEPS - 1, True), (COMPILED_FROM_STEPS, False)):
         with adapter.execution(steps):
@@ -140,7 +140,7 @@ def test_long_sequences_match_the_reference_with_the_scan_compiled(engine, case_
     """The matrix's T=200 cases run compiled too; these are small, at ``COMPILED_FROM_STEPS`` steps."""
     import dataclasses
 
-    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
+    from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS
     from rnn_ref.cases.matrix import case_by_id
     from rnn_ref.judge.runner import PASS, run_case
 

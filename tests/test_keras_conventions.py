@@ -68,7 +68,7 @@ def test_gru_reset_after_has_a_two_row_bias_and_reset_before_one(keras):
 
 def long_version(case_id: str) -> object:
     """The case with ``COMPILED_FROM_STEPS`` steps: long enough to run traced (``KerasAdapter.compiled``)."""
-    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
+    from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS
     from rnn_ref.cases.matrix import case_by_id
 
     return dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
@@ -106,7 +106,7 @@ def test_long_sequences_run_as_one_tf_function_and_the_matrix_eagerly(keras):
     import tensorflow as tf
 
     from rnn_ref.adapters import load_adapter
-    from rnn_ref.adapters.adapter import COMPILED_FROM_STEPS
+    from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS
 
     adapter = load_adapter("keras")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from rnn_ref.adapters import Adapter
+from rnn_ref.adapters import ENGINES, Adapter, adapter_object
 from rnn_ref.adapters.adapter import GRADIENTS_NOT_IMPLEMENTED
 from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32
 from rnn_ref.cases.limits import (
@@ -150,3 +150,58 @@ def test_records_say_what_they_are_in_a_few_words():
     assert said == ("GRU reset_before, per-sample lengths and LSTM projection, gradients of LSTM projection / "
                     "float64 and lstm")
     assert summary(Recorded.declared_limits[:1], ()) == "GRU reset_before"
+
+
+def test_speed_policy_lives_in_support_and_stays_importable_from_the_adapter_module():
+    import rnn_ref.adapters.adapter as adapter_module
+    from rnn_ref.adapters._support import execution
+
+    assert adapter_module.COMPILED_FROM_STEPS is execution.COMPILED_FROM_STEPS
+    assert not execution.runs_compiled(execution.COMPILED_FROM_STEPS - 1)
+    assert execution.runs_compiled(execution.COMPILED_FROM_STEPS)
+
+
+def test_keras_declares_whether_run_is_what_run_gradients_differentiates():
+    """A declared ClassVar, not a comparison of methods: a subclass that runs something else (a
+    converted file) is False unless it declares it; one that only changes how it executes keeps it."""
+    from rnn_ref.adapters.keras.layers import KerasAdapter, KerasJaxAdapter, KerasTorchAdapter
+
+    class RunsAFile(KerasAdapter):
+        def run(self, spec, layer, x, initial_state=None, lengths=None):
+            raise NotImplementedError
+
+    class RunsAFileTheSameWay(RunsAFile):
+        runs_the_differentiated_layers = True
+
+    assert KerasAdapter.runs_the_differentiated_layers and KerasJaxAdapter.runs_the_differentiated_layers
+    assert KerasTorchAdapter.runs_the_differentiated_layers
+    assert not RunsAFile.runs_the_differentiated_layers
+    assert RunsAFileTheSameWay.runs_the_differentiated_layers
+
+
+@pytest.mark.parametrize("engine", ["keras-jax", "keras-torch"])
+def test_keras_on_other_backends_declares_gradients_a_limit_as_a_record(engine):
+    from rnn_ref.adapters.keras.layers import GRADIENTS_NEED_TENSORFLOW, NO_PROJECTION
+
+    adapter = adapter_object(engine)
+    assert type(adapter).limits == (NO_PROJECTION,) and type(adapter).gradient_limits == (GRADIENTS_NEED_TENSORFLOW,)
+    assert adapter.expectation(LSTM, "float32", False, gradients=True).unsupported == GRADIENTS_NEED_TENSORFLOW
+    assert adapter.expectation(PROJECTED, "float32", False, gradients=True).unsupported == NO_PROJECTION
+    assert adapter.expectation(LSTM, "float64", False).signature is COMPUTES_IN_FLOAT32
+
+
+DERIVED = {"unsupported_reason", "known_defect", "defect_signature",
+           "gradient_unsupported_reason", "gradient_known_defect"}
+
+
+@pytest.mark.parametrize("engine", [name for name, info in ENGINES.items()
+                                    if not info.adapter.startswith("rnn_ref.adapters.converted.")])
+def test_built_in_adapters_declare_records_and_write_no_limit_method(engine):
+    """What a built-in engine cannot do, or does wrong, is its records: nothing typed beside them."""
+    adapter_class = type(adapter_object(engine))
+    below_adapter = adapter_class.__mro__[:adapter_class.__mro__.index(Adapter)]
+    assert all(not DERIVED & set(cls.__dict__) for cls in below_adapter), engine
+    assert adapter_class.declared_limits or adapter_class.declared_defects
+    records = adapter_class.declared_limits
+    assert adapter_class.limits == tuple(limit.reason for limit in records if not limit.gradients_only)
+    assert adapter_class.gradient_limits == tuple(limit.reason for limit in records if limit.gradients_only)
