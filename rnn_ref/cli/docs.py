@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rnn_ref.adapters import ENGINES, adapter_object
+from rnn_ref.adapters import ENGINES, Adapter, adapter_object
 from rnn_ref.cases.limits import summary
 from rnn_ref.cli.mapping_view import SYMBOLIC_SIZES, Sizes, render_markdown
 
@@ -105,7 +105,7 @@ Generated from the registry and the adapters' limit and defect records by
 |---|---|---|---|"""
 
 
-def described_by_records(adapter_class: type) -> bool:
+def described_by_records(adapter_class: type[Adapter]) -> bool:
     """Whether an adapter's records say all it declares: its ``limits`` and ``gradient_limits`` are
     those of its ``declared_limits`` (not typed by hand, as adapters written before the records do)."""
     records = adapter_class.declared_limits

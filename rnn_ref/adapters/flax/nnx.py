@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -152,7 +152,7 @@ class FlaxAdapter(Adapter):
 
     name = "flax"
     optimized = False
-    declared_limits = (
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
         Limit(GRU_NO_B_HN, modes("gru") & BIAS, label="GRU with biases (`GRUCell` has no `b_hn`)"),
@@ -288,7 +288,7 @@ class FlaxOptimizedAdapter(FlaxAdapter):
 
     name = "flax-optimized"
     optimized = True
-    declared_limits = (
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
         Limit(OPTIMIZED_LSTM_ONLY, ~modes("lstm"), label="RNN and GRU (an LSTM cell only)"),
     )

@@ -111,7 +111,7 @@ class KerasAdapter(Adapter):
     name = "keras"
     #: the Keras backend this engine runs on (fixed when Keras is imported: KERAS_BACKEND)
     backend = "tensorflow"
-    declared_limits = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
+    declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
     differentiable = True
     #: ``run`` executes exactly the layers ``run_gradients`` differentiates, so the gradient run's
     #: forward is the case's forward too (``EngineGradients.output``). A subclass that overrides
@@ -335,7 +335,7 @@ GRADIENTS_NEED_TENSORFLOW = ("gradients are taken with tf.GradientTape, which ne
 class OtherBackendGradients:
     """The Keras adapter on a backend other than TensorFlow: forward only, gradients a declared limit."""
 
-    declared_limits = (
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
         *KerasAdapter.declared_limits,
         Limit(GRADIENTS_NEED_TENSORFLOW, ALWAYS, gradients_only=True,
               label="every case (tf.GradientTape needs Keras on TensorFlow)"),
@@ -347,7 +347,7 @@ class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
 
     name = "keras-jax"
     backend = "jax"
-    declared_defects = (
+    declared_defects: ClassVar[tuple[Defect, ...]] = (
         Defect(JAX_FLOAT64_TANH, FLOAT64 & ~modes("rnn_relu"), COMPUTES_IN_FLOAT32,
                label="float64 tanh, LSTM and GRU rounded to float32 (`ops.tanh` casts; keras-team/keras#23704)"),
     )
@@ -364,7 +364,7 @@ class KerasTorchAdapter(OtherBackendGradients, KerasAdapter):
 
     name = "keras-torch"
     backend = "torch"
-    declared_defects = (
+    declared_defects: ClassVar[tuple[Defect, ...]] = (
         Defect(TORCH_FLOAT64_MATMUL, FLOAT64, COMPUTES_IN_FLOAT32,
                label="float64 rounded to float32 (`ops.matmul` computes float32; keras-team/keras#23704)"),
     )

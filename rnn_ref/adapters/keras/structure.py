@@ -34,7 +34,8 @@ def keras_unit_rows(spec: RNNSpec, layer: int, direction: str) -> tuple[dict, li
     stacked = len(order) * spec.hidden_size
     cell = keras_unit_name(spec, layer, direction)
     kernel, recurrent, bias = f"{cell}.kernel", f"{cell}.recurrent_kernel", f"{cell}.bias"
-    shapes = {kernel: (spec.layer_input_size(layer), stacked), recurrent: (spec.state_size, stacked)}
+    shapes: dict[str, tuple[int, ...]] = {kernel: (spec.layer_input_size(layer), stacked),
+                                         recurrent: (spec.state_size, stacked)}
     rows = stacked_gate_rows(spec, kernel, layer, direction, "w_ih", order, gate_axis=1, transpose=True)
     rows += stacked_gate_rows(spec, recurrent, layer, direction, "w_hh", order, gate_axis=1, transpose=True)
     if spec.bias and spec.mode == "gru" and spec.gru_variant == "reset_after":

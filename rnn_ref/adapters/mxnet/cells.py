@@ -35,7 +35,7 @@ mxnet is imported lazily: ``mapping`` works without it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -77,7 +77,10 @@ class GluonCellAdapter(Adapter):
     """``SequentialRNNCell`` of ``RNNCell`` / ``LSTMCell`` / ``LSTMPCell`` / ``GRUCell``."""
 
     name = "gluon-cell"
-    declared_limits = (Limit(CELL_NO_BIAS, NO_BIAS), Limit(CELL_RESET_BEFORE, RESET_BEFORE))
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
+        Limit(CELL_NO_BIAS, NO_BIAS),
+        Limit(CELL_RESET_BEFORE, RESET_BEFORE),
+    )
 
     def version(self) -> str:
         return import_mxnet().__version__

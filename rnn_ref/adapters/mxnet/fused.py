@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import errno
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -175,8 +175,8 @@ class GluonAdapter(Adapter):
     """``mx.gluon.rnn.RNN`` / ``LSTM`` / ``GRU`` (fused; oneDNN for float32 on CPU)."""
 
     name = "gluon"
-    declared_limits = GLUON_LIMITS
-    declared_defects = GLUON_DEFECTS
+    declared_limits: ClassVar[tuple[Limit, ...]] = GLUON_LIMITS
+    declared_defects: ClassVar[tuple[Defect, ...]] = GLUON_DEFECTS
 
     def version(self) -> str:
         return import_mxnet().__version__

@@ -21,7 +21,7 @@ onnx is imported lazily: ``mapping`` works without it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rnn_ref.adapters.onnx.model import NO_PROJECTION, OnnxLayer, build_layer
 from rnn_ref.adapters.onnx.runtime import OnnxModelAdapter
@@ -45,11 +45,11 @@ class OnnxReferenceAdapter(OnnxModelAdapter):
     """The ONNX model run by ``onnx.reference.ReferenceEvaluator``."""
 
     name = "onnx-reference"
-    declared_limits = (
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
         Limit(NO_RELU, modes("rnn_relu"), label="rnn_relu (no `Relu` for RNN)"),
     )
-    declared_defects = (
+    declared_defects: ClassVar[tuple[Defect, ...]] = (
         Defect(IGNORES_SEQUENCE_LENS, LENGTHS, LENGTHS_IGNORED,
                label="`sequence_lens` ignored (its source lines; no upstream report found)"),
     )

@@ -19,7 +19,7 @@ onnx and onnxruntime are imported lazily: ``mapping`` works without them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def outputs_of(spec: RNNSpec, values: list[np.ndarray]) -> RNNOutput:
 class OnnxModelAdapter(Adapter):
     """What the engines that run the ONNX model share: its rows and how it is built."""
 
-    declared_limits = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
+    declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         return onnx_mapping(self.name, spec)
@@ -91,7 +91,7 @@ class OnnxRuntimeAdapter(OnnxModelAdapter):
     """The ONNX model on onnxruntime's CPUExecutionProvider."""
 
     name = "onnx"
-    declared_limits = (*OnnxModelAdapter.declared_limits,
+    declared_limits: ClassVar[tuple[Limit, ...]] = (*OnnxModelAdapter.declared_limits,
                        Limit(ORT_NO_DOUBLE, FLOAT64, label="float64 (no CPU kernels)"))
 
     def case_label(self, case: Case) -> str:

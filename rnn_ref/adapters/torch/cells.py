@@ -16,7 +16,7 @@ the fused layer with packed sequences.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class TorchCellAdapter(Adapter):
     """``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` unrolled by the adapter."""
 
     name = "torch-cell"
-    declared_limits = (
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(CELL_RESET_BEFORE, RESET_BEFORE),
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
     )

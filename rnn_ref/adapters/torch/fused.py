@@ -22,7 +22,7 @@ torch is imported lazily: ``mapping`` works without it.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class TorchAdapter(Adapter):
     """``torch.nn.RNN`` / ``LSTM`` / ``GRU``."""
 
     name = "torch"
-    declared_limits = (Limit(GRU_RESET_BEFORE, RESET_BEFORE),)
+    declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(GRU_RESET_BEFORE, RESET_BEFORE),)
 
     def version(self) -> str:
         import torch
