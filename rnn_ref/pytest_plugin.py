@@ -128,7 +128,7 @@ class Selection(Sequence[str]):
             self.names = every_installed_engine() if names is None else validated(names)
         return self.names
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return self.resolve()[index]
 
     def __len__(self) -> int:

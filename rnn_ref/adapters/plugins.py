@@ -188,8 +188,8 @@ def load_entry_point(entry_point: metadata.EntryPoint, distribution: str) -> Plu
 
     try:
         seconds = import_seconds()
-    except ValueError as error:
-        return problem(f"was not imported: {error}")
+    except ValueError as reason:
+        return problem(f"was not imported: {reason}")
     try:
         adapter_class, error, printed = import_quietly(entry_point, seconds)
     except DeadlineExceeded:

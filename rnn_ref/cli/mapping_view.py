@@ -33,6 +33,7 @@ to give the target block.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rnn_ref.core.mapping import MappingRow, WeightMapping, format_region
@@ -253,9 +254,11 @@ def pairs_json(source: WeightMapping, target: WeightMapping, sizes: Sizes) -> di
 def render(mapping: WeightMapping, fmt: str, sizes: Sizes, source: WeightMapping | None = None) -> str:
     """``fmt`` is table, markdown or json; with ``source``, the source -> mapping correspondence."""
     if source is None:
-        views = {"table": render_table, "markdown": render_markdown,
-                 "json": lambda m, s: json.dumps(mapping_json(m, s), indent=2)}
+        views: dict[str, Callable[[WeightMapping, Sizes], str]] = {
+            "table": render_table, "markdown": render_markdown,
+            "json": lambda m, s: json.dumps(mapping_json(m, s), indent=2)}
         return views[fmt](mapping, sizes)
-    views = {"table": render_pairs_table, "markdown": render_pairs_markdown,
-             "json": lambda a, b, s: json.dumps(pairs_json(a, b, s), indent=2)}
-    return views[fmt](source, mapping, sizes)
+    pair_views: dict[str, Callable[[WeightMapping, WeightMapping, Sizes], str]] = {
+        "table": render_pairs_table, "markdown": render_pairs_markdown,
+        "json": lambda a, b, s: json.dumps(pairs_json(a, b, s), indent=2)}
+    return pair_views[fmt](source, mapping, sizes)

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -268,8 +268,16 @@ def run_once(s: Side, inputs: InputSet) -> RNNOutput:
         raise RunFailed(s.role, f"running it raised {type(error).__name__}: {error}") from None
     if not isinstance(result, RNNOutput):
         raise RunFailed(s.role, f"its run returned {type(result).__name__}, not an RNNOutput")
-    copied = (None if a is None else np.array(a, copy=True) for a in (result.output, result.h_n, result.c_n))
-    return RNNOutput(*copied)
+    return RNNOutput(_copy(result.output), _copy(result.h_n), _copy(result.c_n))
+
+
+@overload
+def _copy(array: np.ndarray) -> np.ndarray: ...
+@overload
+def _copy(array: None) -> None: ...
+def _copy(array: np.ndarray | None) -> np.ndarray | None:
+    """A copy the engine cannot change later; None stays None (an engine's run may give None for any output)."""
+    return None if array is None else np.array(array, copy=True)
 
 
 def tensors(spec: RNNSpec, result: RNNOutput) -> list[tuple[str, np.ndarray | None]]:

@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -188,8 +188,9 @@ def _read_data(archive: zipfile.ZipFile, name: str, header: NpyHeader) -> np.nda
     """The array of one member, inflated chunk by chunk straight into its own buffer (a
     big-endian array is byte-swapped in place into native order)."""
     buffer = np.empty(header.nbytes, dtype=np.uint8)
-    view = memoryview(buffer)
-    with archive.open(header.info) as member:
+    view = buffer.data  # the memoryview of the array's own buffer
+    # ZipFile.open is typed IO[bytes], but read mode always gives a ZipExtFile, which has readinto
+    with cast(zipfile.ZipExtFile, archive.open(header.info)) as member:
         member.seek(header.data_offset)  # inflates the few header bytes again, not the data
         done = 0
         while done < header.nbytes:

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.params import FLOAT_DTYPES, Params, expected_shapes, unit_prefix
@@ -83,7 +85,8 @@ class WeightMapping:
         """Native arrays (in native order) filled from canonical ``params``."""
         arrays = {name: np.zeros(shape, dtype=params.dtype) for name, shape in self.native_shapes.items()}
         for row in self.rows:
-            block = sum(params[key] for key in row.canonical)
+            # every row names at least one canonical key, so the sum is an array, never the start 0
+            block = cast(np.ndarray, sum(params[key] for key in row.canonical))
             arrays[row.native][row.region] = block.T if row.transpose else block
         return arrays
 
@@ -115,7 +118,7 @@ class WeightMapping:
                 blocks[key] = np.array(region.T if row.transpose else region, dtype=dtype)
         return Params(self.spec, blocks)
 
-    def check_native(self, arrays: Mapping[str, object], what: str = "native weights") -> None:
+    def check_native(self, arrays: Mapping[str, npt.ArrayLike], what: str = "native weights") -> None:
         """Raise ParamsError listing missing, unexpected and mis-shaped native names."""
         missing = [name for name in self.native_shapes if name not in arrays]
         unexpected = sorted(name for name in arrays if name not in self.native_shapes)
@@ -213,7 +216,7 @@ def fused_unit_rows(
     """
     gates = CUDNN_GATE_ORDER[spec.mode]
     stacked = len(gates) * spec.hidden_size
-    shapes = {
+    shapes: dict[str, tuple[int, ...]] = {
         name("weight_ih"): (stacked, spec.layer_input_size(layer)),
         name("weight_hh"): (stacked, spec.state_size),
     }

@@ -45,7 +45,7 @@ def _require_int(field: str, value: Any, minimum: int, maximum: int | None = Non
     """``value`` as a plain int (NumPy integers accepted); bools, floats and values out of range rejected."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise SpecError(f"{field}={value!r} must be an int >= {minimum}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and int(value) > maximum:  # int(): typeshed's Integral has no __gt__
         raise SpecError(f"{field}={value!r} is above the limit {maximum}, which no real recurrent layer reaches")
     return int(value)
 

@@ -68,9 +68,9 @@ class Drift:
                 f"of its magnitude (bound {self.bound:g})")
 
 
-def drift(case: str, tensor: str, committed: np.ndarray, fresh: np.ndarray,
+def drift(case: str, tensor: str, committed: np.ndarray, fresh: np.ndarray | None,
           bound_ulps: float = DRIFT_BOUND_ULPS) -> Drift:
-    """Compare one tensor; a different shape or dtype is never within the bound."""
+    """Compare one tensor; a different shape or dtype (a missing fresh one, None) is never within the bound."""
     committed, fresh = np.asarray(committed), np.asarray(fresh)
     if committed.shape != fresh.shape or committed.dtype != fresh.dtype:
         return Drift(case, f"{tensor} ({committed.dtype}{committed.shape} -> {fresh.dtype}{fresh.shape})",
@@ -97,9 +97,10 @@ def recording_drifts(committed: list[Fixture], fresh: list[Fixture]) -> list[Dri
     for old, new in zip(committed, fresh, strict=True):
         case = old.case.id
         if (old.lengths is None) != (new.lengths is None) or (
-                old.lengths is not None and not np.array_equal(old.lengths, new.lengths)):
+                old.lengths is not None and new.lengths is not None and not np.array_equal(old.lengths, new.lengths)):
             drifts.append(Drift(case, "lengths", float("inf"), float("inf"), False))
-        pairs = {"x": (old.x, new.x)}
+        # a fresh c0 may be missing where the committed one is not: drift() reports that None
+        pairs: dict[str, tuple[np.ndarray, np.ndarray | None]] = {"x": (old.x, new.x)}
         if old.initial_state is not None and new.initial_state is not None:
             pairs |= {"h0": (old.initial_state.h, new.initial_state.h)}
             if old.initial_state.c is not None:

@@ -106,8 +106,9 @@ def record_into(adapter: Adapter, engine: str, cases: list[Case], staging: Path,
             raise FixtureError(f"refusing to record:\n{gradients.result.report()}")
         # the output judged may be the gradient run's (CaseRun.layer None): then so is the layer
         layer = gradients.layer if run.layer is None else run.layer
-        np.savez_compressed(staging / f"{case.id}.npz", **recorded_arrays(adapter, run, layer),
-                            **gradient_arrays(gradients))
+        recorded_file, gradient_file = recorded_arrays(adapter, run, layer), gradient_arrays(gradients)
+        # numpy's stub matches **arrays against savez_compressed's allow_pickle: bool keyword, wrongly
+        np.savez_compressed(staging / f"{case.id}.npz", **recorded_file, **gradient_file)  # type: ignore[arg-type]
         recorded.append({"id": case.id, "file": f"{case.id}.npz", **case_entry(case),
                          "tolerance": tolerance_field(TOLERANCES[case.dtype]),
                          "padded_steps": adapter.padded_steps(case.spec),
@@ -130,6 +131,7 @@ def recorded_arrays(adapter: Adapter, run: CaseRun, layer: Any) -> dict[str, np.
     """What one fixture file holds: the native weights of ``layer`` (the one that computed the
     output), inputs and the engine's results as judged."""
     data, output, spec = run.data, run.output, run.result.case.spec
+    assert data is not None and output is not None  # only a passing run is recorded, and it has both
     native = adapter.native_arrays(spec, layer)
     arrays = {f"{WEIGHT_PREFIX}{name}": value for name, value in native.items()}
     arrays |= {"x": data.x, "output": output.output, "h_n": output.h_n}
@@ -152,6 +154,7 @@ def gradient_arrays(run: GradientRun) -> dict[str, np.ndarray]:
     if run.result.status != PASS:
         return {}
     cot, got = run.cotangents, run.gradients
+    assert cot is not None and got is not None  # a passing gradient run has both
     arrays = {"cot_output": cot.output, "cot_h_n": cot.h_n, "cot_c_n": cot.c_n, "x": got.x, "h0": got.h0,
               "c0": got.c0}
     arrays |= {f"{WEIGHT_PREFIX}{name}": value for name, value in got.native.items()}

@@ -100,8 +100,9 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
     spec = case.spec
     steps_batch = (case.steps, case.batch) if spec.layout == "TNC" else (case.batch, case.steps)
     units = spec.num_layers * spec.num_directions
-    expected = {"x": (*steps_batch, spec.input_size), "output": (*steps_batch, spec.output_size),
-                "h_n": (units, case.batch, spec.state_size)}
+    expected: dict[str, tuple[int, ...]] = {
+        "x": (*steps_batch, spec.input_size), "output": (*steps_batch, spec.output_size),
+        "h_n": (units, case.batch, spec.state_size)}
     if spec.has_cell_state:
         expected["c_n"] = (units, case.batch, spec.hidden_size)
     if case.with_state:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -134,6 +135,10 @@ def reshaped_layout(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array.transpose(1, 0, 2)).reshape(array.shape)
 
 
+@overload
+def reversed_state(state: State) -> State: ...
+@overload
+def reversed_state(state: None) -> None: ...
 def reversed_state(state: State | None) -> State | None:
     if state is None:
         return None

@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -87,7 +88,8 @@ def folded_by_hand(params: Params, mapping: WeightMapping) -> Params:
     for row in mapping.rows:
         if row.combine == "sum":
             (b_ih,) = [key for key in row.canonical if ".b_ih." in key]
-            blocks[b_ih] = sum(params[key] for key in row.canonical)
+            # the unpacking above found a key, so the sum is an array, never the start 0
+            blocks[b_ih] = cast(np.ndarray, sum(params[key] for key in row.canonical))
             blocks.update({key: np.zeros_like(params[key]) for key in row.canonical if key != b_ih})
     return Params(params.spec, blocks)
 
@@ -107,6 +109,8 @@ def probe(adapter: Adapter, case: Case, mutation: Mutation | None = None) -> str
     try:
         mapping = adapter.mapping(spec)
         seeded = mutation.rows(mapping) if mutation and mutation.rows else mapping
+        if seeded is None:  # rows that do not apply (see ``applies``): the error seeded.to_native raised
+            raise AttributeError("'NoneType' object has no attribute 'to_native'")
         # the true rows turn these params into exactly the mutated rows' native arrays
         layer = adapter.build(spec, mapping.to_params(seeded.to_native(given.params)))
         result = engine_output(adapter.run(spec, layer, x, state, given.lengths), spec, f"{adapter.name}'s run")
@@ -207,7 +211,7 @@ def run_mutations(adapter: Adapter, case_ids: Sequence[str], mutations: Sequence
     if not cases:
         reasons = {adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) for c in all_cases()}
         if None not in reasons:  # an engine that runs nothing at all (onnx2torch): nothing to mutate
-            report.runs_nothing = "; ".join(sorted(reasons))
+            report.runs_nothing = "; ".join(sorted(r for r in reasons if r is not None))  # (none is)
             return
         report.baseline_failures.append(f"no case of {list(case_ids)} runs on {adapter.name} without a limit or defect")
     baseline: dict[str, str | None] = {}  # case id -> what fails unmutated; each case runs once, when first used

@@ -96,6 +96,7 @@ def unit_forward(
         tape.steps.append((t, exists, cache))
         h = np.where(exists, h_next, h)
         if c is not None:
+            assert c_next is not None  # cell_forward returns c' whenever it is given c
             c = np.where(exists, c_next, c)
         outputs[t] = np.where(exists, h_next, 0.0)
     return outputs, h, c, tape
@@ -120,6 +121,7 @@ def unit_backward(
         step = cell_backward(spec, cache, dh_next, dc_next, w)
         dh = np.where(exists, step.dh, dh)
         if dc is not None:
+            assert step.dc is not None  # cell_backward returns dc whenever it is given dc'
             dc = np.where(exists, step.dc, dc)
         for g in spec.gates:
             d_x_gates[g][t] = step.da[g]
@@ -193,7 +195,8 @@ def _forward_and_backward(spec, params, x, initial_state, lengths, *, grad_outpu
     # Forward, keeping one tape per unit.
     weights: list[UnitWeights] = []
     tapes: list[UnitTape] = []
-    h_finals, c_finals = [], []
+    h_finals: list[np.ndarray] = []
+    c_finals: list[np.ndarray] = []  # filled only with a cell state (every unit has one then)
     for layer in range(spec.num_layers):
         direction_outputs = []
         for direction in spec.directions:
@@ -208,7 +211,8 @@ def _forward_and_backward(spec, params, x, initial_state, lengths, *, grad_outpu
             tapes.append(tape)
             direction_outputs.append(out)
             h_finals.append(h_n)
-            c_finals.append(c_n)
+            if c_n is not None:
+                c_finals.append(c_n)
         seq = np.concatenate(direction_outputs, axis=-1)
     output = seq if spec.layout == "TNC" else seq.transpose(1, 0, 2)
     result = RNNOutput(np.ascontiguousarray(output), np.stack(h_finals),
@@ -251,5 +255,6 @@ def _unit_blocks(spec: RNNSpec, layer: int, direction: str, grads: UnitWeights) 
             blocks[f"{prefix}b_ih.{g}"] = grads.b_ih[g]
             blocks[f"{prefix}b_hh.{g}"] = grads.b_hh[g]
     if spec.proj_size:
+        assert grads.w_proj is not None  # a projecting unit has w_proj, and so its gradient
         blocks[f"{prefix}w_proj"] = grads.w_proj
     return blocks

@@ -180,8 +180,10 @@ def cell_forward(spec: RNNSpec, x_t: Blocks, h: np.ndarray, c: np.ndarray | None
                  w: UnitWeights) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """One step of the spec's cell: (h', c' or None, cache)."""
     if spec.mode == "lstm":
+        assert c is not None  # an LSTM step always gets its cell state
         return lstm_cell_forward(x_t, h, c, w)
     if spec.mode == "gru":
+        assert spec.gru_variant is not None  # RNNSpec sets it for every GRU
         h_next, cache = gru_cell_forward(x_t, h, w, spec.gru_variant)
     else:
         h_next, cache = rnn_cell_forward(x_t, h, w, spec.mode)
@@ -192,7 +194,9 @@ def cell_backward(spec: RNNSpec, cache: dict, dh_next: np.ndarray, dc_next: np.n
                   w: UnitWeights) -> CellGrads:
     """The backward of ``cell_forward``'s step, from the gradients of h' and c'."""
     if spec.mode == "lstm":
+        assert dc_next is not None  # an LSTM step always gets the gradient of its cell state
         return lstm_cell_backward(cache, dh_next, dc_next, w)
     if spec.mode == "gru":
+        assert spec.gru_variant is not None  # RNNSpec sets it for every GRU
         return gru_cell_backward(cache, dh_next, w, spec.gru_variant)
     return rnn_cell_backward(cache, dh_next, w, spec.mode)

@@ -120,6 +120,7 @@ def checked_inputs(spec: object, params: object, x: object, initial_state: objec
     """Every argument of ``forward`` (and ``backward``) validated: (params, x as (T, N, I), h0, c0,
     lengths (N,)); raises InputError naming the first bad one."""
     params = _check_params(spec, params)
+    assert isinstance(spec, RNNSpec)  # _check_params raised InputError for anything else
     if precision not in PRECISIONS:
         raise InputError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
     x = _check_x(spec, x)

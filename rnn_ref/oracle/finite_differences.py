@@ -94,6 +94,8 @@ def numeric_gradients(
         """d loss / d (x, h0 or c0), all entries at once: one copy of the batch per (entry, sign)."""
         array = {"x": x, "h0": h0, "c0": c0}[which]
         axis = batch_axis if which == "x" else 1
+        if array is None:  # an LSTM initial_state without c: the error array.shape always raised
+            raise AttributeError("'NoneType' object has no attribute 'shape'")
         per_sample_shape = np.delete(np.array(array.shape), axis)
         entries = int(np.prod(per_sample_shape))
         xs, h0s, c0s, lens, g_out, g_h, g_c = repeated(2 * entries)
@@ -162,8 +164,9 @@ def side_by_side(spec: RNNSpec, params: Params, perturbations: Sequence[tuple[st
     wide_spec = spec.replace(hidden_size=copies * spec.hidden_size, proj_size=copies * spec.proj_size)
     per_copy = {key: np.repeat(block[None], copies, axis=0) for key, block in params.items()}  # (K, *shape)
     for k, (key, index, sign) in enumerate(perturbations):
-        per_copy[key][(k, *index)] = params[key][index] + sign * epsilon
-    wide = {}
+        position = (k, *index)  # a name: mypy reads a starred subscript as 3.11 syntax
+        per_copy[key][position] = params[key][index] + sign * epsilon
+    wide: dict[str, np.ndarray] = {}
     for key, blocks in per_copy.items():
         layer, _, kind = key.split(".", 2)
         kind = kind.split(".")[0]
@@ -182,7 +185,8 @@ def side_by_side(spec: RNNSpec, params: Params, perturbations: Sequence[tuple[st
 
 def side_by_side_state(state: State, copies: int) -> State:
     """The initial state of ``side_by_side``'s wide layer: every copy starts from ``state``."""
-    return State(*(None if s is None else np.concatenate([s] * copies, axis=2) for s in state))
+    return State(np.concatenate([state.h] * copies, axis=2),
+                 None if state.c is None else np.concatenate([state.c] * copies, axis=2))
 
 
 def copy_losses(spec: RNNSpec, wide: RNNOutput, copies: int, grad_output: np.ndarray, grad_h_n: np.ndarray,
@@ -193,5 +197,6 @@ def copy_losses(spec: RNNSpec, wide: RNNOutput, copies: int, grad_output: np.nda
     loss = np.einsum("abdkr,abdr->k", output, grad_output.reshape(*grad_output.shape[:2], D, R))
     loss = loss + np.einsum("unkr,unr->k", wide.h_n.reshape(*wide.h_n.shape[:2], copies, R), grad_h_n)
     if grad_c_n is not None:
+        assert wide.c_n is not None  # grad_c_n is given only for an LSTM, whose output has c_n
         loss = loss + np.einsum("unkh,unh->k", wide.c_n.reshape(*wide.c_n.shape[:2], copies, H), grad_c_n)
     return loss

@@ -87,7 +87,9 @@ class _UnitWeights:
             return np.concatenate([blocks[f"{kind}.{g}"] for g in STACK_ORDER[spec.mode]]).astype(dtype, copy=False)
 
         w_proj = blocks.get("w_proj")
-        return cls(stacked("w_ih"), np.ascontiguousarray(stacked("w_hh").T), stacked("b_ih"), stacked("b_hh"),
+        w_ih, w_hh = stacked("w_ih"), stacked("w_hh")
+        assert w_ih is not None and w_hh is not None  # Params holds every unit's weights; only biases are optional
+        return cls(w_ih, np.ascontiguousarray(w_hh.T), stacked("b_ih"), stacked("b_hh"),
                    None if w_proj is None else w_proj.astype(dtype, copy=False))
 
     def input_projection(self, seq: np.ndarray) -> np.ndarray:
@@ -189,10 +191,13 @@ def _run_unit(
         if len(h) < n:  # backward direction: samples whose last step this is join with h0
             h = np.concatenate([h, h0[len(h):n]])
         if spec.mode == "lstm":
+            assert c is not None  # an LSTM unit always gets c_init (spec.has_cell_state)
             lstm_cell(x_gates[t, :n], h[:n], c[:n], weights, pre[:n], out[t, :n])
         elif spec.mode == "gru":
+            assert spec.gru_variant is not None  # RNNSpec sets it for every GRU
             gru_cell(x_gates[t, :n], h[:n], weights, spec.gru_variant, pre[:n], out[t, :n])
         else:
+            assert activation is not None  # ACTIVATIONS has every mode that is neither lstm nor gru
             rnn_cell(x_gates[t, :n], h[:n], weights, activation, pre[:n], out[t, :n])
         out[t, n:] = 0.0
         last_step[:n] = t
@@ -228,8 +233,9 @@ def forward(
     dtype = np.dtype(np.float64) if precision == "float64" else x.dtype
     # Longest sample first (a stable sort; undone at the end), so that the samples that exist
     # at step t are the first active[t] rows and padded steps are skipped, not masked.
-    order: np.ndarray | slice = np.argsort(-lengths, kind="stable")
-    if (order == np.arange(batch)).all():
+    sort = np.argsort(-lengths, kind="stable")
+    order: np.ndarray | slice = sort
+    if (sort == np.arange(batch)).all():
         order = slice(None)  # already sorted: views, no copies
     active = (lengths[order][None, :] > np.arange(steps)[:, None]).sum(axis=1)
     seq = np.ascontiguousarray(seq[:, order], dtype=dtype)  # (T, N, I): one matmul projects every step

@@ -135,6 +135,7 @@ def tensor_array(path: Path | str, tensor: Any, what: str, types: tuple[int, ...
     """A TensorProto's values as a NumPy array, after ``tensor_shape`` checked them against its dims."""
     dims = tensor_shape(path, tensor, what, types)
     _, dtype, typed = TENSOR_TYPES[tensor.data_type]
+    array: np.ndarray
     if tensor.raw_data:
         array = np.frombuffer(tensor.raw_data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
     else:
