@@ -219,3 +219,41 @@ def test_tf2onnx_keeps_the_masked_keras_semantics(engine_or_skip, case_id):
     result = run_case(adapter, case_by_id(case_id))
     assert result.status == PASS, result.report()
     assert any(c.tensor.startswith("output at padded steps") for c in result.comparisons)
+
+
+def test_onnx_reference_fails_on_the_export_without_projection(engine_or_skip):
+    """Minimal reproduction (no upstream report found): the export of an LSTM with proj_size,
+    which has no projection (test_torch_onnx_export_drops_the_projection), run on onnx.reference:
+    the evaluator fails with a NumPy broadcast error, where onnxruntime refuses the model."""
+    engine_or_skip("torch-onnx-reference")
+    import onnx
+    import torch
+    from onnx.reference import ReferenceEvaluator
+
+    from rnn_ref.adapters.converted.torch_onnx import export_to_onnx, exporting_module
+    from rnn_ref.adapters.torch.fused import TorchAdapter
+
+    spec = RNNSpec("lstm", 3, 5, proj_size=2)
+    layer = TorchAdapter().build(spec, Params.random(spec, dtype=np.float32))
+    model = onnx.load_from_string(export_to_onnx(exporting_module(spec, layer, False), (torch.zeros(4, 1, 3),)))
+    with pytest.raises(ValueError, match="operands could not be broadcast together"):
+        ReferenceEvaluator(model).run(None, {model.graph.input[0].name: np.zeros((4, 1, 3), np.float32)})
+
+
+def test_torch_onnx_reference_runs_float64_which_onnxruntime_cannot(engine_or_skip):
+    """The exporter writes float64 models correctly: torch-onnx's float64 limit is onnxruntime's
+    (ORT_NO_DOUBLE), so the same export on onnx.reference matches the reference in float64."""
+    engine_or_skip("torch-onnx-reference")
+    from rnn_ref.adapters.engine_registry import load_adapter
+    from rnn_ref.core.compare import TOLERANCES, compare
+    from rnn_ref.oracle.forward import forward
+
+    adapter = load_adapter("torch-onnx-reference")
+    assert load_adapter("torch-onnx").unsupported_reason(RNNSpec("lstm", 3, 4), "float64", False) is not None
+    spec = RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True)
+    params = Params.random(spec, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    got, want = adapter.run(spec, adapter.build(spec, params), x), forward(spec, params, x)
+    for tensor in ("output", "h_n", "c_n"):
+        comparison = compare(tensor, getattr(got, tensor), getattr(want, tensor), TOLERANCES["float64"])
+        assert comparison.passed, comparison.describe()
