@@ -24,7 +24,7 @@ TensorFlow, tf2onnx and onnxruntime are imported lazily: ``mapping`` works witho
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -114,9 +114,9 @@ class KerasTf2OnnxAdapter(ConvertedAdapter):
     source_adapter = KerasAdapter
     tool = TF2ONNX
     runtime = ONNXRUNTIME
-    declared_limits = (
-        Limit(NO_PROJECTION, PROJECTION),
-        Limit(LSTM_NODE_NO_DOUBLE, modes("lstm") & FLOAT64 & ~LENGTHS),
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
+        Limit(NO_PROJECTION, PROJECTION, label="projection"),
+        Limit(LSTM_NODE_NO_DOUBLE, modes("lstm") & FLOAT64 & ~LENGTHS, label="float64 LSTM without lengths"),
     )
 
     def case_label(self, case: Case) -> str:

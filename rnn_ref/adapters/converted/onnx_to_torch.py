@@ -23,7 +23,7 @@ exist``, from onnx2torch's NMS converter importing torchvision).
 from __future__ import annotations
 
 from importlib.metadata import version as distribution_version
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -82,7 +82,8 @@ class OnnxToTorchAdapter(ConvertedAdapter):
     runtime = TORCH_MODULE
     #: the version of the tool alone: onnx2torch is not imported (nor torch, which it would run in)
     version_from = ("tool",)
-    declared_limits = (Limit(NO_RECURRENT_CONVERTER, ALWAYS),)
+    declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(NO_RECURRENT_CONVERTER, ALWAYS,
+                             label="every case: no `RNN`/`LSTM`/`GRU` converter (ENOT-AutoDL/onnx2torch#136, #233)"),)
 
     def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
         """The ONNX model onnx2torch is handed has the onnx engine's parameters (``map``, ``convert``)."""

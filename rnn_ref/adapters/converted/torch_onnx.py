@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -114,10 +114,10 @@ class TorchOnnxAdapter(ConvertedAdapter):
     runtime = ONNXRUNTIME
     #: the exporter is torch's own: its version says the source's
     version_from = ("tool", "runtime")
-    declared_limits = (
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
-        Limit(EXPORT_DROPS_PROJECTION, PROJECTION),
-        Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS),
+        Limit(EXPORT_DROPS_PROJECTION, PROJECTION, label="projection (the exporter drops it)"),
+        Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS, label="lengths (packed sequences do not export)"),
         Limit(ORT_NO_DOUBLE, FLOAT64),
     )
 

@@ -20,7 +20,7 @@ torch, onnxscript and onnx are imported lazily: ``mapping`` works without them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -65,8 +65,8 @@ class TorchOnnxReferenceAdapter(TorchOnnxAdapter):
 
     name = "torch-onnx-reference"
     runtime = ONNX_REFERENCE
-    declared_limits = (
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
-        Limit(EXPORT_DROPS_PROJECTION_REFERENCE, PROJECTION),
-        Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS),
+        Limit(EXPORT_DROPS_PROJECTION_REFERENCE, PROJECTION, label="projection (the exporter drops it)"),
+        Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS, label="lengths (packed sequences do not export)"),
     )
