@@ -18,6 +18,7 @@ import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rnn_ref.adapters import ENGINES, Adapter, adapter_object
 from rnn_ref.cases.limits import summary
@@ -28,7 +29,7 @@ from rnn_ref.core.paths import DOCS_PATH as DOCS_PATH
 from rnn_ref.core.spec import RNNSpec
 
 #: The layers documented for every engine: 2 layers, bidirectional, and LSTM with projection.
-DOCUMENTED = {
+DOCUMENTED: dict[str, dict[str, Any]] = {
     "RNN, tanh": dict(mode="rnn_tanh"),
     "RNN, relu": dict(mode="rnn_relu"),
     "LSTM": dict(mode="lstm"),
@@ -61,7 +62,7 @@ Canonical blocks are `l{layer}.{fwd|bwd}.{w_ih|w_hh|b_ih|b_hh}.{gate}` with gate
 def conventions(engine: str) -> str:
     """The adapter module's docstring, with reStructuredText literals turned into Markdown."""
     module = importlib.import_module(ENGINES[engine].adapter.split(":")[0])
-    return inspect.getdoc(module).replace("``", "`")
+    return (inspect.getdoc(module) or "").replace("``", "`")
 
 
 def engine_section(engine: str) -> list[str]:
@@ -83,7 +84,7 @@ def json_schema_section() -> list[str]:
     """The JSON schema of ``rnn-ref map --format json``, as documented in rnn_ref/cli/mapping_view.py."""
     from rnn_ref.cli import mapping_view
 
-    schema = inspect.getdoc(mapping_view).split("JSON schema", 1)[1].split("\n", 1)[1]
+    schema = (inspect.getdoc(mapping_view) or "").split("JSON schema", 1)[1].split("\n", 1)[1]
     return ["## JSON schema of `rnn-ref map --format json`", "", schema.replace("``", "`").replace("::", ":"), ""]
 
 

@@ -64,9 +64,15 @@ class Comparison:
         )
 
 
-def compare(tensor: str, actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance,
+def compare(tensor: str, actual: np.ndarray | None, expected: np.ndarray | None, tolerance: Tolerance,
             where: np.ndarray | None = None) -> Comparison:
-    """Compare ``actual`` with ``expected`` (optionally only where the boolean mask ``where`` is set)."""
+    """Compare ``actual`` with ``expected`` (optionally only where the boolean mask ``where`` is set).
+
+    A side that is None (an engine gave no such tensor, or the reference has none) fails, saying which.
+    """
+    if actual is None or expected is None:
+        missing = "the engine" if actual is None else "the reference"
+        return Comparison(tensor, np.inf, (), np.nan, np.nan, False, f"{missing} gave no {tensor} (None)")
     actual, expected = np.asarray(actual), np.asarray(expected)
     if actual.shape != expected.shape:
         return Comparison(tensor, np.inf, (), np.nan, np.nan, False,

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.files import NpyHeader, atomic_write, layout_problems, read_npz, write_npz
@@ -151,7 +152,7 @@ class Params(Mapping[str, np.ndarray]):
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def random(cls, spec: RNNSpec, seed: int = 0, dtype: np.dtype | type = np.float64) -> Params:
+    def random(cls, spec: RNNSpec, seed: int = 0, dtype: npt.DTypeLike = np.float64) -> Params:
         """Seeded weights, uniform in ±1/sqrt(H) like PyTorch's default init.
 
         Values are drawn in float64 in canonical key order and then cast, so one seed gives

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["RNNOutput", "State"]
+__all__ = ["RNNOutput", "State", "present"]
 
 
 class State(NamedTuple):
@@ -18,6 +18,13 @@ class State(NamedTuple):
 
     h: np.ndarray
     c: np.ndarray | None = None
+
+
+def present(array: np.ndarray | None, what: str) -> np.ndarray:
+    """``array``, which the layer needs (an LSTM's ``c``): None raises ValueError naming ``what``."""
+    if array is None:
+        raise ValueError(f"{what} is missing (None)")
+    return array
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ never called again; and a result the judge cannot read fails its case with the r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -63,6 +63,12 @@ def bounded(adapter: Adapter, what: str, seconds: float | None, function: Callab
         raise
 
 
+@overload
+def handed(array: np.ndarray) -> np.ndarray: ...
+@overload
+def handed(array: None) -> None: ...
+@overload
+def handed(array: np.ndarray | None) -> np.ndarray | None: ...
 def handed(array: np.ndarray | None) -> np.ndarray | None:
     """A copy of ``array`` for an engine (None stays None)."""
     return None if array is None else np.array(array)
@@ -70,7 +76,7 @@ def handed(array: np.ndarray | None) -> np.ndarray | None:
 
 def handed_state(state: State | None) -> State | None:
     """Copies of an initial state's arrays for an engine (None stays None)."""
-    return None if state is None else State(handed(state.h), handed(state.c))
+    return None if state is None else State(np.array(state.h), handed(state.c))
 
 
 def handed_params(params: Params) -> Params:
@@ -95,12 +101,13 @@ def engine_inputs(data: CaseData) -> CaseData:
     its weights raises where it does, and one that turns the flag off first (``setflags``, or C
     code writing through the buffer) writes into its own copy, never the judge's.
     """
-    return CaseData(handed_params(data.params), handed(data.x), handed_state(data.initial_state), handed(data.lengths))
+    return CaseData(handed_params(data.params), np.array(data.x), handed_state(data.initial_state),
+                    handed(data.lengths))
 
 
 def engine_cotangents(cotangents: Cotangents) -> Cotangents:
     """The engine's own copy of the cotangents (the reference's backward reads them afterwards)."""
-    return Cotangents(handed(cotangents.output), handed(cotangents.h_n), handed(cotangents.c_n))
+    return Cotangents(np.array(cotangents.output), np.array(cotangents.h_n), handed(cotangents.c_n))
 
 
 def numeric(value: Any, name: str, who: str) -> np.ndarray:

@@ -41,7 +41,7 @@ def digest(parts: Iterable[Any]) -> bytes:
         if array.dtype.hasobject:
             raise TypeError(f"cannot digest {type(part).__name__}: an object array has no exact bytes")
         hasher.update(f"array {array.dtype.str} {array.shape}|".encode())
-        hasher.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+        hasher.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
     return hasher.digest()
 
 

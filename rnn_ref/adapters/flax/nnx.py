@@ -66,7 +66,7 @@ from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.core.params import Params, unit_prefix
 from rnn_ref.core.spec import RNNSpec
-from rnn_ref.core.state import RNNOutput, State
+from rnn_ref.core.state import RNNOutput, State, present
 
 #: LSTMCell's per-gate Linear modules, input side and recurrent side, in canonical gate order.
 LSTM_INPUT = {"i": "ii", "f": "if_", "g": "ig", "o": "io"}
@@ -242,7 +242,7 @@ class FlaxAdapter(Adapter):
         if initial_state is None:
             return None
         if spec.has_cell_state:
-            return jnp.asarray(initial_state.c[unit]), jnp.asarray(initial_state.h[unit])
+            return jnp.asarray(present(initial_state.c, "c0")[unit]), jnp.asarray(initial_state.h[unit])
         return jnp.asarray(initial_state.h[unit])
 
     def run(self, spec, layer: FlaxLayers, x, initial_state=None, lengths=None) -> RNNOutput:
@@ -302,7 +302,9 @@ def flax_stack_class() -> Any:
     if not _STACK:
         _, nnx = import_flax()
 
-        class FlaxStack(nnx.Module):
+        module: Any = nnx.Module  # flax's class, known only once flax is imported
+
+        class FlaxStack(module):
             """The stacked layer: ``layers`` holds one nnx.RNN or nnx.Bidirectional per level."""
 
             def __init__(self, layers: Any) -> None:

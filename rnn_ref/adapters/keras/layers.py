@@ -296,7 +296,8 @@ class KerasAdapter(Adapter):
         mask = None if lengths is None else np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
         def state_of(unit: int) -> list[Any]:
-            return [state[unit] for state in states]
+            """Unit ``unit``'s given states (only asked when ``states`` were given)."""
+            return [state[unit] for state in states or ()]
 
         finals: list[list[Any]] = []  # per unit: [h] or [h, c]
         if spec.bidirectional:

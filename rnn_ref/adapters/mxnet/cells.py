@@ -54,7 +54,7 @@ from rnn_ref.cases.matrix import Case
 from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
-from rnn_ref.core.state import RNNOutput, State
+from rnn_ref.core.state import RNNOutput, State, present
 
 CELL_NO_BIAS = (
     "mx.gluon.rnn cells always have i2h_bias and h2h_bias; there is no option to leave them "
@@ -195,5 +195,5 @@ def flat_begin_state(spec: RNNSpec, stack: Any, initial_state: State | None, bat
     for unit in range(spec.num_layers * spec.num_directions):
         tensors.append(initial_state.h[unit])
         if spec.has_cell_state:
-            tensors.append(initial_state.c[unit])
+            tensors.append(present(initial_state.c, "c0")[unit])
     return [mx.nd.array(np.ascontiguousarray(tensor), dtype=tensor.dtype) for tensor in tensors]

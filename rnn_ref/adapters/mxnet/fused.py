@@ -75,7 +75,7 @@ from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
-from rnn_ref.core.state import RNNOutput, State
+from rnn_ref.core.state import RNNOutput, State, present
 
 NO_BIAS = (
     "mx.gluon.rnn layers always have i2h_bias and h2h_bias; there is no option to leave them "
@@ -236,7 +236,9 @@ def autograd_gradients(spec: RNNSpec, block: Any, watched: list, heads: list,
     """mx.autograd.backward of the heads [output, h_n(, c_n)] with the cotangents; gradients of the
     watched arrays [x(, h0(, c0))] and of every parameter (by structural name)."""
     mx = import_mxnet()
-    given = [cotangents.output, cotangents.h_n] + ([cotangents.c_n] if spec.has_cell_state else [])
+    given = [cotangents.output, cotangents.h_n]
+    if spec.has_cell_state:
+        given.append(present(cotangents.c_n, "cotangent c_n"))
     mx.autograd.backward(heads, head_grads=[mx.nd.array(g, dtype=g.dtype) for g in given])
     grads = [array.grad.asnumpy() for array in watched]
     native = {name.removeprefix(block.prefix): param.grad().asnumpy().copy()
@@ -304,5 +306,5 @@ def to_gluon_states(
     mx = import_mxnet()
     if initial_state is None:
         return layer.begin_state(batch_size=batch, dtype=np.dtype(dtype).name)
-    states = [initial_state.h] + ([initial_state.c] if spec.has_cell_state else [])
+    states = [initial_state.h] + ([present(initial_state.c, "c0")] if spec.has_cell_state else [])
     return [mx.nd.array(state, dtype=state.dtype) for state in states]

@@ -60,7 +60,7 @@ def onnx_unit_rows(spec: RNNSpec, layer: int, direction: str) -> tuple[dict, lis
     hidden, gates = spec.hidden_size, len(order)
     d = DIRECTION_INDEX[direction]
     w, r, b = native_names(layer)
-    shapes = {w: (spec.num_directions, gates * hidden, spec.layer_input_size(layer)),
+    shapes: dict[str, tuple[int, ...]] = {w: (spec.num_directions, gates * hidden, spec.layer_input_size(layer)),
               r: (spec.num_directions, gates * hidden, spec.state_size)}
     rows = stacked_gate_rows(spec, w, layer, direction, "w_ih", order, leading=(d,))
     rows += stacked_gate_rows(spec, r, layer, direction, "w_hh", order, leading=(d,))

@@ -120,7 +120,8 @@ def unroll(spec: RNNSpec, layer: Any, seq: Any, states: list | None, lengths: np
     valid = torch.ones(steps, batch, 1, dtype=torch.bool)
     if lengths is not None:
         valid = (torch.arange(steps)[:, None] < torch.as_tensor(lengths)[None, :])[..., None]
-    h_finals, c_finals = [], []
+    h_finals: list[Any] = []
+    c_finals: list[Any] = []
     for layer_index in range(spec.num_layers):
         outputs = []
         for direction in spec.directions:
