@@ -124,7 +124,6 @@ def test_the_tolerance_table_fails_a_result_off_by_a_little(dtype, offset):
 
 def test_a_missing_tensor_fails_and_says_which_side_is_missing():
     """An engine that gives None where the reference has a tensor fails (never passes as empty)."""
-    from rnn_ref.core.compare import TOLERANCES, compare
 
     missing = compare("c_n", None, np.zeros((1, 2, 3)), TOLERANCES["float32"])
     assert not missing.passed and missing.describe() == "c_n: the engine gave no c_n (None)"

@@ -52,7 +52,7 @@ def names_a_file(text: str, suffixes: tuple[str, ...]) -> str | None:
     """The suffix of the first word of ``text`` that is a bare framework suffix (``.onnx``) or a file
     name ending in one (``model.pt``, ``ai.onnx``, ``state_dicts (.pt)``), or None. A dotted module
     path of rnn_ref's (``rnn_ref.core.params``) is no file name."""
-    for word in text.split():
+    for word in text.replace("/", " ").split():  # "torch .pt/.npz": two words
         word = word.strip(AROUND).rstrip(".")
         if MODULE_PATH.match(word):
             continue
@@ -105,6 +105,7 @@ ENGINES = {"torch", "keras", "onnx", "torch-onnx"}
     ('domains = ("", "ai.onnx")', "a .onnx file"),
     ('message = f"{path}: --prefix applies to state_dicts (.pt) only"', "a .pt file"),
     ('default = "model.tflite"', "a .tflite file"),
+    ('help = "Formats: torch .pt/.npz, canonical .npz"', "a .pt file"),
     ('class C:\n    """Doc."""\n    kind = "onnx"', "an engine's name"),
 ])
 def test_a_planted_literal_is_found(planted, why):

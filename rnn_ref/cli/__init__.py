@@ -10,8 +10,9 @@ import argparse
 import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rnn_ref import __version__
 from rnn_ref.core.deadline import DeadlineExceeded
@@ -279,20 +280,27 @@ def run_docs(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- parser
 @functools.cache
+def sub_command(commands: Any, name: str, run: Callable[[argparse.Namespace], int], **texts: str) -> Any:
+    """The sub-parser of command ``name`` (``help``, ``description``), which ``main`` answers with ``run``."""
+    parser = commands.add_parser(name, **texts)
+    parser.set_defaults(run=run)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line, built once per process (about 1 ms): ``parse_args`` only reads it."""
     parser = argparse.ArgumentParser(
         prog="rnn-ref",
         description=(
             "Cross-framework equivalence suite for recurrent layers: a NumPy reference of "
-            "RNN/LSTM/GRU and adapters for PyTorch, Keras and MXNet Gluon."
+            "RNN/LSTM/GRU and adapters that check frameworks, runtimes and converters against it."
         ),
     )
     parser.add_argument("--version", action="version", version=f"rnn-ref {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    mapper = commands.add_parser(
-        "map", help="which native parameter holds which canonical block (no framework needed)",
+    mapper = sub_command(commands, "map", run_map,
+        help="which native parameter holds which canonical block (no framework needed)",
         description="List every native parameter of ENGINE's layer and the canonical block each "
         "region holds; with --to OTHER, the direct native-to-native correspondence.",
     )
@@ -300,13 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_layer_arguments(mapper)
     mapper.add_argument("--to", metavar="OTHER", help="show OTHER's parameters in terms of ENGINE's")
     mapper.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    mapper.set_defaults(run=run_map)
 
-    converter = commands.add_parser(
-        "convert", help="convert a weight file between engines (and canonical .npz)",
-        description="Convert IN (weights of --from) to OUT (weights of --to). Formats: torch .pt/.npz, "
-        "gluon .params/.npz, keras .npz (arr_i = get_weights() order), canonical .npz. Through "
-        "keras the two biases of a gate become their sum.",
+    from rnn_ref.conversion.formats import formats_text
+
+    converter = sub_command(commands, "convert", run_convert,
+        help="convert a weight file between engines (and canonical .npz)",
+        description=f"Convert IN (weights of --from) to OUT (weights of --to). Formats: {formats_text()}. "
+        "Through an engine with one bias per gate, the two biases of a gate become their sum.",
     )
     converter.add_argument("--from", dest="source", required=True, metavar="A")
     converter.add_argument("--to", dest="target", required=True, metavar="B")
@@ -318,12 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "(real frameworks where installed, else the reference) and exit 1 above tolerance")
     converter.add_argument("input", metavar="IN")
     converter.add_argument("output", metavar="OUT")
-    converter.set_defaults(run=run_convert)
 
     from rnn_ref.golden.fixtures import FIXTURES_ROOT
 
-    checker = commands.add_parser(
-        "check", help="run the case matrix on every installed engine, replay fixtures for the others",
+    checker = sub_command(commands, "check", run_check,
+        help="run the case matrix on every installed engine, replay fixtures for the others",
         description="Check every engine against the reference: live where its framework is installed, "
         "else from its recorded fixtures. Prints engine x case group; exit 1 on any failure.",
     )
@@ -331,31 +338,29 @@ def build_parser() -> argparse.ArgumentParser:
     checker.add_argument("--fixtures", type=Path, default=FIXTURES_ROOT, help="fixtures folder (default: %(default)s)")
     checker.add_argument("--replay-only", action="store_true", help="replay fixtures even for installed engines")
     add_case_timeout_argument(checker)
-    checker.set_defaults(run=run_check)
 
-    recorder = commands.add_parser("record", help="record an engine's golden fixtures (the engine must be installed)")
+    recorder = sub_command(commands, "record", run_record,
+        help="record an engine's golden fixtures (the engine must be installed)")
     recorder.add_argument("--engine", required=True)
     recorder.add_argument("--output", help="folder (default: fixtures/ENGINE)")
-    recorder.set_defaults(run=run_record)
 
-    lister = commands.add_parser("engines", help="list the engines: built-in and plug-ins (and plug-ins that failed)")
-    lister.set_defaults(run=run_engines)
-    selftester = commands.add_parser(
-        "selftest", help="seed mapping bugs into each engine and check the suite catches every one",
+    sub_command(commands, "engines", run_engines,
+        help="list the engines: built-in and plug-ins (and plug-ins that failed)")
+    selftester = sub_command(commands, "selftest", run_selftest,
+        help="seed mapping bugs into each engine and check the suite catches every one",
         description="Mutate each engine's mapping rows (gate swaps, transposes, directions, layers, one-bias "
         "folds) and its adapter boundary (state order, layout), run a few fixed cases per mutation and "
         "print engine x mutation -> the case that caught it. Exit 1 if a mutation survives.",
     )
     selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")
     add_case_timeout_argument(selftester)
-    selftester.set_defaults(run=run_selftest)
 
     from rnn_ref.cli.docs import DOCS_PATH
 
-    documenter = commands.add_parser("docs", help="regenerate docs/weight-mapping.md from the mapping rows")
+    documenter = sub_command(commands, "docs", run_docs,
+        help="regenerate docs/weight-mapping.md from the mapping rows")
     documenter.add_argument("--check", action="store_true", help="exit 1 if the file is stale, write nothing")
     documenter.add_argument("--output", type=Path, default=DOCS_PATH, help="default: %(default)s")
-    documenter.set_defaults(run=run_docs)
     return parser
 
 

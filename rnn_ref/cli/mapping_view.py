@@ -204,7 +204,10 @@ def zeroed(pair: Pair) -> bool:
 
 def render_pairs_table(source: WeightMapping, target: WeightMapping, sizes: Sizes) -> str:
     """Each block of the target engine, then (indented) the source engine's blocks that give it."""
-    lines = [f"{target.engine} <- {source.engine}: " + header(target, sizes).split(": ", 1)[1], ""]
+    title, layer = f"{target.engine} <- {source.engine}", header(target, sizes).split(": ", 1)[1]
+    # one line where it fits a terminal's 80 columns; long engine names put the layer on its own line
+    fits = len(title) + len(layer.split("\n", 1)[0]) + 2 <= 80
+    lines = [f"{title}: {layer}" if fits else f"{title}:\n  {layer}", ""]
     for pair in correspondence(source, target):
         lines.append(f"{pair.target.native}{sizes.region(pair.target)}")
         if zeroed(pair):

@@ -97,6 +97,12 @@ def named(engine: str, path: Path) -> bool:
     return engine != CANONICAL and not positional(engine, path) and (fmt is None or fmt.named)
 
 
+def formats_text() -> str:
+    """Every weight file format ``convert`` reads and writes, as its help lists them."""
+    described = [f.described for f in file_formats()] + [NAMED_NPZ.described, CANONICAL_NPZ.described]
+    return ", ".join(dict.fromkeys(described))
+
+
 def prefix_formats() -> str:
     """The formats --prefix applies to, as a message lists them."""
     return " and ".join([f.described for f in framework_formats().values() if f.named] + [NAMED_NPZ.described])

@@ -45,7 +45,7 @@ from rnn_ref.adapters.mxnet.fused import (
     autograd_gradients,
     gluon_mapping,
     import_mxnet,
-    load_params,
+    initialized_with,
     structural_arrays,
 )
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
@@ -105,9 +105,7 @@ class GluonCellAdapter(Adapter):
                 cells = [make_cell(spec, layer, direction) for direction in spec.directions]
                 stack.add(rnn.BidirectionalCell(*cells) if spec.bidirectional else cells[0])
         stack.cast(str(params.dtype))
-        stack.initialize()
-        load_params(stack, self.mapping(spec).to_native(params))
-        return stack
+        return initialized_with(stack, self.mapping(spec).to_native(params))
 
     def native_arrays(self, spec: RNNSpec, layer: Any) -> dict[str, np.ndarray]:
         return structural_arrays(layer)

@@ -189,10 +189,7 @@ class GluonAdapter(Adapter):
 
     def build(self, spec: RNNSpec, params: Params) -> Any:
         self.check_supported(spec, str(params.dtype), with_lengths=False)
-        layer = fused_layer(spec, str(params.dtype))
-        layer.initialize()
-        load_params(layer, self.mapping(spec).to_native(params))
-        return layer
+        return initialized_with(fused_layer(spec, str(params.dtype)), self.mapping(spec).to_native(params))
 
     def native_arrays(self, spec: RNNSpec, layer: Any) -> dict[str, np.ndarray]:
         return structural_arrays(layer)
@@ -276,6 +273,13 @@ def structural_arrays(block: Any) -> dict[str, np.ndarray]:
             raise ParamsError(f"parameter {name!r} does not start with the block prefix {block.prefix!r}")
         arrays[name.removeprefix(block.prefix)] = param.data().asnumpy().copy()
     return arrays
+
+
+def initialized_with(block: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """``block`` initialized (its parameters allocated) and then holding ``arrays`` (``load_params``)."""
+    block.initialize()
+    load_params(block, arrays)
+    return block
 
 
 def load_params(block: Any, arrays: dict[str, np.ndarray]) -> None:
