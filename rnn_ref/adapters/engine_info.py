@@ -11,6 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+def in_family(family: str, path: str) -> str:
+    """A family's ``"module:name"`` (``"fused:TorchAdapter"``, relative to ``rnn_ref/adapters/<family>/``)
+    as the full path (``"rnn_ref.adapters.torch.fused:TorchAdapter"``); a full path stays as it is."""
+    return path if path.startswith("rnn_ref.") else f"rnn_ref.adapters.{family}.{path}"
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     """One engine: its name, the adapter class (``module:Class``) and what it needs.

@@ -16,14 +16,15 @@ formats (``FORMATS``, rnn_ref/adapters/file_format.py), collected by ``file_form
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import traceback
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from rnn_ref.adapters.engine_info import EngineInfo
-from rnn_ref.adapters.file_format import NPZ, FileFormat
+from rnn_ref.adapters.engine_info import EngineInfo, in_family
+from rnn_ref.adapters.file_format import HOOKS, NPZ, FileFormat
 from rnn_ref.adapters.plugins import Declared, Plugin, PluginProblem, declared, load_entry_point, one_line
 from rnn_ref.core.deadline import CalledCodeExited, DeadlineExceeded, case_seconds, within
 from rnn_ref.core.errors import ParamsError
@@ -34,7 +35,8 @@ FAMILIES = ("torch", "keras", "mxnet", "onnx", "converted", "flax")
 
 def built_in_engines() -> dict[str, EngineInfo]:
     """Every family's rows by name, in ``FAMILIES`` order (imports the families' rows, no framework)."""
-    rows = [row for family in FAMILIES for row in importlib.import_module(f"rnn_ref.adapters.{family}").ENGINES]
+    rows = [dataclasses.replace(row, adapter=in_family(family, row.adapter))
+            for family in FAMILIES for row in importlib.import_module(f"rnn_ref.adapters.{family}").ENGINES]
     engines = {row.name: row for row in rows}
     if len(engines) != len(rows):
         raise RuntimeError("two engine families declare the same engine name")
@@ -44,13 +46,22 @@ def built_in_engines() -> dict[str, EngineInfo]:
 ENGINES: dict[str, EngineInfo] = built_in_engines()
 
 
+def declared_format(family: str, declared: FileFormat) -> FileFormat:
+    """A family's format with what its declaration leaves out filled in: the family's name, and
+    every engine of the family where it names none."""
+    rows = importlib.import_module(f"rnn_ref.adapters.{family}").ENGINES
+    hooks = {hook: in_family(family, path) for hook in HOOKS if (path := getattr(declared, hook))}
+    return dataclasses.replace(declared, family=declared.family or family,
+                               engines=declared.engines or tuple(row.name for row in rows), **hooks)
+
+
 @cache
 def file_formats() -> tuple[FileFormat, ...]:
     """Every family's weight file formats (``FORMATS``), in ``FAMILIES`` order (no framework imported).
 
     A framework suffix belongs to one format; an engine has at most one format per suffix."""
-    formats = tuple(f for family in FAMILIES for f in getattr(importlib.import_module(f"rnn_ref.adapters.{family}"),
-                                                              "FORMATS", ()))
+    formats = tuple(declared_format(family, f) for family in FAMILIES
+                    for f in getattr(importlib.import_module(f"rnn_ref.adapters.{family}"), "FORMATS", ()))
     framework = [f.suffix for f in formats if f.suffix != NPZ]
     per_engine = [(engine, f.suffix) for f in formats for engine in f.engines]
     if len(set(framework)) != len(framework) or len(set(per_engine)) != len(per_engine):

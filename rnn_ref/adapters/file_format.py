@@ -33,13 +33,19 @@ import numpy as np
 NPZ = ".npz"
 
 
+#: a format's functions, each ``"module:function"``; a family may name them relative to its package ("files:read")
+HOOKS = ("reader", "writer", "loader", "size_names", "program")
+
+
 @dataclass(frozen=True)
 class FileFormat:
     """One weight file format of an engine family (see the module's docstring for the hooks' signatures)."""
 
     suffix: str  # what a file name ends with: ".pt", ".weights.h5", ".npz"
-    family: str  # the family that declares it, as messages name it
-    engines: tuple[str, ...]  # the engines whose weights it holds, in the order they are tried
+    #: the family that declares it, as messages name it ("": the declaring package's, filled in by file_formats())
+    family: str = ""
+    #: the engines whose weights it holds, in the order they are tried (empty: every engine of the family)
+    engines: tuple[str, ...] = ()
     described: str = ""  # how a message lists files of this format ("state_dicts (.pt)")
     package: str | None = None  # the framework package it needs (None: NumPy alone)
     extra: str | None = None  # the extra and tox env that install that package

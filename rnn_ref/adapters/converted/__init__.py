@@ -10,16 +10,16 @@ imports no framework.
 from rnn_ref.adapters.engine_info import EngineInfo
 
 ENGINES = (
-    EngineInfo("torch-onnx", "rnn_ref.adapters.converted.torch_onnx:TorchOnnxAdapter", "onnx",
+    EngineInfo("torch-onnx", "torch_onnx:TorchOnnxAdapter", "onnx",
                "the torch engine's layer exported by torch.onnx.export, run on onnxruntime",
                packages=("torch", "onnxscript", "onnxruntime"), converts_from="torch"),
-    EngineInfo("torch-onnx-reference", "rnn_ref.adapters.converted.torch_onnx_reference:TorchOnnxReferenceAdapter",
+    EngineInfo("torch-onnx-reference", "torch_onnx_reference:TorchOnnxReferenceAdapter",
                "onnx", "the torch engine's layer exported by torch.onnx.export, run on onnx.reference",
                packages=("torch", "onnxscript", "onnx"), converts_from="torch"),
-    EngineInfo("keras-tf2onnx", "rnn_ref.adapters.converted.keras_tf2onnx:KerasTf2OnnxAdapter", "onnx",
+    EngineInfo("keras-tf2onnx", "keras_tf2onnx:KerasTf2OnnxAdapter", "onnx",
                "the keras engine's layers converted by tf2onnx, run on onnxruntime",
                packages=("tensorflow", "tf2onnx", "onnxruntime"), converts_from="keras"),
-    EngineInfo("onnx2torch", "rnn_ref.adapters.converted.onnx_to_torch:OnnxToTorchAdapter", "onnx",
+    EngineInfo("onnx2torch", "onnx_to_torch:OnnxToTorchAdapter", "onnx",
                "the onnx engine's model converted to torch by onnx2torch, run in torch",
                packages=("onnx2torch", "torch"), converts_from="onnx"),
 )

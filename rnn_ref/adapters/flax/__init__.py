@@ -6,8 +6,8 @@
 from rnn_ref.adapters.engine_info import EngineInfo
 
 ENGINES = (
-    EngineInfo("flax", "rnn_ref.adapters.flax.nnx:FlaxAdapter", "flax",
+    EngineInfo("flax", "nnx:FlaxAdapter", "flax",
                "Flax NNX SimpleCell / LSTMCell / GRUCell unrolled by nnx.RNN, nnx.Bidirectional per level"),
-    EngineInfo("flax-optimized", "rnn_ref.adapters.flax.nnx:FlaxOptimizedAdapter", "flax",
+    EngineInfo("flax-optimized", "nnx:FlaxOptimizedAdapter", "flax",
                "Flax NNX OptimizedLSTMCell (stacked dense_i / dense_h) in the flax engine's containers"),
 )

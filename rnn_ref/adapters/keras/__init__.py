@@ -9,25 +9,23 @@ from functools import partial
 
 from rnn_ref.adapters.engine_info import EngineInfo
 from rnn_ref.adapters.file_format import NPZ, FileFormat
-from rnn_ref.adapters.keras.backend import KERAS_ENGINES, backend_mismatch
+from rnn_ref.adapters.keras.backend import backend_mismatch
 
 ENGINES = (
-    EngineInfo("keras", "rnn_ref.adapters.keras.layers:KerasAdapter", "tensorflow",
+    EngineInfo("keras", "layers:KerasAdapter", "tensorflow",
                "Keras 3 on TensorFlow: RNN(StackedRNNCells) and Bidirectional(RNN(cell)) per level",
                condition=partial(backend_mismatch, "tensorflow")),
-    EngineInfo("keras-jax", "rnn_ref.adapters.keras.layers:KerasJaxAdapter", "keras-jax",
+    EngineInfo("keras-jax", "layers:KerasJaxAdapter", "keras-jax",
                "Keras 3 on JAX (KERAS_BACKEND=jax): the keras engine's layers and mapping",
                packages=("keras", "jax"), condition=partial(backend_mismatch, "jax")),
-    EngineInfo("keras-torch", "rnn_ref.adapters.keras.layers:KerasTorchAdapter", "keras-torch",
+    EngineInfo("keras-torch", "layers:KerasTorchAdapter", "keras-torch",
                "Keras 3 on PyTorch (KERAS_BACKEND=torch): the keras engine's layers and mapping",
                packages=("keras", "torch"), condition=partial(backend_mismatch, "torch")),
 )
 
 FORMATS = (
-    FileFormat(NPZ, "keras", KERAS_ENGINES, described="keras .npz files (get_weights order)",
-               named=False, positional="get_weights"),
-    FileFormat(".weights.h5", "keras", KERAS_ENGINES, described="Keras .weights.h5 files", package="keras",
-               extra="tensorflow", reader="rnn_ref.adapters.keras.files:read_keras_h5_shapes",
-               writer="rnn_ref.adapters.keras.files:h5_writer", loader="rnn_ref.adapters.keras.files:load_h5",
-               named=False, positional="get_weights", through_engine=True),
+    FileFormat(NPZ, described="keras .npz files (get_weights order)", named=False, positional="get_weights"),
+    FileFormat(".weights.h5", described="Keras .weights.h5 files", package="keras", extra="tensorflow",
+               reader="files:read_keras_h5_shapes", writer="files:h5_writer", loader="files:load_h5", named=False,
+               positional="get_weights", through_engine=True),
 )

@@ -8,16 +8,13 @@ from rnn_ref.adapters.engine_info import EngineInfo
 from rnn_ref.adapters.file_format import FileFormat
 
 ENGINES = (
-    EngineInfo("gluon", "rnn_ref.adapters.mxnet.fused:GluonAdapter", "mxnet",
-               "MXNet Gluon 1.9.1 fused mx.gluon.rnn.RNN / LSTM / GRU"),
-    EngineInfo("gluon-cell", "rnn_ref.adapters.mxnet.cells:GluonCellAdapter", "mxnet",
+    EngineInfo("gluon", "fused:GluonAdapter", "mxnet", "MXNet Gluon 1.9.1 fused mx.gluon.rnn.RNN / LSTM / GRU"),
+    EngineInfo("gluon-cell", "cells:GluonCellAdapter", "mxnet",
                "MXNet Gluon 1.9.1 RNNCell / LSTMCell / GRUCell in SequentialRNNCell, unrolled"),
 )
 
 FORMATS = (
-    FileFormat(".params", "mxnet", tuple(row.name for row in ENGINES), described="Gluon .params files",
-               package="mxnet", extra="mxnet", reader="rnn_ref.adapters.mxnet.files:read_gluon_params",
-               writer="rnn_ref.adapters.mxnet.files:params_writer",
-               loader="rnn_ref.adapters.mxnet.files:load_through_gluon",
-               size_names="rnn_ref.adapters.mxnet.files:gluon_structural_name", named=False, through_engine=True),
+    FileFormat(".params", described="Gluon .params files", package="mxnet", extra="mxnet",
+               reader="files:read_gluon_params", writer="files:params_writer", loader="files:load_through_gluon",
+               size_names="files:gluon_structural_name", named=False, through_engine=True),
 )
