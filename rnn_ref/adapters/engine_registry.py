@@ -50,7 +50,7 @@ def declared_format(family: str, declared: FileFormat) -> FileFormat:
     """A family's format with what its declaration leaves out filled in: the family's name, and
     every engine of the family where it names none."""
     rows = importlib.import_module(f"rnn_ref.adapters.{family}").ENGINES
-    hooks = {hook: in_family(family, path) for hook in HOOKS if (path := getattr(declared, hook))}
+    hooks: dict[str, Any] = {hook: in_family(family, path) for hook in HOOKS if (path := getattr(declared, hook))}
     return dataclasses.replace(declared, family=declared.family or family,
                                engines=declared.engines or tuple(row.name for row in rows), **hooks)
 
