@@ -28,7 +28,7 @@ from rnn_ref.cli.check import EngineReport
 from rnn_ref.cli.conversions import END, START, converter_engines, render, update
 from rnn_ref.core.compare import Comparison
 from rnn_ref.core.errors import UnsupportedCase
-from rnn_ref.core.state import RNNOutput
+from rnn_ref.core.state import RNNOutput, State
 from rnn_ref.judge.runner import FAIL, PASS, UNSUPPORTED, CaseResult
 
 
@@ -132,6 +132,7 @@ class ReferenceConverted(ConvertedAdapter):
 @pytest.fixture()
 def converted(monkeypatch):
     monkeypatch.setattr(ReferenceConverted, "artifacts", ArtifactCache(size=2))
+    monkeypatch.setattr(ReferenceConverted, "sessions", ArtifactCache(size=2))
     CONVERTED.clear()
     return ReferenceConverted()
 
@@ -199,3 +200,54 @@ def test_one_changed_weight_converts_afresh(converted):
     result = converted.run(SPEC, converted.build(SPEC, nudged), x)
     assert len(CONVERTED) == 2
     np.testing.assert_array_equal(result.output, forward(SPEC, nudged, x, precision="input").output)
+
+
+def run_on(adapter, spec, params, x, state=None, lengths=None):
+    return adapter.run(spec, adapter.build(spec, params), x, state, lengths)
+
+
+@pytest.mark.parametrize("differs", ["mode", "layout", "state", "lengths", "dtype"])
+def test_the_same_weights_in_another_configuration_convert_afresh(converted, monkeypatch, differs):
+    """rnn_tanh and rnn_relu, TNC and NTC have the same weights: only the key's other parts keep
+    their artifacts apart, so each one that differs must convert afresh and give its own answer."""
+    monkeypatch.setattr(ReferenceConverted, "artifacts", ArtifactCache(size=8))
+    monkeypatch.setattr(ReferenceConverted, "sessions", ArtifactCache(size=8))
+    monkeypatch.setattr(ReferenceConverted, "declared_limits", ())
+    tanh = RNNSpec("rnn_tanh", 3, 4)
+    other = {"mode": RNNSpec("rnn_relu", 3, 4), "layout": RNNSpec("rnn_tanh", 3, 4, layout="NTC")}.get(differs, tanh)
+    params = Params.random(tanh, seed=5, dtype=np.float32)
+    x = np.random.default_rng(2).standard_normal((4, 2, 3)).astype(np.float32)
+    run_on(converted, tanh, params, x)
+    second_params = Params(other, {name: block.copy() for name, block in params.items()})
+    second_x, state, lengths = x, None, None
+    if differs == "state":
+        state = State(np.full((1, 2, 4), 0.5, np.float32))
+    if differs == "lengths":
+        lengths = np.array([4, 2])
+    if differs == "dtype":
+        second_params, second_x = second_params.astype(np.float64), x.astype(np.float64)
+    result = run_on(converted, other, second_params, second_x, state, lengths)
+    assert len(CONVERTED) == 2, f"a {differs} that differs must not reuse the first artifact"
+    if differs in ("mode", "layout", "dtype"):  # this toy runtime feeds x alone: state and lengths it ignores
+        np.testing.assert_array_equal(result.output, forward(other, second_params, second_x, precision="input").output)
+
+
+class OtherRuntime(ReferenceConverted):
+    """The same source and tool as ReferenceConverted, run elsewhere: its session is its own kind of
+    object, and its outputs are negated, to tell the two apart."""
+
+    name = "reference-converted-elsewhere"
+    runtime = Runtime("negating", lambda params: {"negating": params},
+                      lambda session, feeds: [-v for v in run_reference(session["negating"], feeds)],
+                      lambda: "negating runtime")
+
+
+def test_two_runtimes_share_the_artifact_and_keep_their_own_sessions(converted, monkeypatch):
+    monkeypatch.setattr(ReferenceConverted, "declared_limits", ())
+    elsewhere = OtherRuntime()
+    assert elsewhere.artifacts is converted.artifacts and elsewhere.sessions is converted.sessions
+    params = Params.random(SPEC, seed=6, dtype=np.float32)
+    x = np.random.default_rng(3).standard_normal((3, 2, 3)).astype(np.float32)
+    here, there = run_on(converted, SPEC, params, x), run_on(elsewhere, SPEC, params, x)
+    assert len(CONVERTED) == 1  # the tool ran once for both engines
+    np.testing.assert_array_equal(there.output, -here.output)  # each runtime's own session answered

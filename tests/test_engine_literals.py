@@ -62,6 +62,13 @@ def names_a_file(text: str, suffixes: tuple[str, ...]) -> str | None:
     return None
 
 
+def named_engine(text: str, engines: set[str]) -> bool:
+    """An engine's name stands in ``text`` as a word of its own: ``"torch"``, ``"run it on torch"``,
+    ``"torch-"`` (a family prefix), ``"torch.save"``; not inside another word or name
+    (``"torch_like"``, ``"torchvision"``, ``"PyTorch"``, the module path ``"rnn_ref.adapters.torch"``)."""
+    return any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w])", text) for name in engines)
+
+
 def literals(source: str, engines: set[str], suffixes: tuple[str, ...]) -> list[tuple[int, str, str]]:
     """(line, the constant, why) for every non-docstring string constant of ``source`` that is an
     engine's name or names a framework file."""
@@ -71,7 +78,7 @@ def literals(source: str, engines: set[str], suffixes: tuple[str, ...]) -> list[
     for node in ast.walk(tree):
         if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in docstrings:
             continue
-        if node.value in engines:
+        if named_engine(node.value, engines):
             hits.append((node.lineno, node.value, "an engine's name"))
         elif (suffix := names_a_file(node.value, suffixes)) is not None:
             hits.append((node.lineno, node.value, f"a {suffix} file"))
@@ -105,8 +112,12 @@ ENGINES = {"torch", "keras", "onnx", "torch-onnx"}
     ('domains = ("", "ai.onnx")', "a .onnx file"),
     ('message = f"{path}: --prefix applies to state_dicts (.pt) only"', "a .pt file"),
     ('default = "model.tflite"', "a .tflite file"),
-    ('help = "Formats: torch .pt/.npz, canonical .npz"', "a .pt file"),
+    ('help = "Formats: state_dicts .pt/.npz, canonical .npz"', "a .pt file"),
     ('class C:\n    """Doc."""\n    kind = "onnx"', "an engine's name"),
+    ('message = "run it on torch"', "an engine's name"),
+    ('message = f"{a} keras only"', "an engine's name"),
+    ('if engine.startswith("torch-"): pass', "an engine's name"),
+    ('hint = "written by torch.save"', "an engine's name"),
 ])
 def test_a_planted_literal_is_found(planted, why):
     hits = literals(planted, ENGINES, framework_suffixes())
@@ -118,7 +129,7 @@ def test_a_planted_literal_is_found(planted, why):
     'def f():\n    """Reads a torch .pt state_dict."""\n    return 1',
     'class C:\n    """The keras model\'s .weights.h5."""',
     'MOVED = {"rnn_ref.params": "rnn_ref.core.params"}',  # module paths, as the deprecated re-exports name them
-    'name = "torch_like_engine"; other = "a torch-cell-ish word"',  # an engine's name inside another word
+    'name = "torch_like_engine"; other = "torchvision, PyTorch and kerasy words"',  # inside another word
     'x = ".npz"; y = "weights.npz"',  # rnn_ref's own container
     'message = f"{path}: not a readable {what} ({problem})"',
     'kind = "parameters"; note = "the onnxruntime session"',  # a suffix's letters without its dot
@@ -127,6 +138,14 @@ def test_what_is_not_a_literal_of_an_engine_is_not_found(innocent):
     assert literals(innocent, ENGINES, framework_suffixes()) == []
 
 
-def test_the_suffixes_come_from_the_declarations_too():
+def test_the_suffixes_come_from_the_declarations_too(monkeypatch):
     """A format a family declares is scanned for without being added to the fixed list."""
-    assert {f.suffix for f in file_formats() if f.suffix != NPZ} <= set(framework_suffixes())
+    import sys
+
+    from rnn_ref.adapters.file_format import FileFormat
+
+    declared = (*file_formats(), FileFormat(".mlpackage", "mlx", ("mlx",), described="planted"))
+    monkeypatch.setattr(sys.modules[__name__], "file_formats", lambda: declared)
+    assert ".mlpackage" not in KNOWN_SUFFIXES
+    assert literals('path = "model.mlpackage"', ENGINES, framework_suffixes()) == [
+        (1, "model.mlpackage", "a .mlpackage file")]

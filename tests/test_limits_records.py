@@ -194,8 +194,7 @@ DERIVED = {"unsupported_reason", "known_defect", "defect_signature",
            "gradient_unsupported_reason", "gradient_known_defect"}
 
 
-@pytest.mark.parametrize("engine", [name for name, info in ENGINES.items()
-                                    if not info.adapter.startswith("rnn_ref.adapters.converted.")])
+@pytest.mark.parametrize("engine", list(ENGINES))
 def test_built_in_adapters_declare_records_and_write_no_limit_method(engine):
     """What a built-in engine cannot do, or does wrong, is its records: nothing typed beside them."""
     adapter_class = type(adapter_object(engine))

@@ -257,3 +257,20 @@ def test_torch_onnx_reference_runs_float64_which_onnxruntime_cannot(engine_or_sk
     for tensor in ("output", "h_n", "c_n"):
         comparison = compare(tensor, getattr(got, tensor), getattr(want, tensor), TOLERANCES["float64"])
         assert comparison.passed, comparison.describe()
+
+
+def test_the_exporter_unrolls_a_relu_rnn_so_onnx_reference_runs_it(engine_or_skip):
+    """torch.onnx.export writes nn.RNN(nonlinearity="relu") as MatMul / Add / Relu nodes, no ONNX RNN
+    node: the evaluator's RNN op, which knows Tanh and Affine only (NO_RELU), is never asked."""
+    engine_or_skip("torch-onnx-reference")
+    import onnx
+    import torch
+
+    from rnn_ref.adapters.converted.torch_onnx import export_to_onnx, exporting_module
+    from rnn_ref.adapters.torch.fused import TorchAdapter
+
+    spec = RNNSpec("rnn_relu", 3, 4)
+    layer = TorchAdapter().build(spec, Params.random(spec, dtype=np.float32))
+    model = onnx.load_from_string(export_to_onnx(exporting_module(spec, layer, False), (torch.zeros(5, 1, 3),)))
+    ops = {node.op_type for node in model.graph.node}
+    assert "RNN" not in ops and {"MatMul", "Relu"} <= ops, ops

@@ -12,7 +12,8 @@ import pytest
 #: Python 3.10 has no tomllib; every tox env runs 3.11
 tomllib = pytest.importorskip("tomllib", reason="the packaging tests read pyproject.toml with tomllib (Python 3.11+)")
 
-FRAMEWORKS = ("torch", "tensorflow", "keras", "mxnet", "jax", "flax")
+FRAMEWORKS = ("torch", "tensorflow", "keras", "mxnet", "jax", "flax", "onnx", "onnxruntime", "onnxscript", "tf2onnx",
+              "onnx2torch")
 
 
 def test_import_rnn_ref_imports_no_framework():

@@ -51,3 +51,36 @@ def test_every_declared_format_is_complete_and_its_functions_exist():
                 assert module.startswith(f"rnn_ref.adapters.{fmt.family}."), path
                 # the family's file modules import their framework inside functions: NumPy alone imports them
                 assert callable(getattr(importlib.import_module(module), function)), path
+
+
+# --------------------------------------------------------------------------- the registry refuses what cannot be
+def test_an_engine_name_two_families_declare_is_refused_naming_both():
+    from rnn_ref.adapters.engine_info import EngineInfo
+    from rnn_ref.adapters.engine_registry import checked_rows
+
+    row = EngineInfo("torch", "fused:TorchAdapter", "torch", "a layer")
+    assert list(checked_rows([("torch", row)])) == ["torch"]
+    with pytest.raises(RuntimeError, match=r"engine 'torch' is declared twice: in rnn_ref/adapters/torch/ and in "
+                                           r"rnn_ref/adapters/mlx/"):
+        checked_rows([("torch", row), ("mlx", row)])
+
+
+@pytest.mark.parametrize(("formats", "problem"), [
+    ((FileFormat(".pt", "torch", ("torch-cel",)),), r"the \.pt format of family 'torch' names no engine of the "
+                                                    r"registry: torch-cel"),
+    ((FileFormat(".pt", "torch", ("torch",)), FileFormat(".pt", "onnx", ("onnx",))),
+     r"two file formats declare the suffix \.pt: families 'torch' and 'onnx'"),
+    ((FileFormat(".npz", "keras", ("keras",)), FileFormat(".npz", "keras", ("keras",))),
+     r"engine 'keras' has two \.npz formats"),
+], ids=["unknown-engine", "suffix-twice", "two-npz-for-one-engine"])
+def test_a_broken_format_declaration_is_refused_saying_which(formats, problem):
+    from rnn_ref.adapters.engine_registry import checked_formats
+
+    with pytest.raises(RuntimeError, match=problem):
+        checked_formats(formats, built_in_engines())
+
+
+def test_the_declared_formats_pass_the_registry_checks():
+    from rnn_ref.adapters.engine_registry import checked_formats
+
+    assert checked_formats(file_formats(), built_in_engines()) == file_formats()

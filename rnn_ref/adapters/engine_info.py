@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 def in_family(family: str, path: str) -> str:
     """A family's ``"module:name"`` (``"fused:TorchAdapter"``, relative to ``rnn_ref/adapters/<family>/``)
-    as the full path (``"rnn_ref.adapters.torch.fused:TorchAdapter"``); a full path stays as it is."""
+    as the full path (``"rnn_ref.adapters.torch.fused:TorchAdapter"``); a path of rnn_ref's own
+    (``"rnn_ref.…"``) stays as it is."""
     return path if path.startswith("rnn_ref.") else f"rnn_ref.adapters.{family}.{path}"
 
 

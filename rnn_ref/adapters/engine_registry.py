@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import traceback
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,14 +34,26 @@ from rnn_ref.core.errors import ParamsError
 FAMILIES = ("torch", "keras", "mxnet", "onnx", "converted", "flax")
 
 
+def family_package(family: str) -> Any:
+    """The package ``rnn_ref/adapters/<family>/``, which declares the family's rows (no framework imported)."""
+    return importlib.import_module(f"rnn_ref.adapters.{family}")
+
+
 def built_in_engines() -> dict[str, EngineInfo]:
     """Every family's rows by name, in ``FAMILIES`` order (imports the families' rows, no framework)."""
-    rows = [dataclasses.replace(row, adapter=in_family(family, row.adapter))
-            for family in FAMILIES for row in importlib.import_module(f"rnn_ref.adapters.{family}").ENGINES]
-    engines = {row.name: row for row in rows}
-    if len(engines) != len(rows):
-        raise RuntimeError("two engine families declare the same engine name")
-    return engines
+    return checked_rows([(family, dataclasses.replace(row, adapter=in_family(family, row.adapter)))
+                         for family in FAMILIES for row in family_package(family).ENGINES])
+
+
+def checked_rows(rows: list[tuple[str, EngineInfo]]) -> dict[str, EngineInfo]:
+    """(family, row) pairs as rows by name; a name declared twice raises RuntimeError naming both places."""
+    engines: dict[str, tuple[str, EngineInfo]] = {}
+    for family, row in rows:
+        if row.name in engines:
+            raise RuntimeError(f"engine {row.name!r} is declared twice: in rnn_ref/adapters/{engines[row.name][0]}/ "
+                               f"and in rnn_ref/adapters/{family}/")
+        engines[row.name] = (family, row)
+    return {name: row for name, (_, row) in engines.items()}
 
 
 ENGINES: dict[str, EngineInfo] = built_in_engines()
@@ -49,7 +62,7 @@ ENGINES: dict[str, EngineInfo] = built_in_engines()
 def declared_format(family: str, declared: FileFormat) -> FileFormat:
     """A family's format with what its declaration leaves out filled in: the family's name, and
     every engine of the family where it names none."""
-    rows = importlib.import_module(f"rnn_ref.adapters.{family}").ENGINES
+    rows = family_package(family).ENGINES
     hooks: dict[str, Any] = {hook: in_family(family, path) for hook in HOOKS if (path := getattr(declared, hook))}
     return dataclasses.replace(declared, family=declared.family or family,
                                engines=declared.engines or tuple(row.name for row in rows), **hooks)
@@ -60,12 +73,29 @@ def file_formats() -> tuple[FileFormat, ...]:
     """Every family's weight file formats (``FORMATS``), in ``FAMILIES`` order (no framework imported).
 
     A framework suffix belongs to one format; an engine has at most one format per suffix."""
-    formats = tuple(declared_format(family, f) for family in FAMILIES
-                    for f in getattr(importlib.import_module(f"rnn_ref.adapters.{family}"), "FORMATS", ()))
-    framework = [f.suffix for f in formats if f.suffix != NPZ]
-    per_engine = [(engine, f.suffix) for f in formats for engine in f.engines]
-    if len(set(framework)) != len(framework) or len(set(per_engine)) != len(per_engine):
-        raise RuntimeError("two file formats declare the same suffix")
+    declared = [declared_format(family, declaration)
+                for family in FAMILIES for declaration in getattr(family_package(family), "FORMATS", ())]
+    return checked_formats(tuple(declared), ENGINES)
+
+
+def checked_formats(formats: tuple[FileFormat, ...], engines: Collection[str]) -> tuple[FileFormat, ...]:
+    """``formats``, each naming engines that exist, a framework suffix in one format only, and no engine
+    with two formats of one suffix; RuntimeError says which declaration breaks which rule."""
+    owners: dict[str, FileFormat] = {}
+    seen: set[tuple[str, str]] = set()
+    for fmt in formats:
+        unknown = [engine for engine in fmt.engines if engine not in engines]
+        if unknown:
+            raise RuntimeError(f"the {fmt.suffix} format of family {fmt.family!r} names no engine of the registry: "
+                               f"{', '.join(unknown)}")
+        if fmt.suffix != NPZ and fmt.suffix in owners:
+            raise RuntimeError(f"two file formats declare the suffix {fmt.suffix}: families "
+                               f"{owners[fmt.suffix].family!r} and {fmt.family!r}")
+        owners[fmt.suffix] = fmt
+        for engine in fmt.engines:
+            if (engine, fmt.suffix) in seen:
+                raise RuntimeError(f"engine {engine!r} has two {fmt.suffix} formats")
+            seen.add((engine, fmt.suffix))
     return formats
 
 

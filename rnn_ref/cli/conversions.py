@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = all_cases() if args.cases == "all" else representative_cases()
     configurations = len(cases) // len({case.variant for case in cases})
     case_set = "the whole case matrix" if args.cases == "all" else "the recorded subset of the matrix " \
-        f"({configurations} layer/input configurations × every variant, as rnn_ref/golden/fixtures.py records them)"
+        f"({configurations} layer/input configurations × every variant, as rnn_ref/golden/manifest.py chooses them)"
     reports = [run_engine(engine, cases) for engine in engines]
     command = "python -m rnn_ref.cli.conversions" + (" --cases representative" if args.cases != "all" else "")
     table = render(reports, command + " --update README.md", case_set)

@@ -139,7 +139,7 @@ def check_zip_entry(info: zipfile.ZipInfo, on_disk: int) -> None:
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise ValueError(f"member {info.filename!r} is compressed with method {info.compress_type}; "
                          "rnn_ref reads stored or deflated members (as numpy.savez, savez_compressed and "
-                         "torch.save write them)")
+                         "PyTorch's save writes them)")
     if info.compress_size > on_disk:
         raise ValueError(f"member {info.filename!r} claims {info.compress_size} compressed bytes, more than "
                          f"the whole file ({on_disk} bytes)")
@@ -157,7 +157,7 @@ def check_inflation(infos: Iterable[zipfile.ZipInfo], on_disk: int) -> None:
     if total > max(INFLATION_ALLOWANCE, MAX_INFLATION * on_disk):
         raise ValueError(f"its {on_disk} bytes inflate to {total} bytes of arrays, more than {MAX_INFLATION} "
                          "times the file; float weights compress far less (a zip bomb?). Save it uncompressed "
-                         "(numpy.savez, torch.save) if it is genuine")
+                         "(numpy.savez, PyTorch's save) if it is genuine")
 
 
 def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, NpyHeader]:

@@ -9,12 +9,15 @@ declares the three, its feeds and outputs, and its limits as records (rnn_ref.ca
 the capabilities are declared too: a converted model runs for inference only
 (``differentiable = False``: the gradients of the layer it came from are the source engine's).
 
-A conversion takes seconds, so its sessions are kept in one bounded cache (``ARTIFACTS``, the
+A conversion takes seconds, so its artifacts are kept in one bounded cache (``ARTIFACTS``, the
 last ``ARTIFACT_CACHE_SIZE``), keyed by the digest of everything the conversion depends on:
-the engine, the spec, the dtype, whether an initial state and lengths are fed, the input's
-shape where the tool traces at fixed sizes, and the native weights by name and bytes. A second
-run of the same layer configuration reuses the session; anything that differs in one byte
-converts afresh, so the cache saves time and never changes a verdict.
+the source engine's adapter, the tool, the spec, the dtype, whether an initial state and
+lengths are fed, the feeds' dtypes and, where the tool traces at fixed sizes, their shapes, and
+the native weights by name and bytes. Two engines that take the same source through the same
+tool to different runtimes (torch-onnx, torch-onnx-reference) share the artifact; the sessions
+are kept apart (``SESSIONS``, keyed by the artifact's key and the runtime). A second run of the
+same layer configuration reuses both; anything that differs in one byte converts afresh, so
+the cache saves time and never changes a verdict.
 
 Frameworks are imported lazily: the rows of a converted engine need NumPy alone.
 """
@@ -81,22 +84,23 @@ class ConvertedLayer:
 
 
 #: How many converted sessions the cache keeps: more than the layer configurations of the
-#: recorded subset (rnn_ref/golden/fixtures.py), so recording fixtures twice converts once.
+#: recorded subset (rnn_ref/golden/manifest.py), so recording fixtures twice converts once.
 ARTIFACT_CACHE_SIZE = 256
 
 
 class ArtifactCache:
-    """The sessions of the last ``size`` conversions, by the digest of what the conversion depends on."""
+    """The last ``size`` values made (artifacts, or sessions of them), by the digest of what they depend on."""
 
     def __init__(self, size: int = ARTIFACT_CACHE_SIZE) -> None:
         self.size = size
         self._sessions: OrderedDict[bytes, Any] = OrderedDict()
         # a run abandoned at its deadline may finish its conversion in its own thread later
         self._lock = threading.Lock()
+        #: how many values were made (for the artifacts: how many times a tool ran)
         self.conversions = 0
 
-    def session(self, key: bytes, make: Callable[[], Any]) -> Any:
-        """The session kept for ``key``, else ``make()``'s (the tool runs), kept for the next run."""
+    def value(self, key: bytes, make: Callable[[], Any]) -> Any:
+        """The value kept for ``key``, else ``make()``'s (the tool or the runtime runs), kept for the next run."""
         with self._lock:
             if key in self._sessions:
                 self._sessions.move_to_end(key)
@@ -115,8 +119,10 @@ class ArtifactCache:
             self._sessions.clear()
 
 
-#: The one cache of converted sessions, shared by every converted engine (the key names the engine).
+#: The one cache of converted artifacts, shared by every converted engine (the key names the source and the tool).
 ARTIFACTS = ArtifactCache()
+#: The runtimes' sessions of those artifacts (the key adds the runtime).
+SESSIONS = ArtifactCache()
 
 
 def onnx_session(model: bytes) -> Any:
@@ -160,6 +166,7 @@ class ConvertedAdapter(Adapter):
     runtime: ClassVar[Runtime]
     version_from: ClassVar[tuple[str, ...]] = ("source", "tool", "runtime")
     artifacts: ClassVar[ArtifactCache] = ARTIFACTS
+    sessions: ClassVar[ArtifactCache] = SESSIONS
 
     def __init__(self) -> None:
         self.source = type(self).source_adapter()
@@ -205,17 +212,23 @@ class ConvertedAdapter(Adapter):
 
     # ---------------------------------------------------------------- a run
     def conversion_key(self, spec: RNNSpec, layer: ConvertedLayer, conversion: Conversion) -> bytes:
-        """The digest of everything the conversion depends on (rnn_ref/adapters/_support/run_memo.py)."""
-        shape = [*conversion.feeds[0].shape] if self.tool.fixed_shapes else []
+        """The digest of everything the conversion depends on (rnn_ref/adapters/_support/run_memo.py):
+        not the runtime, which only loads the artifact."""
+        source = type(self.source)
+        feeds = [part for feed in conversion.feeds
+                 for part in (feed.dtype.str, *(feed.shape if self.tool.fixed_shapes else ()), "|")]
         weights = [part for name, array in self.native_arrays(spec, layer).items() for part in (name, array)]
-        return digest([self.name, self.tool.name, "spec", spec, "dtype", conversion.dtype,
-                       "state", conversion.with_state, "lengths", conversion.with_lengths,
-                       "shape", len(shape), *shape, "weights", *weights])
+        return digest([f"{source.__module__}.{source.__qualname__}", self.tool.name, "spec", spec,
+                       "dtype", conversion.dtype, "state", conversion.with_state, "lengths", conversion.with_lengths,
+                       "feeds", len(conversion.feeds), *feeds, "weights", *weights])
 
     def session(self, spec: RNNSpec, layer: ConvertedLayer, conversion: Conversion) -> Any:
-        """The runtime's session of the layer converted for ``conversion`` (converted once per configuration)."""
-        return self.artifacts.session(self.conversion_key(spec, layer, conversion),
-                                      lambda: self.runtime.load(self.tool.convert(layer.native, conversion)))
+        """The runtime's session of the layer converted for ``conversion`` (converted once per configuration,
+        loaded once per runtime)."""
+        key = self.conversion_key(spec, layer, conversion)
+        artifact = self.artifacts.value(key, lambda: self.tool.convert(layer.native, conversion))
+        loaded = digest([key.hex(), "runtime", self.runtime.name])
+        return self.sessions.value(loaded, lambda: self.runtime.load(artifact))
 
     def run(self, spec: RNNSpec, layer: ConvertedLayer, x: np.ndarray, initial_state: State | None = None,
             lengths: np.ndarray | None = None) -> RNNOutput:

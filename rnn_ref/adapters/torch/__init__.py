@@ -10,7 +10,8 @@ from rnn_ref.adapters.file_format import FileFormat
 
 ENGINES = (
     EngineInfo("torch", "fused:TorchAdapter", "torch", "torch.nn.RNN / LSTM / GRU (fused; oneDNN for float32 on CPU)"),
-    EngineInfo("torch-cell", "cells:TorchCellAdapter", "torch", "torch.nn.RNNCell / LSTMCell / GRUCell, unrolled"),
+    EngineInfo("torch-cell", "cells:TorchCellAdapter", "torch",
+               "torch.nn.RNNCell / LSTMCell / GRUCell unrolled by the adapter"),
 )
 
 FORMATS = (
