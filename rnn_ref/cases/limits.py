@@ -85,7 +85,7 @@ def modes(*names: str) -> When:
 
 
 #: the plain recurrent cell, either activation (``rnn_tanh``, ``rnn_relu``)
-VANILLA = When(lambda c: c.spec.mode in ("rnn_tanh", "rnn_relu"), "RNN")
+VANILLA = When(modes("rnn_tanh", "rnn_relu").test, "RNN")
 
 
 def layers_from(count: int) -> When:

@@ -15,9 +15,7 @@ slowest tool tens of seconds): the whole matrix takes hours for the slowest conv
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +23,9 @@ from pathlib import Path
 from rnn_ref.adapters import ENGINES, load_adapter
 from rnn_ref.cases.matrix import VARIANTS, Case, all_cases
 from rnn_ref.cli.check import EngineReport, error_text, terminal_progress
+from rnn_ref.cli.docs import between_markers
 from rnn_ref.core.compare import Comparison
+from rnn_ref.core.files import atomic_write_text
 from rnn_ref.judge.runner import FAIL, FAILING, KNOWN_DEFECT, PASS, UNSUPPORTED, CaseResult, rerun_command, run_case
 
 START, END = "<!-- conversions:start -->", "<!-- conversions:end -->"
@@ -92,16 +92,11 @@ def render(reports: list[EngineReport], command: str, case_set: str) -> str:
 
 def update(path: Path, table: str) -> None:
     """Replace the text between the markers in ``path``, atomically."""
-    text = path.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"{path}: no {START} ... {END} markers")
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(f"{head}{START}\n{table}\n{END}{tail}")
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+    try:
+        updated = between_markers(path.read_text(encoding="utf-8"), START, END, table)
+    except ValueError as error:
+        raise SystemExit(f"{path}: {error}") from None
+    atomic_write_text(path, updated)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -135,12 +135,18 @@ def engine_table() -> str:
     return "\n".join([ENGINE_TABLE_HEADER, *rows])
 
 
+def between_markers(text: str, start: str, end: str, body: str) -> str:
+    """``text`` with what stands between the lines ``start`` and ``end`` replaced by ``body``
+    (the README's generated tables); ValueError when a marker is missing."""
+    if start not in text or end not in text:
+        raise ValueError(f"no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
 def with_engine_table(text: str) -> str:
     """``text`` (the README) with the engine table between its markers regenerated."""
-    if ENGINES_START not in text or ENGINES_END not in text:
-        raise ValueError(f"no {ENGINES_START} ... {ENGINES_END} markers")
-    head, rest = text.split(ENGINES_START, 1)
-    return f"{head}{ENGINES_START}\n{engine_table()}\n{ENGINES_END}{rest.split(ENGINES_END, 1)[1]}"
+    return between_markers(text, ENGINES_START, ENGINES_END, engine_table())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
