@@ -147,3 +147,33 @@ def test_long_sequences_match_the_reference_with_the_scan_compiled(engine, case_
     case = dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
     result = run_case(engine_or_skip(engine), case)
     assert result.status == PASS, f"{case_id} at {case.steps} steps (not the matrix case):\n{result.report()}"
+
+
+@pytest.mark.parametrize(("engine", "case_id", "steps"), [
+    ("flax", "lstm-L2-bi-TNC-h0-len-f32", 6), ("flax", "rnn_relu-L1-uni-NTC-f64", 6),
+    ("flax", "gru-L2-uni-NTC-h0-len-nobias-f32", 6), ("flax-optimized", "lstm-L1-bi-NTC-h0-len-f64", 6),
+    ("flax", "rnn_tanh-L1-bi-TNC-h0-len-f32", "compiled")])
+def test_a_gradient_run_computes_the_plain_forward_bit_for_bit(engine, case_id, steps, engine_or_skip):
+    """jax.vjp of the module's pure call (nnx.split, then nnx.merge inside) runs the levels ``run``
+    runs, executed the same way (op by op, or the scan compiled from ``COMPILED_FROM_STEPS`` steps),
+    so the forward it computes on the way is ``run``'s, bit for bit, and the runner may judge a
+    case's forward test from it. Even without an initial state: nnx.RNN then draws its zero carry
+    through the cells' Rngs, which the gradient run hands in as inputs."""
+    import dataclasses
+
+    from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS
+    from rnn_ref.cases.cotangents import case_cotangents
+    from rnn_ref.cases.matrix import case_by_id
+
+    adapter = engine_or_skip(engine)
+    case = case_by_id(case_id)
+    if steps == "compiled":
+        case = dataclasses.replace(case, steps=COMPILED_FROM_STEPS)
+    data = case.data()
+    layer = adapter.build(case.spec, data.params)
+    plain = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+    differentiated = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths,
+                                           case_cotangents(case))
+    for name in ("output", "h_n", "c_n"):
+        np.testing.assert_array_equal(getattr(differentiated.output, name), getattr(plain, name), err_msg=name)
+    assert list(differentiated.native) == list(adapter.native_arrays(case.spec, layer))

@@ -165,3 +165,27 @@ def test_stacked_cells_with_a_single_cell_accept_a_mask_off_tensorflow(engine, e
     rnn = keras.layers.RNN(keras.layers.StackedRNNCells([keras.layers.GRUCell(H)]), return_sequences=True)
     out = numpy(keras, rnn(X.astype(np.float32), mask=MASK))
     assert out.shape == (N, T, H)
+
+
+@pytest.mark.parametrize("case_id", ["lstm-L2-bi-NTC-h0-len-f32", "gru_reset_before-L2-uni-TNC-len-f64",
+                                     "rnn_relu-L1-uni-NTC-h0-f64", "gru-L1-bi-TNC-h0-lenshort-f32"])
+def test_a_gradient_run_computes_the_plain_forward_bit_for_bit_on_every_backend(keras_engine, case_id):
+    """Each backend's autodiff (tf.GradientTape, jax.vjp of the stateless call, torch.autograd) runs
+    the layers ``run`` runs, executed the same way (op by op on JAX), so the forward it computes
+    on the way is ``run``'s, bit for bit: a case's forward test may judge it
+    (rnn_ref.judge.runner.ForwardsOfGradientRuns) instead of running the layers again."""
+    from rnn_ref.cases.cotangents import case_cotangents
+    from rnn_ref.cases.matrix import case_by_id
+
+    _, adapter, _ = keras_engine
+    adapter = type(adapter)()  # an empty run memo: both runs are computed here
+    case = case_by_id(case_id)
+    data = case.data()
+    layer = adapter.build(case.spec, data.params)
+    plain = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
+    differentiated = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths,
+                                           case_cotangents(case))
+    for name in ("output", "h_n", "c_n"):
+        np.testing.assert_array_equal(getattr(differentiated.output, name), getattr(plain, name), err_msg=name)
+    assert differentiated.x.dtype == data.x.dtype and differentiated.x.shape == data.x.shape
+

@@ -180,14 +180,19 @@ def test_keras_declares_whether_run_is_what_run_gradients_differentiates():
 
 
 @pytest.mark.parametrize("engine", ["keras-jax", "keras-torch"])
-def test_keras_on_other_backends_declares_gradients_a_limit_as_a_record(engine):
-    from rnn_ref.adapters.keras.layers import GRADIENTS_NEED_TENSORFLOW, NO_PROJECTION
+def test_keras_on_other_backends_differentiates_with_the_forward_defect_carried_to_gradients(engine):
+    """Every backend differentiates with its own autodiff: no gradient-only limit. Its float64
+    defect (a forward rounded to float32) is a gradient defect too: the gradient of a wrong function."""
+    from rnn_ref.adapters.keras.layers import NO_PROJECTION
 
     adapter = adapter_object(engine)
-    assert type(adapter).limits == (NO_PROJECTION,) and type(adapter).gradient_limits == (GRADIENTS_NEED_TENSORFLOW,)
-    assert adapter.expectation(LSTM, "float32", False, gradients=True).unsupported == GRADIENTS_NEED_TENSORFLOW
+    assert adapter.differentiable
+    assert type(adapter).limits == (NO_PROJECTION,) and type(adapter).gradient_limits == ()
+    assert adapter.expectation(LSTM, "float32", False, gradients=True).unsupported is None
     assert adapter.expectation(PROJECTED, "float32", False, gradients=True).unsupported == NO_PROJECTION
     assert adapter.expectation(LSTM, "float64", False).signature is COMPUTES_IN_FLOAT32
+    assert adapter.expectation(LSTM, "float64", False, gradients=True).defect == adapter.known_defect(
+        LSTM, "float64", False)
 
 
 DERIVED = {"unsupported_reason", "known_defect", "defect_signature",

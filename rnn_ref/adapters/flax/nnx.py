@@ -61,12 +61,14 @@ from rnn_ref.adapters._support.execution import runs_compiled
 from rnn_ref.adapters._support.jax_eager import op_by_op
 from rnn_ref.adapters._support.layer_reuse import BuiltLayers
 from rnn_ref.adapters.adapter import PADDED_ZEROS, Adapter
+from rnn_ref.adapters.flax.gradients import nnx_gradients
+from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.limits import BIAS, PROJECTION, RESET_BEFORE, Limit, modes
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.core.params import Params, unit_prefix
 from rnn_ref.core.spec import RNNSpec
-from rnn_ref.core.state import RNNOutput, State, present
+from rnn_ref.core.state import RNNOutput, present
 
 #: LSTMCell's per-gate Linear modules, input side and recurrent side, in canonical gate order.
 LSTM_INPUT = {"i": "ii", "f": "if_", "g": "ig", "o": "io"}
@@ -235,44 +237,56 @@ class FlaxAdapter(Adapter):
         names = list(self.mapping(spec).native_shapes)
         return {name: arrays[name] for name in names} | {k: v for k, v in arrays.items() if k not in names}
 
-    def carry(self, spec: RNNSpec, initial_state: State | None, unit: int) -> Any:
-        """One unit's initial carry in Flax's order: LSTM (c, h), else h."""
-        import jax.numpy as jnp
-
-        if initial_state is None:
+    def carry(self, spec: RNNSpec, h0: Any, c0: Any, unit: int) -> Any:
+        """One unit's initial carry in Flax's order: LSTM (c, h), else h; None when no state was given.
+        ``h0``, ``c0``: (L·D, N, ·) arrays (or traced JAX arrays), or None."""
+        if h0 is None:
             return None
+        return (c0[unit], h0[unit]) if spec.has_cell_state else h0[unit]
+
+    def forward(self, spec: RNNSpec, module: Any, seq: Any, h0: Any, c0: Any,
+                lengths: np.ndarray | None) -> tuple[Any, Any, Any]:
+        """The levels of ``module`` on ``seq`` (the case's layout) as JAX arrays: (output, h_n, c_n or
+        None), the output zero at padded steps. ``run`` calls it on arrays, the gradient run
+        (rnn_ref/adapters/flax/gradients.py) on traced ones."""
+        jax, _ = import_flax()
+        jnp = jax.numpy
+        time_major = spec.layout == "TNC"
+        seq_lengths = None if lengths is None else jnp.asarray(lengths)
+        finals = []  # per unit, in canonical order: the Flax carry
+        for index, level in enumerate(module.layers):
+            if spec.bidirectional:
+                given = None if h0 is None else tuple(self.carry(spec, h0, c0, unit) for unit in (2 * index, 2 * index + 1))
+                carry, seq = level(seq, initial_carry=given, seq_lengths=seq_lengths, return_carry=True,
+                                   time_major=time_major)
+                finals += list(carry)
+            else:
+                carry, seq = level(seq, initial_carry=self.carry(spec, h0, c0, index), seq_lengths=seq_lengths,
+                                   return_carry=True, time_major=time_major)
+                finals.append(carry)
+        if lengths is not None:  # Flax leaves the cell's values on padded steps; the canonical form is zeros
+            valid = jnp.arange(seq.shape[0 if time_major else 1])[:, None] < seq_lengths[None, :]
+            seq = jnp.where((valid if time_major else valid.T)[..., None], seq, jnp.zeros((), seq.dtype))
         if spec.has_cell_state:
-            return jnp.asarray(present(initial_state.c, "c0")[unit]), jnp.asarray(initial_state.h[unit])
-        return jnp.asarray(initial_state.h[unit])
+            return seq, jnp.stack([h for _, h in finals]), jnp.stack([c for c, _ in finals])
+        return seq, jnp.stack(finals), None
 
     def run(self, spec, layer: FlaxLayers, x, initial_state=None, lengths=None) -> RNNOutput:
         jax, _ = import_flax()
         self.check_supported(spec, str(x.dtype), with_lengths=lengths is not None)
-        time_major = spec.layout == "TNC"
-        seq_lengths = None if lengths is None else jax.numpy.asarray(lengths)
-        seq = jax.numpy.asarray(x)
-        finals = []  # per unit, in canonical order: the Flax carry
-        with self.execution(x.shape[0 if time_major else 1]):
-            for index, level in enumerate(layer.module.layers):
-                if spec.bidirectional:
-                    given = None
-                    if initial_state is not None:
-                        given = tuple(self.carry(spec, initial_state, unit) for unit in (2 * index, 2 * index + 1))
-                    carry, seq = level(seq, initial_carry=given, seq_lengths=seq_lengths, return_carry=True,
-                                       time_major=time_major)
-                    finals += list(carry)
-                else:
-                    carry, seq = level(seq, initial_carry=self.carry(spec, initial_state, index),
-                                       seq_lengths=seq_lengths, return_carry=True, time_major=time_major)
-                    finals.append(carry)
-        output = np.asarray(seq)
-        if lengths is not None:  # Flax leaves the cell's values on padded steps; the canonical form is zeros
-            valid = np.arange(output.shape[0 if time_major else 1])[:, None] < np.asarray(lengths)[None, :]
-            output = np.where((valid if time_major else valid.T)[..., None], output, 0.0).astype(output.dtype)
-        if spec.has_cell_state:
-            return RNNOutput(output, np.stack([np.asarray(h) for _, h in finals]),
-                             np.stack([np.asarray(c) for c, _ in finals]))
-        return RNNOutput(output, np.stack([np.asarray(h) for h in finals]), None)
+        h0 = c0 = None
+        if initial_state is not None:
+            h0 = jax.numpy.asarray(initial_state.h)
+            c0 = jax.numpy.asarray(present(initial_state.c, "c0")) if spec.has_cell_state else None
+        with self.execution(x.shape[0 if spec.layout == "TNC" else 1]):
+            output, h_n, c_n = self.forward(spec, layer.module, jax.numpy.asarray(x), h0, c0, lengths)
+        return RNNOutput(np.asarray(output), np.asarray(h_n), None if c_n is None else np.asarray(c_n))
+
+    def run_gradients(self, spec, layer: FlaxLayers, x, initial_state, lengths,
+                      cotangents: Cotangents) -> EngineGradients:
+        """``jax.vjp`` of the module's pure call (rnn_ref/adapters/flax/gradients.py)."""
+        self.check_gradient_supported(spec, str(x.dtype), lengths is not None)
+        return nnx_gradients(self, spec, layer, x, initial_state, lengths, cotangents)
 
     def execution(self, steps: int) -> contextlib.AbstractContextManager:
         """How ``run`` runs ``steps`` steps: op by op below ``COMPILED_FROM_STEPS``, else as Flax runs

@@ -76,7 +76,7 @@ from rnn_ref.adapters._support.jax_eager import op_by_op
 from rnn_ref.adapters._support.layer_reuse import BuiltLayers
 from rnn_ref.adapters._support.run_memo import RunMemo, digest
 from rnn_ref.adapters.adapter import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
-from rnn_ref.adapters.keras.gradients import tape_gradients
+from rnn_ref.adapters.keras.gradients import keras_gradients
 from rnn_ref.adapters.keras.importing import import_keras as import_keras
 from rnn_ref.adapters.keras.importing import quiet_import_keras as quiet_import_keras
 from rnn_ref.adapters.keras.structure import KERAS_GATE_NAMES as KERAS_GATE_NAMES
@@ -86,7 +86,7 @@ from rnn_ref.adapters.keras.structure import keras_unit_name as keras_unit_name
 from rnn_ref.adapters.keras.structure import keras_unit_rows
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32
-from rnn_ref.cases.limits import ALWAYS, FLOAT64, PROJECTION, Defect, Limit, modes
+from rnn_ref.cases.limits import FLOAT64, PROJECTION, Defect, Limit, modes
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.mapping import WeightMapping, build_mapping
 from rnn_ref.core.params import Params
@@ -323,27 +323,13 @@ class KerasAdapter(Adapter):
 
     def run_gradients(self, spec, layer: KerasLayers, x, initial_state, lengths,
                       cotangents: Cotangents) -> EngineGradients:
-        """tf.GradientTape around the layers (rnn_ref/adapters/keras/gradients.py)."""
+        """The backend's autodiff around the layers: tf.GradientTape, jax.vjp of the stateless call,
+        torch.autograd (rnn_ref/adapters/keras/gradients.py)."""
         self.check_gradient_supported(spec, str(x.dtype), lengths is not None)
-        return tape_gradients(self, spec, layer, x, initial_state, lengths, cotangents)
+        return keras_gradients(self, spec, layer, x, initial_state, lengths, cotangents)
 
 
-#: Gradients are taken with tf.GradientTape, which differentiates TensorFlow tensors only.
-GRADIENTS_NEED_TENSORFLOW = ("gradients are taken with tf.GradientTape, which needs Keras on the TensorFlow backend "
-                             "(the `keras` engine); differentiating this backend's own autodiff is not implemented")
-
-
-class OtherBackendGradients:
-    """The Keras adapter on a backend other than TensorFlow: forward only, gradients a declared limit."""
-
-    declared_limits: ClassVar[tuple[Limit, ...]] = (
-        *KerasAdapter.declared_limits,
-        Limit(GRADIENTS_NEED_TENSORFLOW, ALWAYS, gradients_only=True,
-              label="every case (tf.GradientTape needs Keras on TensorFlow)"),
-    )
-
-
-class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
+class KerasJaxAdapter(KerasAdapter):
     """The same layers and mapping on Keras's JAX backend (``KERAS_BACKEND=jax``)."""
 
     name = "keras-jax"
@@ -360,7 +346,7 @@ class KerasJaxAdapter(OtherBackendGradients, KerasAdapter):
         return op_by_op()
 
 
-class KerasTorchAdapter(OtherBackendGradients, KerasAdapter):
+class KerasTorchAdapter(KerasAdapter):
     """The same layers and mapping on Keras's PyTorch backend (``KERAS_BACKEND=torch``)."""
 
     name = "keras-torch"
