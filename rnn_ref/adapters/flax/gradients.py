@@ -52,7 +52,7 @@ def nnx_gradients(adapter: FlaxAdapter, spec: RNNSpec, layer: FlaxLayers, x: np.
 
     def pure(seq: Any, states: list, params: Any, rest: Any) -> tuple:
         module = nnx.merge(graphdef, params, rest)
-        h0, c0 = (states + [None, None])[:2]
+        h0, c0 = [*states, None, None][:2]
         output, h_n, c_n = adapter.forward(spec, module, seq, h0, c0, lengths)
         return (output, h_n) if c_n is None else (output, h_n, c_n)
 

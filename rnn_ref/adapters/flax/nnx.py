@@ -256,7 +256,8 @@ class FlaxAdapter(Adapter):
         finals = []  # per unit, in canonical order: the Flax carry
         for index, level in enumerate(module.layers):
             if spec.bidirectional:
-                given = None if h0 is None else tuple(self.carry(spec, h0, c0, unit) for unit in (2 * index, 2 * index + 1))
+                units = (2 * index, 2 * index + 1)
+                given = None if h0 is None else tuple(self.carry(spec, h0, c0, unit) for unit in units)
                 carry, seq = level(seq, initial_carry=given, seq_lengths=seq_lengths, return_carry=True,
                                    time_major=time_major)
                 finals += list(carry)
@@ -265,7 +266,7 @@ class FlaxAdapter(Adapter):
                                    return_carry=True, time_major=time_major)
                 finals.append(carry)
         if lengths is not None:  # Flax leaves the cell's values on padded steps; the canonical form is zeros
-            valid = jnp.arange(seq.shape[0 if time_major else 1])[:, None] < seq_lengths[None, :]
+            valid = jnp.arange(seq.shape[0 if time_major else 1])[:, None] < jnp.asarray(lengths)[None, :]
             seq = jnp.where((valid if time_major else valid.T)[..., None], seq, jnp.zeros((), seq.dtype))
         if spec.has_cell_state:
             return seq, jnp.stack([h for _, h in finals]), jnp.stack([c for c, _ in finals])
