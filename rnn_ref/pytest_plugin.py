@@ -59,6 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             "engine ('' or ',') is an error"
         ),
     )
+    group.addoption(
+        "--full-gradients",
+        action="store_true",
+        help=("differentiate the whole case matrix on every selected engine, also on those whose adapter "
+              "declares slow_gradients (by default they differentiate the pairwise subset live)"),
+    )
 
 
 def requested(config: pytest.Config) -> list[str] | None:

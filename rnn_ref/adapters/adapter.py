@@ -58,6 +58,12 @@ class Adapter(ABC):
     #: an adapter that does not declare it is differentiable when its class defines run_gradients
     #: (adapters written before the declaration existed)
     differentiable: ClassVar[bool] = False
+    #: Why differentiating the whole case matrix costs too much for a test run, measured (e.g.
+    #: "jax.vjp runs op by op: about 0.45 s a case"), or None. A cost, never a limit: the suite then
+    #: differentiates the pairwise subset live (rnn_ref/cases/pairwise.py) and reports every other
+    #: gradient case as not run here, with this reason; ``pytest --full-gradients`` and ``rnn-ref
+    #: check`` differentiate every case, and the recorded fixtures carry the engine's gradients.
+    slow_gradients: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -159,13 +165,15 @@ class Adapter(ABC):
 
     # ------------------------------------------------------------------ gradients (optional)
     def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        """Why the engine cannot differentiate this case, or None: the forward's reason; else, for an
-        engine that is not ``differentiable``, GRADIENTS_NOT_IMPLEMENTED; else the first gradient-only limit."""
+        """Why the engine cannot differentiate this case, or None: the forward's reason; else the first
+        gradient-only limit (an inference runtime declares one for every case); else, for an engine
+        that is not ``differentiable``, GRADIENTS_NOT_IMPLEMENTED."""
         reason = self.unsupported_reason(spec, dtype, with_lengths)
-        if reason is not None or not self.differentiable:
-            return reason or GRADIENTS_NOT_IMPLEMENTED
+        if reason is not None:
+            return reason
         gradient_only = [limit for limit in self.declared_limits if limit.gradients_only]
-        return first_limit(gradient_only, Conditions(spec, dtype, with_lengths), gradients=True)
+        reason = first_limit(gradient_only, Conditions(spec, dtype, with_lengths), gradients=True)
+        return reason if reason is not None or self.differentiable else GRADIENTS_NOT_IMPLEMENTED
 
     def check_gradient_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
         """Raise UnsupportedCase with the reason when the engine cannot differentiate the case."""
@@ -195,8 +203,10 @@ class Adapter(ABC):
     ) -> EngineGradients:
         """Run the native layer under the framework's own autodiff and return the gradients of
         ``sum(cot.output·output) + sum(cot.h_n·h_n) + sum(cot.c_n·c_n)`` with respect to x, the
-        given initial states and every native parameter (keyed as ``native_arrays``)."""
-        raise UnsupportedCase(self.name, GRADIENTS_NOT_IMPLEMENTED)
+        given initial states and every native parameter (keyed as ``native_arrays``). This default,
+        for an engine that does not differentiate, refuses with its gradient reason."""
+        reason = self.gradient_unsupported_reason(spec, str(x.dtype), lengths is not None)
+        raise UnsupportedCase(self.name, reason or GRADIENTS_NOT_IMPLEMENTED)
 
 
 def declares_after(cls: type, records: str, derived: str) -> bool:

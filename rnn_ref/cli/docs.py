@@ -8,6 +8,9 @@ The README's engine table (between ``<!-- engines:start -->`` and ``<!-- engines
 is one row per built-in engine of the registry, its last column the adapter's limit and defect
 records in a few words (``rnn_ref.cases.limits.summary``); regenerate it with
 ``python -m rnn_ref.cli.docs --readme README.md`` (tests/test_docs.py fails when it is stale).
+The same command regenerates the README's sentence on which engines differentiate (between
+``<!-- gradients:start -->`` and ``<!-- gradients:end -->``) from the adapters' ``differentiable``
+and ``slow_gradients`` declarations and each other engine's gradient reason.
 """
 
 from __future__ import annotations
@@ -149,22 +152,68 @@ def with_engine_table(text: str) -> str:
     return between_markers(text, ENGINES_START, ENGINES_END, engine_table())
 
 
+# --------------------------------------------------------------------------- the README's gradients sentence
+GRADIENTS_START, GRADIENTS_END = "<!-- gradients:start -->", "<!-- gradients:end -->"
+
+
+def engine_list(names: Sequence[str]) -> str:
+    quoted = [f"`{name}`" for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def why_not_differentiated(engine: str) -> str:
+    """The gradient reason of an engine that is not ``differentiable``, as its adapter gives it for
+    the first case whose forward it runs."""
+    from rnn_ref.cases.matrix import all_cases
+
+    adapter = adapter_object(engine)
+    case = next((c for c in all_cases() if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) is None), None)
+    if case is None:  # runs nothing at all: its forward reason is the reason
+        first = all_cases()[0]
+        return adapter.unsupported_reason(first.spec, first.dtype, first.with_lengths) or ""
+    return adapter.gradient_unsupported_reason(case.spec, case.dtype, case.with_lengths) or ""
+
+
+def gradients_sentence() -> str:
+    """Which built-in engines differentiate (their adapters' ``differentiable``), which of them
+    differentiate the pairwise subset by default (``slow_gradients``), and every other engine's reason."""
+    differentiating = [name for name in ENGINES if adapter_object(name).differentiable]
+    slow = [name for name in differentiating if adapter_object(name).slow_gradients]
+    others = [name for name in ENGINES if name not in differentiating]
+    lines = [f"Gradients run on {engine_list(differentiating)}, each through its framework's own autodiff."]
+    if slow:
+        lines.append(f"{engine_list(slow)} differentiate the pairwise subset of the matrix by default "
+                     "(`rnn_ref/cases/pairwise.py`: their autodiff costs half a second to a second a case, as each adapter's "
+                     "`slow_gradients` says) and every case with `pytest --full-gradients` or `rnn-ref check`.")
+    if others:
+        lines.append("Every other engine declares why not:")
+        lines += [f"- `{name}`: {why_not_differentiated(name)}" for name in others]
+    return "\n".join(["Generated from the adapters' declarations by `python -m rnn_ref.cli.docs --readme README.md`.",
+                      "", *lines])
+
+
+def with_gradients_sentence(text: str) -> str:
+    """``text`` (the README) with the gradients sentence between its markers regenerated."""
+    return between_markers(text, GRADIENTS_START, GRADIENTS_END, gradients_sentence())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rnn_ref.cli.docs",
-                                     description="regenerate the README's engine table")
+                                     description="regenerate the README's engine table and gradients sentence")
     parser.add_argument("--readme", type=Path, metavar="README", required=True,
-                        help="the file whose table between the engines markers is regenerated")
+                        help="the file whose engines and gradients markers' contents are regenerated")
     parser.add_argument("--check", action="store_true", help="only say whether the table is stale (exit 1 if so)")
     args = parser.parse_args(argv)
     text = args.readme.read_text(encoding="utf-8")
     try:
-        updated = with_engine_table(text)
+        updated = with_gradients_sentence(with_engine_table(text))
     except ValueError as error:
         print(f"{args.readme}: {error}", file=sys.stderr)
         return 2
     if args.check:
         stale = updated != text
-        print(f"{args.readme}: the engine table is {'stale' if stale else 'up to date'}", file=sys.stderr)
+        print(f"{args.readme}: the engine table and gradients sentence are {'stale' if stale else 'up to date'}",
+              file=sys.stderr)
         return int(stale)
     from rnn_ref.core.files import atomic_write_text
 

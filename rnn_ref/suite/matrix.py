@@ -14,16 +14,22 @@ tests of their own folder only.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from rnn_ref.adapters import load_adapter
 from rnn_ref.cases.matrix import Case, all_cases
+from rnn_ref.cases.pairwise import pairwise_cases
 from rnn_ref.judge.runner import GRAD_SUFFIX, KnownDefectReproduced
 from rnn_ref.pytest_plugin import check_case_bound, requested, selection
 
 
-def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True, gradients: bool = False):
-    """One (engine, case); ``gradients``: for a gradient test (its own limits and defects, id ``…-grad``)."""
+def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True, gradients: bool = False,
+                      every_gradient: bool = True):
+    """One (engine, case); ``gradients``: for a gradient test (its own limits and defects, id ``…-grad``).
+    ``every_gradient`` False: an engine that declares ``slow_gradients`` differentiates only the
+    pairwise subset; its other gradient cases are skipped as not run here, with the reason."""
     adapter = load_adapter(engine)
     marks = [pytest.mark.engine]
     if case.slow:
@@ -31,11 +37,21 @@ def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True, grad
     expected = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=gradients)
     if expected.unsupported is not None:
         marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {expected.unsupported}"))
+    elif gradients and not every_gradient and adapter.slow_gradients and case.id not in pairwise_ids():
+        marks.append(pytest.mark.skip(reason=f"not differentiated live by {engine} in this run: "
+                                             f"{adapter.slow_gradients}; it differentiates the pairwise subset "
+                                             "(rnn_ref/cases/pairwise.py); every case: pytest --full-gradients, "
+                                             "or rnn-ref check"))
     elif expected.defect is not None and runs_the_layer:
         marks.append(pytest.mark.xfail(reason=f"known {engine} defect: {expected.defect}", strict=True,
                                        raises=KnownDefectReproduced))
     suffix = GRAD_SUFFIX if gradients else ""
     return pytest.param(engine, case, marks=marks, id=f"{engine}-{adapter.case_label(case)}{suffix}")
+
+
+@functools.cache
+def pairwise_ids() -> frozenset[str]:
+    return frozenset(case.id for case in pairwise_cases())
 
 
 NO_ENGINE = pytest.mark.skip(reason="no engine selected: pass --engines NAME or run an engine's tox env")
@@ -78,7 +94,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # A known defect is about what the engine computes: only tests that run the layer xfail.
         runs_the_layer = "small_specs_only" not in metafunc.definition.keywords
         gradients = "gradients" in metafunc.definition.keywords
-        params = [engine_case_param(engine, case, runs_the_layer, gradients) for engine in engines for case in cases]
+        every_gradient = bool(metafunc.config.getoption("--full-gradients"))
+        params = [engine_case_param(engine, case, runs_the_layer, gradients, every_gradient)
+                  for engine in engines for case in cases]
         metafunc.parametrize(("engine", "case"), params)
     elif "engine" in metafunc.fixturenames:
         metafunc.parametrize("engine", [pytest.param(e, marks=pytest.mark.engine) for e in engines])

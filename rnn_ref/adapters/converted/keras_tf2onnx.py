@@ -30,6 +30,7 @@ import numpy as np
 
 from rnn_ref.adapters.converted.base import ONNXRUNTIME, Conversion, ConversionTool, ConvertedAdapter
 from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
+from rnn_ref.adapters.onnx.runtime import ORT_INFERENCE_ONLY
 from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, Limit, modes
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.spec import RNNSpec
@@ -117,6 +118,7 @@ class KerasTf2OnnxAdapter(ConvertedAdapter):
     declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
         Limit(LSTM_NODE_NO_DOUBLE, modes("lstm") & FLOAT64 & ~LENGTHS, label="float64 LSTM without lengths"),
+        ORT_INFERENCE_ONLY,
     )
 
     def case_label(self, case: Case) -> str:

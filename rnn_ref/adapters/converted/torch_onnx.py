@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnn_ref.adapters.converted.base import ONNXRUNTIME, Conversion, ConversionTool, ConvertedAdapter
-from rnn_ref.adapters.onnx.runtime import ORT_NO_DOUBLE
+from rnn_ref.adapters.onnx.runtime import ORT_INFERENCE_ONLY, ORT_NO_DOUBLE
 from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE, TorchAdapter
 from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, RESET_BEFORE, Limit
 from rnn_ref.core.spec import RNNSpec
@@ -119,6 +119,7 @@ class TorchOnnxAdapter(ConvertedAdapter):
         Limit(EXPORT_DROPS_PROJECTION, PROJECTION, label="projection (the exporter drops it)"),
         Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS, label="lengths (packed sequences do not export)"),
         Limit(ORT_NO_DOUBLE, FLOAT64),
+        ORT_INFERENCE_ONLY,
     )
 
     def feeds(self, spec: RNNSpec, x: np.ndarray, initial_state: State | None,

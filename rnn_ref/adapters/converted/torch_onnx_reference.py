@@ -29,6 +29,7 @@ import numpy as np
 
 from rnn_ref.adapters.converted.base import Runtime
 from rnn_ref.adapters.converted.torch_onnx import EXPORT_NO_PACKED_SEQUENCE, TorchOnnxAdapter
+from rnn_ref.adapters.onnx.reference import REFERENCE_FORWARD_ONLY
 from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE
 from rnn_ref.cases.limits import LENGTHS, PROJECTION, RESET_BEFORE, Limit
 
@@ -72,4 +73,5 @@ class TorchOnnxReferenceAdapter(TorchOnnxAdapter):
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
         Limit(EXPORT_DROPS_PROJECTION_REFERENCE, PROJECTION, label="projection (the exporter drops it)"),
         Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS, label="lengths (packed sequences do not export)"),
+        REFERENCE_FORWARD_ONLY,
     )

@@ -26,10 +26,14 @@ from typing import Any, ClassVar
 from rnn_ref.adapters.onnx.model import NO_PROJECTION, OnnxLayer, build_layer
 from rnn_ref.adapters.onnx.runtime import OnnxModelAdapter
 from rnn_ref.cases.defects import LENGTHS_IGNORED
-from rnn_ref.cases.limits import LENGTHS, PROJECTION, Defect, Limit, modes
+from rnn_ref.cases.limits import ALWAYS, LENGTHS, PROJECTION, Defect, Limit, modes
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
 
+#: onnx.reference evaluates a graph forward; an ONNX model holds no backward.
+REFERENCE_FORWARD_ONLY = Limit(
+    "onnx.reference evaluates an ONNX graph forward only (a model holds no backward, and the evaluator "
+    "differentiates nothing)", ALWAYS, gradients_only=True, label="every case (a forward evaluator)")
 NO_RELU = (
     "onnx.reference's RNN knows the activations Tanh and Affine only (onnx/reference/ops/op_rnn.py:68-73, "
     "CommonRNN.choose_act): \"Unknown activation function 'Relu'.\""
@@ -48,6 +52,7 @@ class OnnxReferenceAdapter(OnnxModelAdapter):
     declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
         Limit(NO_RELU, modes("rnn_relu"), label="rnn_relu (no `Relu` for RNN)"),
+        REFERENCE_FORWARD_ONLY,
     )
     declared_defects: ClassVar[tuple[Defect, ...]] = (
         Defect(IGNORES_SEQUENCE_LENS, LENGTHS, LENGTHS_IGNORED,

@@ -25,7 +25,7 @@ import numpy as np
 
 from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.adapters.onnx.model import NO_PROJECTION, Interface, OnnxLayer, build_layer, feeds, onnx_mapping
-from rnn_ref.cases.limits import FLOAT64, PROJECTION, Limit
+from rnn_ref.cases.limits import ALWAYS, FLOAT64, PROJECTION, Limit
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
@@ -80,6 +80,12 @@ class OnnxModelAdapter(Adapter):
 
 #: onnxruntime 1.32's CPU kernels, in their own words (observed; tests/test_onnx_engines.py
 #: checks that each is still what onnxruntime says).
+#: onnxruntime, the inference package this engine runs, computes no gradients (training is the
+#: separate onnxruntime-training package, with a training graph built offline): declared, not missing.
+ORT_INFERENCE_ONLY = Limit(
+    "onnxruntime is an inference runtime: it computes no gradients (training is the separate onnxruntime-training "
+    "package, not run here); the frameworks that train these layers are checked on their own engines",
+    ALWAYS, gradients_only=True, label="every case (an inference runtime)")
 ORT_NO_DOUBLE = (
     "onnxruntime's CPU provider has no float64 recurrent kernels: 'Could not find an implementation for "
     "RNN(14)' and, when running, 'LSTM operator does not support double yet' / 'GRU operator does not "
@@ -92,7 +98,7 @@ class OnnxRuntimeAdapter(OnnxModelAdapter):
 
     name = "onnx"
     declared_limits: ClassVar[tuple[Limit, ...]] = (*OnnxModelAdapter.declared_limits,
-                       Limit(ORT_NO_DOUBLE, FLOAT64, label="float64 (no CPU kernels)"))
+                       Limit(ORT_NO_DOUBLE, FLOAT64, label="float64 (no CPU kernels)"), ORT_INFERENCE_ONLY)
 
     def case_label(self, case: Case) -> str:
         return case.id.replace("-NTC", "-NTC-transposed") if case.spec.layout == "NTC" else case.id
