@@ -177,3 +177,18 @@ def test_a_gradient_run_computes_the_plain_forward_bit_for_bit(engine, case_id, 
     for name in ("output", "h_n", "c_n"):
         np.testing.assert_array_equal(getattr(differentiated.output, name), getattr(plain, name), err_msg=name)
     assert list(differentiated.native) == list(adapter.native_arrays(case.spec, layer))
+
+
+@pytest.mark.parametrize(("engine", "case_id"), [("flax", "lstm-L2-bi-TNC-h0-len-f32")])
+def test_long_sequences_differentiate_with_the_scan_compiled(engine, case_id, engine_or_skip):
+    """The T=200 cases differentiate through the compiled scan (outside the live pairwise subset:
+    ``slow_gradients``); this small case at ``COMPILED_FROM_STEPS`` steps takes that path live."""
+    import dataclasses
+
+    from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS
+    from rnn_ref.cases.matrix import case_by_id
+    from rnn_ref.judge.runner import PASS, run_gradient_case
+
+    case = dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
+    result = run_gradient_case(engine_or_skip(engine), case)
+    assert result.status == PASS, f"{case_id} at {case.steps} steps (not the matrix case):\n{result.report()}"

@@ -13,12 +13,14 @@ import re
 import numpy as np
 import pytest
 
-from rnn_ref import Params, RNNSpec, forward
+from rnn_ref import Params, RNNSpec, backward, forward
 from rnn_ref.adapters import ENGINES
 from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.adapters.keras.layers import KerasAdapter
 from rnn_ref.adapters.torch.fused import TorchAdapter
+from rnn_ref.cases.cotangents import EngineGradients
 from rnn_ref.cli import main
+from rnn_ref.judge.gradient_selftest import GRADIENT_PREFIX
 from rnn_ref.judge.selftest import (
     CAUGHT,
     MUTATIONS,
@@ -124,6 +126,61 @@ def test_an_engine_that_fails_unmutated_stops_the_selftest():
     report = selftest_engine(ForgetsTheBias(TorchAdapter()))
     assert report.baseline_failures and not report.results and not passed([report])
     assert "BASELINE FAILS" in render([report])
+
+
+# --------------------------------------------------------------------------- the gradient side
+class DifferentiatingNumpyEngine(NumpyEngine):
+    """A NumPy engine that also differentiates (the reference backward, in the input's dtype),
+    its native gradients laid out by the same rows as its weights."""
+
+    def run_gradients(self, spec, layer, x, initial_state, lengths, cotangents):
+        grads = backward(spec, self.mapping(spec).to_params(layer), x, initial_state, lengths,
+                         grad_output=cotangents.output, grad_h_n=cotangents.h_n, grad_c_n=cotangents.c_n,
+                         precision="input")
+        given = initial_state is not None
+        # a one-bias region's gradient is each summand's (not their sum): the chain rule through b_ih = bias
+        mapping = self.mapping(spec)
+        others = {key for row in mapping.rows if row.combine == "sum" for key in row.canonical[1:]}
+        blocks = {key: np.zeros_like(block) if key in others else block for key, block in grads.params.items()}
+        return EngineGradients(grads.x, grads.h0 if given else None, grads.c0 if given else None,
+                               mapping.to_native(Params(spec, blocks)))
+
+
+def gradient_results(report):
+    return {name.removeprefix(GRADIENT_PREFIX): r for name, r in by_name(report).items()
+            if name.startswith(GRADIENT_PREFIX)}
+
+
+def test_a_differentiating_engine_also_has_each_row_mutation_seeded_into_its_gradient_rows():
+    """A gradient brought back through a wrong row is caught, for every row mutation that changes
+    what comes back. On a one-bias engine each summand gets the whole region whichever key is
+    first, so ``bias-in-b_hh`` cannot change a gradient: not applicable, and said why."""
+    for rows_of, not_applicable in ((TorchAdapter(), {"drop-summand", "bias-in-b_hh"}),
+                                    (KerasAdapter(), {"bias-in-b_hh"})):
+        report = selftest_engine(DifferentiatingNumpyEngine(rows_of))
+        assert passed([report]), render([report])
+        results = gradient_results(report)
+        assert set(results) == {m.name for m in MUTATIONS if m.rows is not None}
+        assert {name for name, r in results.items() if r.status == NOT_APPLICABLE} == not_applicable
+        assert all(r.status == CAUGHT and r.case.endswith("-grad") for name, r in results.items()
+                   if name not in not_applicable)
+        assert results["swap-gates(w_hh)"].detail.startswith("grad l0.fwd.w_hh.")
+    assert "brings the gradients back unchanged" in results["bias-in-b_hh"].detail
+
+
+def test_a_forward_only_engine_has_no_gradient_side():
+    assert not gradient_results(selftest_engine(TWO_BIASES))
+
+
+def test_the_true_rows_bring_the_gradients_back_and_a_swapped_row_fails_them():
+    from rnn_ref.cases.matrix import case_by_id
+    from rnn_ref.judge.gradient_selftest import differentiated, failed_gradients
+
+    engine = DifferentiatingNumpyEngine(TorchAdapter())
+    run = differentiated(engine, case_by_id("gru-L2-bi-NTC-h0-f64"), None)
+    swap = next(m for m in MUTATIONS if m.name == "swap-gates(b_ih)")
+    assert failed_gradients(engine, run, None) is None
+    assert failed_gradients(engine, run, swap) == "grad l0.fwd.b_ih.r, grad l0.fwd.b_ih.z"
 
 
 # --------------------------------------------------------------------------- each row mutation

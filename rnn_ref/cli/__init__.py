@@ -349,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     selftester = sub_command(commands, "selftest", run_selftest,
         help="seed mapping bugs into each engine and check the suite catches every one",
         description="Mutate each engine's mapping rows (gate swaps, transposes, directions, layers, one-bias "
-        "folds) and its adapter boundary (state order, layout), run a few fixed cases per mutation and "
+        "folds) and its adapter boundary (state order, layout), and on an engine that differentiates the rows that "
+        "bring its gradients back; run a few fixed cases per mutation and "
         "print engine x mutation -> the case that caught it. Exit 1 if a mutation survives.",
     )
     selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")

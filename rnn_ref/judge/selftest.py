@@ -14,6 +14,10 @@ The mutations, row mutations on the engine's mapping rows (``swap-gates(KIND)``,
 and boundary mutations on what crosses ``run`` (the state order in and out, a reshape for a
 layout transpose), are rnn_ref.judge.mutations'.
 
+On a differentiable engine the row mutations run a second time on the gradient side
+(rnn_ref/judge/gradient_selftest.py, rows ``gradients: …``): seeded into the rows that bring
+its native gradients back to canonical blocks, the layer differentiated with the true rows.
+
 The mutated rows reach the engine through the public Adapter API alone — ``build`` gets the
 canonical params that the true rows turn into the mutated native arrays, ``native_arrays``
 is read back through the mutated rows — so plug-in engines are checked the same way. The
@@ -38,6 +42,14 @@ from rnn_ref.core.compare import TOLERANCES
 from rnn_ref.core.deadline import DeadlineExceeded
 from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
+from rnn_ref.judge.gradient_selftest import (
+    GRADIENT_PREFIX,
+    applies_to_gradients,
+    differentiated,
+    failed_gradients,
+    gradient_cases,
+    gradient_mutations,
+)
 from rnn_ref.judge.mutations import (  # noqa: F401 - re-exported: the mutations' old home
     MUTATIONS,
     Mutation,
@@ -57,7 +69,16 @@ from rnn_ref.judge.mutations import (  # noqa: F401 - re-exported: the mutations
     toggle_transpose,
     with_rows,
 )
-from rnn_ref.judge.runner import EngineNotCalled, bounded, engine_inputs, engine_output, judge
+from rnn_ref.judge.runner import (
+    GRAD_SUFFIX,
+    PASS,
+    EngineNotCalled,
+    GradientRun,
+    bounded,
+    engine_inputs,
+    engine_output,
+    judge,
+)
 from rnn_ref.oracle.forward import forward
 
 #: The fixed cases, in the order they are tried; an engine uses those it runs without a limit or
@@ -240,6 +261,47 @@ def run_mutations(adapter: Adapter, case_ids: Sequence[str], mutations: Sequence
                 result = MutationResult(adapter.name, mutation.name, SURVIVED, detail=", ".join(tried))
         if report.baseline_failures:
             break
+        report.results.append(result)
+    if adapter.differentiable and not report.baseline_failures:
+        run_gradient_mutations(adapter, case_ids, mutations, seconds, report)
+
+
+def run_gradient_mutations(adapter: Adapter, case_ids: Sequence[str], mutations: Sequence[Mutation],
+                           seconds: float | None, report: EngineSelfTest) -> None:
+    """The gradient side (rnn_ref/judge/gradient_selftest.py): every row mutation seeded into the rows
+    that bring the gradients back, each case differentiated once, when first needed."""
+    cases = gradient_cases(adapter, case_ids)
+    runs: dict[str, GradientRun] = {}
+
+    def run_of(case: Case) -> GradientRun | None:
+        """The case's gradient run, if it passes unmutated (else a baseline failure)."""
+        if case.id not in runs:
+            runs[case.id] = differentiated(adapter, case, seconds)
+            if runs[case.id].result.status != PASS:
+                report.baseline_failures.append(f"{case.id}{GRAD_SUFFIX}: {runs[case.id].result.report()}")
+        return runs[case.id] if runs[case.id].result.status == PASS else None
+
+    for mutation in gradient_mutations(mutations):
+        name = GRADIENT_PREFIX + mutation.name
+        result = MutationResult(adapter.name, name, NOT_APPLICABLE,
+                                detail="it brings the gradients back unchanged on every case the engine "
+                                "differentiates" if cases else
+                                "the engine differentiates no selftest case without a limit or defect")
+        tried = []
+        for case in cases:
+            if not applies_to_gradients(mutation, adapter, case):
+                continue
+            run = run_of(case)
+            if run is None:
+                return
+            tried.append(case.id + GRAD_SUFFIX)
+            failed = failed_gradients(adapter, run, mutation)
+            if failed is not None:
+                result = MutationResult(adapter.name, name, CAUGHT, case.id + GRAD_SUFFIX, failed)
+                break
+        else:
+            if tried:
+                result = MutationResult(adapter.name, name, SURVIVED, detail=", ".join(tried))
         report.results.append(result)
 
 
