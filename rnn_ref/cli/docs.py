@@ -183,8 +183,9 @@ def gradients_sentence() -> str:
     lines = [f"Gradients run on {engine_list(differentiating)}, each through its framework's own autodiff."]
     if slow:
         lines.append(f"{engine_list(slow)} differentiate the pairwise subset of the matrix by default "
-                     "(`rnn_ref/cases/pairwise.py`: their autodiff costs half a second to a second a case, as each adapter's "
-                     "`slow_gradients` says) and every case with `pytest --full-gradients` or `rnn-ref check`.")
+                     "(`rnn_ref/cases/pairwise.py`: their autodiff costs half a second to a second a case, "
+                     "as each adapter's `slow_gradients` says) and every case with `pytest --full-gradients` "
+                     "or `rnn-ref check`.")
     if others:
         lines.append("Every other engine declares why not:")
         lines += [f"- `{name}`: {why_not_differentiated(name)}" for name in others]
