@@ -283,10 +283,12 @@ def run_gradient_mutations(adapter: Adapter, case_ids: Sequence[str], mutations:
 
     for mutation in gradient_mutations(mutations):
         name = GRADIENT_PREFIX + mutation.name
-        result = MutationResult(adapter.name, name, NOT_APPLICABLE,
-                                detail="it brings the gradients back unchanged on every case the engine "
-                                "differentiates" if cases else
-                                "the engine differentiates no selftest case without a limit or defect")
+        changes_rows = any(mutation.rows is not None and mutation.rows(adapter.mapping(c.spec)) is not None
+                           for c in cases)
+        detail = ("the engine differentiates no selftest case without a limit or defect" if not cases else
+                  "it brings the gradients back unchanged on every case the engine differentiates" if changes_rows
+                  else "nothing in the engine's rows to change")
+        result = MutationResult(adapter.name, name, NOT_APPLICABLE, detail=detail)
         tried = []
         for case in cases:
             if not applies_to_gradients(mutation, adapter, case):
