@@ -71,13 +71,48 @@ def test_an_adapter_without_records_is_described_by_its_reasons(monkeypatch):
 
 
 def test_the_engine_table_command_updates_and_checks(tmp_path):
-    from rnn_ref.cli.docs import ENGINES_END, ENGINES_START, engine_table, main
+    from rnn_ref.cli.docs import (
+        ENGINES_END,
+        ENGINES_START,
+        GRADIENTS_END,
+        GRADIENTS_START,
+        engine_table,
+        gradients_sentence,
+        main,
+    )
 
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{ENGINES_START}\nold\n{ENGINES_END}\nrest\n", encoding="utf-8")
+    readme.write_text(f"# x\n{ENGINES_START}\nold\n{ENGINES_END}\nrest\n{GRADIENTS_START}\nall of them\n{GRADIENTS_END}\n",
+                      encoding="utf-8")
     assert main(["--readme", str(readme), "--check"]) == 1
     assert main(["--readme", str(readme)]) == 0
-    assert readme.read_text(encoding="utf-8") == f"# x\n{ENGINES_START}\n{engine_table()}\n{ENGINES_END}\nrest\n"
+    assert readme.read_text(encoding="utf-8") == (f"# x\n{ENGINES_START}\n{engine_table()}\n{ENGINES_END}\nrest\n"
+                                                  f"{GRADIENTS_START}\n{gradients_sentence()}\n{GRADIENTS_END}\n")
     assert main(["--readme", str(readme), "--check"]) == 0
     readme.write_text("no markers\n", encoding="utf-8")
     assert main(["--readme", str(readme)]) == 2
+
+
+def test_readme_gradients_sentence_is_up_to_date():
+    from rnn_ref.cli.docs import with_gradients_sentence
+
+    on_disk = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert on_disk == with_gradients_sentence(on_disk), (
+        "the README's gradients sentence is stale: run `python -m rnn_ref.cli.docs --readme README.md` and commit it")
+
+
+def test_the_gradients_sentence_says_what_the_adapters_declare():
+    """Which engines differentiate is the adapters' ``differentiable``, never typed: every built-in
+    engine is named once, and each one that does not differentiate with its own reason."""
+    from rnn_ref.adapters import ENGINES, adapter_object
+    from rnn_ref.cli.docs import gradients_sentence, why_not_differentiated
+
+    sentence = gradients_sentence()
+    runs, *rest = sentence.split("\n")[2:]
+    for name in ENGINES:
+        adapter = adapter_object(name)
+        assert (f"`{name}`" in runs) is adapter.differentiable, name
+        if not adapter.differentiable:
+            assert f"- `{name}`: {why_not_differentiated(name)}" in rest
+    assert "`keras-jax`, `flax` and `flax-optimized` differentiate the pairwise subset" in sentence
+    assert why_not_differentiated("onnx").startswith("onnxruntime is an inference runtime")
