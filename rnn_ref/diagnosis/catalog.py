@@ -202,10 +202,19 @@ def transpose_candidates(spec: RNNSpec) -> list[Candidate]:
 
 # --------------------------------------------------------------------------- the rows and the native arrays
 def reshape_candidates(mapping: WeightMapping) -> list[Candidate]:
-    """A native kernel that the rows transpose, written ``w.reshape(shape)`` instead of ``w.T``: one
-    candidate per such array, and one for all of them."""
-    transposed = list(dict.fromkeys(row.native for row in mapping.rows if row.transpose
-                                    and len(mapping.native_shapes[row.native]) == 2))
+    """The native kernels that the rows transpose, written ``w.reshape(shape)`` instead of ``w.T``: those
+    holding w_ih, those holding w_hh, and all of them (a conversion script's one helper, used for a kind
+    or for all). Square kernels are left out: reshaped, they are transposed, which the solver finds."""
+    by_kind: dict[str, list[str]] = {}
+    for row in mapping.rows:
+        shape = mapping.native_shapes[row.native]
+        if row.transpose and len(shape) == 2 and shape[0] != shape[1]:
+            names = by_kind.setdefault(key_parts(row.canonical[0])[2], [])
+            names += [] if row.native in names else [row.native]
+    everything = list(dict.fromkeys(name for names in by_kind.values() for name in names))
+    choices = {kind: names for kind, names in by_kind.items()}
+    if len(by_kind) > 1:
+        choices["all"] = everything
 
     def reshaped(names: list[str]) -> Callable[[WeightMapping, dict[str, np.ndarray]], dict[str, np.ndarray]]:
         def change(_: WeightMapping, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -213,14 +222,12 @@ def reshape_candidates(mapping: WeightMapping) -> list[Candidate]:
                     for name, array in arrays.items()}
         return change
 
-    choices = [[name] for name in transposed] + ([transposed] if len(transposed) > 1 else [])
-    def says(names: list[str]) -> str:
-        which = "kernels" if len(names) > 1 and len(names) == len(transposed) else ", ".join(names)
-        return (f"the target's {which} {'is' if len(names) == 1 else 'are'} reshaped where a transpose was meant "
-                "(w.reshape(shape) instead of w.T)")
+    def says(kind: str, names: list[str]) -> str:
+        which = "kernels" if kind == "all" else f"kernels of {kind} ({', '.join(names)})"
+        return f"the target's {which} are reshaped where a transpose was meant (w.reshape(shape) instead of w.T)"
 
-    return [Candidate(Mistake("transpose", {"reshaped": names}, says(names)), native=reshaped(names))
-            for names in choices]
+    return [Candidate(Mistake("transpose", {"reshaped": kind, "arrays": names}, says(kind, names)),
+                      native=reshaped(names)) for kind, names in choices.items()]
 
 
 def summand_candidates(mapping: WeightMapping) -> list[Candidate]:

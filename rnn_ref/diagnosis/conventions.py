@@ -53,8 +53,10 @@ def steps_and_batch(run: Run) -> tuple[int, int]:
 
 
 def repeat_last(run: Run, _: Blocks, result: RNNOutput) -> RNNOutput:
-    """Each sample's output at its padded steps is its output at its last valid step."""
-    assert run.lengths is not None
+    """Each sample's output at its padded steps is its output at its last valid step (no step is
+    padded where the lengths were ignored)."""
+    if run.lengths is None:
+        return result
     output = time_major(result.output, run.spec).copy()
     for sample, length in enumerate(run.lengths):
         output[length:, sample] = output[length - 1, sample]

@@ -40,74 +40,81 @@ def block_kinds(spec: RNNSpec) -> tuple[str, ...]:
     return KINDS_OF_BLOCKS if spec.bias else KINDS_OF_BLOCKS[:2]
 
 
-def quick_measure(target: np.ndarray, source: np.ndarray, tolerance: Tolerance) -> tuple[bool, float]:
-    """``measure`` on a few elements first (a lower bound of the error); the whole blocks only when those agree."""
-    if target.shape != source.shape:
-        return False, np.inf
-    few_ok, few_error = measure(target.ravel()[:QUICK], source.ravel()[:QUICK], tolerance)
-    return measure(target, source, tolerance) if few_ok else (False, few_error)
+def closeness(targets: np.ndarray, sources: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    """(G, G) booleans: whether target slot s is source gate g within ``tolerance``, for stacked blocks (G, ...)."""
+    t = targets.astype(np.float64, copy=False)[:, None]
+    s = sources.astype(np.float64, copy=False)[None, :]
+    within = np.abs(t - s) <= tolerance.atol + tolerance.rtol * np.abs(s)
+    return np.asarray(within.reshape(*within.shape[:2], -1).all(axis=2))
 
 
-def solve_kind(targets: list[np.ndarray], sources: list[np.ndarray], tolerance: Tolerance
+def solve_kind(targets: np.ndarray, sources: np.ndarray, tolerance: Tolerance
                ) -> tuple[tuple[int, ...], tuple[bool, ...], bool, float]:
     """The assignment slot -> source gate (and which are transposed) that reproduces ``targets``.
 
-    The canonical assignment is kept whenever it agrees; else the first permutation (fewest
+    ``targets`` and ``sources`` stack the G gate blocks of one unit and kind, (G, ...). The
+    canonical assignment is kept whenever it agrees; else the first permutation (fewest
     transposes) under which every block agrees; else, not explained, the canonical assignment
-    and its error (a permutation that explains nothing is not named).
+    and its error (a permutation that explains nothing is not named). A few elements of each
+    block are compared first, so a candidate that cannot explain a kind costs little.
     """
     count = len(targets)
-    identity = [measure(t, s, tolerance) for t, s in zip(targets, sources, strict=True)]
-    if all(ok for ok, _ in identity):
-        return tuple(range(count)), (False,) * count, True, max(e for _, e in identity)
-    flips = [False, True] if targets[0].ndim == 2 and targets[0].shape[0] == targets[0].shape[1] else [False]
-    table = {(slot, gate, flip): quick_measure(targets[slot], sources[gate].T if flip else sources[gate],
-                                               tolerance)
-             for slot in range(count) for gate in range(count) for flip in flips}
-
-    def pick(slot: int, gate: int) -> tuple[bool, float, bool]:
-        options = [(table[slot, gate, flip], flip) for flip in flips]
-        (ok, error), flip = min(options, key=lambda option: (not option[0][0], option[1], option[0][1]))
-        return ok, error, flip
-
-    explained = []
+    ok, residual = measure(targets, sources, tolerance)
+    if ok:
+        return tuple(range(count)), (False,) * count, True, residual
+    unexplained = tuple(range(count)), (False,) * count, False, residual
+    square = targets.ndim == 3 and targets.shape[1] == targets.shape[2]
+    variants = [(False, sources)] + ([(True, sources.transpose(0, 2, 1))] if square else [])
+    few = QUICK
+    quick = [(flip, closeness(targets.reshape(count, -1)[:, :few], v.reshape(count, -1)[:, :few], tolerance))
+             for flip, v in variants]
+    if not np.logical_or.reduce([near for _, near in quick]).any(axis=1).all():
+        return unexplained
+    options: list[tuple[int, tuple[int, ...], tuple[bool, ...]]] = []
     for order in itertools.permutations(range(count)):
-        picks = [pick(slot, gate) for slot, gate in enumerate(order)]
-        if all(ok for ok, _, _ in picks):
-            explained.append((sum(flip for _, _, flip in picks), order, picks))
-    if explained:
-        _, order, picks = min(explained, key=lambda item: item[0])
-        return order, tuple(flip for _, _, flip in picks), True, max(error for _, error, _ in picks)
-    return tuple(range(count)), (False,) * count, False, max(e for _, e in identity)
+        picked: list[bool] = []
+        for slot, gate in enumerate(order):
+            flip = next((f for f, near in quick if near[slot, gate]), None)
+            if flip is None:
+                break
+            picked.append(flip)
+        else:
+            options.append((sum(picked), order, tuple(picked)))
+    for _, order, flips in sorted(options):
+        chosen = np.stack([variants[int(flip)][1][gate] for gate, flip in zip(order, flips, strict=True)])
+        ok, error = measure(targets, chosen, tolerance)
+        if ok:
+            return order, flips, True, error
+    return unexplained
 
 
 def solve_units(spec: RNNSpec, target: Blocks, correct: Blocks, tolerance: Tolerance,
                 kinds: tuple[str, ...] | None = None) -> Solution:
     """Compare ``target`` with ``correct`` (canonical views of the same layer), per unit and kind
-    (``kinds``, default all: a target with one bias per gate has no b_hh of its own to compare)."""
+    (``kinds``, default all: a target with one bias per gate has no b_hh of its own to compare).
+
+    At the first unit and kind that nothing explains the search stops: the solution is then not
+    explained, its residual the largest difference of the two views as they are."""
     solution = Solution()
     kinds = block_kinds(spec) if kinds is None else kinds
     gates = spec.gates
-    for layer, direction in spec.units():
-        unit = f"l{layer}.{direction}"
-        for kind in block_kinds(spec):
-            keys = [f"{unit}.{kind}.{gate}" for gate in gates]
-            if kind not in kinds:
-                held, meant = (np.stack([blocks[k] for k in keys]) for blocks in (target, correct))
-                ok, error = measure(held, meant, tolerance)
-                solution.explained &= ok
-                solution.residual = max(solution.residual, error)
-                continue
-            order, flips, ok, error = solve_kind([target[k] for k in keys], [correct[k] for k in keys], tolerance)
+    cells = [(f"l{layer}.{direction}", kind) for layer, direction in spec.units() for kind in block_kinds(spec)]
+    cells += [(f"l{layer}.{direction}", "w_proj") for layer, direction in spec.units() if spec.proj_size]
+    for unit, kind in cells:
+        keys = [f"{unit}.{kind}.{gate}" for gate in gates] if kind != "w_proj" else [f"{unit}.w_proj"]
+        held, meant = (np.stack([blocks[k] for k in keys]) for blocks in (target, correct))
+        if kind in kinds:
+            order, flips, ok, error = solve_kind(held, meant, tolerance)
             if order != tuple(range(len(gates))):
                 solution.orders.setdefault(unit, {})[kind] = tuple(gates[g] for g in order)
             solution.transposed += [key for key, flip in zip(keys, flips, strict=True) if flip]
-            solution.explained &= ok
-            solution.residual = max(solution.residual, error)
-        if spec.proj_size:
-            ok, error = measure(target[f"{unit}.w_proj"], correct[f"{unit}.w_proj"], tolerance)
-            solution.explained &= ok
-            solution.residual = max(solution.residual, error)
+        else:
+            ok, error = measure(held, meant, tolerance)
+        solution.residual = max(solution.residual, error)
+        if not ok:
+            held_all, meant_all = (np.concatenate([blocks[k].ravel() for k in target]) for blocks in (target, correct))
+            _, as_they_are = measure(held_all, meant_all, tolerance)
+            return Solution(explained=False, residual=max(error, as_they_are))
     return solution
 
 

@@ -5,7 +5,8 @@ candidates (a tuple of indices into ``candidates``) and gets back an ``Outcome``
 combination reproduces the target, its residual, and the mistakes it names (a solver may name
 more than the candidates: gate orders found directly), or None where the combination changes
 nothing (it cannot be told from a correct conversion). Pairs are tried only when no set of at
-most two mistakes was found among the singles. The verdict is ``explained`` with the smallest
+most two mistakes was found among the singles, and never two of a kind that composes into one
+(``CLOSED_KINDS``). The verdict is ``explained`` with the smallest
 sets, ``unexplained`` with the best (least residual) combination.
 """
 
@@ -21,6 +22,9 @@ from rnn_ref.diagnosis.catalog import Candidate
 from rnn_ref.diagnosis.findings import AGREE, EXPLAINED, UNEXPLAINED, Diagnosis, Mistake
 
 MOST_MISTAKES = 2
+#: kinds whose candidates compose into another candidate of the catalog (two gate orders, the same
+#: in every unit, are one), so that a pair of them is never smaller than a single
+CLOSED_KINDS = frozenset({"gate-order"})
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,9 @@ def search(candidates: Sequence[Candidate], evaluate: Callable[[tuple[int, ...]]
             visible.append(index)
         consider(outcome)
     if not found:
-        for pair in itertools.combinations(visible, 2):
-            consider(evaluate(pair))
+        for first, second in itertools.combinations(visible, 2):
+            if not candidates[first].kind == candidates[second].kind in CLOSED_KINDS:
+                consider(evaluate((first, second)))
     if not found:
         return Diagnosis(UNEXPLAINED, best.mistakes, best.residual, tolerance, invisible=tuple(invisible))
     fewest = min(len(outcome.mistakes) for outcome in found.values())
