@@ -79,6 +79,6 @@ def search(candidates: Sequence[Candidate], evaluate: Callable[[tuple[int, ...]]
         return Diagnosis(UNEXPLAINED, best.mistakes, best.residual, tolerance, invisible=tuple(invisible))
     fewest = min(len(outcome.mistakes) for outcome in found.values())
     smallest = [outcome for outcome in found.values() if len(outcome.mistakes) == fewest]
-    first, *others = smallest
-    return Diagnosis(EXPLAINED, first.mistakes, first.residual, tolerance,
+    chosen, *others = smallest
+    return Diagnosis(EXPLAINED, chosen.mistakes, chosen.residual, tolerance,
                      alternatives=tuple(o.mistakes for o in others), invisible=tuple(invisible))
