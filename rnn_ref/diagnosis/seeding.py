@@ -147,9 +147,11 @@ def same_blocks(first: Params, second: Params, tolerance: Tolerance) -> bool:
 
 # --------------------------------------------------------------------------- the seeds through real files
 def diagnosed_files(engine: str, spec: RNNSpec, folder: Path, suffix: str, singles: bool = True,
-                    pair_stride: int = PAIR_STRIDE, orders: int | None = None) -> list[tuple[str, str]]:
+                    pair_stride: int = PAIR_STRIDE, orders: int | None = None,
+                    once: bool = False) -> list[tuple[str, str]]:
     """(seed name, verdict) for each weights seed of ``engine``'s rows, written as an ``engine`` file
-    ending in ``suffix`` (any format ``rnn-ref convert`` writes) and read back as diagnose reads it."""
+    ending in ``suffix`` (any format ``rnn-ref convert`` writes) and read back as diagnose reads it;
+    with ``once``, only the first seed of each name (a framework that writes slowly)."""
     from rnn_ref.conversion.convert import engine_mapping, read_params, write_params
 
     source = Params.random(spec, seed=3, dtype=np.float32)
@@ -157,8 +159,12 @@ def diagnosed_files(engine: str, spec: RNNSpec, folder: Path, suffix: str, singl
     correct = apply(mapping, source, [])
     tolerance = tolerance_of(source.dtype)
     verdicts = []
+    seen: set[str] = set()
     for index, seed in enumerate(weight_seeds(source, mapping, singles, pair_stride, orders)):
         assert isinstance(seed.held, Params)
+        if once and seed.name in seen:
+            continue
+        seen.add(seed.name)
         path = folder / f"seed-{index}{suffix}"
         write_params(engine, path, seed.held)
         held = read_params(engine, path, spec)
