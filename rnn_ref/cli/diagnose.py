@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rnn_ref.core.spec import RNNSpec
+    from rnn_ref.diagnosis import Diagnosis
 
 #: The arrays an OUTPUTS file may hold: what the layer was given, and what it gave.
 INPUT_ARRAYS = ("x", "h0", "c0", "lengths")
@@ -71,7 +75,7 @@ def read_outputs(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def diagnose_files(args: argparse.Namespace, spec: Any, infer: bool) -> tuple[Any, str, str | None]:
+def diagnose_files(args: argparse.Namespace, spec: RNNSpec, infer: bool) -> tuple[Diagnosis, str, str | None]:
     """The weights form: (diagnosis, what was compared, the convert command)."""
     from rnn_ref.cli import known_engine
     from rnn_ref.conversion.convert import CANONICAL, engine_mapping, read_params, suffix_of
@@ -95,7 +99,7 @@ def diagnose_files(args: argparse.Namespace, spec: Any, infer: bool) -> tuple[An
     return diagnosis, f"{target_path} ({target}) as a conversion of {source_path} ({source})", command
 
 
-def diagnose_run(args: argparse.Namespace, spec: Any, infer: bool) -> tuple[Any, str, None]:
+def diagnose_run(args: argparse.Namespace, spec: RNNSpec, infer: bool) -> tuple[Diagnosis, str, None]:
     """The outputs form: (diagnosis, what was compared, None)."""
     from rnn_ref.cli import known_engine
     from rnn_ref.conversion.convert import read_params

@@ -19,6 +19,7 @@ and transposed square blocks are found directly (rnn_ref/diagnosis/gates.py), so
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,7 +99,7 @@ def bias_candidates(spec: RNNSpec) -> list[Candidate]:
     if not spec.bias:
         return []
     return [Candidate(Mistake("bias", {"fold": name}, f"the target's {says} in every layer and direction"),
-                      params=lambda blocks, change=change: bias_change(blocks, change))  # type: ignore[misc]
+                      params=functools.partial(bias_change, change=change))
             for name, (says, change) in BIAS_MISTAKES.items()]
 
 
@@ -180,7 +181,7 @@ def gate_order_candidates(spec: RNNSpec) -> list[Candidate]:
                                                              for unit in units}},
                               f"the target's {MODE_NAMES[spec.mode]} gates are in {','.join(order)} order: "
                               f"{moves(gates, order)} in every layer and direction (canonical {','.join(gates)})"),
-                      params=lambda blocks, order=order: reorder(spec, blocks, order))  # type: ignore[misc]
+                      params=functools.partial(reorder, spec, order=order))
             for order in every_order(spec)]
 
 

@@ -73,7 +73,8 @@ def search(candidates: Sequence[Candidate], evaluate: Callable[[tuple[int, ...]]
         consider(outcome)
     if not found:
         for first, second in itertools.combinations(visible, 2):
-            if not candidates[first].kind == candidates[second].kind in CLOSED_KINDS:
+            kinds = {candidates[first].kind, candidates[second].kind}
+            if not (len(kinds) == 1 and kinds <= CLOSED_KINDS):
                 consider(evaluate((first, second)))
     if not found:
         return Diagnosis(UNEXPLAINED, best.mistakes, best.residual, tolerance, invisible=tuple(invisible))
