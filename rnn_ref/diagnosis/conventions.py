@@ -23,7 +23,7 @@ from rnn_ref.core.state import RNNOutput, State
 from rnn_ref.diagnosis.catalog import Blocks, Candidate, Run
 from rnn_ref.diagnosis.findings import Mistake
 from rnn_ref.judge.mutations import reshaped_layout, reverse_final_states, reversed_state
-from rnn_ref.oracle.forward import forward, sigmoid
+from rnn_ref.oracle.forward import forward
 
 #: slope -> what it is called; both are clip(slope * x + 0.5, 0, 1)
 HARD_SIGMOID_SLOPES = {0.2: "0.2", 1 / 6: "1/6"}
@@ -65,7 +65,7 @@ def repeat_last(run: Run, _: Blocks, result: RNNOutput) -> RNNOutput:
 
 def reference(run: Run, spec: RNNSpec, blocks: Blocks, x: np.ndarray, state: State | None,
               lengths: np.ndarray | None) -> RNNOutput:
-    return forward(spec, Params(spec, blocks), x, state, lengths, gate_activation=run.gate_activation or sigmoid)
+    return forward(spec, Params(spec, blocks), x, state, lengths, gate_activation=run.gate_activation)
 
 
 def backward_after_first_step(run: Run, blocks: Blocks, result: RNNOutput) -> RNNOutput:

@@ -76,11 +76,11 @@ class _UnitWeights:
     b_ih: np.ndarray | None
     b_hh: np.ndarray | None
     w_proj: np.ndarray | None
-    gate: Callable[..., np.ndarray] = sigmoid
+    gate: Callable[..., np.ndarray]
 
     @classmethod
     def of(cls, spec: RNNSpec, params: Params, layer: int, direction: str, dtype: np.dtype,
-           gate: Callable[..., np.ndarray] = sigmoid) -> _UnitWeights:
+           gate: Callable[..., np.ndarray] | None = None) -> _UnitWeights:
         blocks = params.unit(layer, direction)
 
         def stacked(kind: str) -> np.ndarray | None:
@@ -92,7 +92,7 @@ class _UnitWeights:
         w_ih, w_hh = stacked("w_ih"), stacked("w_hh")
         assert w_ih is not None and w_hh is not None  # Params holds every unit's weights; only biases are optional
         return cls(w_ih, np.ascontiguousarray(w_hh.T), stacked("b_ih"), stacked("b_hh"),
-                   None if w_proj is None else w_proj.astype(dtype, copy=False), gate)
+                   None if w_proj is None else w_proj.astype(dtype, copy=False), sigmoid if gate is None else gate)
 
     def input_projection(self, seq: np.ndarray) -> np.ndarray:
         """W_ih x_t + b_ih for every step and gate, as one matmul: (T, N, I_l) -> (T, N, G*H)."""
@@ -216,7 +216,7 @@ def forward(
     lengths: LengthsLike = None,
     *,
     precision: str = "float64",
-    gate_activation: Callable[..., np.ndarray] = sigmoid,
+    gate_activation: Callable[..., np.ndarray] | None = None,
 ) -> RNNOutput:
     """Run the layer described by ``spec`` with canonical ``params`` on ``x``.
 
@@ -226,7 +226,7 @@ def forward(
         lengths: optional (N,) integers in 1..T: the number of existing steps per sample.
         precision: ``"float64"`` (default: compute and return float64, the reference truth) or
             ``"input"`` (compute and return in x's dtype, weights cast to it).
-        gate_activation: the σ of the LSTM and GRU gates, ``f(x, out=None)`` (default the logistic
+        gate_activation: the σ of the LSTM and GRU gates, ``f(x, out=None)`` (None: the logistic
             ``sigmoid``): ``rnn-ref diagnose`` runs the layer with a hard sigmoid through it.
 
     Returns:
