@@ -7,6 +7,9 @@ into an engine's .npz by ``rnn-ref convert``'s writer, read back by its reader, 
 the seed bit for bit (checked by making those mistakes); "invisible" a seed that changes nothing
 (diagnose says "no difference"). Nothing may be missed. The framework files (.pt, .weights.h5,
 .params, .onnx) are tests/test_diagnose_engines.py's.
+
+The sweeps need NumPy alone and no engine, so they run once, in the reference-only run
+(``--engines none``, the ref env); a run that selects engines skips them and runs the rest.
 """
 
 from __future__ import annotations
@@ -34,12 +37,19 @@ ENGINES = ("torch", "gluon", "keras", "onnx", "flax")
 F32 = TOLERANCES["float32"]
 
 
+@pytest.fixture
+def sweep(request):
+    """Skip a NumPy-only sweep in a run that selects engines (it runs in the reference-only run)."""
+    if list(request.config.rnn_ref_engines):
+        pytest.skip("a NumPy-only sweep: it runs once, with --engines none (tox -e ref)")
+
+
 #: every engine with the LSTM, three of its 23 gate orders (torch: all 23); torch and keras with the GRU too
 NPZ_CASES = [(engine, "lstm-L2-bi") for engine in ENGINES] + [("torch", "gru-L1-bi"), ("keras", "gru-L1-bi")]
 
 
 @pytest.mark.parametrize(("engine", "spec_id"), NPZ_CASES, ids=[f"{e}-{s}" for e, s in NPZ_CASES])
-def test_every_seeded_mistake_in_an_npz_is_named(engine, spec_id, tmp_path):
+def test_every_seeded_mistake_in_an_npz_is_named(engine, spec_id, tmp_path, sweep):
     spec = SPECS[spec_id]
     verdicts = diagnosed_files(engine, spec, tmp_path, ".npz", pair_stride=0, orders=None if engine == "torch" else 3)
     missed = [name for name, verdict in verdicts if verdict == "missed"]
@@ -48,14 +58,14 @@ def test_every_seeded_mistake_in_an_npz_is_named(engine, spec_id, tmp_path):
     assert sum(verdict == "found" for _, verdict in verdicts) >= len(verdicts) - 4  # at most the invisible folds
 
 
-def test_a_sample_of_pairs_in_an_npz_is_named(tmp_path):
+def test_a_sample_of_pairs_in_an_npz_is_named(tmp_path, sweep):
     verdicts = diagnosed_files("keras", LSTM, tmp_path, ".npz", singles=False, pair_stride=13)
     assert len(verdicts) >= 5
     assert not [name for name, verdict in verdicts if verdict == "missed"]
 
 
 @pytest.mark.parametrize("spec_id", list(SPECS))
-def test_every_seeded_mistake_in_the_outputs_of_the_reference_is_named(spec_id):
+def test_every_seeded_mistake_in_the_outputs_of_the_reference_is_named(spec_id, sweep):
     verdicts = diagnosed_outputs(SPECS[spec_id], pair_stride=0, orders=3)
     assert not [name for name, verdict in verdicts if verdict == "missed"]
     named = {name for name, verdict in verdicts if verdict == "found"}
@@ -64,7 +74,7 @@ def test_every_seeded_mistake_in_the_outputs_of_the_reference_is_named(spec_id):
     assert named >= expected | ({"forget-bias", "layer-order"} if spec_id == "lstm-L2-bi" else {"gru-variant"})
 
 
-def test_a_sample_of_pairs_in_the_outputs_is_named():
+def test_a_sample_of_pairs_in_the_outputs_is_named(sweep):
     verdicts = diagnosed_outputs(GRU, singles=False, pair_stride=40)
     assert len(verdicts) >= 3
     assert not [name for name, verdict in verdicts if verdict == "missed"]
