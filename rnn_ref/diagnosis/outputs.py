@@ -19,7 +19,7 @@ import numpy as np
 from rnn_ref.core.compare import TOLERANCES
 from rnn_ref.core.params import Params
 from rnn_ref.core.state import RNNOutput
-from rnn_ref.diagnosis.catalog import Candidate, Run, weight_candidates
+from rnn_ref.diagnosis.catalog import Blocks, Candidate, Run, weight_candidates
 from rnn_ref.diagnosis.conventions import reference
 from rnn_ref.diagnosis.findings import Diagnosis, measure_all
 from rnn_ref.diagnosis.search import Outcome, search
@@ -48,16 +48,28 @@ def candidates_for(run: Run) -> list[Candidate]:
         + convention_candidates(run)
 
 
-def run_with(params: Params, run: Run, combo: list[Candidate]) -> RNNOutput:
-    """The reference's result with ``combo``'s mistakes made (weights, then the run, then the result)."""
-    blocks = dict(params)
-    for candidate in combo:
-        if candidate.params is not None:
-            blocks = candidate.params(blocks)
-    for candidate in combo:
-        if candidate.run is not None:
-            run = candidate.run(run)
-    result = reference(run, run.spec, blocks, run.x, run.state, run.lengths)
+Forwards = dict[tuple[int, ...], tuple[Run, Blocks, RNNOutput]]
+
+
+def run_with(params: Params, run: Run, combo: list[Candidate], forwards: Forwards | None = None) -> RNNOutput:
+    """The reference's result with ``combo``'s mistakes made (weights, then the run, then the result).
+
+    ``forwards`` keeps the reference's runs by the ids of the candidates that change weights or
+    the run, so that the combinations that differ only in what is done to the result share one."""
+    before = tuple(id(c) for c in combo if c.result is None)
+    if forwards is not None and before in forwards:
+        run, blocks, result = forwards[before]
+    else:
+        blocks = dict(params)
+        for candidate in combo:
+            if candidate.params is not None:
+                blocks = candidate.params(blocks)
+        for candidate in combo:
+            if candidate.run is not None:
+                run = candidate.run(run)
+        result = reference(run, run.spec, blocks, run.x, run.state, run.lengths)
+        if forwards is not None and len(before) <= 1:  # the runs a pair with a result mistake reuses
+            forwards[before] = run, blocks, result
     for candidate in combo:
         if candidate.result is not None:
             result = candidate.result(run, blocks, result)
@@ -90,12 +102,13 @@ def diagnose_outputs(params: Params, run: Run, observed: Observed) -> Diagnosis:
     """The diagnosis of ``observed`` as the outputs of the layer ``params`` on ``run``'s inputs."""
     tolerance = TOLERANCES["float32" if observed.output.dtype == np.float32 else "float64"]
     candidates = candidates_for(run)
-    correct = run_with(params, run, [])
+    forwards: Forwards = {}
+    correct = run_with(params, run, [], forwards)
 
     def evaluate(combo: tuple[int, ...]) -> Outcome | None:
         chosen = [candidates[i] for i in combo]
         try:
-            result = run_with(params, run, chosen) if combo else correct
+            result = run_with(params, run, chosen, forwards) if combo else correct
         except ValueError:  # the mistake makes no layer of these inputs (x read as NTC with lengths of N)
             return Outcome(False, np.inf, tuple(c.mistake for c in chosen))
         if combo and same(result, correct):
