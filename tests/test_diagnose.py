@@ -1,7 +1,9 @@
 """`rnn-ref diagnose` names the mistake: every catalog mistake, seeded, is found (NumPy alone, .npz files).
 
-The seeds are rnn_ref.diagnosis.seeding's: every candidate of the catalog, every gate order,
-every square w_hh block transposed, selftest's row slips, and a sample of pairs; each is written
+The seeds are rnn_ref.diagnosis.seeding's: every candidate of the catalog, the gate orders (all
+23 of the LSTM for torch, three elsewhere and in the outputs; benchmarks/diagnose_table.py seeds
+all everywhere), every square w_hh block transposed, selftest's row slips, and a sample of
+pairs; each weights seed is written
 into an engine's .npz by ``rnn-ref convert``'s writer, read back by its reader, and diagnosed.
 "found" is exactly the seeded set; "ambiguous" another set of no more mistakes that reproduces
 the seed bit for bit (checked by making those mistakes); "invisible" a seed that changes nothing
