@@ -356,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     selftester.add_argument("--engines", help="comma-separated engines (default: every installed one)")
     add_case_timeout_argument(selftester)
 
+    from rnn_ref.cli.diagnose import add_diagnose
+
+    add_diagnose(commands)
     from rnn_ref.cli.docs import DOCS_PATH
 
     documenter = sub_command(commands, "docs", run_docs,

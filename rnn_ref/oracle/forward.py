@@ -68,7 +68,7 @@ class _UnitWeights:
 
     ``w_ih`` (G*H, I_l), ``w_hh_t`` (R, G*H): W_hh transposed, so that W_hh h is ``h @ w_hh_t``
     (the faster BLAS layout); ``b_ih`` and ``b_hh`` (G*H,) or None for a layer
-    without biases, ``w_proj`` (P, H) or None.
+    without biases, ``w_proj`` (P, H) or None. ``gate`` is the σ of the gates (``sigmoid``).
     """
 
     w_ih: np.ndarray
@@ -76,9 +76,11 @@ class _UnitWeights:
     b_ih: np.ndarray | None
     b_hh: np.ndarray | None
     w_proj: np.ndarray | None
+    gate: Callable[..., np.ndarray]
 
     @classmethod
-    def of(cls, spec: RNNSpec, params: Params, layer: int, direction: str, dtype: np.dtype) -> _UnitWeights:
+    def of(cls, spec: RNNSpec, params: Params, layer: int, direction: str, dtype: np.dtype,
+           gate: Callable[..., np.ndarray] | None = None) -> _UnitWeights:
         blocks = params.unit(layer, direction)
 
         def stacked(kind: str) -> np.ndarray | None:
@@ -90,7 +92,7 @@ class _UnitWeights:
         w_ih, w_hh = stacked("w_ih"), stacked("w_hh")
         assert w_ih is not None and w_hh is not None  # Params holds every unit's weights; only biases are optional
         return cls(w_ih, np.ascontiguousarray(w_hh.T), stacked("b_ih"), stacked("b_hh"),
-                   None if w_proj is None else w_proj.astype(dtype, copy=False))
+                   None if w_proj is None else w_proj.astype(dtype, copy=False), sigmoid if gate is None else gate)
 
     def input_projection(self, seq: np.ndarray) -> np.ndarray:
         """W_ih x_t + b_ih for every step and gate, as one matmul: (T, N, I_l) -> (T, N, G*H)."""
@@ -122,7 +124,7 @@ def lstm_cell(x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, w: _UnitWeights
     H = c.shape[1]
     _recurrent(pre, x_gates, h, w.w_hh_t, w.b_hh)
     i, f, o, g = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
-    sigmoid(pre[:, :3 * H], out=pre[:, :3 * H])  # i, f, o = σ(·)
+    w.gate(pre[:, :3 * H], out=pre[:, :3 * H])  # i, f, o = σ(·)
     np.tanh(g, out=g)  # g = tanh(·)
     c *= f  # c' = f ⊙ c + i ⊙ g
     c += np.multiply(i, g, out=i)
@@ -147,13 +149,13 @@ def gru_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, variant: str, 
         pre[:, :2 * H] += x_gates[:, :2 * H]
         if w.b_hh is not None:
             pre += w.b_hh  # n holds W_hn h + b_hn
-        sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
+        w.gate(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
         n *= r
         n += x_gates[:, 2 * H:]
     else:
         b_hh = (None, None) if w.b_hh is None else (w.b_hh[:2 * H], w.b_hh[2 * H:])
         _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh_t[:, :2 * H], b_hh[0])
-        sigmoid(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
+        w.gate(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
         _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh_t[:, 2 * H:], b_hh[1])
     np.tanh(n, out=n)
     np.subtract(h, n, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h, computed as n + z ⊙ (h − n)
@@ -214,6 +216,7 @@ def forward(
     lengths: LengthsLike = None,
     *,
     precision: str = "float64",
+    gate_activation: Callable[..., np.ndarray] | None = None,
 ) -> RNNOutput:
     """Run the layer described by ``spec`` with canonical ``params`` on ``x``.
 
@@ -223,6 +226,8 @@ def forward(
         lengths: optional (N,) integers in 1..T: the number of existing steps per sample.
         precision: ``"float64"`` (default: compute and return float64, the reference truth) or
             ``"input"`` (compute and return in x's dtype, weights cast to it).
+        gate_activation: the σ of the LSTM and GRU gates, ``f(x, out=None)`` (None: the logistic
+            ``sigmoid``): ``rnn-ref diagnose`` runs the layer with a hard sigmoid through it.
 
     Returns:
         ``RNNOutput(output, h_n, c_n)`` in ``spec.layout``; ``c_n`` is None unless LSTM.
@@ -250,7 +255,7 @@ def forward(
             c_init = None
             if spec.has_cell_state:
                 c_init = np.zeros((batch, spec.hidden_size), dtype) if c0 is None else c0[unit, order].astype(dtype)
-            weights = _UnitWeights.of(spec, params, layer, direction, dtype)
+            weights = _UnitWeights.of(spec, params, layer, direction, dtype, gate_activation)
             out = layer_output[:, :, d * R:(d + 1) * R]
             h_n, c_n = _run_unit(spec, weights, seq, h_init, c_init, active, direction == "bwd", out)
             h_finals.append(h_n)
