@@ -32,13 +32,16 @@ TOLERANCES: dict[str, Tolerance] = {
 
 #: The gradient tolerance table, keyed the same way: an engine's autodiff against the reference
 #: backward (rnn_ref.judge.runner.judge_gradients). Gradients sum over steps and samples, so they are
-#: larger and less exact than outputs. Measured over the whole matrix on torch 2.13, Keras 3.15
-#: and Gluon 1.9.1 CPU: worst float32 error 2.4e-5 (gluon-cell GRU, T=200), the worst one using
-#: 24% of its allowance (gluon-cell LSTM, T=200); worst float64 error 1.1e-13 (T=200), using
-#: 0.5% of its allowance. The float32 bound is about 4x the worst, the float64 bound about 200x
-#: (as for outputs: float64 kernels differ more between BLAS builds, relative to precision).
+#: larger and less exact than outputs. The float32 bound was 1e-5 (atol and rtol) until the whole
+#: gradient matrix ran on Keras's three backends: on the T=200 GRU reset_before case (a Keras-only
+#: variant) the worst element used 96% of that allowance on TensorFlow and on PyTorch and 103% on
+#: JAX (keras-jax, l0.bwd.w_ih.n: error 1.49e-5), float32 rounding accumulated over 200 steps
+#: (the small matrix's worst float32 gradient error is 2.7e-6). So the float32 bound is 4e-5: the
+#: worst measured uses about 26% of it. Float64: worst 1.1e-13 (T=200), 0.5% of its allowance, the
+#: bound about 200x (as for outputs: float64 kernels differ more between BLAS builds, relative to
+#: precision). Measured by ``pytest --full-gradients`` and ``rnn-ref check`` in each engine's env.
 GRADIENT_TOLERANCES: dict[str, Tolerance] = {
-    "float32": Tolerance(atol=1e-5, rtol=1e-5),
+    "float32": Tolerance(atol=4e-5, rtol=4e-5),
     "float64": Tolerance(atol=1e-12, rtol=1e-12),
 }
 
