@@ -161,22 +161,15 @@ def test_a_gradient_run_computes_the_plain_forward_bit_for_bit(engine, case_id, 
     through the cells' Rngs, which the gradient run hands in as inputs."""
     import dataclasses
 
+    from gradient_runs import assert_gradient_run_computes_the_plain_forward
+
     from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS
-    from rnn_ref.cases.cotangents import case_cotangents
     from rnn_ref.cases.matrix import case_by_id
 
-    adapter = engine_or_skip(engine)
     case = case_by_id(case_id)
     if steps == "compiled":
         case = dataclasses.replace(case, steps=COMPILED_FROM_STEPS)
-    data = case.data()
-    layer = adapter.build(case.spec, data.params)
-    plain = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
-    differentiated = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths,
-                                           case_cotangents(case))
-    for name in ("output", "h_n", "c_n"):
-        np.testing.assert_array_equal(getattr(differentiated.output, name), getattr(plain, name), err_msg=name)
-    assert list(differentiated.native) == list(adapter.native_arrays(case.spec, layer))
+    assert_gradient_run_computes_the_plain_forward(engine_or_skip(engine), case)
 
 
 @pytest.mark.parametrize(("engine", "case_id"), [("flax", "lstm-L2-bi-TNC-h0-len-f32")])

@@ -174,18 +174,13 @@ def test_a_gradient_run_computes_the_plain_forward_bit_for_bit_on_every_backend(
     the layers ``run`` runs, executed the same way (op by op on JAX), so the forward it computes
     on the way is ``run``'s, bit for bit: a case's forward test may judge it
     (rnn_ref.judge.runner.ForwardsOfGradientRuns) instead of running the layers again."""
-    from rnn_ref.cases.cotangents import case_cotangents
+    from gradient_runs import assert_gradient_run_computes_the_plain_forward
+
     from rnn_ref.cases.matrix import case_by_id
 
     _, adapter, _ = keras_engine
-    adapter = type(adapter)()  # an empty run memo: both runs are computed here
     case = case_by_id(case_id)
-    data = case.data()
-    layer = adapter.build(case.spec, data.params)
-    plain = adapter.run(case.spec, layer, data.x, data.initial_state, data.lengths)
-    differentiated = adapter.run_gradients(case.spec, layer, data.x, data.initial_state, data.lengths,
-                                           case_cotangents(case))
-    for name in ("output", "h_n", "c_n"):
-        np.testing.assert_array_equal(getattr(differentiated.output, name), getattr(plain, name), err_msg=name)
-    assert differentiated.x.dtype == data.x.dtype and differentiated.x.shape == data.x.shape
+    # an empty run memo: both runs are computed here
+    differentiated = assert_gradient_run_computes_the_plain_forward(type(adapter)(), case)
+    assert differentiated.x.dtype == case.dtype and differentiated.x.shape == case.data().x.shape
 
