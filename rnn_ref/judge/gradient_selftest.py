@@ -19,6 +19,7 @@ the engine differentiates without a limit or a declared defect, each first judge
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +28,8 @@ from rnn_ref.cases.matrix import Case, case_by_id
 from rnn_ref.core.compare import GRADIENT_TOLERANCES
 from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.judge.mutations import MUTATIONS, Mutation
-from rnn_ref.judge.runner import GradientRun, execute_gradient_case, judge_gradients, reference_gradients
+from rnn_ref.judge.runner import PASS, GradientRun, execute_gradient_case, judge_gradients, reference_gradients
+from rnn_ref.oracle.backward import Gradients
 
 #: What names a gradient mutation in the self-test's table: ``gradients: swap-gates(w_ih)``.
 GRADIENT_PREFIX = "gradients: "
@@ -68,30 +70,44 @@ def applies_to_gradients(mutation: Mutation, adapter: Adapter, case: Case) -> bo
     return mutated is not None and changes_gradients(mapping, mutated)
 
 
-def failed_gradients(adapter: Adapter, run: GradientRun, mutation: Mutation | None) -> str | None:
-    """What fails when ``run``'s native gradients come back through ``mutation``'s rows (None: the
+@dataclass(frozen=True)
+class Differentiated:
+    """A case differentiated once on the engine, and the reference's gradients for its inputs: every
+    mutation re-reads both (the reference backward is not run again per mutation)."""
+
+    run: GradientRun
+    expected: Gradients | None  # None when the run did not pass unmutated (nothing to compare)
+
+
+def differentiated(adapter: Adapter, case: Case, seconds: float | None) -> Differentiated:
+    """``case`` differentiated once on ``adapter``'s engine (bounded by ``seconds``), with the
+    reference gradients when it passed unmutated."""
+    run = execute_gradient_case(adapter, case, seconds)
+    if run.result.status != PASS or run.data is None or run.cotangents is None:
+        return Differentiated(run, None)
+    data = run.data
+    return Differentiated(run, reference_gradients(case.spec, data.params, data.x, data.initial_state, data.lengths,
+                                                   run.cotangents))
+
+
+def failed_gradients(adapter: Adapter, probed: Differentiated, mutation: Mutation | None) -> str | None:
+    """What fails when the run's native gradients come back through ``mutation``'s rows (None: the
     true rows), or None when every gradient passes. A row mutation that does not apply to the
-    case's mapping is never asked (``applies``)."""
+    case's mapping is never asked (``applies_to_gradients``)."""
+    run, expected = probed.run, probed.expected
     case = run.result.case
-    assert run.gradients is not None and run.data is not None and run.cotangents is not None  # a case that ran
+    assert run.gradients is not None and run.data is not None and expected is not None  # a case that passed
     mapping = adapter.mapping(case.spec)
     rows = mutation.rows(mapping) if mutation is not None and mutation.rows is not None else mapping
     if rows is None:
         raise ValueError(f"{mutation.name if mutation else ''} changes nothing in the rows of {case.id}")
-    data = run.data
     try:
         canonical = rows.gradients_to_params(run.gradients.native, f"{adapter.name} parameter gradients")
     except Exception as error:  # a crash is caught too: the suite would report it
         return f"error: {type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
-    expected = reference_gradients(case.spec, data.params, data.x, data.initial_state, data.lengths, run.cotangents)
-    comparisons = judge_gradients(case.spec, run.gradients, canonical, expected, data.lengths,
+    comparisons = judge_gradients(case.spec, run.gradients, canonical, expected, run.data.lengths,
                                   GRADIENT_TOLERANCES[case.dtype])
     failed = [c.tensor for c in comparisons if not c.passed]
     if len(failed) > 3:
         return f"{', '.join(failed[:3])} and {len(failed) - 3} more"
     return ", ".join(failed) if failed else None
-
-
-def differentiated(adapter: Adapter, case: Case, seconds: float | None) -> GradientRun:
-    """``case`` differentiated once on ``adapter``'s engine (bounded by ``seconds``)."""
-    return execute_gradient_case(adapter, case, seconds)

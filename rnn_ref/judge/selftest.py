@@ -44,6 +44,7 @@ from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
 from rnn_ref.judge.gradient_selftest import (
     GRADIENT_PREFIX,
+    Differentiated,
     applies_to_gradients,
     differentiated,
     failed_gradients,
@@ -71,9 +72,7 @@ from rnn_ref.judge.mutations import (  # noqa: F401 - re-exported: the mutations
 )
 from rnn_ref.judge.runner import (
     GRAD_SUFFIX,
-    PASS,
     EngineNotCalled,
-    GradientRun,
     bounded,
     engine_inputs,
     engine_output,
@@ -271,15 +270,15 @@ def run_gradient_mutations(adapter: Adapter, case_ids: Sequence[str], mutations:
     """The gradient side (rnn_ref/judge/gradient_selftest.py): every row mutation seeded into the rows
     that bring the gradients back, each case differentiated once, when first needed."""
     cases = gradient_cases(adapter, case_ids)
-    runs: dict[str, GradientRun] = {}
+    runs: dict[str, Differentiated] = {}
 
-    def run_of(case: Case) -> GradientRun | None:
-        """The case's gradient run, if it passes unmutated (else a baseline failure)."""
+    def run_of(case: Case) -> Differentiated | None:
+        """The case differentiated, if it passes unmutated (else a baseline failure)."""
         if case.id not in runs:
             runs[case.id] = differentiated(adapter, case, seconds)
-            if runs[case.id].result.status != PASS:
-                report.baseline_failures.append(f"{case.id}{GRAD_SUFFIX}: {runs[case.id].result.report()}")
-        return runs[case.id] if runs[case.id].result.status == PASS else None
+            if runs[case.id].expected is None:
+                report.baseline_failures.append(f"{case.id}{GRAD_SUFFIX}: {runs[case.id].run.result.report()}")
+        return runs[case.id] if runs[case.id].expected is not None else None
 
     for mutation in gradient_mutations(mutations):
         name = GRADIENT_PREFIX + mutation.name
