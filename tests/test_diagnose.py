@@ -209,3 +209,97 @@ def test_the_backward_state_after_its_first_step_is_the_backward_output_at_the_l
     mistaken = backward_after_first_step(run, dict(params), result)
     assert np.allclose(mistaken.h_n[1], result.output[-1, :, 4:], atol=1e-12)
     assert np.array_equal(mistaken.h_n[0], result.h_n[0])
+
+
+# ----------------------------------------------------------------------------- the screen of the pairs
+def test_the_first_unit_alone_is_the_whole_layers_first_unit_bit_for_bit():
+    """The screen's premise: l0.fwd run alone gives the h_n[0] and c_n[0] of the whole layer, exactly."""
+    from rnn_ref.diagnosis.conventions import reference
+
+    params, run = seeded_run(LSTM)
+    whole = run_with(params, run, [])
+    assert run.state is not None and run.state.c is not None and whole.c_n is not None
+    own = {k: v for k, v in params.items() if k.startswith("l0.fwd.")}
+    alone = reference(run, LSTM.replace(num_layers=1, bidirectional=False), own, run.x,
+                      State(run.state.h[:1], run.state.c[:1]), run.lengths)
+    assert alone.c_n is not None
+    assert np.array_equal(alone.h_n[0], whole.h_n[0]) and np.array_equal(alone.c_n[0], whole.c_n[0])
+
+
+def seeded_pair(spec):
+    """The seeded run of ``spec``, the outputs catalog by sentence, and the outputs (float32) of a gate
+    swap with b_hh dropped."""
+    from rnn_ref.diagnosis.outputs import candidates_for
+
+    params, run = seeded_run(spec)
+    candidates = {c.mistake.says: c for c in candidates_for(run)}
+    pair = [next(c for says, c in candidates.items() if f(says))
+            for f in (lambda says: "swapped" in says and "gate" in says, lambda says: "b_hh is dropped" in says)]
+    seeded = run_with(params, run, pair)
+    observed = Observed(*(None if a is None else a.astype(np.float32) for a in (seeded.output, seeded.h_n, seeded.c_n)))
+    return params, run, candidates, pair, observed
+
+
+def test_a_pair_is_ruled_out_on_its_first_unit_only_when_that_unit_misses():
+    from rnn_ref.diagnosis.outputs import made
+    from rnn_ref.diagnosis.screen import ruled_out
+
+    params, run, candidates, pair, observed = seeded_pair(LSTM)
+    reversed_final = next(c for c in candidates.values() if c.mistake.parameters == {"units": "reversed"}
+                          and c.kind == "final-state")
+    assert not ruled_out(made(params, run, pair), pair, observed, F32)  # the seeded pair: run whole
+    assert ruled_out(made(params, run, pair[:1]), pair[:1], observed, F32)  # b_hh is in l0.fwd's states
+    both = [pair[0], reversed_final]
+    assert not ruled_out(made(params, run, both), both, observed, F32)  # moves h_n: cannot tell
+
+
+@pytest.mark.parametrize("spec_id", list(SPECS))
+def test_with_the_output_alone_a_pair_is_ruled_out_on_the_top_layers_first_step(spec_id):
+    from rnn_ref.diagnosis.outputs import made
+    from rnn_ref.diagnosis.screen import MARGIN, first_step_misses, ruled_out
+
+    spec = SPECS[spec_id]
+    params, run, _, pair, observed = seeded_pair(spec)
+    alone = Observed(observed.output)
+    assert not ruled_out(made(params, run, pair), pair, alone, F32)
+    assert ruled_out(made(params, run, pair[:1]), pair[:1], alone, F32)
+    R = spec.state_size
+    for step, half, change, missed in ((0, slice(0, R), 3 * F32.atol, True),  # what the screen sees
+                                       (0, slice(0, R), F32.atol / 2, False),  # within the tolerance
+                                       (0, slice(R, None), 1.0, False), (2, slice(0, R), 1.0, False)):  # unseen
+        wrong = alone.output.copy()
+        wrong[step, 0, half] += change
+        assert first_step_misses(*made(params, run, pair), Observed(wrong), F32) is missed, (step, half, change)
+    assert F32.atol / 1000 > MARGIN
+
+
+def test_a_pair_ruled_out_before_it_was_measured_is_never_the_best_candidate():
+    from rnn_ref.diagnosis.catalog import Candidate
+    from rnn_ref.diagnosis.search import Outcome, search
+
+    candidates = [Candidate(Mistake("bias", {"n": n}, f"mistake {n}")) for n in range(3)]
+
+    def evaluate(combo):
+        mistakes = tuple(candidates[i].mistake for i in combo)
+        if len(combo) == 2:  # a lower bound of 0.1, below every measured residual
+            return Outcome(False, 0.1, mistakes, measured=False)
+        return Outcome(False, 5.0 if not combo else 2.0 + sum(combo), mistakes)  # singles 2, 3, 4
+
+    diagnosis = search(candidates, evaluate, F32)
+    assert diagnosis.verdict == "unexplained"
+    assert [m.says for m in diagnosis.findings] == ["mistake 0"] and diagnosis.residual == 2.0
+
+
+def test_a_layers_first_step_alone_is_the_whole_layers_within_the_margin():
+    """The output-only screen's premise: the top layer's input at step 0, computed from one step
+    forward and each sample's steps reversed backward, is the whole layer's (ragged lengths)."""
+    from rnn_ref.diagnosis.conventions import layer_input
+    from rnn_ref.diagnosis.screen import MARGIN, first_step, reversed_per_sample
+
+    params, run = seeded_run(LSTM)
+    whole = layer_input(run, dict(params), 1)  # layer 0's output, as the whole layer computes it
+    assert np.abs(first_step(run, dict(params), 0)[0] - whole[0]).max() < MARGIN / 1000
+    assert np.abs(first_step(run, dict(params), 0)[0] - whole[1]).max() > 0.01  # step 0, not another
+    steps = np.arange(5)[:, None, None] * np.ones((5, 3, 1))
+    assert reversed_per_sample(steps, np.array([5, 3, 2]))[:, :, 0].T.tolist() == [
+        [4, 3, 2, 1, 0], [2, 1, 0, 3, 4], [1, 0, 2, 3, 4]]  # padded steps (t >= length) stay in place

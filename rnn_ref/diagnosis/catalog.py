@@ -48,6 +48,15 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Observed:
+    """What the implementation gave: ``output`` in the spec's layout, ``h_n`` and ``c_n`` where known."""
+
+    output: np.ndarray
+    h_n: np.ndarray | None = None
+    c_n: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One catalog mistake and the hooks that make it (see the module docstring)."""
 

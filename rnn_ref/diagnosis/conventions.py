@@ -68,32 +68,50 @@ def reference(run: Run, spec: RNNSpec, blocks: Blocks, x: np.ndarray, state: Sta
     return forward(spec, Params(spec, blocks), x, state, lengths, gate_activation=run.gate_activation)
 
 
+def layer_input(run: Run, blocks: Blocks, layer: int) -> np.ndarray:
+    """What ``layer`` of ``run``'s layer reads, time-major (T, N, I_l): x, or the output of the layers
+    below, run alone as the whole layer runs them (the reference computes a layer from its input
+    alone, so these are the whole layer's values bit for bit)."""
+    spec = run.spec
+    x = time_major(run.x, spec)
+    if not layer:
+        return x
+    units = layer * spec.num_directions
+    below = spec.replace(num_layers=layer, layout="TNC")
+    state = None if run.state is None else State(
+        run.state.h[:units], None if run.state.c is None else run.state.c[:units])
+    kept = {k: v for k, v in blocks.items() if int(k.split(".")[0][1:]) < layer}
+    return reference(run, below, kept, x, state, run.lengths).output
+
+
+def unit_alone(run: Run, blocks: Blocks, layer: int, direction: str,
+               dtype: np.dtype) -> tuple[RNNSpec, Blocks, State | None]:
+    """One unit of ``run``'s layer as a one-layer, one-direction layer of its own: its spec (TNC),
+    its blocks under l0.fwd, its initial state (one unit, in ``dtype``: the dtype of its input)."""
+    spec = run.spec
+    unit = layer * spec.num_directions + spec.directions.index(direction)
+    one = RNNSpec(spec.mode, spec.layer_input_size(layer), spec.hidden_size, bias=spec.bias,
+                  proj_size=spec.proj_size, gru_variant=spec.gru_variant)
+    own = {f"l0.fwd.{k.split('.', 2)[2]}": v for k, v in blocks.items() if k.startswith(f"l{layer}.{direction}.")}
+    state = None if run.state is None else State(
+        run.state.h[unit:unit + 1].astype(dtype),
+        None if run.state.c is None else run.state.c[unit:unit + 1].astype(dtype))
+    return one, own, state
+
+
 def backward_after_first_step(run: Run, blocks: Blocks, result: RNNOutput) -> RNNOutput:
     """The backward units' final states taken after their first step (the sample's last valid step,
     e.g. ``output[-1]``) instead of after step 0."""
     spec = run.spec
-    x = time_major(run.x, spec)
-    steps, batch = x.shape[:2]
+    steps, batch = steps_and_batch(run)
     first = np.full(batch, steps - 1) if run.lengths is None else np.asarray(run.lengths) - 1
     h_n = result.h_n.copy()
     c_n = None if result.c_n is None else result.c_n.copy()
     for layer in range(spec.num_layers):
-        layer_input = x
-        if layer:
-            below = spec.replace(num_layers=layer, layout="TNC")
-            state = None if run.state is None else State(
-                run.state.h[:2 * layer], None if run.state.c is None else run.state.c[:2 * layer])
-            kept = {k: v for k, v in blocks.items() if int(k.split(".")[0][1:]) < layer}
-            layer_input = reference(run, below, kept, x, state, run.lengths).output
-        unit = 2 * layer + 1
-        one = RNNSpec(spec.mode, spec.layer_input_size(layer), spec.hidden_size, bias=spec.bias,
-                      proj_size=spec.proj_size, gru_variant=spec.gru_variant)
-        own = {f"l0.fwd.{k.split('.', 2)[2]}": v for k, v in blocks.items() if k.startswith(f"l{layer}.bwd.")}
-        step = layer_input[first, np.arange(batch)][None]
-        state = None if run.state is None else State(
-            run.state.h[unit:unit + 1].astype(step.dtype),
-            None if run.state.c is None else run.state.c[unit:unit + 1].astype(step.dtype))
+        step = layer_input(run, blocks, layer)[first, np.arange(batch)][None]
+        one, own, state = unit_alone(run, blocks, layer, "bwd", step.dtype)
         stepped = reference(run, one, own, step, state, None)
+        unit = 2 * layer + 1
         h_n[unit] = stepped.h_n[0]
         if c_n is not None and stepped.c_n is not None:
             c_n[unit] = stepped.c_n[0]

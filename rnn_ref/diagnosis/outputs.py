@@ -7,31 +7,27 @@ mistakes (weights: rnn_ref/diagnosis/catalog.py, every gate order enumerated; co
 rnn_ref/diagnosis/conventions.py) until one reproduces the outputs within the tolerance of
 their dtype. A mistake that changes nothing on these inputs (folding the biases of an LSTM)
 cannot be told from a correct run and is listed as invisible. NumPy only.
+
+A pair is first screened on a part of the layer (rnn_ref/diagnosis/screen.py): one that already
+misses there is ruled out without the rest being run. Its residual is then unknown, so it is
+never the best candidate of an unexplained diagnosis (the best is among no mistake, the singles
+and the pairs run whole).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
 from rnn_ref.core.compare import TOLERANCES
 from rnn_ref.core.params import Params
 from rnn_ref.core.state import RNNOutput
-from rnn_ref.diagnosis.catalog import Blocks, Candidate, Run, weight_candidates
+from rnn_ref.diagnosis.catalog import Blocks, Candidate, Observed, Run, weight_candidates
 from rnn_ref.diagnosis.conventions import reference
 from rnn_ref.diagnosis.findings import Diagnosis, measure_all
+from rnn_ref.diagnosis.screen import ruled_out
 from rnn_ref.diagnosis.search import Outcome, search
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What the implementation gave: ``output`` in the spec's layout, ``h_n`` and ``c_n`` where known."""
-
-    output: np.ndarray
-    h_n: np.ndarray | None = None
-    c_n: np.ndarray | None = None
 
 
 def own_words(candidate: Candidate) -> Candidate:
@@ -60,13 +56,7 @@ def run_with(params: Params, run: Run, combo: list[Candidate], forwards: Forward
     if forwards is not None and before in forwards:
         run, blocks, result = forwards[before]
     else:
-        blocks = dict(params)
-        for candidate in combo:
-            if candidate.params is not None:
-                blocks = candidate.params(blocks)
-        for candidate in combo:
-            if candidate.run is not None:
-                run = candidate.run(run)
+        run, blocks = made(params, run, combo)
         result = reference(run, run.spec, blocks, run.x, run.state, run.lengths)
         if forwards is not None and len(before) <= 1:  # the runs a pair with a result mistake reuses
             forwards[before] = run, blocks, result
@@ -74,6 +64,18 @@ def run_with(params: Params, run: Run, combo: list[Candidate], forwards: Forward
         if candidate.result is not None:
             result = candidate.result(run, blocks, result)
     return result
+
+
+def made(params: Params, run: Run, combo: list[Candidate]) -> tuple[Run, Blocks]:
+    """The run and the blocks with ``combo``'s weights and run mistakes made."""
+    blocks = dict(params)
+    for candidate in combo:
+        if candidate.params is not None:
+            blocks = candidate.params(blocks)
+    for candidate in combo:
+        if candidate.run is not None:
+            run = candidate.run(run)
+    return run, blocks
 
 
 def pairs(result: RNNOutput, observed: Observed) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
@@ -108,6 +110,8 @@ def diagnose_outputs(params: Params, run: Run, observed: Observed) -> Diagnosis:
     def evaluate(combo: tuple[int, ...]) -> Outcome | None:
         chosen = [candidates[i] for i in combo]
         try:
+            if len(combo) > 1 and ruled_out(made(params, run, chosen), chosen, observed, tolerance):
+                return Outcome(False, np.inf, tuple(c.mistake for c in chosen), measured=False)
             result = run_with(params, run, chosen, forwards) if combo else correct
         except ValueError:  # the mistake makes no layer of these inputs (x read as NTC with lengths of N)
             return Outcome(False, np.inf, tuple(c.mistake for c in chosen))

@@ -7,7 +7,7 @@ more than the candidates: gate orders found directly), or None where the combina
 nothing (it cannot be told from a correct conversion). Pairs are tried only when no set of at
 most two mistakes was found among the singles, and never two of a kind that composes into one
 (``CLOSED_KINDS``). The verdict is ``explained`` with the smallest
-sets, ``unexplained`` with the best (least residual) combination.
+sets, ``unexplained`` with the best (least residual) combination among those measured whole.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ CLOSED_KINDS = frozenset({"gate-order"})
 @dataclass(frozen=True)
 class Outcome:
     """What one combination of candidates does: reproduces the target (``explained``) or not, its
-    max abs error against the target and the mistakes it names."""
+    max abs error against the target and the mistakes it names; ``measured`` False where it was
+    ruled out before all of it was computed (its residual unknown: never the best candidate)."""
 
     explained: bool
     residual: float
     mistakes: tuple[Mistake, ...]
+    measured: bool = True
 
 
 def key(mistakes: Sequence[Mistake]) -> str:
@@ -59,7 +61,7 @@ def search(candidates: Sequence[Candidate], evaluate: Callable[[tuple[int, ...]]
             return
         if outcome.explained and len(outcome.mistakes) <= MOST_MISTAKES:
             found.setdefault(key(outcome.mistakes), outcome)
-        elif outcome.residual < best.residual:
+        elif outcome.measured and outcome.residual < best.residual:
             best = outcome
 
     consider(none)
