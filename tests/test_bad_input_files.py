@@ -504,3 +504,26 @@ def test_a_weights_h5_with_a_string_dataset_names_it(tmp_path):
     with pytest.raises(ParamsError, match=r"w\.weights\.h5: unexpected datasets that hold no float weights: "
                                           r"notes/comment \(object\)"):
         read_params(engine, tmp_path / "w.weights.h5", SPEC)
+
+
+def test_weights_h5_files_read_one_after_another_each_hold_their_own_and_a_nan_dataset_is_named(tmp_path):
+    """Keras reads every .weights.h5 into one model, built once per layer: each file's weights, never
+    the last file's, and a dataset left NaN after loading (one the file does not set) is named."""
+    engine = keras_engine_here()
+    import h5py
+
+    from rnn_ref.conversion.convert import read_params, write_params
+
+    folded = adapter_object(engine).mapping(SPEC)
+    written = [folded.to_params(folded.to_native(Params.random(SPEC, seed=seed))) for seed in (1, 2)]
+    for index, params in enumerate(written):
+        write_params(engine, tmp_path / f"{index}.weights.h5", params)
+    for index in (1, 0, 1):
+        assert read_params(engine, tmp_path / f"{index}.weights.h5", SPEC).equal(written[index])
+    with h5py.File(tmp_path / "1.weights.h5", "r+") as archive:
+        names: list[str] = []
+        archive.visititems(lambda name, item: names.append(name) if isinstance(item, h5py.Dataset) else None)
+        archive[names[0]][...] = np.nan
+    with pytest.raises(ParamsError, match=r"1\.weights\.h5: after Keras loaded it .* hold NaN only"):
+        read_params(engine, tmp_path / "1.weights.h5", SPEC)
+    assert read_params(engine, tmp_path / "0.weights.h5", SPEC).equal(written[0])

@@ -1,8 +1,8 @@
 """`rnn-ref diagnose` names the mistake: every catalog mistake, seeded, is found (NumPy alone, .npz files).
 
 The seeds are rnn_ref.diagnosis.seeding's: every candidate of the catalog, the gate orders (all
-23 of the LSTM for torch, three elsewhere and in the outputs; benchmarks/diagnose_table.py seeds
-all everywhere), every square w_hh block transposed, selftest's row slips, and a sample of
+23 of the LSTM for torch's rows and in the outputs, three for the other rows here: every engine's
+framework files get all, in tests/test_diagnose_engines.py), every square w_hh block transposed, selftest's row slips, and a sample of
 pairs; each weights seed is written
 into an engine's .npz by ``rnn-ref convert``'s writer, read back by its reader, and diagnosed.
 "found" is exactly the seeded set; "ambiguous" another set of no more mistakes that reproduces
@@ -68,7 +68,7 @@ def test_a_sample_of_pairs_in_an_npz_is_named(tmp_path, sweep):
 
 @pytest.mark.parametrize("spec_id", list(SPECS))
 def test_every_seeded_mistake_in_the_outputs_of_the_reference_is_named(spec_id, sweep):
-    verdicts = diagnosed_outputs(SPECS[spec_id], pair_stride=0, orders=3)
+    verdicts = diagnosed_outputs(SPECS[spec_id], pair_stride=0)  # every gate order too
     assert not [name for name, verdict in verdicts if verdict == "missed"]
     named = {name for name, verdict in verdicts if verdict == "found"}
     expected = {"gate-order", "bias", "activation", "padded-steps", "layout", "final-state", "initial-state",
@@ -76,9 +76,10 @@ def test_every_seeded_mistake_in_the_outputs_of_the_reference_is_named(spec_id, 
     assert named >= expected | ({"forget-bias", "layer-order"} if spec_id == "lstm-L2-bi" else {"gru-variant"})
 
 
-def test_a_sample_of_pairs_in_the_outputs_is_named(sweep):
-    verdicts = diagnosed_outputs(GRU, singles=False, pair_stride=40)
-    assert len(verdicts) >= 3
+@pytest.mark.parametrize("spec_id", list(SPECS))
+def test_a_sample_of_pairs_in_the_outputs_is_named(spec_id, sweep):
+    verdicts = diagnosed_outputs(SPECS[spec_id], singles=False, pair_stride=40)
+    assert len(verdicts) >= 7
     assert not [name for name, verdict in verdicts if verdict == "missed"]
 
 

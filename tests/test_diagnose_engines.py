@@ -1,14 +1,16 @@
 """`rnn-ref diagnose` on the frameworks' own files and on a real engine's outputs (each in its engine's env).
 
-One seed of each kind of mistake (each selftest slip, each kind of pair) is written into a
-framework file — torch ``.pt``, Keras ``.weights.h5``, Gluon ``.params``, ONNX ``.onnx`` — by
-``rnn-ref convert``'s writer (through the framework), read back by its reader, and diagnosed:
-nothing may be missed. (Writing a ``.weights.h5`` goes through a Keras model, about 0.3 s a file;
-every seed of every kind goes through the same rows in tests/test_diagnose.py's ``.npz`` files,
-and ``benchmarks/diagnose_table.py --suffix`` runs them all through a framework's files.) Then the engine itself
-runs the layer with a gate swap in its weights, and the outputs form names the swap from the
-engine's float32 outputs (and says "no difference" without it). A framework that is not selected
-(``--engines``) is skipped, saying how to select it.
+Every seed of rnn_ref.diagnosis.seeding — every mistake of the weights catalog, every gate order,
+every square w_hh block transposed, selftest's row slips and every 7th pair of two mistakes of
+different kinds — is written into a framework file — torch ``.pt``, Keras ``.weights.h5`` (through
+each Keras backend), Gluon ``.params``, ONNX ``.onnx`` — by ``rnn-ref convert``'s writer (through
+the framework), read back by its reader, and diagnosed, for a 2-layer bidirectional LSTM and a
+bidirectional GRU: nothing may be missed ("found": exactly the seeded set; "ambiguous": another
+set of no more mistakes, checked to reproduce the seed; "invisible": the seed changes nothing in
+that file, and diagnose says "no difference"). Then the engine itself runs the layer with a gate
+swap in its weights, and the outputs form names the swap from the engine's float32 outputs (and
+says "no difference" without it). A framework that is not selected (``--engines``) is skipped,
+saying how to select it.
 """
 
 from __future__ import annotations
@@ -17,29 +19,41 @@ import numpy as np
 import pytest
 
 from rnn_ref import Params, RNNSpec
-from rnn_ref.conversion.convert import allowed_suffixes
+from rnn_ref.conversion.convert import allowed_suffixes, format_engines
 from rnn_ref.core.state import State
 from rnn_ref.diagnosis import Observed, diagnose_outputs
 from rnn_ref.diagnosis.catalog import Run
-from rnn_ref.diagnosis.gates import reorder
+from rnn_ref.diagnosis.gates import every_order, reorder
 from rnn_ref.diagnosis.seeding import diagnosed_files
 
 pytestmark = pytest.mark.engine
 
-LSTM = RNNSpec("lstm", 8, 4, num_layers=2, bidirectional=True)
-FRAMEWORK_FILES = {engine: suffix for engine in ("torch", "keras", "gluon", "onnx")
+LSTM = RNNSpec("lstm", 8, 4, num_layers=2, bidirectional=True)  # I = D·H: layers 0 and 1 can be exchanged
+GRU = RNNSpec("gru", 4, 4, bidirectional=True)  # square w_ih: its transposes too
+SPECS = {"lstm-L2-bi": LSTM, "gru-L1-bi": GRU}
+#: every engine that writes a framework's own file (not only .npz), and that file's suffix
+FRAMEWORK_FILES = {engine: suffix for engine in format_engines()
                    for suffix in allowed_suffixes(engine) if suffix != ".npz"}
+FILE_CASES = [(engine, spec_id) for engine in FRAMEWORK_FILES for spec_id in SPECS]
 
 
-@pytest.mark.parametrize("native_engine", list(FRAMEWORK_FILES))
-def test_every_seeded_mistake_in_a_framework_file_is_named(native_engine, engine_or_skip, tmp_path):
-    engine = engine_or_skip(native_engine).name
-    suffix = FRAMEWORK_FILES[engine]
-    verdicts = diagnosed_files(engine, LSTM, tmp_path, suffix, pair_stride=29, once=True)
+@pytest.mark.parametrize(("native_engine", "spec_id"), FILE_CASES,
+                         ids=[f"{engine}{FRAMEWORK_FILES[engine]}-{spec_id}" for engine, spec_id in FILE_CASES])
+def test_every_seeded_mistake_in_a_framework_file_is_named(native_engine, spec_id, engine_or_skip, tmp_path):
+    adapter = engine_or_skip(native_engine)
+    spec = SPECS[spec_id]
+    reason = adapter.layer_unsupported_reason(spec)
+    if reason is not None:
+        pytest.skip(f"unsupported by {native_engine}: {reason}")
+    suffix = FRAMEWORK_FILES[native_engine]
+    verdicts = diagnosed_files(native_engine, spec, tmp_path, suffix)
     missed = [name for name, verdict in verdicts if verdict == "missed"]
-    assert not missed, f"{engine} {suffix}: missed {missed}"
-    assert {name for name, _ in verdicts} >= {"gate-order", "bias", "direction", "layer-order", "transpose"}
-    assert any("+" in name for name, _ in verdicts)
+    assert not missed, f"{native_engine} {suffix}: missed {missed}"
+    names = {name for name, _ in verdicts}
+    assert names >= {"gate-order", "bias", "direction", "transpose"}
+    assert (spec.num_layers < 2 or "layer-order" in names) and any("+" in name for name in names)
+    orders = sum(name == "gate-order" for name, _ in verdicts)
+    assert orders >= len(every_order(spec)), "every gate order is seeded"
 
 
 @pytest.mark.parametrize("native_engine", list(FRAMEWORK_FILES))

@@ -68,22 +68,31 @@ def load_h5(engine: str, spec: RNNSpec, path: Path, arrays: Shapes,
 def load_through_keras(engine: str, spec: RNNSpec, path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     """A ``.weights.h5`` file loaded by Keras into the standard model (Keras matches the layers)."""
     adapter = adapter_object(engine)
-    layer = adapter.build(spec, Params.random(spec, dtype=dtype))
+    adapter.check_supported(spec, str(dtype), with_lengths=False)
+    layer, model = adapter.file_model(spec, str(dtype))
+    for cell in layer.cells():  # the model is reused: a weight the file did not set must show
+        cell.set_weights([np.full(w.shape, np.nan, dtype) for w in cell.get_weights()])
     try:
-        adapter.model(spec, layer).load_weights(str(path))
+        model.load_weights(str(path))
     except Exception as error:  # ValueError naming the layer whose weights do not fit
         raise ParamsError(
             f"{path}: does not load into the keras model of {spec} ({error}). A .weights.h5 file must come "
             "from the model `rnn-ref map keras` describes (RNN of cells, Bidirectional per level); for "
             "another Keras model save `model.get_weights()` with numpy.savez and convert that .npz"
         ) from error
-    return adapter.native_arrays(spec, layer)
+    arrays = adapter.native_arrays(spec, layer)
+    unset = [name for name, array in arrays.items() if np.isnan(array).all()]
+    if unset:
+        raise ParamsError(f"{path}: after Keras loaded it into the keras model of {spec}, {', '.join(unset)} "
+                          "hold NaN only: the file does not set them, or holds NaN there")
+    return arrays
 
 
 def h5_writer(engine: str, path: Path, params: Params, native: dict[str, np.ndarray]) -> Callable[[str], None]:
     """The model's ``.weights.h5``, made in memory: a failed disk write is an OSError, not an HDF5 crash."""
     adapter = adapter_object(engine)
-    content = adapter.weights_h5_bytes(params.spec, adapter.build(params.spec, params))
+    adapter.check_supported(params.spec, str(params.dtype), with_lengths=False)
+    content = adapter.weights_h5_bytes(params)
 
     def write(target: str) -> None:
         Path(target).write_bytes(content)

@@ -132,6 +132,7 @@ class KerasAdapter(Adapter):
 
     def __init__(self) -> None:
         self._built: BuiltLayers[KerasLayers] = BuiltLayers()
+        self._file_models: dict[tuple[RNNSpec, str], tuple[KerasLayers, Any]] = {}
         # what the layers computed on recent inputs: a TNC case hands them its NTC twin's
         self._runs: RunMemo[tuple] = RunMemo()
         self._gradient_runs: RunMemo[tuple] = RunMemo()
@@ -179,12 +180,27 @@ class KerasAdapter(Adapter):
         # the layers are batch-major whatever the layout: one build serves both
         built = self._built.hand_out(spec, dtype, lambda: self.build_layers(spec, dtype),
                                      lambda layers: KerasLayers(spec, layers))
-        arrays = list(self.mapping(spec).to_native(params).values())
+        self.set_params(built, params)
+        return built
+
+    def set_params(self, built: KerasLayers, params: Params) -> None:
+        """Every weight of ``built`` set from ``params`` (through this engine's rows)."""
+        arrays = list(self.mapping(params.spec).to_native(params).values())
         for cell in built.cells():
             count = len(cell.weights)
             cell.set_weights(arrays[:count])
             arrays = arrays[count:]
-        return built
+
+    def file_model(self, spec: RNNSpec, dtype: str) -> tuple[KerasLayers, Any]:
+        """The layers and standard model (``model``) that ``.weights.h5`` files are written from and
+        read into, built once per (spec, dtype) — about 80 ms a build, which every file paid while a
+        model made for a file lived on in Keras's reference cycles. They are never handed out, and
+        every use sets or loads each weight before reading any, so nothing of one file reaches the next."""
+        key = (spec.replace(layout="NTC"), dtype)
+        if key not in self._file_models:
+            layers = KerasLayers(spec, self.build_layers(spec, dtype))
+            self._file_models[key] = (layers, self.model(spec, layers))
+        return self._file_models[key]
 
     def build_layers(self, spec: RNNSpec, dtype: str) -> list[Any]:
         """New Keras layers for ``spec`` in ``dtype``, built (variables made), weights not yet set."""
@@ -216,8 +232,8 @@ class KerasAdapter(Adapter):
         model.rnn_ref_layers = layer  # while the model lives, build() makes new layers rather than reuse these
         return model
 
-    def weights_h5_bytes(self, spec: RNNSpec, layer: KerasLayers) -> bytes:
-        """The ``.weights.h5`` file that ``model.save_weights`` writes, made in memory.
+    def weights_h5_bytes(self, params: Params) -> bytes:
+        """The ``.weights.h5`` file of ``params`` that ``model.save_weights`` writes, made in memory.
 
         ``save_weights`` lets h5py write the disk file itself, and when the disk refuses a
         write (full, a file size limit) HDF5 crashes the process while closing it (Keras
@@ -226,7 +242,8 @@ class KerasAdapter(Adapter):
         a BytesIO, which Keras supports, and ``_save_state``), the bytes are then written by
         Python, whose failure is an ordinary OSError.
         """
-        model = self.model(spec, layer)  # imports Keras, on the right backend or not at all
+        layers, model = self.file_model(params.spec, str(params.dtype))  # imports Keras, on the right backend
+        self.set_params(layers, params)
         from keras.src.saving import saving_lib
 
         buffer = io.BytesIO()
