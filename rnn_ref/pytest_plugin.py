@@ -65,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=("differentiate the whole case matrix on every selected engine, also on those whose adapter "
               "declares slow_gradients (by default they differentiate the pairwise subset live)"),
     )
+    group.addoption(
+        "--results",
+        dest="rnn_ref_results",
+        metavar="FILE",
+        help="write every matrix test's verdict as JSON lines to FILE (docs/results-schema.md), for `rnn-ref report`",
+    )
 
 
 def requested(config: pytest.Config) -> list[str] | None:
@@ -168,6 +174,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if names is not None:  # and a bad RNN_REF_CASE_TIMEOUT, in a session that asks for rnn_ref's engines
         check_case_bound()
     selection(config)
+    from rnn_ref.results.pytest_results import configure
+
+    configure(config)
 
 
 def check_case_bound() -> None:

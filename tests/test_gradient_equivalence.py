@@ -20,13 +20,16 @@ from rnn_ref.cases.cotangents import case_cotangents
 from rnn_ref.cases.matrix import all_cases
 from rnn_ref.core.errors import UnsupportedCase
 from rnn_ref.judge.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, KnownDefectReproduced, run_gradient_case
+from rnn_ref.results.pytest_results import keep_verdict
+from rnn_ref.results.records import GRADIENTS
 
 pytestmark = pytest.mark.gradients
 
 
-def test_engine_gradients_match_reference(engine, case):
+def test_engine_gradients_match_reference(engine, case, request):
     """A known gradient defect carries a strict xfail, exactly as in test_equivalence.py."""
     result = run_gradient_case(load_adapter(engine), case)
+    keep_verdict(request, result, GRADIENTS)
     if result.status == KNOWN_DEFECT:
         raise KnownDefectReproduced(f"{result.reason}:\n{result.report()}")
     if result.status == DEFECT_GONE:

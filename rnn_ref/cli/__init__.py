@@ -185,23 +185,6 @@ def add_case_timeout_argument(parser: argparse.ArgumentParser) -> None:
                         f"more (default: {ENVIRONMENT_VARIABLE}, else {DEFAULT_CASE_SECONDS:g}; 0: no bound)")
 
 
-def run_check(args: argparse.Namespace) -> int:
-    from rnn_ref.adapters import registry
-    from rnn_ref.cli.check import check, passed, render, terminal_progress
-
-    # Without --engines every plug-in is imported (bounded), and those that cannot be are reported.
-    engines = list(registry()) if args.engines is None else engine_list(args.engines)
-    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only,
-                    each_engine_must_check=args.engines is not None, seconds=case_timeout(args))
-    if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
-        from rnn_ref.adapters import plugin_problems
-        from rnn_ref.cli.check import EngineReport
-
-        reports += [EngineReport(f"plug-in {p.name}", "not loaded", problem=p.describe()) for p in plugin_problems()]
-    print(render(reports))
-    return 0 if passed(reports) else 1
-
-
 def run_record(args: argparse.Namespace) -> int:
     from rnn_ref.adapters import engine_info
     from rnn_ref.golden.fixtures import FixtureError, main_record
@@ -327,18 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     converter.add_argument("input", metavar="IN")
     converter.add_argument("output", metavar="OUT")
 
-    from rnn_ref.golden.fixtures import FIXTURES_ROOT
+    from rnn_ref.cli.check import add_check
 
-    checker = sub_command(commands, "check", run_check,
-        help="run the case matrix on every installed engine, replay fixtures for the others",
-        description="Check every engine against the reference: live where its framework is installed, "
-        "else from its recorded fixtures. Prints engine x case group; exit 1 on any failure.",
-    )
-    checker.add_argument("--engines", help="comma-separated engines (default: all)")
-    checker.add_argument("--fixtures", type=Path, default=FIXTURES_ROOT, help="fixtures folder (default: %(default)s)")
-    checker.add_argument("--replay-only", action="store_true", help="replay fixtures even for installed engines")
-    add_case_timeout_argument(checker)
-
+    add_check(commands)
     recorder = sub_command(commands, "record", run_record,
         help="record an engine's golden fixtures (the engine must be installed)")
     recorder.add_argument("--engine", required=True)

@@ -8,11 +8,13 @@ then every unsupported reason and every failure. Exit status 1 on any failure, f
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rnn_ref.adapters import engine_info, load_adapter
 from rnn_ref.cases.matrix import VARIANTS, all_cases
@@ -45,6 +47,8 @@ class EngineReport:
     results: list[CaseResult] = field(default_factory=list)
     problem: str | None = None  # the engine could not be checked at all
     gradient_results: list[CaseResult] = field(default_factory=list)  # rnn_ref.judge.runner.run_gradient_case
+    origin: str = ""  # "live" or "fixtures" (for --results)
+    version: str = ""  # the engine's version: its own, or the one its fixtures were recorded with
 
 
 Progress = Callable[[str, int, int, str], None]
@@ -86,7 +90,7 @@ def live(engine: str, progress: Progress | None, seconds: float | None = None) -
         version = bounded(adapter, f"{engine}'s version()", seconds, adapter.version)
     except Exception as error:  # a framework that is found but does not import, or a version() that hangs
         return EngineReport(engine, "live", problem=f"{type(error).__name__}: {error}")
-    report = EngineReport(engine, f"live, {version}")
+    report = EngineReport(engine, f"live, {version}", origin="live", version=version)
     for index, case in enumerate(cases, 1):
         if progress:
             progress(engine, index, len(cases), case.id)
@@ -107,7 +111,8 @@ def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport
     directory = root / engine
     try:
         manifest, fixtures = load_all(directory, engine)
-        report = EngineReport(engine, f"fixtures, {manifest['engine_version']}", not_recorded_results(manifest))
+        report = EngineReport(engine, f"fixtures, {manifest['engine_version']}", not_recorded_results(manifest),
+                              origin="fixtures", version=manifest["engine_version"])
     except FixtureError as error:
         return EngineReport(engine, f"fixtures {directory}", problem=str(error))
     for index, fixture in enumerate(fixtures, 1):
@@ -221,3 +226,61 @@ def terminal_progress(engine: str, index: int, total: int, case_id: str) -> None
     if sys.stderr is not None and sys.stderr.isatty():
         end = "\n" if index == total else ""
         print(f"\r\033[K[{index}/{total}] {engine} {case_id}", end=end, file=sys.stderr, flush=True)
+
+
+def write_results(reports: list[EngineReport], path: Path) -> int:
+    """Every verdict of ``reports`` as JSON lines in ``path`` (docs/results-schema.md); the count."""
+    from rnn_ref.results import ResultsWriter
+    from rnn_ref.results.records import FORWARD, GRADIENTS
+
+    writer = ResultsWriter(path, "check")
+    for report in reports:
+        for kind, results in ((FORWARD, report.results), (GRADIENTS, report.gradient_results)):
+            for result in results:
+                writer.add(result, kind, report.version, report.origin)
+    writer.write()
+    return len(writer.records)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from rnn_ref.adapters import registry
+    from rnn_ref.cli import CommandError, case_timeout, engine_list
+
+    if args.results is not None and args.results.is_dir():
+        raise CommandError(f"--results {args.results}: is a directory; give the file to write")
+    # Without --engines every plug-in is imported (bounded), and those that cannot be are reported.
+    engines = list(registry()) if args.engines is None else engine_list(args.engines)
+    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only,
+                    each_engine_must_check=args.engines is not None, seconds=case_timeout(args))
+    if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
+        from rnn_ref.adapters import plugin_problems
+
+        reports += [EngineReport(f"plug-in {p.name}", "not loaded", problem=p.describe()) for p in plugin_problems()]
+    print(render(reports))
+    if args.results is not None:
+        from rnn_ref.core.files import FileProblem
+
+        try:
+            count = write_results(reports, args.results)
+        except FileProblem as error:
+            raise CommandError(str(error)) from None
+        print(f"wrote {count} result(s) to {args.results}", file=sys.stderr)
+    return 0 if passed(reports) else 1
+
+
+def add_check(commands: Any) -> None:
+    """The ``check`` sub-command on ``commands`` (the sub-parsers of ``rnn-ref``)."""
+    from rnn_ref.cli import add_case_timeout_argument, sub_command
+
+    checker = sub_command(commands, "check", run_check,
+        help="run the case matrix on every installed engine, replay fixtures for the others",
+        description="Check every engine against the reference: live where its framework is installed, "
+        "else from its recorded fixtures. Prints engine x case group; exit 1 on any failure.",
+    )
+    checker.add_argument("--engines", help="comma-separated engines (default: all)")
+    checker.add_argument("--fixtures", type=Path, default=FIXTURES_ROOT, help="fixtures folder (default: %(default)s)")
+    checker.add_argument("--replay-only", action="store_true", help="replay fixtures even for installed engines")
+    checker.add_argument("--results", type=Path, metavar="FILE",
+                         help="also write every verdict as JSON lines to FILE (docs/results-schema.md), "
+                         "for `rnn-ref report`")
+    add_case_timeout_argument(checker)
