@@ -27,7 +27,7 @@ td.cell:focus, td.cell.selected { outline: 3px solid #1565c0; outline-offset: -3
 .status-defect { background: var(--defect); color: #000; }
 .status-unsupported { background: var(--unsupported); color: #000; }
 .status-empty { background: var(--empty); color: #9e9e9e; }
-.status-mixed { background: linear-gradient(90deg, var(--pass) var(--share), var(--unsupported) var(--share));
+.status-mixed { background: linear-gradient(90deg, var(--pass) var(--share, 50%), var(--unsupported) var(--share, 50%));
   color: #fff; text-shadow: 0 0 2px #000; }
 .view .error { opacity: .85; }
 .conflict-flag { display: inline-block; background: #fff; color: #6a1b9a; border: 2px solid #6a1b9a;

@@ -29,7 +29,8 @@ def cell_title(cell: Cell) -> str:
 def swatch(x: float, y: float, status: str, share: float = 0.5, size: float = CELL) -> list[str]:
     """The rects of one square of ``size`` at (x, y): its status's colour, or a mixed cell's two shares."""
     if status != "mixed":
-        return [f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{COLOURS[status]}"/>']
+        edge = ' stroke="#cccccc"' if status == "empty" else ""
+        return [f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{COLOURS[status]}"{edge}/>']
     green = round(size * share, 1)
     return [f'<rect x="{x}" y="{y}" width="{size}" height="{size}" fill="{COLOURS["unsupported"]}"/>',
             f'<rect x="{x}" y="{y}" width="{green}" height="{size}" fill="{COLOURS["pass"]}"/>']
@@ -38,7 +39,7 @@ def swatch(x: float, y: float, status: str, share: float = 0.5, size: float = CE
 def render(grid: Grid, title: str = "rnn_ref scoreboard") -> str:
     """The image's SVG text."""
     columns, rows = len(FEATURES), len(grid.engines)
-    width = LEFT + columns * (CELL + GAP) + 10
+    width = LEFT + columns * (CELL + GAP) + 60  # room for the last heading, rotated
     legend_y = TOP + rows * (CELL + GAP) + 16
     height = legend_y + 2 * 20 + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
