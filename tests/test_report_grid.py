@@ -12,7 +12,7 @@ from report_results import RUN_B, record
 
 from rnn_ref.judge.runner import DEFECT_GONE, FAIL, KNOWN_DEFECT, PASS, UNSUPPORTED
 from rnn_ref.report.grid import FEATURES, build_grid, dtypes_of, engine_order, error_text
-from rnn_ref.results import merged_records
+from rnn_ref.results import ResultsError, merged_records
 from rnn_ref.results.records import GRADIENTS
 
 LSTM = "lstm-L1-uni-TNC-f32"
@@ -100,3 +100,8 @@ def test_engines_come_in_registry_order_then_as_first_seen():
     assert engine_order(merged) == ["torch", "keras"]
     unknown = record("torch", LSTM, PASS, 1e-7) | {"engine": "numpy-lstm", "family": "plug-in"}
     assert engine_order(merged_records([unknown, record("keras", LSTM, PASS, 1e-7)])) == ["keras", "numpy-lstm"]
+
+
+def test_records_made_in_a_run_are_checked_as_a_files_are():
+    with pytest.raises(ResultsError, match=r"record 2: outcome 'passed' is none of pass, fail"):
+        merged_records([record("torch", LSTM, PASS, 1e-7), record("torch", PROJ, "passed", 1e-7)])
