@@ -6,7 +6,8 @@ merges several runs (shards, machines), flagging cases on which runs disagree. T
 docs/results-schema.md.
 """
 
-from rnn_ref.results.reading import Merged, ResultsError, read_results
+from rnn_ref.results.reading import Merged, ResultsError, merged_records, read_results
 from rnn_ref.results.records import SCHEMA, VERSION, ResultsWriter, RunInfo, record_of
 
-__all__ = ["SCHEMA", "VERSION", "Merged", "ResultsError", "ResultsWriter", "RunInfo", "read_results", "record_of"]
+__all__ = ["SCHEMA", "VERSION", "Merged", "ResultsError", "ResultsWriter", "RunInfo", "merged_records", "read_results",
+           "record_of"]

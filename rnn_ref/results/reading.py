@@ -49,6 +49,14 @@ class Merged:
         """Every engine, in the order first seen."""
         return list(dict.fromkeys(key[0] for key in self.records))
 
+    def add(self, record: dict[str, Any]) -> None:
+        """Merge one checked record: a second record of a key from another run that agrees on the
+        outcome is the same verdict (the first is kept); one that disagrees is kept beside it."""
+        key = (record["engine"], record["kind"], record["case"]["id"])
+        found = self.records.setdefault(key, [])
+        if all(r["run"]["id"] != record["run"]["id"] or r["outcome"] != record["outcome"] for r in found):
+            found.append(record)
+
     def runs(self) -> list[dict[str, Any]]:
         """Every run (its ``run`` object), in the order first seen."""
         seen: dict[str, dict[str, Any]] = {}
@@ -90,7 +98,8 @@ def records_in(path: Path) -> Iterable[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            cut = number == len(lines)  # the last line, with no newline after it: cut short
+            # the last line, with no newline after it, that began as a record: cut short
+            cut = number == len(lines) and line.lstrip().startswith("{")
             hint = "the file is truncated (its last line is cut short)" if cut else "not a JSON record"
             raise ResultsError(f"{path}:{number}: {hint} ({error.msg})") from None
         yield checked(record, f"{path}:{number}")
@@ -104,10 +113,16 @@ def read_results(paths: Iterable[str | Path]) -> Merged:
         count = 0
         for record in records_in(path):
             count += 1
-            key = (record["engine"], record["kind"], record["case"]["id"])
-            found = merged.records.setdefault(key, [])
-            if all(r["run"]["id"] != record["run"]["id"] or r["outcome"] != record["outcome"] for r in found):
-                found.append(record)
+            merged.add(record)
         if not count:
             raise ResultsError(f"{path}: holds no results records")
+    return merged
+
+
+def merged_records(records: Iterable[dict[str, Any]]) -> Merged:
+    """Records made in this process (a run's own ``ResultsWriter.records``), checked and merged as
+    ``read_results`` merges a file's."""
+    merged = Merged()
+    for number, record in enumerate(records, 1):
+        merged.add(checked(record, f"record {number}"))
     return merged
