@@ -52,12 +52,26 @@ SELECTION = "L1-uni-NTC-h0"
 ONE_CASE = "lstm-L1-uni-TNC-f32"  # its forward and its gradient test: two tests, for three shards
 
 
+@functools.cache
+def example_installed_in(interpreter: str, path: str) -> bool:
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('numpy_lstm_adapter') is None)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = path
+    return subprocess.run([interpreter, "-c", probe], env=env, capture_output=True).returncode == 0
+
+
+def example_installed(env: dict[str, str]) -> bool:
+    """Whether the example engine is installed in this interpreter (the plugin envs install it; then
+    its folders must not go on the path as well: two distributions would declare numpy-lstm). Asked
+    of a fresh child, not of this session, whose plug-in tests put the example on its sys.path."""
+    return example_installed_in(sys.executable, env.get("PYTHONPATH", ""))
+
+
 def child_env() -> dict[str, str]:
     """This interpreter's environment with the example engine installed, less this session's pytest
     and xdist variables (a child is a session of its own)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONBREAKPOINT"))}
-    plugin_installed = importlib.util.find_spec("numpy_lstm_adapter") is not None  # the plugin envs install it
-    folders = [] if plugin_installed else [str(f) for f in EXAMPLE]
+    folders = [] if example_installed(env) else [str(f) for f in EXAMPLE]
     env["PYTHONPATH"] = os.pathsep.join([*folders, str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
