@@ -141,7 +141,8 @@ class OpenVinoAdapter(OnnxModelAdapter):
         shapes = "static" if self.static_shapes else "dynamic"
         return f"openvino {openvino.__version__} CPU ({shapes} shapes, f32 hint), onnx {onnx.__version__}, opset 14"
 
-    def compile_key(self, spec: RNNSpec, layer: OnnxLayer, interface: Interface, inputs: dict[str, np.ndarray]) -> bytes:
+    def compile_key(self, spec: RNNSpec, layer: OnnxLayer, interface: Interface,
+                    inputs: dict[str, np.ndarray]) -> bytes:
         """The digest of everything one compile depends on (rnn_ref/adapters/_support/run_memo.py)."""
         shapes = [part for name, value in inputs.items()
                   for part in (name, value.dtype.str, *(value.shape if self.static_shapes else ()), "|")]
