@@ -175,7 +175,7 @@ class OpenVinoDynamicAdapter(OpenVinoAdapter):
     static_shapes = False
     declared_defects: ClassVar[tuple[Defect, ...]] = (
         Defect(f"{DYNAMIC_IGNORES_SEQUENCE_LENS}; and {FLOAT64_IN_FLOAT32}", LENGTHS & FLOAT64,
-               LENGTHS_IGNORED_IN_FLOAT32, label="float64 with lengths: both"),
+               LENGTHS_IGNORED_IN_FLOAT32, label="float64 with lengths (both defects at once)"),
         Defect(DYNAMIC_IGNORES_SEQUENCE_LENS, LENGTHS, LENGTHS_IGNORED,
                label="`sequence_lens` ignored (dynamic shapes; no upstream report found)"),
         *OpenVinoAdapter.declared_defects,
