@@ -141,3 +141,49 @@ def test_the_static_engine_writes_zeros_at_padded_steps(engine_or_skip):
     padded = np.arange(case.steps)[:, None] >= data.lengths[None, :]
     assert padded.any() and (output.output[padded] == 0).all()
     assert adapter.padded_steps(case.spec) == "zeros"
+
+
+def torch_openvino_conversion(spec, with_lengths):
+    """The torch layer of ``spec`` and a torch-openvino conversion of it at (T=4, N=2), with lengths [4, 2]."""
+    from rnn_ref.adapters.converted.base import Conversion
+    from rnn_ref.adapters.torch.fused import TorchAdapter
+
+    layer = TorchAdapter().build(spec, Params.random(spec, dtype=np.float32))
+    feeds = [np.zeros((4, 2, spec.input_size), np.float32)] + ([np.array([4, 2], np.int64)] if with_lengths else [])
+    return layer, Conversion(spec, "float32", False, with_lengths, tuple(feeds))
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "gru"])
+def test_torch_openvino_cannot_convert_packed_rnn_or_gru(engine_or_skip, mode):
+    adapter = engine_or_skip("torch-openvino")
+    from rnn_ref.adapters.converted.torch_openvino import NO_PACKED_RNN_GRU, convert
+
+    spec = RNNSpec(mode, 3, 5)
+    assert "prim::PackPadded" in NO_PACKED_RNN_GRU
+    with pytest.raises(Exception, match="prim::PackPadded"):
+        convert(*torch_openvino_conversion(spec, with_lengths=True))
+    assert adapter.unsupported_reason(spec, "float32", True) == NO_PACKED_RNN_GRU
+
+
+def test_torch_openvino_converts_a_packed_lstm_and_honours_its_lengths(engine_or_skip):
+    """LSTM is the one layer whose packed sequence the frontend converts; reshaped static, the lengths hold."""
+    engine_or_skip("torch-openvino")
+    from rnn_ref.adapters.converted.torch_openvino import compile_model, convert, run_compiled
+
+    spec = RNNSpec("lstm", 3, 5)
+    layer, conversion = torch_openvino_conversion(spec, with_lengths=True)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    y, h_n, _ = run_compiled(compile_model(convert(layer, conversion)), [x, np.array([4, 2], np.int64)])
+    params = Params.random(spec, dtype=np.float32)
+    expected = forward(spec, params, x, lengths=[4, 2])
+    np.testing.assert_allclose(h_n, expected.h_n, atol=1e-6)
+    np.testing.assert_allclose(y, expected.output, atol=1e-6)
+
+
+def test_torch_openvino_refuses_the_projection(engine_or_skip):
+    engine_or_skip("torch-openvino")
+    from rnn_ref.adapters.converted.torch_openvino import NO_PROJECTION, convert
+
+    assert "SequenceMark" in NO_PROJECTION
+    with pytest.raises(Exception, match="SequenceMark"):
+        convert(*torch_openvino_conversion(RNNSpec("lstm", 3, 5, proj_size=2), with_lengths=False))
