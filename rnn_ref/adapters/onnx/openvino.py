@@ -43,11 +43,12 @@ import numpy as np
 
 from rnn_ref.adapters._support.run_memo import digest
 from rnn_ref.adapters.converted.base import ArtifactCache
-from rnn_ref.adapters.onnx.model import NO_PROJECTION, Interface, OnnxLayer, build_model, feeds
+from rnn_ref.adapters.onnx.model import NO_PROJECTION, Interface, OnnxLayer, build_layer, feeds
 from rnn_ref.adapters.onnx.runtime import OnnxModelAdapter, outputs_of
 from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32, LENGTHS_IGNORED, DefectSignature
 from rnn_ref.cases.limits import ALWAYS, FLOAT64, LENGTHS, PROJECTION, Defect, Limit
 from rnn_ref.cases.matrix import Case
+from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
 from rnn_ref.core.state import RNNOutput, State
 
@@ -141,6 +142,11 @@ class OpenVinoAdapter(OnnxModelAdapter):
         shapes = "static" if self.static_shapes else "dynamic"
         return f"openvino {openvino.__version__} CPU ({shapes} shapes, f32 hint), onnx {onnx.__version__}, opset 14"
 
+    def build(self, spec: RNNSpec, params: Params) -> OnnxLayer:
+        """The ONNX layer of the time-major spec (its models are what the runs compile, NTC or not)."""
+        self.check_supported(spec, str(params.dtype), with_lengths=False)
+        return build_layer(self.mapping(spec), time_major(spec), params)
+
     def compile_key(self, spec: RNNSpec, layer: OnnxLayer, interface: Interface,
                     inputs: dict[str, np.ndarray]) -> bytes:
         """The digest of everything one compile depends on (rnn_ref/adapters/_support/run_memo.py)."""
@@ -161,7 +167,7 @@ class OpenVinoAdapter(OnnxModelAdapter):
         key = self.compile_key(spec, layer, interface, inputs)
         static = inputs if self.static_shapes else None
         compiled = self.compiled.value(
-            key, lambda: compile_onnx(build_model(time_major(spec), layer.native, interface), static))
+            key, lambda: compile_onnx(layer.model(interface), static))
         output = outputs_of(spec, run_compiled(compiled, inputs))
         if batch_major:
             output = RNNOutput(np.ascontiguousarray(output.output.transpose(1, 0, 2)), output.h_n, output.c_n)
