@@ -1,4 +1,4 @@
-"""The ONNX family: RNN / LSTM / GRU nodes built from the rows, run by onnxruntime or onnx.reference.
+"""The ONNX family: RNN / LSTM / GRU nodes built from the rows, run by onnxruntime, onnx.reference or OpenVINO.
 
 It also owns the ``.onnx`` file format (``FORMATS``: ``files.py`` reads and writes it,
 ``protos.py`` decodes its messages, ``glue.py`` proves the glue around the nodes, ``formats.py``
@@ -16,6 +16,12 @@ ENGINES = (
     EngineInfo("onnx-reference", "reference:OnnxReferenceAdapter", "onnx",
                "the same ONNX model run by onnx.reference.ReferenceEvaluator (ONNX's NumPy reference)",
                packages=("onnx",)),
+    EngineInfo("openvino", "openvino:OpenVinoAdapter", "openvino",
+               "the same ONNX model compiled by OpenVINO's CPU plugin at static shapes (f32 precision hint)",
+               packages=("openvino", "onnx")),
+    EngineInfo("openvino-dynamic", "openvino:OpenVinoDynamicAdapter", "openvino",
+               "the same ONNX model compiled by OpenVINO's CPU plugin with its dynamic dims (f32 precision hint)",
+               packages=("openvino", "onnx")),
 )
 
 FORMATS = (
