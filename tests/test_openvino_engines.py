@@ -133,16 +133,6 @@ def test_a_tnc_case_and_its_ntc_twin_compile_one_model(engine_or_skip):
     np.testing.assert_array_equal(batch_major.h_n, steps_first.h_n)
 
 
-def test_the_static_engine_writes_zeros_at_padded_steps(engine_or_skip):
-    adapter = engine_or_skip("openvino")
-    case = case_by_id("gru-L1-bi-TNC-len-f32")
-    data = case.data()
-    output = adapter.run(case.spec, adapter.build(case.spec, data.params), data.x, None, data.lengths)
-    padded = np.arange(case.steps)[:, None] >= data.lengths[None, :]
-    assert padded.any() and (output.output[padded] == 0).all()
-    assert adapter.padded_steps(case.spec) == "zeros"
-
-
 def torch_openvino_conversion(spec, with_lengths):
     """The torch layer of ``spec`` and a torch-openvino conversion of it at (T=4, N=2), with lengths [4, 2]."""
     from rnn_ref.adapters.converted.base import Conversion
