@@ -157,3 +157,48 @@ def test_a_signature_without_its_comparisons_is_refused():
     wrong = run_case(SwapsInputAndForgetGates(), CASE).comparisons
     with pytest.raises(ValueError, match="a defect signature was given without the comparisons against it"):
         verdict("fake", CASE, CASE.id, wrong, "example: declared", "rerun", signature=LENGTHS_IGNORED)
+
+
+# ----------------------------------------------------------------------------- runtimes run twice
+class StatefulRuntime(reference_engine.ReferenceEngine):
+    """A runtime whose layer continues from the last call's final state (as a fused op that keeps
+    its state across invoke() calls does): right the first time, wrong the second."""
+
+    inference_runtime = True
+
+    def run(self, spec, layer, x, initial_state=None, lengths=None):
+        result = super().run(spec, layer, x, initial_state if not getattr(self, "last", None) else self.last,
+                             lengths)
+        self.last = (result.h_n, result.c_n) if result.c_n is not None else result.h_n
+        return result
+
+
+class StatelessRuntime(reference_engine.ReferenceEngine):
+    inference_runtime = True
+
+
+def test_a_runtime_runs_each_case_twice_and_one_that_keeps_state_between_calls_fails():
+    assert run_case(StatelessRuntime(), CASE).status == PASS
+    result = run_case(StatefulRuntime(), CASE)
+    assert result.status == FAIL
+    (again,) = [c for c in result.comparisons if c.tensor == "second run"]
+    assert not again.passed and again.max_abs_error > 1e-3
+    assert "a second run of the same layer on the same inputs gave another output" in again.problem
+    assert "the runtime keeps state between calls" in result.report()
+
+
+def test_a_framework_layer_is_run_once():
+    """Only a runtime is asked twice: a framework's engine (inference_runtime False) keeping state
+    would show in its own tests, and running every framework case twice would double the suite."""
+    stateful = StatefulRuntime()
+    stateful.inference_runtime = False
+    assert run_case(stateful, CASE).status == PASS
+
+
+def test_a_stateful_runtime_fails_even_on_a_case_declared_a_known_defect():
+    class StatefulWithDefect(StatefulRuntime):
+        def known_defect(self, spec, dtype, with_lengths):
+            return "some declared defect (no upstream report found)"
+
+    result = run_case(StatefulWithDefect(), CASE)
+    assert result.status == FAIL and any(c.tensor == "second run" for c in result.comparisons)

@@ -64,6 +64,11 @@ class Adapter(ABC):
     #: gradient case as not run here, with this reason; ``pytest --full-gradients`` and ``rnn-ref
     #: check`` differentiate every case, and the recorded fixtures carry the engine's gradients.
     slow_gradients: ClassVar[str | None] = None
+    #: The engine runs a compiled or converted model (an inference runtime, a converter's output):
+    #: the judge runs each case's layer a second time on the same inputs and requires the same
+    #: result bit for bit, so a runtime that keeps state between calls fails (issue: a fused op that
+    #: continues from the last call's final state). A framework's layer is run once.
+    inference_runtime: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -10,6 +10,7 @@ through it, ``--verify`` included) and holds each tensor to the reference
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,7 +193,32 @@ def _execute_case(adapter: Adapter, case: Case) -> CaseRun:
     against_signature = None if signature is None else judge_signature(case.spec, output, data, padded, signature)
     result = verdict(adapter.name, case, label, comparisons, defect, rerun, signature=signature,
                      against_signature=against_signature)
+    if layer is not None and adapter.inference_runtime:
+        again = second_run(adapter, case, layer, data, output)
+        if not again.passed:  # whatever else is declared of the case: a runtime must not keep state
+            result = dataclasses.replace(result, status=FAIL, comparisons=[*result.comparisons, again])
     return CaseRun(result, data, layer, output)
+
+
+def second_run(adapter: Adapter, case: Case, layer: Any, data: CaseData, first: RNNOutput) -> Comparison:
+    """The layer run again on a fresh copy of the same inputs, against its first result bit for bit.
+
+    A runtime that keeps state between calls (a fused op continuing from the last call's final
+    state) gives other numbers the second time; a Comparison named ``second run`` says by how much."""
+    given = engine_inputs(data)
+    again = engine_output(adapter.run(case.spec, layer, given.x, given.initial_state, given.lengths), case.spec,
+                          f"{adapter.name}'s second run")
+    for tensor, a, b in (("output", first.output, again.output), ("h_n", first.h_n, again.h_n),
+                         ("c_n", first.c_n, again.c_n)):
+        if a is None and b is None:
+            continue
+        if a is None or b is None or a.shape != b.shape or not np.array_equal(a, b, equal_nan=True):
+            difference = (float(np.nanmax(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+                          if a is not None and b is not None and a.shape == b.shape else float("inf"))
+            return Comparison("second run", difference, (), float("nan"), float("nan"), False,
+                              f"a second run of the same layer on the same inputs gave another {tensor} "
+                              f"(max abs difference {difference:.3g}): the runtime keeps state between calls")
+    return Comparison("second run", 0.0, (), 0.0, 0.0, True)
 
 
 def judge_signature(spec: RNNSpec, result: RNNOutput, data: CaseData, padded_behaviour: str,

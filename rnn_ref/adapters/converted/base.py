@@ -159,6 +159,8 @@ class ConvertedAdapter(Adapter):
     source's, the tool's and the runtime's versions make the engine's version, in that order.
     """
 
+    inference_runtime = True  # the judge runs each case twice: no state may survive a call
+
     #: a converted model is run for inference only (the source engine's gradients are the source's)
     differentiable = False
     source_adapter: ClassVar[Callable[[], Adapter]]

@@ -52,6 +52,8 @@ def outputs_of(spec: RNNSpec, values: list[np.ndarray]) -> RNNOutput:
 class OnnxModelAdapter(Adapter):
     """What the engines that run the ONNX model share: its rows and how it is built."""
 
+    inference_runtime = True  # the judge runs each case twice: no state may survive a call
+
     declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
