@@ -287,12 +287,16 @@ def test_a_reader_that_missed_the_glue_is_still_caught_by_running_the_file(tmp_p
     assert "running permuted.onnx itself" in out and "verification FAILED on c_n, h_n, output" in out
 
 
+#: every engine that runs an .onnx file itself (the onnx family's runtimes)
+ONNX_RUNTIMES = ("onnx", "onnx-reference", "openvino", "openvino-dynamic")
+
+
 @needs_onnx
 def test_without_a_runtime_the_header_says_the_weights_were_verified_not_the_file(tmp_path, capsys, monkeypatch):
     real = rnn_ref.conversion.verify.engine_info
 
     def without_onnx_runtimes(engine):
-        if engine not in ("onnx", "onnx-reference"):
+        if engine not in ONNX_RUNTIMES:
             return real(engine)
         return type("Missing", (), {"installed": lambda self: False, "requires": "onnx",
                                     "unavailable_reason": lambda self: f"{engine}'s runtime is not installed"})()
@@ -301,9 +305,9 @@ def test_without_a_runtime_the_header_says_the_weights_were_verified_not_the_fil
     in_path = source_file("onnx", tmp_path / "in.onnx")
     code, out, err = convert_and_verify(capsys, "onnx", "canonical", in_path, tmp_path / "c.npz")
     assert code == 0, out + err
+    missing = "; ".join(f"{engine}: {engine}'s runtime is not installed" for engine in ONNX_RUNTIMES)
     assert "  source: the reference fed with the weights in.onnx holds, read as onnx -- not in.onnx itself, which " \
-           "nothing here can run (onnx: onnx's runtime is not installed; onnx-reference: onnx-reference's runtime " \
-           "is not installed)" in out
+           f"nothing here can run ({missing})" in out
 
 
 @needs_onnx
