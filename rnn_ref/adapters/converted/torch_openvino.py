@@ -16,6 +16,10 @@ only), and LSTM projection. GRU reset_before: torch has none. float64 converts a
 float32, like the ``openvino`` engine's (a known defect, same signature).
 
 torch and openvino are imported lazily: ``mapping`` works without them.
+
+``openvino.convert_model`` sends usage telemetry from a child process (openvino-telemetry, a
+dependency of openvino) unless the user opted out (``opt_in_out --opt_out``) or ``CI=true``;
+without the package OpenVINO uses a no-op stub, which is how the openvino tox env runs it.
 """
 
 from __future__ import annotations
