@@ -87,7 +87,7 @@ def draw(spec: RNNSpec, seed: int, with_state: bool, with_lengths: bool):
 
 def relu_margin(tapes) -> float:
     """The smallest |pre-activation| of a relu cell over the steps that exist."""
-    return min(float(np.abs(cache["a"][exists[:, 0]]).min(initial=np.inf))
+    return min(float(np.abs(cache["act"]["a"][exists[:, 0]]).min(initial=np.inf))
                for tape in tapes for _, exists, cache in tape.steps)
 
 

@@ -55,7 +55,10 @@ def largest_relative_difference(new: np.ndarray, old: np.ndarray) -> float:
 def test_forward_matches_the_per_gate_forward_on_every_case(variant, precision):
     worst: dict[str, tuple[float, str]] = {}
     # precision="input" computes in float32 for float32 cases; for float64 cases it is the default.
-    for case in (c for c in all_cases() if c.variant == variant and (precision == "float64" or c.dtype == "float32")):
+    # The frozen form predates the options: option cases are held to BPTT's per-gate forward
+    # (tests/test_options_reference.py).
+    for case in (c for c in all_cases() if c.variant == variant and not c.options
+                 and (precision == "float64" or c.dtype == "float32")):
         data = case.data()
         args = (case.spec, data.params, data.x, data.initial_state, data.lengths)
         new, old = forward(*args, precision=precision), frozen.forward(*args, precision=precision)

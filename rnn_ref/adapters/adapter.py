@@ -15,7 +15,15 @@ import numpy as np
 from rnn_ref.adapters._support.execution import COMPILED_FROM_STEPS as COMPILED_FROM_STEPS  # importable here too
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.defects import DefectSignature
-from rnn_ref.cases.limits import Conditions, Defect, Expectation, Limit, first_defect, first_limit
+from rnn_ref.cases.limits import (
+    Conditions,
+    Defect,
+    Expectation,
+    Limit,
+    first_defect,
+    first_limit,
+    undeclared_option_limits,
+)
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.errors import UnsupportedCase
 from rnn_ref.core.mapping import WeightMapping
@@ -69,9 +77,17 @@ class Adapter(ABC):
     #: result bit for bit, so a runtime that keeps state between calls fails (issue: a fused op that
     #: continues from the last call's final state). A framework's layer is run once.
     inference_runtime: ClassVar[bool] = False
+    #: The options of rnn_ref.core.spec.OPTIONS this adapter handles: it runs them, or its
+    #: ``declared_limits`` say why not. Any other option is unsupported with
+    #: OPTION_NOT_DECLARED (``option_limits``), so an adapter that predates an option is never
+    #: run on it and silently ignores it.
+    options: ClassVar[frozenset[str]] = frozenset()
+    #: the fallback limits for the options not in ``options`` (derived)
+    option_limits: ClassVar[tuple[Limit, ...]] = undeclared_option_limits(())
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls.option_limits = undeclared_option_limits(cls.options)
         # ``limits`` and ``gradient_limits`` derive from the records unless a class nearer in the
         # MRO types them by hand (an adapter written before the records, or a subclass of one)
         if declares_after(cls, "declared_limits", "limits"):
@@ -82,8 +98,15 @@ class Adapter(ABC):
         if "differentiable" not in cls.__dict__ and own_gradients is not Adapter.run_gradients:
             cls.differentiable = True
 
+    def option_gap(self, spec: RNNSpec) -> str | None:
+        """The fallback reason when ``spec`` uses an option this adapter does not list in ``options``."""
+        return first_limit(self.option_limits, Conditions(spec, "float32", False), gradients=False)
+
     def expectation(self, spec: RNNSpec, dtype: str, with_lengths: bool, *, gradients: bool = False) -> Expectation:
         """What the judge expects of this case: run it, unsupported with a reason, or a known defect."""
+        gap = self.option_gap(spec)
+        if gap is not None and self.unsupported_reason(spec, dtype, with_lengths) is None:
+            return Expectation(unsupported=gap)  # an adapter that overrides unsupported_reason by hand
         if gradients:
             reason = self.gradient_unsupported_reason(spec, dtype, with_lengths)
             if reason is not None:
@@ -114,8 +137,10 @@ class Adapter(ABC):
         """The framework's version string."""
 
     def unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
-        """Why the engine cannot express this case, or None when it can (the first declared limit)."""
-        return first_limit(self.declared_limits, Conditions(spec, dtype, with_lengths), gradients=False)
+        """Why the engine cannot express this case, or None when it can (the first declared limit,
+        then the fallback of an option the adapter does not declare)."""
+        conditions = Conditions(spec, dtype, with_lengths)
+        return first_limit((*self.declared_limits, *self.option_limits), conditions, gradients=False)
 
     def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
         """Why the engine has no layer for ``spec`` at all (whatever the input), or None.
@@ -123,7 +148,7 @@ class Adapter(ABC):
         This is what weight mapping and conversion care about: dtype- and lengths-specific
         limits (see ``unsupported_reason``) do not change which parameters a layer has.
         """
-        return self.unsupported_reason(spec, "float32", with_lengths=False)
+        return self.unsupported_reason(spec, "float32", with_lengths=False) or self.option_gap(spec)
 
     def known_defect(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:
         """An upstream report when the engine accepts the case but computes it wrong, else None."""
@@ -141,7 +166,7 @@ class Adapter(ABC):
 
     def check_supported(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> None:
         """Raise UnsupportedCase with the reason when the engine cannot express the case."""
-        reason = self.unsupported_reason(spec, dtype, with_lengths)
+        reason = self.unsupported_reason(spec, dtype, with_lengths) or self.option_gap(spec)
         if reason is not None:
             raise UnsupportedCase(self.name, reason)
 
@@ -173,7 +198,7 @@ class Adapter(ABC):
         """Why the engine cannot differentiate this case, or None: the forward's reason; else the first
         gradient-only limit (an inference runtime declares one for every case); else, for an engine
         that is not ``differentiable``, GRADIENTS_NOT_IMPLEMENTED."""
-        reason = self.unsupported_reason(spec, dtype, with_lengths)
+        reason = self.unsupported_reason(spec, dtype, with_lengths) or self.option_gap(spec)
         if reason is not None:
             return reason
         gradient_only = [limit for limit in self.declared_limits if limit.gradients_only]

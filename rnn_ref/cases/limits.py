@@ -30,12 +30,35 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rnn_ref.cases.defects import DefectSignature
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 
 __all__ = [
-    "ALWAYS", "BIAS", "BIDIRECTIONAL", "FLOAT32", "FLOAT64", "LENGTHS", "NO_BIAS", "PROJECTION", "RESET_BEFORE", "RUN",
-    "VANILLA", "Conditions", "Defect", "Expectation", "Limit", "When", "first_defect", "first_limit", "layers_from",
-    "modes", "summary",
+    "ALWAYS",
+    "BIAS",
+    "BIDIRECTIONAL",
+    "FLOAT32",
+    "FLOAT64",
+    "LENGTHS",
+    "NO_BIAS",
+    "OPTION_NOT_DECLARED",
+    "PROJECTION",
+    "RESET_BEFORE",
+    "RUN",
+    "VANILLA",
+    "Conditions",
+    "Defect",
+    "Expectation",
+    "Limit",
+    "When",
+    "activations_other_than",
+    "first_defect",
+    "first_limit",
+    "layers_from",
+    "modes",
+    "summary",
+    "undeclared_option_limits",
+    "uses",
+    "uses_other_than",
 ]
 
 
@@ -77,6 +100,39 @@ BIDIRECTIONAL = When(lambda c: c.spec.bidirectional, "bidirectional")
 FLOAT32 = When(lambda c: c.dtype == "float32", "float32")
 FLOAT64 = When(lambda c: c.dtype == "float64", "float64")
 LENGTHS = When(lambda c: c.with_lengths, "per-sample lengths")
+
+
+def uses(*options: str) -> When:
+    """The layer uses one of ``options`` (names of rnn_ref.core.spec.OPTIONS, e.g. ``"peepholes"``)."""
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; the options are {', '.join(OPTIONS)}")
+    return When(lambda c: any(option in c.spec.options for option in options), " or ".join(options))
+
+
+def uses_other_than(*options: str) -> When:
+    """The layer uses an option that is not one of ``options`` (any option, when none are named)."""
+    others = [option for option in OPTIONS if option not in options]
+    return When(lambda c: any(option in others for option in c.spec.options), " or ".join(others))
+
+
+def activations_other_than(*allowed: str) -> When:
+    """The layer names an activation outside ``allowed`` (ONNX names, e.g. ``"HardSigmoid"``)."""
+    return When(lambda c: c.spec.activations is not None and any(a not in allowed for a in c.spec.activations),
+                f"activations other than {', '.join(allowed)}")
+
+
+#: Why a case is unsupported when it uses an option its engine's adapter does not list in
+#: ``Adapter.options`` (an adapter written before the options existed, or one that has not yet
+#: said what it does with an option): the judge never runs an option an adapter did not claim.
+OPTION_NOT_DECLARED = ("the option {option} is not declared by this engine's adapter (Adapter.options): it "
+                       "neither runs it nor says why it cannot")
+
+
+def undeclared_option_limits(declared: Iterable[str]) -> tuple[Limit, ...]:
+    """The fallback limits of an adapter whose ``options`` are ``declared``: one per other option."""
+    return tuple(Limit(OPTION_NOT_DECLARED.format(option=option), uses(option), label=f"{option} (undeclared)")
+                 for option in OPTIONS if option not in declared)
 
 
 def modes(*names: str) -> When:

@@ -10,6 +10,12 @@ cell variant, layers, ``uni``/``bi``, layout, ``h0`` when initial states are giv
 when samples have their own lengths (one of them the full T), ``lenshort`` when every
 sample is shorter than T, ``nobias`` when the layer has no biases, dtype.
 
+Option cases (``option_cases``) add the spec's options (design section 2c) after the
+direction, e.g. ``lstm-L1-uni-rev-hardsig3-NTC-f32``: each option set of ``OPTION_SETS`` (and
+each combination of ``OPTION_COMBINATIONS``) runs once per cell variant it applies to, in one
+configuration of the pairwise covering array (rnn_ref/cases/pairwise.py), taken in turn, so
+the options meet every factor's values without multiplying the matrix.
+
 Why ``lenshort``: real batches are padded to a fixed T, so often no sample fills it. An
 engine (or an adapter) that sizes its output by the longest sample instead of by T then
 returns fewer steps than it was given (torch's ``pad_packed_sequence`` without
@@ -44,6 +50,90 @@ VARIANTS: dict[str, dict] = {
     "gru_reset_before": dict(mode="gru", gru_variant="reset_before"),
 }
 DTYPES = {"f32": "float32", "f64": "float64"}
+
+
+@dataclass(frozen=True)
+class OptionSet:
+    """One token of an option case's id: the spec fields it sets, per mode, and where it applies."""
+
+    #: what the token means, in words (the README and test ids' glossary)
+    text: str
+    #: mode -> the RNNSpec fields (a mode not listed: the option set does not apply)
+    fields: dict[str, dict]
+    #: None: either direction; True: bidirectional only; False: unidirectional only
+    bidirectional: bool | None = None
+
+
+#: Keras 3's ``hard_sigmoid``, relu6(x + 3) / 6: ONNX's HardSigmoid with alpha 1/6, beta 0.5.
+HARD_SIGMOID_KERAS3 = dict(name="HardSigmoid", alpha=1 / 6, beta=0.5)
+
+
+def _gates(f: str, alpha: float = 0.0, beta: float = 0.0, candidate: str | None = None) -> dict[str, dict]:
+    """Fields setting the σ-gates' activation f (and LSTM/GRU's candidate g = LSTM's h) per mode."""
+    fields = {}
+    for mode, own in (("lstm", ("Tanh", "Tanh")), ("gru", ("Tanh",))):
+        rest = own if candidate is None else (candidate,) * len(own)
+        fields[mode] = dict(activations=(f, *rest), activation_alpha=(alpha,) + (0.0,) * len(rest),
+                            activation_beta=(beta,) + (0.0,) * len(rest))
+    return fields
+
+
+#: Option sets of the matrix, by id token (see the module docstring).
+OPTION_SETS: dict[str, OptionSet] = {
+    "rev": OptionSet("reverse: the one direction reads from each sample's last step",
+                     {mode: dict(reverse=True) for mode in ("rnn_tanh", "rnn_relu", "lstm", "gru")}, False),
+    "peep": OptionSet("LSTM peepholes", {"lstm": dict(peepholes=True)}),
+    "cifg": OptionSet("LSTM coupled input and forget gates (f = 1 - i)", {"lstm": dict(input_forget=True)}),
+    "clip": OptionSet("cell clip 1.0 on every pre-activation",
+                      {mode: dict(clip=1.0) for mode in ("rnn_tanh", "rnn_relu", "lstm", "gru")}),
+    "hardsig3": OptionSet("σ-gates by Keras 3's hard_sigmoid, HardSigmoid(alpha=1/6, beta=0.5)",
+                          _gates("HardSigmoid", 1 / 6, 0.5)),
+    "hardsig2": OptionSet("σ-gates by ONNX's HardSigmoid default (alpha=0.2, beta=0.5), Keras 2's hard_sigmoid",
+                          _gates("HardSigmoid", 0.2, 0.5)),
+    "relu": OptionSet("candidate (and LSTM cell output) by Relu (Keras activation='relu')",
+                      _gates("Sigmoid", candidate="Relu")),
+    "acts1": OptionSet("ONNX activations with parameters: LSTM HardSigmoid/LeakyRelu/ScaledTanh, "
+                       "GRU Sigmoid/Softsign, RNN Elu", {
+                           "lstm": dict(activations=("HardSigmoid", "LeakyRelu", "ScaledTanh"),
+                                        activation_alpha=(0.3, 0.1, 0.9), activation_beta=(0.6, 0.0, 1.1)),
+                           "gru": dict(activations=("Sigmoid", "Softsign")),
+                           "rnn_tanh": dict(activations=("Elu",), activation_alpha=(0.8,)),
+                       }),
+    "acts2": OptionSet("more ONNX activations: LSTM Sigmoid/Affine/ThresholdedRelu, GRU HardSigmoid/Softplus, "
+                       "RNN Softsign", {
+                           "lstm": dict(activations=("Sigmoid", "Affine", "ThresholdedRelu"),
+                                        activation_alpha=(0.0, 0.5, 0.2), activation_beta=(0.0, 0.1, 0.0)),
+                           "gru": dict(activations=("HardSigmoid", "Softplus")),
+                           "rnn_tanh": dict(activations=("Softsign",)),
+                       }),
+    "sum": OptionSet("bidirectional outputs summed", {m: dict(merge_mode="sum") for m in
+                                                      ("rnn_tanh", "rnn_relu", "lstm", "gru")}, True),
+    "mul": OptionSet("bidirectional outputs multiplied", {m: dict(merge_mode="mul") for m in
+                                                          ("rnn_tanh", "rnn_relu", "lstm", "gru")}, True),
+    "ave": OptionSet("bidirectional outputs averaged", {m: dict(merge_mode="ave") for m in
+                                                        ("rnn_tanh", "rnn_relu", "lstm", "gru")}, True),
+}
+
+#: Option sets that also run together, and the variants they run on.
+OPTION_COMBINATIONS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("rev", "hardsig3"): ("lstm", "gru"),
+    ("peep", "clip"): ("lstm",),
+    ("peep", "cifg"): ("lstm",),
+    ("rev", "peep"): ("lstm",),
+    ("rev", "clip"): ("gru_reset_before",),
+    ("hardsig3", "sum"): ("lstm",),
+}
+
+
+def option_fields(tokens: tuple[str, ...], mode: str) -> dict | None:
+    """The RNNSpec fields of the option sets ``tokens`` for ``mode``, or None where one does not apply."""
+    fields: dict = {}
+    for token in tokens:
+        option = OPTION_SETS[token]
+        if mode not in option.fields:
+            return None
+        fields |= option.fields[mode]
+    return fields
 
 #: Small sizes for the wide matrix (I, H <= 8, T <= 7, N <= 5). The ragged lengths hold a
 #: full-length sample, a one-step sample and two in between, in no sorted order.
@@ -82,6 +172,8 @@ class Case:
     slow: bool = False
     #: with lengths: every sample shorter than ``steps`` (needs steps >= 2)
     short_lengths: bool = False
+    #: the ``OPTION_SETS`` tokens of an option case (its spec holds their fields), else ()
+    options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.short_lengths and not (self.with_lengths and self.steps >= 2):
@@ -91,7 +183,8 @@ class Case:
     @cached_property
     def id(self) -> str:
         spec = self.spec
-        parts = [self.variant, f"L{spec.num_layers}", "bi" if spec.bidirectional else "uni", spec.layout]
+        parts = [self.variant, f"L{spec.num_layers}", "bi" if spec.bidirectional else "uni", *self.options,
+                 spec.layout]
         if self.with_state:
             parts.append("h0")
         if self.with_lengths:
@@ -182,6 +275,36 @@ def small_matrix() -> list[Case]:
     return list(_small_matrix())
 
 
+@functools.cache
+def _option_cases() -> tuple[Case, ...]:
+    from rnn_ref.cases.pairwise import PAIRWISE_CONFIGS  # the covering array's configurations
+
+    combinations = [((token,), tuple(VARIANTS)) for token in OPTION_SETS] + list(OPTION_COMBINATIONS.items())
+    cases = []
+    turn = 0
+    for tokens, variants in combinations:
+        wanted = {OPTION_SETS[t].bidirectional for t in tokens} - {None}
+        configs = [c for c in PAIRWISE_CONFIGS if not wanted or c[1] in wanted]
+        for variant in variants:
+            base = VARIANTS[variant]
+            fields = option_fields(tokens, base["mode"])
+            if fields is None:
+                continue
+            layers, bidirectional, layout, with_state, lengths, bias, dtype = configs[turn % len(configs)]
+            turn += 1
+            spec = RNNSpec(input_size=SMALL["input_size"], hidden_size=SMALL["hidden_size"], num_layers=layers,
+                           bidirectional=bidirectional, layout=layout, bias=bias, **base, **fields)
+            cases.append(Case(variant, spec, SMALL["steps"], SMALL["batch"], with_state, lengths != "none", dtype,
+                              short_lengths=lengths == "lenshort", options=tokens))
+    return tuple(cases)
+
+
+def option_cases() -> list[Case]:
+    """The option cases (module docstring): every option set on every variant it applies to, once,
+    in a configuration of the pairwise covering array taken in turn."""
+    return list(_option_cases())
+
+
 def large_cases() -> list[Case]:
     """A few long sequences with wide layers (T=200, H=128), marked slow in pytest."""
     def case(variant, layers, bidirectional, with_lengths, dtype, **extra):
@@ -199,7 +322,7 @@ def large_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return small_matrix() + large_cases()
+    return small_matrix() + option_cases() + large_cases()
 
 
 @functools.cache

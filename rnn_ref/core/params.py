@@ -7,6 +7,7 @@ Keys (design section 2)::
     l{layer}.{fwd|bwd}.b_ih.{gate}   (H,)       input bias      (only when spec.bias)
     l{layer}.{fwd|bwd}.b_hh.{gate}   (H,)       recurrent bias  (only when spec.bias)
     l{layer}.{fwd|bwd}.w_proj        (P, H)     LSTM projection (only when proj_size > 0)
+    l{layer}.{fwd|bwd}.w_peep.{gate} (H,)       LSTM peephole of gate i, f or o (only with peepholes)
 
 Gates are LSTM ``i f g o``, GRU ``r z n`` and plain RNN ``h``. Blocks are never stored as a
 stacked matrix, so no gate order is implied by the storage. Blocks are read-only once checked
@@ -24,7 +25,7 @@ import numpy.typing as npt
 
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.files import NpyHeader, atomic_write, layout_problems, read_npz, write_npz
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import PEEPHOLE_GATES, RNNSpec
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -49,6 +50,9 @@ def expected_shapes(spec: RNNSpec) -> dict[str, tuple[int, ...]]:
                 shapes[f"{prefix}.b_hh.{gate}"] = (hidden,)
         if spec.proj_size:
             shapes[f"{prefix}.w_proj"] = (spec.proj_size, hidden)
+        if spec.peepholes:
+            for gate in PEEPHOLE_GATES:
+                shapes[f"{prefix}.w_peep.{gate}"] = (hidden,)
     return shapes
 
 

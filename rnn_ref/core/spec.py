@@ -7,6 +7,20 @@ Conventions (design section 2):
   ``reset_after=True``) or ``reset_before`` (Keras ``reset_after=False``).
 * ``layout`` is ``TNC`` (time, batch, feature) or ``NTC`` (batch, time, feature).
 * ``proj_size`` (LSTM only) projects the hidden state to P < H features; 0 means none.
+
+The options (design section 2c), all defaulting to each mode's plain equations:
+
+* ``activations`` — ONNX's names, in ONNX's order: LSTM (f, g, h), GRU (f, g), RNN (f,);
+  None means the mode's own. ``activation_alpha``/``activation_beta`` hold one value per
+  activation (0.0 where the activation takes none); None means ONNX's defaults. Both are
+  stored resolved (rnn_ref.core.activations), so two specs computing the same compare equal.
+* ``clip`` — ONNX's cell clip: every gate's pre-activation is clipped to [-clip, clip].
+* ``peepholes`` (LSTM) — i and f see c_{t-1}, o sees c_t, through ``w_peep.{i,f,o}`` (H,).
+* ``input_forget`` (LSTM) — coupled gates: f = 1 - i (the forget gate's weights are unused).
+* ``reverse`` (unidirectional) — the one direction reads from each sample's last step; its
+  parameters and state are the ``bwd`` direction's, and the output is in original time order.
+* ``merge_mode`` (bidirectional) — ``concat``, ``sum``, ``mul`` or ``ave``: how the two
+  directions' outputs combine at every level (Keras ``Bidirectional``).
 """
 
 from __future__ import annotations
@@ -16,12 +30,20 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from rnn_ref.core.activations import KINDS, MODE_ACTIVATIONS, Activation, resolved
 from rnn_ref.core.errors import SpecError
 
 MODES: tuple[str, ...] = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 GRU_VARIANTS: tuple[str, ...] = ("reset_after", "reset_before")
 LAYOUTS: tuple[str, ...] = ("TNC", "NTC")
 DIRECTIONS: tuple[str, ...] = ("fwd", "bwd")
+MERGE_MODES: tuple[str, ...] = ("concat", "sum", "mul", "ave")
+#: The options a spec may use beyond its mode's plain equations, in the order ``options`` lists them.
+OPTIONS: tuple[str, ...] = ("activations", "clip", "peepholes", "input_forget", "reverse", "merge_mode")
+#: The LSTM gates a peephole reaches (i and f see c_{t-1}, o sees c_t).
+PEEPHOLE_GATES: tuple[str, ...] = ("i", "f", "o")
 
 #: Canonical gate names per mode, in canonical order (one weight block per gate).
 GATES: dict[str, tuple[str, ...]] = {
@@ -39,6 +61,11 @@ GATES: dict[str, tuple[str, ...]] = {
 MAX_LAYERS = 1000
 MAX_FEATURES = 2**20
 MAX_PARAMETERS = 2**30
+
+
+#: The RNNSpec fields of the options (``to_dict`` leaves them out at their defaults).
+OPTION_FIELDS: tuple[str, ...] = ("activations", "activation_alpha", "activation_beta", "clip", "peepholes",
+                                  "input_forget", "reverse", "merge_mode")
 
 
 def _require_int(field: str, value: Any, minimum: int, maximum: int | None = None) -> int:
@@ -78,6 +105,14 @@ class RNNSpec:
     bias: bool = True
     proj_size: int = 0
     gru_variant: str | None = None
+    activations: tuple[str, ...] | None = None
+    activation_alpha: tuple[float, ...] | None = None
+    activation_beta: tuple[float, ...] | None = None
+    clip: float | None = None
+    peepholes: bool = False
+    input_forget: bool = False
+    reverse: bool = False
+    merge_mode: str = "concat"
 
     def __post_init__(self) -> None:
         _require_choice("mode", self.mode, MODES)
@@ -103,11 +138,90 @@ class RNNSpec:
             raise SpecError(
                 f"gru_variant={self.gru_variant!r} is only allowed for mode='gru' (got mode={self.mode!r})"
             )
+        self._check_options()
         if self.parameter_count > MAX_PARAMETERS:
             raise SpecError(
                 f"this layer has {self.parameter_count} parameters, above the limit {MAX_PARAMETERS} "
                 "(8 GiB in float64), which no real recurrent layer reaches"
             )
+
+    def _check_options(self) -> None:
+        """Validate the options and store the activations resolved (see the module docstring)."""
+        for field in ("peepholes", "input_forget", "reverse"):
+            _require_bool(field, getattr(self, field))
+        for field in ("peepholes", "input_forget"):
+            if getattr(self, field) and self.mode != "lstm":
+                raise SpecError(f"{field}=True is only allowed for mode='lstm' (got mode={self.mode!r})")
+        if self.reverse and self.bidirectional:
+            raise SpecError("reverse=True is for a unidirectional layer; a bidirectional one already "
+                            "has its reverse direction (bwd)")
+        _require_choice("merge_mode", self.merge_mode, MERGE_MODES)
+        if self.merge_mode != "concat" and not self.bidirectional:
+            raise SpecError(f"merge_mode={self.merge_mode!r} needs bidirectional=True: a unidirectional "
+                            "layer has nothing to merge")
+        if self.clip is not None:
+            if isinstance(self.clip, bool) or not isinstance(self.clip, numbers.Real) or not self.clip > 0 \
+                    or self.clip == float("inf"):
+                raise SpecError(f"clip={self.clip!r} must be a finite number > 0 (or None: no clip)")
+            object.__setattr__(self, "clip", float(self.clip))
+        self._resolve_activations()
+
+    def _resolve_activations(self) -> None:
+        names, alpha, beta = self.activations, self.activation_alpha, self.activation_beta
+        if names is None:
+            if alpha is not None or beta is not None:
+                raise SpecError("activation_alpha/activation_beta need activations: "
+                                f"the mode's own activations {MODE_ACTIVATIONS[self.mode]} take no parameters")
+            return
+        if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+            raise SpecError(f"activations={names!r} must be a sequence of names, e.g. ('Sigmoid', 'Tanh', 'Tanh')")
+        names = tuple(names)
+        wanted = len(MODE_ACTIVATIONS[self.mode])
+        if len(names) != wanted:
+            raise SpecError(f"activations={names!r}: mode {self.mode!r} has {wanted} "
+                            f"({', '.join(('f', 'g', 'h')[:wanted])}; its own are {MODE_ACTIVATIONS[self.mode]})")
+        unknown = [name for name in names if name not in KINDS]
+        if unknown:
+            raise SpecError(f"unknown activation(s) {unknown}; allowed: {', '.join(KINDS)} (ONNX's names)")
+        values = []
+        for field, given in (("activation_alpha", alpha), ("activation_beta", beta)):
+            if given is None:
+                values.append((None,) * wanted)
+                continue
+            if isinstance(given, str) or len(given) != wanted or not all(
+                    isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) for v in given):
+                raise SpecError(f"{field}={given!r} must hold {wanted} finite numbers, one per activation")
+            values.append(tuple(given))
+        acts = tuple(resolved(name, a, b) for name, a, b in zip(names, *values, strict=True))
+        if acts == tuple(resolved(name) for name in MODE_ACTIVATIONS[self.mode]):
+            acts_fields: tuple = (None, None, None)  # the mode's own: stored as the default
+        else:
+            acts_fields = (names, tuple(a.alpha for a in acts), tuple(a.beta for a in acts))
+        for field, value in zip(("activations", "activation_alpha", "activation_beta"), acts_fields, strict=True):
+            object.__setattr__(self, field, value)
+
+    # ----------------------------------------------------------------- options
+    @property
+    def resolved_activations(self) -> tuple[Activation, ...]:
+        """The activations in ONNX's order (LSTM f, g, h; GRU f, g; RNN f), parameters filled in."""
+        if self.activations is None:
+            return tuple(resolved(name) for name in MODE_ACTIVATIONS[self.mode])
+        assert self.activation_alpha is not None and self.activation_beta is not None  # resolved together
+        return tuple(Activation(name, a, b) for name, a, b in
+                     zip(self.activations, self.activation_alpha, self.activation_beta, strict=True))
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The options (``OPTIONS``) this layer uses beyond its mode's plain equations, e.g. ``('peepholes',)``."""
+        used = {
+            "activations": self.activations is not None,
+            "clip": self.clip is not None,
+            "peepholes": self.peepholes,
+            "input_forget": self.input_forget,
+            "reverse": self.reverse,
+            "merge_mode": self.merge_mode != "concat",
+        }
+        return tuple(option for option in OPTIONS if used[option])
 
     # ----------------------------------------------------------------- derived sizes
     @property
@@ -122,8 +236,9 @@ class RNNSpec:
 
     @property
     def directions(self) -> tuple[str, ...]:
-        """``('fwd',)`` or ``('fwd', 'bwd')``."""
-        return DIRECTIONS[: self.num_directions]
+        """``('fwd',)``, ``('fwd', 'bwd')``, or ``('bwd',)`` for a reverse layer (its one direction
+        is exactly the backward half of a bidirectional layer)."""
+        return ("bwd",) if self.reverse else DIRECTIONS[: self.num_directions]
 
     @property
     def state_size(self) -> int:
@@ -137,8 +252,9 @@ class RNNSpec:
 
     @property
     def output_size(self) -> int:
-        """Features per output step: D * R."""
-        return self.num_directions * self.state_size
+        """Features per output step: D * R (R when the directions' outputs are merged otherwise
+        than by concatenation); the input size of every layer above the first."""
+        return self.num_directions * self.state_size if self.merge_mode == "concat" else self.state_size
 
     @property
     def parameter_count(self) -> int:
@@ -147,7 +263,7 @@ class RNNSpec:
         gates, hidden, state = len(self.gates), self.hidden_size, self.state_size
         per_direction_above = gates * hidden * (self.output_size + state)
         biases = 2 * gates * hidden if self.bias else 0
-        projection = self.proj_size * hidden
+        projection = self.proj_size * hidden + (len(PEEPHOLE_GATES) * hidden if self.peepholes else 0)
         first = gates * hidden * (self.input_size + state)
         per_layer_extra = biases + projection
         total = first + (self.num_layers - 1) * per_direction_above
@@ -169,8 +285,16 @@ class RNNSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (used by fixture manifests and the CLI)."""
-        return dataclasses.asdict(self)
+        """Plain-JSON form (used by fixture manifests and the CLI). The options appear only where
+        they differ from the default, so a layer without options reads as it always has."""
+        data = dataclasses.asdict(self)
+        defaults = {field.name: field.default for field in dataclasses.fields(self) if field.name in OPTION_FIELDS}
+        for name, default in defaults.items():
+            if data[name] == default:
+                del data[name]
+            elif isinstance(data[name], tuple):
+                data[name] = list(data[name])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RNNSpec:
@@ -179,4 +303,4 @@ class RNNSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(f"unknown RNNSpec field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**data)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

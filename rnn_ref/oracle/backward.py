@@ -32,7 +32,7 @@ import numpy as np
 
 from rnn_ref.core.errors import InputError
 from rnn_ref.core.params import FLOAT_DTYPES, Params
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import PEEPHOLE_GATES, RNNSpec
 from rnn_ref.core.state import RNNOutput
 from rnn_ref.oracle.cells import (  # noqa: F401 - re-exported: the cells' old home
     Blocks,
@@ -48,6 +48,7 @@ from rnn_ref.oracle.cells import (  # noqa: F401 - re-exported: the cells' old h
     rnn_cell_forward,
 )
 from rnn_ref.oracle.checks import LengthsLike, ParamsLike, StateLike, checked_inputs
+from rnn_ref.oracle.forward import merged
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ def unit_backward(
             grads.b_hh[g] += step.db_hh[g]
         if step.dw_proj is not None:
             grads.w_proj += step.dw_proj
+        if step.dw_peep is not None:
+            assert grads.w_peep is not None  # a unit with peepholes has their gradients
+            for g in step.dw_peep:
+                grads.w_peep[g] += step.dw_peep[g]
     d_seq = np.zeros_like(tape.seq)
     seq_rows = tape.seq.reshape(-1, tape.seq.shape[-1])  # (T·N, I_l): every step's input, one row each
     for g in spec.gates:                        # x_gates[g] = seq W_ig^T + b_ig over all steps
@@ -195,6 +200,7 @@ def _forward_and_backward(spec, params, x, initial_state, lengths, *, grad_outpu
     # Forward, keeping one tape per unit.
     weights: list[UnitWeights] = []
     tapes: list[UnitTape] = []
+    layer_outputs: list[list[np.ndarray]] = []  # per layer, each direction's output (T, N, R)
     h_finals: list[np.ndarray] = []
     c_finals: list[np.ndarray] = []  # filled only with a cell state (every unit has one then)
     for layer in range(spec.num_layers):
@@ -213,7 +219,8 @@ def _forward_and_backward(spec, params, x, initial_state, lengths, *, grad_outpu
             h_finals.append(h_n)
             if c_n is not None:
                 c_finals.append(c_n)
-        seq = np.concatenate(direction_outputs, axis=-1)
+        layer_outputs.append(direction_outputs)
+        seq = direction_outputs[0] if len(direction_outputs) == 1 else merged(spec.merge_mode, *direction_outputs)
     output = seq if spec.layout == "TNC" else seq.transpose(1, 0, 2)
     result = RNNOutput(np.ascontiguousarray(output), np.stack(h_finals),
                        np.stack(c_finals) if spec.has_cell_state else None)
@@ -227,13 +234,14 @@ def _forward_and_backward(spec, params, x, initial_state, lengths, *, grad_outpu
     state = spec.state_size
     for layer in reversed(range(spec.num_layers)):
         d_input = None
+        d_directions = merge_backward(spec.merge_mode, d_seq, layer_outputs[layer], state)
         for position, direction in enumerate(spec.directions):
             unit = layer * spec.num_directions + position
             dh_n = np.zeros((batch, state), dtype) if grad_h_n is None else grad_h_n[unit].astype(dtype)
             dc_n = None
             if spec.has_cell_state:
                 dc_n = np.zeros((batch, spec.hidden_size), dtype) if grad_c_n is None else grad_c_n[unit].astype(dtype)
-            d_out = d_seq[..., position * state:(position + 1) * state]
+            d_out = d_directions[position]
             d_in, d_h0[unit], dc, grads = unit_backward(spec, weights[unit], tapes[unit], d_out, dh_n, dc_n)
             if d_c0 is not None:
                 d_c0[unit] = dc
@@ -257,4 +265,21 @@ def _unit_blocks(spec: RNNSpec, layer: int, direction: str, grads: UnitWeights) 
     if spec.proj_size:
         assert grads.w_proj is not None  # a projecting unit has w_proj, and so its gradient
         blocks[f"{prefix}w_proj"] = grads.w_proj
+    if grads.w_peep is not None:
+        blocks |= {f"{prefix}w_peep.{g}": grads.w_peep[g] for g in PEEPHOLE_GATES}
     return blocks
+
+
+def merge_backward(merge_mode: str, d_merged: np.ndarray, outputs: list[np.ndarray], state: int) -> list[np.ndarray]:
+    """Each direction's output gradient (T, N, R) from the gradient of the layer's merged output
+    (rnn_ref.oracle.forward.merged): concat splits it; sum passes it to both; ave halves it;
+    mul passes each direction the gradient times the other direction's output."""
+    if len(outputs) == 1:
+        return [d_merged]
+    if merge_mode == "concat":
+        return [d_merged[..., :state], d_merged[..., state:]]
+    if merge_mode == "sum":
+        return [d_merged, d_merged]
+    if merge_mode == "ave":
+        return [d_merged / 2, d_merged / 2]
+    return [d_merged * outputs[1], d_merged * outputs[0]]  # mul

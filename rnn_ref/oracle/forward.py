@@ -14,6 +14,7 @@ Shapes (T steps, N samples, L layers, D directions, H hidden, R = P or H, I_l la
 
     x       (T, N, I) for TNC, (N, T, I) for NTC
     output  (T, N, D*R) for TNC, (N, T, D*R) for NTC; forward features first
+            (R features for a bidirectional layer whose merge_mode is not concat)
     h       (L*D, N, R), ordered l0.fwd, l0.bwd, l1.fwd, ...
     c       (L*D, N, H)  (LSTM only)
 
@@ -28,8 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnn_ref.core.activations import Activation, relu, sigmoid
 from rnn_ref.core.params import Params
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import PEEPHOLE_GATES, RNNSpec
 from rnn_ref.core.state import RNNOutput
 from rnn_ref.oracle.checks import LengthsLike, ParamsLike, StateLike, checked_inputs
 
@@ -42,24 +44,6 @@ from rnn_ref.oracle.checks import LengthsLike, ParamsLike, StateLike, checked_in
 STACK_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "f", "o", "g"), "gru": ("r", "z", "n")}
 
 
-def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^-x), to a few ulps everywhere; ``out`` may be ``x``.
-
-    For x below about -88 (float32) or -709 (float64) e^-x overflows to inf and σ is 0, where
-    the true value lies below the dtype's smallest normal number.
-    """
-    with np.errstate(over="ignore"):
-        out = np.negative(x, out=out)
-        np.exp(out, out=out)
-        out += 1.0
-        return np.reciprocal(out, out=out)
-
-
-def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.maximum(x, 0.0, out=out)
-
-
-ACTIVATIONS: dict[str, Callable[..., np.ndarray]] = {"rnn_tanh": np.tanh, "rnn_relu": relu}
 
 
 @dataclass(frozen=True)
@@ -68,7 +52,11 @@ class _UnitWeights:
 
     ``w_ih`` (G*H, I_l), ``w_hh_t`` (R, G*H): W_hh transposed, so that W_hh h is ``h @ w_hh_t``
     (the faster BLAS layout); ``b_ih`` and ``b_hh`` (G*H,) or None for a layer
-    without biases, ``w_proj`` (P, H) or None. ``gate`` is the σ of the gates (``sigmoid``).
+    without biases, ``w_proj`` (P, H) or None. The spec's options: ``gate`` is f, the
+    activation of the σ-gates (``sigmoid`` by default), ``candidate`` g (LSTM and GRU, ``tanh``),
+    ``cell_output`` h (LSTM, ``tanh``); for a plain RNN ``gate`` is its one activation. ``clip``
+    bounds every pre-activation, ``peep`` holds the peepholes (p_i, p_f, p_o), each (H,), and
+    ``input_forget`` couples f = 1 - i.
     """
 
     w_ih: np.ndarray
@@ -77,6 +65,11 @@ class _UnitWeights:
     b_hh: np.ndarray | None
     w_proj: np.ndarray | None
     gate: Callable[..., np.ndarray]
+    candidate: Callable[..., np.ndarray] | None = None
+    cell_output: Callable[..., np.ndarray] | None = None
+    clip: float | None = None
+    peep: tuple[np.ndarray, ...] | None = None
+    input_forget: bool = False
 
     @classmethod
     def of(cls, spec: RNNSpec, params: Params, layer: int, direction: str, dtype: np.dtype,
@@ -101,8 +94,16 @@ class _UnitWeights:
         w_proj = blocks.get("w_proj")
         w_ih = stacked("w_ih")
         assert w_ih is not None  # Params holds every unit's weights; only biases are optional
+        acts: list[Callable[..., np.ndarray] | None] = list(_fast(spec.resolved_activations))
+        if gate is not None and spec.mode in ("lstm", "gru"):
+            acts[0] = gate
+        acts += [None] * (3 - len(acts))
+        peep = None
+        if spec.peepholes:
+            peep = tuple(blocks[f"w_peep.{g}"].astype(dtype, copy=False) for g in PEEPHOLE_GATES)
         return cls(w_ih, stacked_transposed("w_hh"), stacked("b_ih"), stacked("b_hh"),
-                   None if w_proj is None else w_proj.astype(dtype, copy=False), sigmoid if gate is None else gate)
+                   None if w_proj is None else w_proj.astype(dtype, copy=False), acts[0], acts[1], acts[2],  # type: ignore[arg-type]
+                   spec.clip, peep, spec.input_forget)
 
     def input_projection(self, seq: np.ndarray) -> np.ndarray:
         """W_ih x_t + b_ih for every step and gate, as one matmul: (T, N, I_l) -> (T, N, G*H)."""
@@ -113,6 +114,18 @@ class _UnitWeights:
         return projected.reshape(steps, batch, -1)
 
 
+def _fast(activations: tuple[Activation, ...]) -> tuple[Callable[..., np.ndarray], ...]:
+    """Each activation as ``f(x, out=None)``: this module's plain function where it takes no
+    parameters (looked up at each call, so a test can put a sloppy σ in its place)."""
+    plain: dict[str, Callable[..., np.ndarray]] = {"Sigmoid": sigmoid, "Tanh": np.tanh, "Relu": relu}
+    return tuple(plain.get(a.name, a) for a in activations)
+
+
+def _clipped(pre: np.ndarray, clip: float | None) -> np.ndarray:
+    """``pre`` clipped to [-clip, clip] in place (ONNX's cell clip); unchanged for None."""
+    return pre if clip is None else np.clip(pre, -clip, clip, out=pre)
+
+
 def _recurrent(pre: np.ndarray, x_gates: np.ndarray, h: np.ndarray, w_hh_t: np.ndarray, b_hh: np.ndarray | None):
     """pre = W_ih x + b_ih + W_hh h + b_hh for the gates of ``w_hh_t``; ``x_gates`` holds W_ih x + b_ih."""
     np.matmul(h, w_hh_t, out=pre)
@@ -121,24 +134,38 @@ def _recurrent(pre: np.ndarray, x_gates: np.ndarray, h: np.ndarray, w_hh_t: np.n
         pre += b_hh
 
 
-def rnn_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, activation: Callable, pre: np.ndarray,
-             out: np.ndarray) -> None:
-    """h' = act(W_ih x + b_ih + W_hh h + b_hh), written to ``out`` (N, H)."""
+def rnn_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, pre: np.ndarray, out: np.ndarray) -> None:
+    """h' = f(W_ih x + b_ih + W_hh h + b_hh), written to ``out`` (N, H)."""
     _recurrent(pre, x_gates, h, w.w_hh_t, w.b_hh)
-    activation(pre, out=out)
+    w.gate(_clipped(pre, w.clip), out=out)
 
 
 def lstm_cell(x_gates: np.ndarray, h: np.ndarray, c: np.ndarray, w: _UnitWeights, pre: np.ndarray,
               out: np.ndarray) -> None:
-    """One LSTM step: c (N, H) becomes c' in place, h' (N, R) is written to ``out``."""
+    """One LSTM step: c (N, H) becomes c' in place, h' (N, R) is written to ``out``.
+
+    i, f = f(a_i + p_i ⊙ c), f(a_f + p_f ⊙ c) (f = 1 - i when coupled); g = g(a_g);
+    c' = f ⊙ c + i ⊙ g; o = f(a_o + p_o ⊙ c'); h' = o ⊙ h(c'): every a clipped first, when clipping.
+    """
     H = c.shape[1]
     _recurrent(pre, x_gates, h, w.w_hh_t, w.b_hh)
     i, f, o, g = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
-    w.gate(pre[:, :3 * H], out=pre[:, :3 * H])  # i, f, o = σ(·)
-    np.tanh(g, out=g)  # g = tanh(·)
+    if w.peep is None:
+        w.gate(_clipped(pre[:, :3 * H], w.clip), out=pre[:, :3 * H])  # i, f, o = σ(·)
+    else:  # i and f see c_{t-1}; o sees c_t, below
+        i += w.peep[0] * c
+        f += w.peep[1] * c
+        w.gate(_clipped(pre[:, :2 * H], w.clip), out=pre[:, :2 * H])
+    if w.input_forget:
+        np.subtract(1.0, i, out=f)
+    assert w.candidate is not None and w.cell_output is not None  # an LSTM unit has all three
+    w.candidate(_clipped(g, w.clip), out=g)  # g = tanh(·)
     c *= f  # c' = f ⊙ c + i ⊙ g
     c += np.multiply(i, g, out=i)
-    tanh_c = np.tanh(c, out=f)  # f and i are spent: their rows hold tanh(c') and h' before projection
+    if w.peep is not None:
+        o += w.peep[2] * c
+        w.gate(_clipped(o, w.clip), out=o)
+    tanh_c = w.cell_output(c, out=f)  # f and i are spent: their rows hold tanh(c') and h' before projection
     if w.w_proj is None:
         np.multiply(o, tanh_c, out=out)  # h' = o ⊙ tanh(c')
     else:
@@ -159,15 +186,16 @@ def gru_cell(x_gates: np.ndarray, h: np.ndarray, w: _UnitWeights, variant: str, 
         pre[:, :2 * H] += x_gates[:, :2 * H]
         if w.b_hh is not None:
             pre += w.b_hh  # n holds W_hn h + b_hn
-        w.gate(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
+        w.gate(_clipped(pre[:, :2 * H], w.clip), out=pre[:, :2 * H])  # r, z = σ(·)
         n *= r
         n += x_gates[:, 2 * H:]
     else:
         b_hh = (None, None) if w.b_hh is None else (w.b_hh[:2 * H], w.b_hh[2 * H:])
         _recurrent(pre[:, :2 * H], x_gates[:, :2 * H], h, w.w_hh_t[:, :2 * H], b_hh[0])
-        w.gate(pre[:, :2 * H], out=pre[:, :2 * H])  # r, z = σ(·)
+        w.gate(_clipped(pre[:, :2 * H], w.clip), out=pre[:, :2 * H])  # r, z = σ(·)
         _recurrent(n, x_gates[:, 2 * H:], np.multiply(r, h, out=r), w.w_hh_t[:, 2 * H:], b_hh[1])
-    np.tanh(n, out=n)
+    assert w.candidate is not None  # a GRU unit has f and g
+    w.candidate(_clipped(n, w.clip), out=n)  # n = tanh(·)
     np.subtract(h, n, out=out)  # h' = (1 − z) ⊙ n + z ⊙ h, computed as n + z ⊙ (h − n)
     out *= z
     out += n
@@ -194,7 +222,6 @@ def _run_unit(
     """
     x_gates = weights.input_projection(seq)
     pre = np.empty(x_gates.shape[1:], dtype=x_gates.dtype)
-    activation = ACTIVATIONS.get(spec.mode)
     c = None if c0 is None else c0.copy()
     h = h0  # the state of rows [:len(h)]: h0, then a prefix of the previous step's output
     last_step = np.zeros(len(h0), dtype=np.intp)
@@ -209,12 +236,24 @@ def _run_unit(
             assert spec.gru_variant is not None  # RNNSpec sets it for every GRU
             gru_cell(x_gates[t, :n], h[:n], weights, spec.gru_variant, pre[:n], out[t, :n])
         else:
-            assert activation is not None  # ACTIVATIONS has every mode that is neither lstm nor gru
-            rnn_cell(x_gates[t, :n], h[:n], weights, activation, pre[:n], out[t, :n])
+            rnn_cell(x_gates[t, :n], h[:n], weights, pre[:n], out[t, :n])
         out[t, n:] = 0.0
         last_step[:n] = t
         h = out[t, :n]
     return out[last_step, np.arange(len(h0))], c
+
+
+# --------------------------------------------------------------------------- merge modes
+def merged(merge_mode: str, forward_part: np.ndarray, backward_part: np.ndarray) -> np.ndarray:
+    """The two directions' outputs (..., R) each, combined as Keras ``Bidirectional(merge_mode=)``:
+    ``sum`` y_f + y_b, ``mul`` y_f ⊙ y_b, ``ave`` (y_f + y_b) / 2, ``concat`` [y_f, y_b] (..., 2R)."""
+    if merge_mode == "concat":
+        return np.concatenate([forward_part, backward_part], axis=-1)
+    if merge_mode == "sum":
+        return forward_part + backward_part
+    if merge_mode == "mul":
+        return forward_part * backward_part
+    return (forward_part + backward_part) / 2  # ave
 
 
 # --------------------------------------------------------------------------- forward
@@ -258,7 +297,7 @@ def forward(
     h_finals: list[np.ndarray] = []
     c_finals: list[np.ndarray] = []
     for layer in range(spec.num_layers):
-        layer_output = np.empty((steps, batch, spec.output_size), dtype)  # each direction writes its R columns
+        layer_output = np.empty((steps, batch, spec.num_directions * R), dtype)  # each direction writes its R columns
         for d, direction in enumerate(spec.directions):
             unit = len(h_finals)
             h_init = np.zeros((batch, R), dtype) if h0 is None else h0[unit, order].astype(dtype)
@@ -271,7 +310,8 @@ def forward(
             h_finals.append(h_n)
             if c_n is not None:
                 c_finals.append(c_n)
-        seq = layer_output
+        seq = merged(spec.merge_mode, layer_output[..., :R], layer_output[..., R:]) if spec.merge_mode != "concat" \
+            else layer_output
 
     unsort = order if isinstance(order, slice) else np.argsort(order)
     output = seq[:, unsort] if spec.layout == "TNC" else seq[:, unsort].transpose(1, 0, 2)
