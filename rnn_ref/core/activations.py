@@ -122,19 +122,26 @@ class Kind:
     alpha: float | None = None
     #: default beta, or None when the activation takes no beta
     beta: float | None = None
+    #: where the function has a kink (its derivative jumps), given alpha and beta
+    kinks: Callable[[float, float], tuple[float, ...]] = lambda alpha, beta: ()
 
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("Sigmoid", lambda x, a, b, out: sigmoid(x, out=out), lambda x, y, a, b: y * (1.0 - y)),
     Kind("Tanh", lambda x, a, b, out: np.tanh(x, out=out), lambda x, y, a, b: 1.0 - y * y),
-    Kind("Relu", lambda x, a, b, out: relu(x, out=out), lambda x, y, a, b: (x > 0).astype(x.dtype)),
+    Kind("Relu", lambda x, a, b, out: relu(x, out=out), lambda x, y, a, b: (x > 0).astype(x.dtype),
+         kinks=lambda a, b: (0.0,)),
     Kind("HardSigmoid", _hard_sigmoid,
-         lambda x, y, a, b: np.where((a * x + b > 0) & (a * x + b < 1), a, 0.0).astype(x.dtype), 0.2, 0.5),
+         lambda x, y, a, b: np.where((a * x + b > 0) & (a * x + b < 1), a, 0.0).astype(x.dtype), 0.2, 0.5,
+         kinks=lambda a, b: (-b / a, (1 - b) / a) if a else ()),
     Kind("Affine", _affine, lambda x, y, a, b: np.full_like(x, a), 1.0, 0.0),
-    Kind("LeakyRelu", _leaky_relu, lambda x, y, a, b: np.where(x >= 0, 1.0, a).astype(x.dtype), 0.01),
-    Kind("ThresholdedRelu", _thresholded_relu, lambda x, y, a, b: (x >= a).astype(x.dtype), 1.0),
+    Kind("LeakyRelu", _leaky_relu, lambda x, y, a, b: np.where(x >= 0, 1.0, a).astype(x.dtype), 0.01,
+         kinks=lambda a, b: (0.0,)),
+    Kind("ThresholdedRelu", _thresholded_relu, lambda x, y, a, b: (x >= a).astype(x.dtype), 1.0,
+         kinks=lambda a, b: (a,)),
     Kind("ScaledTanh", _scaled_tanh, lambda x, y, a, b: a * b * (1.0 - np.tanh(b * x) ** 2), 1.0, 1.0),
-    Kind("Elu", _elu, lambda x, y, a, b: np.where(x >= 0, 1.0, y + a).astype(x.dtype), 1.0),
+    Kind("Elu", _elu, lambda x, y, a, b: np.where(x >= 0, 1.0, y + a).astype(x.dtype), 1.0,
+         kinks=lambda a, b: (0.0,)),
     Kind("Softsign", _softsign, lambda x, y, a, b: 1.0 / (1.0 + np.abs(x)) ** 2),
     Kind("Softplus", _softplus, lambda x, y, a, b: sigmoid(x)),
 )}
@@ -163,6 +170,11 @@ class Activation:
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """f(x), written to ``out`` when given (``out`` may be ``x``)."""
         return self.kind.function(x, self.alpha, self.beta, out)
+
+    @property
+    def kinks(self) -> tuple[float, ...]:
+        """The inputs where f' jumps (Relu's 0, HardSigmoid's two corners, ...)."""
+        return self.kind.kinks(self.alpha, self.beta)
 
     def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """f'(x), given the pre-activation ``x`` and the output ``y = f(x)``."""

@@ -106,9 +106,10 @@ def _clipped(a: np.ndarray, clip: float | None) -> tuple[np.ndarray, np.ndarray 
 
 def _activate(act: Activation, a: np.ndarray, clip: float | None) -> tuple[np.ndarray, dict]:
     """y = act(clip(a)), and what its backward needs."""
+    raw = a
     a, inside = _clipped(a, clip)
     y = act(a)
-    return y, dict(a=a, y=y, inside=inside)
+    return y, dict(raw=raw, a=a, y=y, inside=inside, act=act, clip=clip)
 
 
 def _activation_backward(act: Activation, dy: np.ndarray, saved: dict) -> np.ndarray:

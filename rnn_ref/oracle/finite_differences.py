@@ -170,8 +170,11 @@ def side_by_side(spec: RNNSpec, params: Params, perturbations: Sequence[tuple[st
     for key, blocks in per_copy.items():
         layer, _, kind = key.split(".", 2)
         kind = kind.split(".")[0]
-        if kind in ("b_ih", "b_hh"):  # (K, H) -> (K·H,)
+        if kind in ("b_ih", "b_hh", "w_peep"):  # (K, H) -> (K·H,)
             wide[key] = blocks.reshape(-1)
+        elif kind == "w_ih" and layer != "l0" and spec.merge_mode != "concat":
+            # merged directions: layer l reads (K·R) columns, copy k its own R: block-diagonal
+            wide[key] = np.einsum("kab,kj->kajb", blocks, eye).reshape(copies * blocks.shape[1], -1)
         elif kind == "w_ih" and layer == "l0":  # every copy reads x: (K, H, I) -> (K·H, I)
             wide[key] = blocks.reshape(copies * blocks.shape[1], -1)
         elif kind == "w_ih":  # (K, H, D·R) -> (K·H, D·K·R): copy k reads its R columns of each direction
@@ -192,7 +195,8 @@ def side_by_side_state(state: State, copies: int) -> State:
 def copy_losses(spec: RNNSpec, wide: RNNOutput, copies: int, grad_output: np.ndarray, grad_h_n: np.ndarray,
                 grad_c_n: np.ndarray | None) -> np.ndarray:
     """The loss of each copy (K,) from the wide layer's ``side_by_side`` output."""
-    R, D, H = spec.state_size, spec.num_directions, spec.hidden_size
+    R, H = spec.state_size, spec.hidden_size
+    D = spec.num_directions if spec.merge_mode == "concat" else 1  # merged directions: R columns a copy
     output = wide.output.reshape(*wide.output.shape[:2], D, copies, R)
     loss = np.einsum("abdkr,abdr->k", output, grad_output.reshape(*grad_output.shape[:2], D, R))
     loss = loss + np.einsum("unkr,unr->k", wide.h_n.reshape(*wide.h_n.shape[:2], copies, R), grad_h_n)
