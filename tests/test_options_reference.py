@@ -1,4 +1,4 @@
-"""The reference's options (design section 2c), forward and backward, as a specification.
+"""The reference's options (design section 2a), forward and backward, as a specification.
 
 * ``activations`` name ONNX's functions in ONNX's order (LSTM f, g, h; GRU f, g; RNN f) with
   ONNX's definitions and defaults; Keras 3's ``hard_sigmoid`` is HardSigmoid(1/6, 0.5) and

@@ -10,7 +10,7 @@ cell variant, layers, ``uni``/``bi``, layout, ``h0`` when initial states are giv
 when samples have their own lengths (one of them the full T), ``lenshort`` when every
 sample is shorter than T, ``nobias`` when the layer has no biases, dtype.
 
-Option cases (``option_cases``) add the spec's options (design section 2c) after the
+Option cases (``option_cases``) add the spec's options (design section 2a) after the
 direction, e.g. ``lstm-L1-uni-rev-hardsig3-NTC-f32``: each option set of ``OPTION_SETS`` (and
 each combination of ``OPTION_COMBINATIONS``) runs once per cell variant it applies to, in one
 configuration of the pairwise covering array (rnn_ref/cases/pairwise.py), taken in turn, so

@@ -13,7 +13,7 @@ JSON schema (``--format json``), one object::
      "parameters": [{"name": str, "shape": [int | str, ...],
                      "blocks": [{"region": str, "canonical": [str, ...],
                                  "layer": int, "direction": "fwd" | "bwd",
-                                 "kind": "w_ih" | "w_hh" | "b_ih" | "b_hh" | "w_proj",
+                                 "kind": "w_ih" | "w_hh" | "b_ih" | "b_hh" | "w_proj" | "w_peep",
                                  "gate": str | null, "transpose": bool,
                                  "combine": "copy" | "sum"}]}]}
 

@@ -2,7 +2,7 @@
 
 ONNX's RNN, LSTM and GRU operators name their activations (attribute ``activations``) and give
 the parametrised ones their ``alpha`` and ``beta`` (``activation_alpha``, ``activation_beta``).
-rnn_ref uses the same names and definitions (design section 2c); an engine whose names differ
+rnn_ref uses the same names and definitions (design section 2a); an engine whose names differ
 (Keras ``hard_sigmoid``, Flax ``nn.hard_sigmoid``) translates at its boundary::
 
     Sigmoid          1 / (1 + e^-x)

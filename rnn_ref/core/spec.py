@@ -8,7 +8,7 @@ Conventions (design section 2):
 * ``layout`` is ``TNC`` (time, batch, feature) or ``NTC`` (batch, time, feature).
 * ``proj_size`` (LSTM only) projects the hidden state to P < H features; 0 means none.
 
-The options (design section 2c), all defaulting to each mode's plain equations:
+The options (design section 2a), all defaulting to each mode's plain equations:
 
 * ``activations`` — ONNX's names, in ONNX's order: LSTM (f, g, h), GRU (f, g), RNN (f,);
   None means the mode's own. ``activation_alpha``/``activation_beta`` hold one value per

@@ -12,7 +12,7 @@ Shapes of one step (N samples, H hidden, R = P (projection) or H, G the spec's g
 layer (rnn_ref.oracle.backward); h (N, R); c (N, H); weights per gate in ``UnitWeights``.
 ``cell_forward`` and ``cell_backward`` pick the spec's cell.
 
-The options (design section 2c) are in the equations: the activations f (σ-gates, or a plain
+The options (design section 2a) are in the equations: the activations f (σ-gates, or a plain
 RNN's one), g (candidate) and h (cell output) are the spec's; with a cell clip, every
 pre-activation ``a`` is clipped first, and its gradient passes only where it was not clipped
 (``inside``); peepholes add ``p_i ⊙ c`` and ``p_f ⊙ c`` to ``a_i``, ``a_f`` and ``p_o ⊙ c'``
