@@ -61,7 +61,8 @@ def test_case_sets_are_named():
     from rnn_ref.golden.fixtures import representative_cases
 
     assert case_set({c.id for c in all_cases()}) == "the whole case matrix"
-    assert case_set({c.id for c in representative_cases()}).startswith("the recorded subset of the matrix (9 layer")
+    assert case_set({c.id for c in representative_cases()}).startswith(
+        "the recorded subset of the matrix (9 layer/input configurations × every variant, and 35 option cases")
     assert case_set({"lstm-L1-uni-TNC-f32"}) == "1 case(s) of the matrix"
 
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rnn_ref.adapters import engine_names
-from rnn_ref.cases.matrix import DTYPES, VARIANTS, Case, small_matrix
+from rnn_ref.cases.matrix import DTYPES, OPTION_SETS, VARIANTS, Case, option_cases, small_matrix
 from rnn_ref.core.compare import Tolerance
 from rnn_ref.core.spec import RNNSpec
 from rnn_ref.judge.runner import KNOWN_DEFECT, PASS, UNSUPPORTED
@@ -63,19 +63,25 @@ class FixtureError(ValueError):
     """A fixture file or manifest is unreadable, incomplete or inconsistent."""
 
 
+#: The recorded option cases: every option case of these variants (each option set, and each
+#: combination, on at least one of them).
+REPRESENTATIVE_OPTION_VARIANTS = ("rnn_tanh", "lstm", "gru")
+
+
 def representative_cases() -> list[Case]:
     wanted = set(REPRESENTATIVE)
-    return [
+    plain = [
         c for c in small_matrix()
         if (c.spec.num_layers, c.spec.bidirectional, c.spec.layout, c.with_state, c.with_lengths, c.spec.bias,
             c.dtype) in wanted
     ]
+    return plain + [c for c in option_cases() if c.variant in REPRESENTATIVE_OPTION_VARIANTS]
 
 
 def case_entry(case: Case) -> dict:
     return {"variant": case.variant, "spec": case.spec.to_dict(), "steps": case.steps, "batch": case.batch,
             "with_state": case.with_state, "with_lengths": case.with_lengths, "dtype": case.dtype,
-            "short_lengths": case.short_lengths}
+            "short_lengths": case.short_lengths} | ({"options": list(case.options)} if case.options else {})
 
 
 def case_from_entry(entry: dict) -> Case:
@@ -93,9 +99,12 @@ def case_from_entry(entry: dict) -> Case:
             raise ValueError(f"{field} {entry.get(field)!r} is not true or false")
     if not isinstance(entry.get("spec"), dict):
         raise ValueError(f"spec {entry.get('spec')!r} is not an object of RNNSpec fields")
+    options = entry.get("options", [])
+    if not isinstance(options, list) or any(token not in OPTION_SETS for token in options):
+        raise ValueError(f"options {short(options)} is not a list of option tokens ({', '.join(OPTION_SETS)})")
     return Case(entry["variant"], RNNSpec.from_dict(entry["spec"]), entry["steps"], entry["batch"],
                 entry["with_state"], entry["with_lengths"], entry["dtype"],
-                short_lengths=entry.get("short_lengths", False))
+                short_lengths=entry.get("short_lengths", False), options=tuple(options))
 
 
 #: No recorded case has more steps or samples than this (the matrix's largest has 200 steps).

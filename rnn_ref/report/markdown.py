@@ -31,9 +31,11 @@ def case_set(case_ids: set[str]) -> str:
     if case_ids == {case.id for case in all_cases()}:
         return "the whole case matrix"
     if case_ids == {case.id for case in representative}:
-        configurations = len(representative) // len({case.variant for case in representative})
+        plain = [case for case in representative if not case.options]
+        configurations = len(plain) // len({case.variant for case in plain})
+        options = len(representative) - len(plain)
         return (f"the recorded subset of the matrix ({configurations} layer/input configurations × every "
-                "variant, as rnn_ref/golden/manifest.py chooses them)")
+                f"variant, and {options} option cases, as rnn_ref/golden/manifest.py chooses them)")
     return f"{len(case_ids)} case(s) of the matrix"
 
 
