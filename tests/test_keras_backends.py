@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from rnn_ref.adapters.keras.backend import KERAS_BACKENDS, KERAS_ENGINES, KerasBackendMismatch
+from rnn_ref.core.params import Params
+from rnn_ref.core.spec import RNNSpec
 
 pytestmark = pytest.mark.engine
 
@@ -184,3 +186,136 @@ def test_a_gradient_run_computes_the_plain_forward_bit_for_bit_on_every_backend(
     differentiated = assert_gradient_run_computes_the_plain_forward(type(adapter)(), case)
     assert differentiated.x.dtype == case.dtype and differentiated.x.shape == case.data().x.shape
 
+
+
+def test_go_backwards_reaches_its_padded_steps_first_zeros_there_except_on_jax(keras_engine):
+    """A masked ``RNN(go_backwards=True)`` reaches its padded steps first, before any valid step.
+    A masked step writes the previous output on TensorFlow and PyTorch (zeros before the first)
+    and the previous state's h on JAX (``output_tm1 = states[0]`` in its scan step): so zeros there
+    in Keras's reversed order, and on JAX the initial h. Without an initial state both are zeros.
+    The KerasJaxAdapter writes zeros there (``time_order``), as the other backends do; the adapter
+    declares zeros at padded steps for a reverse layer."""
+    engine, _, keras = keras_engine
+    rnn = keras.layers.RNN(keras.layers.LSTMCell(H), return_sequences=True, go_backwards=True)
+    h0, c0 = np.random.default_rng(1).standard_normal((2, N, H)).astype(np.float32)
+    out = numpy(keras, rnn(X.astype(np.float32), initial_state=[h0, c0], mask=MASK))
+    unmasked = numpy(keras, rnn(X.astype(np.float32), mask=MASK))
+    for n, length in enumerate(LENGTHS):
+        padded = np.broadcast_to(h0[n] if engine == "keras-jax" else 0.0, (T - length, H))
+        np.testing.assert_array_equal(out[n, :T - length], padded, err_msg=str(n))
+        assert out[n, T - length:].all() and not unmasked[n, :T - length].any(), n
+
+
+def keras_activation_cases() -> list:
+    from rnn_ref.adapters.keras.options import KERAS_ACTIVATIONS
+
+    return [pytest.param(activation, name, id=name) for activation, name in KERAS_ACTIVATIONS.items()]
+
+
+#: Keras activations that do not compute their ONNX activation in float64 on a backend: what they
+#: compute instead, and the tolerance to which they do
+FLOAT64_EXCEPTIONS = {
+    # keras.ops.tanh casts float64 to float32 on JAX (test_float64_tanh_keeps_float64_except_on_jax)
+    ("keras-jax", "tanh"): (lambda x: np.tanh(x), 2e-6),
+    # TensorFlow's LeakyRelu op holds its slope in a float attribute: float32(0.2) = 0.20000000298
+    ("keras", "leaky_relu"): (lambda x: np.where(x >= 0, x, x * np.float64(np.float32(0.2))), 1e-15),
+}
+
+
+@pytest.mark.parametrize(("activation", "name"), keras_activation_cases())
+def test_each_keras_activation_name_computes_its_onnx_activation(keras_engine, activation, name):
+    """The adapter's translation table (rnn_ref/adapters/keras/options.py: KERAS_ACTIVATIONS)
+    checked on each backend against rnn_ref.core.activations: float32 within the float32
+    tolerance; float64 within 1e-15 except where ``FLOAT64_EXCEPTIONS`` says what the backend
+    computes instead (tanh on JAX: float32; leaky_relu on TensorFlow: the slope in float32, an
+    error of 3.5e-8 on these inputs, measured; both declared defects of the engines)."""
+    engine, _, keras = keras_engine
+    x = 3 * np.random.default_rng(2).standard_normal(1000)
+    function = keras.activations.get(name)
+    y32 = numpy(keras, function(keras.ops.convert_to_tensor(x.astype(np.float32))))
+    np.testing.assert_allclose(y32, activation(x.astype(np.float32)), rtol=2e-6, atol=2e-6)
+    y64 = numpy(keras, function(keras.ops.convert_to_tensor(x, dtype="float64")))
+    exception = FLOAT64_EXCEPTIONS.get((engine, name))
+    if exception is None:
+        assert y64.dtype == np.float64
+        np.testing.assert_allclose(y64, activation(x), rtol=1e-15, atol=1e-15)
+    else:
+        instead, tolerance = exception
+        assert np.abs(y64 - activation(x)).max() > 1e-9
+        np.testing.assert_allclose(y64, instead(x), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize(("case_id", "onnx_default_error"), [
+    ("lstm-L1-uni-rev-hardsig3-TNC-f32", 0.04914), ("gru-L2-uni-rev-hardsig3-TNC-h0-lenshort-f64", 0.05968)])
+def test_keras3_hard_sigmoid_is_onnx_hard_sigmoid_with_alpha_one_sixth_not_its_default(keras_engine, case_id,
+                                                                                       onnx_default_error):
+    """Keras 3.15's ``hard_sigmoid`` is relu6(x + 3) / 6, i.e. ONNX HardSigmoid(alpha=1/6,
+    beta=0.5): layers with it as their recurrent activation match the reference with that
+    activation at the case's tolerance (float32 and float64; where the engine computes float64
+    in float32 — keras-jax's tanh, keras-torch's matmul — as that declared defect). ONNX's
+    HardSigmoid default (alpha=0.2, beta=0.5, Keras 2's hard_sigmoid) is another function: the
+    same Keras run is 0.0491 (the LSTM's c_n, float32) and 0.0597 (the 2-layer reverse GRU, float64)
+    off the reference with alpha=0.2 (measured on all three backends; the same to 1e-6), far
+    above either tolerance."""
+    from rnn_ref.cases.matrix import case_by_id
+    from rnn_ref.core.compare import TOLERANCES
+    from rnn_ref.core.params import Params
+    from rnn_ref.judge.runner import KNOWN_DEFECT, PASS, engine_inputs, run_case
+    from rnn_ref.judge.tensors import judge
+    from rnn_ref.oracle.forward import forward
+
+    _, adapter, _ = keras_engine
+    case = case_by_id(case_id)
+    assert case.spec.resolved_activations[0].text == "HardSigmoid(alpha=0.166667, beta=0.5)"
+    result = run_case(adapter, case)
+    declared = adapter.known_defect(case.spec, case.dtype, case.with_lengths)
+    assert result.status == (KNOWN_DEFECT if declared else PASS), result.report()
+
+    data = engine_inputs(case.data())
+    spec = case.spec
+    got = adapter.run(spec, adapter.build(spec, data.params), data.x, data.initial_state, data.lengths)
+    onnx_default = spec.replace(activation_alpha=(0.2, *spec.activation_alpha[1:]))
+    assert onnx_default.resolved_activations[0].text == "HardSigmoid(alpha=0.2, beta=0.5)"
+    expected = forward(onnx_default, Params(onnx_default, dict(data.params)), data.x, data.initial_state,
+                       data.lengths)
+    comparisons = judge(spec, got, expected, data.lengths, adapter.padded_steps(spec), TOLERANCES[case.dtype])
+    error = max(c.max_abs_error for c in comparisons)
+    assert error > 1000 * TOLERANCES["float32"].atol
+    assert abs(error - onnx_default_error) < 1e-4, error
+
+
+HARD_SIGMOID = dict(activations=("HardSigmoid", "Tanh"), activation_alpha=(1 / 6, 0.0), activation_beta=(0.5, 0.0))
+
+
+@pytest.mark.parametrize("spec", [
+    RNNSpec("gru", 3, 4, num_layers=2, reverse=True, **HARD_SIGMOID),
+    RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True, merge_mode="sum", activations=("Sigmoid", "Relu", "Relu")),
+    RNNSpec("rnn_tanh", 3, 4, num_layers=3, bidirectional=True, merge_mode="ave", activations=("Softsign",)),
+], ids=lambda spec: "-".join(spec.options) + f"-{spec.mode}")
+def test_a_weights_h5_file_of_an_option_layer_round_trips_and_runs_it_on_every_backend(keras_engine, spec, tmp_path):
+    """go_backwards, merge_mode and the activations are layer configuration, which a .weights.h5
+    does not hold: the option layer's file holds its weights (a merged level above the first has
+    R-input kernels), round-trips bit for bit through Keras's save and load, and the layer built
+    from it computes the reference. A concat layer's file (2R-input kernels) is refused for a
+    merged layer, from its dataset shapes."""
+    from rnn_ref.conversion.convert import read_params, write_params
+    from rnn_ref.core.compare import TOLERANCES, compare
+    from rnn_ref.core.errors import ParamsError
+    from rnn_ref.oracle.forward import forward
+
+    engine, adapter, _ = keras_engine
+    mapping = adapter.mapping(spec)
+    params = mapping.to_params(mapping.to_native(Params.random(spec, seed=3)))  # one bias: the folded params
+    write_params(engine, tmp_path / "w.weights.h5", params)
+    loaded = read_params(engine, tmp_path / "w.weights.h5", spec)
+    assert loaded.equal(params)
+    x = np.random.default_rng(4).standard_normal((N, T, 3)).astype(np.float32).transpose(1, 0, 2)
+    got = adapter.run(spec, adapter.build(spec, loaded), x)
+    for comparison in (compare(name, getattr(got, name), getattr(forward(spec, params, x), name), TOLERANCES["float32"])
+                       for name in ("output", "h_n")):
+        assert comparison.passed, comparison.describe()
+    if spec.merge_mode != "concat":
+        concat = spec.replace(merge_mode="concat")
+        write_params(engine, tmp_path / "concat.weights.h5", Params.random(concat, seed=3))
+        with pytest.raises(ParamsError, match="do not match the keras model"):
+            read_params(engine, tmp_path / "concat.weights.h5", spec)

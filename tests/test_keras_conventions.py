@@ -162,3 +162,95 @@ def test_stacked_cells_with_a_single_cell_accept_a_mask(keras):
     expect_defect(SINGLE_CELL_STACK, f"ValueError: {signature}", correct=failure is None,
                   matches_signature=failure is not None and failure[0] is ValueError and signature in failure[1],
                   seen=f"{failure[0].__name__}: {failure[1].splitlines()[0]}" if failure else "")
+
+
+def numpy(keras, *tensors) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(t) for t in tensors]
+
+
+def gru_pair(keras) -> tuple[object, object]:
+    """RNN(cell, go_backwards=True) and RNN(cell) over one built GRU cell (the same weights)."""
+    cell = keras.layers.GRUCell(H)
+    backward = keras.layers.RNN(cell, return_sequences=True, return_state=True, go_backwards=True)
+    forward = keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    forward(X)  # builds the cell, with Keras's random weights
+    return backward, forward
+
+
+def test_go_backwards_returns_its_output_in_reversed_time_order(keras):
+    """``RNN(go_backwards=True)`` reads x from step T-1 down to step 0 and returns the outputs in
+    the order it computed them: its output step j follows input step T-1-j, i.e. it is the
+    forward layer run on x reversed, *not* flipped back (ONNX ``direction="reverse"`` and the
+    reference return original time order; the adapter flips at its boundary: layers.time_order).
+    The final state is the last step of that output, the state after input step 0."""
+    backward, forward = gru_pair(keras)
+    out, h = numpy(keras, *backward(X))
+    on_reversed, h_reversed = numpy(keras, *forward(X[:, ::-1]))
+    np.testing.assert_array_equal(out, on_reversed)
+    np.testing.assert_array_equal(h, h_reversed)
+    np.testing.assert_array_equal(h, out[:, -1])
+    assert not np.allclose(out, out[:, ::-1])  # the order is visible
+
+
+def test_go_backwards_under_a_mask_reads_each_sample_from_its_last_step_and_writes_zeros_first(keras):
+    """Under a mask the reversed sequence starts with the padded steps; Keras skips them (the
+    state stays the initial one), then reads the sample's last valid step down to step 0. In
+    Keras's order a sample of length L has zeros at steps 0..T-L-1 (a masked step repeats the
+    previous output, and there is none yet: not even the initial state shows) and, from step T-L,
+    the outputs of its own L steps read backwards. Flipped back to original order, the padded
+    steps at the end hold zeros: the adapter's ``padded_steps`` for a reverse layer."""
+    backward, forward = gru_pair(keras)
+    h0 = np.random.default_rng(1).standard_normal((N, H)).astype(np.float32)
+    out, h = numpy(keras, *backward(X, initial_state=[h0], mask=MASK))
+    for n, length in enumerate(LENGTHS):
+        assert not out[n, :T - length].any(), n
+        alone, h_alone = numpy(keras, *forward(X[n:n + 1, :length][:, ::-1], initial_state=[h0[n:n + 1]]))
+        np.testing.assert_allclose(out[n, T - length:], alone[0], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(h[n], h_alone[0], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(("merge_mode", "merge"), [
+    ("sum", lambda y, y_rev: y + y_rev), ("mul", lambda y, y_rev: y * y_rev), ("ave", lambda y, y_rev: (y + y_rev) / 2)])
+def test_bidirectional_merge_modes_merge_the_halves_concat_returns(keras, merge_mode, merge):
+    """``Bidirectional(merge_mode=...)`` merges the forward output and the backward output (in
+    original time order, zeros at padded steps) that ``concat`` puts side by side, elementwise;
+    the final states stay per direction, as with ``concat``. So a merged level's output has H
+    features, the input size of the level above (the canonical ``merge_mode``)."""
+    def layer(mode: str) -> object:
+        rnn = keras.layers.RNN(keras.layers.LSTMCell(H), return_sequences=True, return_state=True)
+        return keras.layers.Bidirectional(rnn, merge_mode=mode)
+
+    concat, merged = layer("concat"), layer(merge_mode)
+    concat(X)
+    merged(X)
+    merged.set_weights(concat.get_weights())
+    both, *states = numpy(keras, *concat(X, mask=MASK))
+    out, *merged_states = numpy(keras, *merged(X, mask=MASK))
+    assert out.shape == (N, T, H)
+    np.testing.assert_array_equal(out, merge(both[..., :H], both[..., H:]))
+    for state, merged_state in zip(states, merged_states, strict=True):
+        np.testing.assert_array_equal(merged_state, state)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_leaky_relu_layer_in_float64_has_its_slope_rounded_to_float32_on_tensorflow(keras, dtype):
+    """TensorFlow's LeakyRelu op holds its slope in a 32-bit float attribute, so Keras's
+    ``leaky_relu`` (slope 0.2) computes 0.20000000298·x below 0 even in float64
+    (test_keras_backends.py pins the activation on every backend). A whole layer shows it as
+    the declared defect TF_FLOAT64_LEAKY_RELU: float64 within the float32 tolerance only; float32
+    passes. (No matrix case uses Keras's leaky_relu: this case is made here.)"""
+    from rnn_ref.adapters import load_adapter
+    from rnn_ref.adapters.keras.layers import TF_FLOAT64_LEAKY_RELU
+    from rnn_ref.cases.matrix import SMALL, Case
+    from rnn_ref.core.spec import RNNSpec
+    from rnn_ref.judge.runner import KNOWN_DEFECT, PASS, run_case
+
+    spec = RNNSpec("rnn_tanh", SMALL["input_size"], SMALL["hidden_size"], num_layers=2, layout="NTC",
+                   activations=("LeakyRelu",), activation_alpha=(0.2,))
+    case = Case("rnn_tanh", spec, SMALL["steps"], SMALL["batch"], True, True, dtype, options=("leaky",))
+    result = run_case(load_adapter("keras"), case)
+    if dtype == "float32":
+        assert result.status == PASS, result.report()
+    else:
+        assert result.status == KNOWN_DEFECT and result.reason == TF_FLOAT64_LEAKY_RELU, result.report()
+        assert 1e-9 < result.max_error < 1e-6, result.max_error

@@ -184,10 +184,12 @@ def test_keras_on_other_backends_differentiates_with_the_forward_defect_carried_
     """Every backend differentiates with its own autodiff: no gradient-only limit. Its float64
     defect (a forward rounded to float32) is a gradient defect too: the gradient of a wrong function."""
     from rnn_ref.adapters.keras.layers import NO_PROJECTION
+    from rnn_ref.adapters.keras.options import KERAS_OPTION_LIMITS
 
     adapter = adapter_object(engine)
     assert adapter.differentiable
-    assert type(adapter).limits == (NO_PROJECTION,) and type(adapter).gradient_limits == ()
+    options = tuple(limit.reason for limit in KERAS_OPTION_LIMITS)
+    assert type(adapter).limits == (NO_PROJECTION, *options) and type(adapter).gradient_limits == ()
     assert adapter.expectation(LSTM, "float32", False, gradients=True).unsupported is None
     assert adapter.expectation(PROJECTED, "float32", False, gradients=True).unsupported == NO_PROJECTION
     assert adapter.expectation(LSTM, "float64", False).signature is COMPUTES_IN_FLOAT32

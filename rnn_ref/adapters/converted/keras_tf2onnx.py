@@ -7,14 +7,24 @@ a boolean mask for lengths) and converted by ``tf2onnx.convert.from_function`` (
 onnxruntime's CPU provider runs the result. tf2onnx 1.17 works with Keras 3 / TensorFlow
 2.21 this way (``from_keras`` too).
 
-* What tf2onnx writes: an unmasked LSTM becomes ONNX ``LSTM`` nodes (a bidirectional level
-  one node); GRU, plain RNN and every masked layer become an ONNX ``Loop`` over the
-  TensorFlow while-loop's body.
+* What tf2onnx writes: an unmasked LSTM whose activations are sigmoid, tanh or relu becomes
+  ONNX ``LSTM`` nodes (a bidirectional level one node, its merge mode an ``Add``/``Mul`` after
+  it; a ``go_backwards`` layer a forward node between two ``ReverseSequence``), with those
+  activations named in the node; GRU, plain RNN, every masked layer and an LSTM with Keras 3's
+  ``hard_sigmoid`` (relu6(x + 3) / 6, which tf2onnx's LSTM pattern, written for Keras 2's
+  clip(0.2x + 0.5), does not match) become an ONNX ``Loop`` over the TensorFlow while-loop's
+  body. Every option the Keras engines run converts correctly (measured over the option cases
+  and tests/test_onnx_engines.py's unmasked LSTM forms).
 * Padded steps: as in Keras (the converted graph keeps them): the last valid output repeated
-  by a plain masked RNN, zeros from ``Bidirectional``.
-* Unsupported: LSTM projection (Keras has none); float64 LSTM without lengths, which becomes
-  an ONNX ``LSTM`` node that onnxruntime's CPU provider cannot run in float64 (the ``Loop``
-  forms run float64 fine).
+  by a plain masked RNN, zeros from ``Bidirectional`` and from a ``go_backwards`` layer.
+* Unsupported: what the Keras engines cannot express (projection, peepholes, clip,
+  input_forget, activations Keras does not name: rnn_ref/adapters/keras/options.py); float64
+  through an ONNX ``LSTM`` node, which onnxruntime's CPU provider cannot run (the ``Loop``
+  forms run float64 fine); float64 leaky_relu, elu, softsign and softplus, which tf2onnx
+  writes as the ONNX ops of those names, for which onnxruntime has float32 kernels only.
+* A latent tf2onnx defect no Keras 3 name reaches: its LSTM pattern takes any clip(a·x + b)
+  gate activation for ONNX ``HardSigmoid`` and writes the node with ONNX's defaults
+  (alpha 0.2, beta 0.5), whatever a and b are (tests/test_onnx_engines.py reproduces it).
 * Converted per case (several seconds each); a conversion of the same layer, weights and
   interface is reused within a process.
 
@@ -29,17 +39,35 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnn_ref.adapters.converted.base import ONNXRUNTIME, Conversion, ConversionTool, ConvertedAdapter
-from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
+from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras, time_order
+from rnn_ref.adapters.keras.options import KERAS_OPTION_LIMITS, keras_activation_names, uses_keras_activation
 from rnn_ref.adapters.onnx.runtime import ORT_INFERENCE_ONLY
-from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, Limit, modes
+from rnn_ref.cases.limits import FLOAT64, PROJECTION, Conditions, Limit, When
 from rnn_ref.cases.matrix import Case
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput, State
 
 LSTM_NODE_NO_DOUBLE = (
     "tf2onnx turns an unmasked Keras LSTM into an ONNX LSTM node, which onnxruntime's CPU provider cannot run "
     "in float64: 'LSTM operator does not support double yet'"
 )
+ORT_NO_DOUBLE_ACTIVATION = (
+    "tf2onnx writes Keras's leaky_relu, elu, softsign and softplus as the ONNX ops LeakyRelu, Elu, Softsign and "
+    "Softplus, for which onnxruntime's CPU provider has no float64 kernel: 'Could not find an implementation for "
+    "Softsign(1) node'"
+)
+#: the Keras activations tf2onnx's LSTM pattern matches (rnn_utils.insert_activation: Tanh|Relu|Sigmoid, and
+#: Keras 2's hard_sigmoid graph, which Keras 3's is not)
+LSTM_PATTERN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def _lstm_node(c: Conditions) -> bool:
+    return (c.spec.mode == "lstm" and not c.with_lengths
+            and set(keras_activation_names(c.spec)) <= set(LSTM_PATTERN_ACTIVATIONS))
+
+
+#: the layer becomes ONNX LSTM nodes: an unmasked LSTM whose activations the LSTM pattern matches
+LSTM_NODE = When(_lstm_node, "LSTM without lengths, activations sigmoid, tanh or relu")
 
 
 def keras_call(spec: RNNSpec, layer: KerasLayers, seq: Any, states: list[Any] | None, mask: Any) -> list[Any]:
@@ -61,7 +89,7 @@ def keras_call(spec: RNNSpec, layer: KerasLayers, seq: Any, states: list[Any] | 
             given = [states[unit * per:(unit + 1) * per] for unit in range(spec.num_layers)]
             given = given[0] if spec.num_layers == 1 else given
         result = layer.layers[0](seq, initial_state=given, mask=mask)
-        seq, returned = result[0], list(result[1:])
+        seq, returned = time_order(quiet_import_keras(), spec, result[0]), list(result[1:])
         finals = [returned] if spec.num_layers == 1 else [list(per_cell) for per_cell in returned]
     return [seq] + [unit[0] for unit in finals] + ([unit[1] for unit in finals] if spec.has_cell_state else [])
 
@@ -112,12 +140,16 @@ class KerasTf2OnnxAdapter(ConvertedAdapter):
     """The Keras layers converted by tf2onnx and run on onnxruntime."""
 
     name = "keras-tf2onnx"
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
     source_adapter = KerasAdapter
     tool = TF2ONNX
     runtime = ONNXRUNTIME
     declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
-        Limit(LSTM_NODE_NO_DOUBLE, modes("lstm") & FLOAT64 & ~LENGTHS, label="float64 LSTM without lengths"),
+        *KERAS_OPTION_LIMITS,
+        Limit(LSTM_NODE_NO_DOUBLE, LSTM_NODE & FLOAT64, label="float64 LSTM without lengths"),
+        Limit(ORT_NO_DOUBLE_ACTIVATION, FLOAT64 & uses_keras_activation("leaky_relu", "elu", "softsign", "softplus"),
+              label="float64 leaky_relu, elu, softsign, softplus"),
         ORT_INFERENCE_ONLY,
     )
 

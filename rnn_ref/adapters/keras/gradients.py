@@ -10,6 +10,11 @@
   the states (tensors that require grad) and the cells' variables, which are
   ``torch.nn.Parameter``s on this backend.
 
+The options are ops of the same differentiated call (``KerasAdapter.forward_tensors``): the
+activations the cells name, ``Bidirectional``'s merge, and the flip that puts a
+``go_backwards`` layer's output back in time order (on JAX also the zeros at its padded
+steps), so what the forward runs is what the gradients differentiate.
+
 The weights come back in ``get_weights`` order (the native names' order). Each differentiated
 run executes the layers as ``run`` does (``KerasAdapter.execution`` and ``compiled``: eagerly,
 op by op on JAX, one ``tf.function`` for long sequences on TensorFlow), so its forward result

@@ -38,18 +38,31 @@ Conventions, each visible in the mapping rows:
   after the last valid step (forward) and after step 0 (backward) in both forms.
 * float64 needs ``dtype="float64"`` on every cell, on StackedRNNCells, on RNN and on
   Bidirectional; a cell alone in float64 gets float32 outputs from its wrapper.
+* Options (rnn_ref/adapters/keras/options.py): the activations by Keras's names
+  (``activation``, ``recurrent_activation``; ``hard_sigmoid`` is ONNX HardSigmoid(1/6, 0.5),
+  not ONNX's default); ``reverse`` as ``RNN(..., go_backwards=True)``, whose output comes in
+  reversed time order and is flipped back here (``time_order``; padded steps zeros);
+  ``merge_mode`` as ``Bidirectional(merge_mode=...)`` at every level. No peepholes, cell clip
+  or coupled gates in Keras 3 (limits), nor an LSTM whose g and h activations differ (one
+  ``activation`` serves both).
 
 What differs between the backends (each pinned in tests/test_keras_backends.py):
 
-* Padded steps, final states and initial-state order are the same on all three.
-* float64: TensorFlow computes it. Keras's ``dtypes.result_type`` maps float64 to float32
-  off TensorFlow (keras-team/keras#23704), so on PyTorch ``keras.ops.matmul`` of two float64
-  tensors computes and returns float32: every float64 cell is rounded to float32 (a known
-  defect). On JAX, float64 exists only with ``jax_enable_x64``, which the adapter turns on
-  (without it JAX truncates float64 to float32 with a warning); ``keras.ops.tanh`` still
-  casts float64 to float32, so tanh, LSTM and GRU cells are rounded to float32 (a known
-  defect) and the relu RNN alone computes in float64. Under jit the same cast makes
+* Padded steps, final states and initial-state order are the same on all three (a
+  go_backwards layer's padded steps made so on JAX: below).
+* float64: TensorFlow computes it (but its LeakyRelu op holds the slope of Keras's
+  ``leaky_relu`` in float32: a known defect). Keras's ``dtypes.result_type`` maps float64 to
+  float32 off TensorFlow (keras-team/keras#23704), so on PyTorch ``keras.ops.matmul`` of two
+  float64 tensors computes and returns float32: every float64 cell is rounded to float32 (a
+  known defect). On JAX, float64 exists only with ``jax_enable_x64``, which the adapter turns
+  on (without it JAX truncates float64 to float32 with a warning); ``keras.ops.tanh`` still
+  casts float64 to float32, so every cell that uses tanh (the tanh RNN, LSTM and GRU with their
+  own activations) is rounded to float32 (a known defect), and cells without tanh (the relu
+  RNN, a GRU of sigmoid and softsign) compute in float64. Under jit the same cast makes
   ``RNN(SimpleRNNCell)`` in float64 fail in ``lax.scan`` (carry float64 in, float32 out).
+* Padded steps of a ``go_backwards`` layer, which it reaches first: zeros on TensorFlow and
+  PyTorch; on JAX a masked step writes the previous state's h, here the initial h, so the JAX
+  engine writes zeros there itself (``KerasJaxAdapter.time_order``).
 * TensorFlow execution: eagerly, as Keras runs a layer called on arrays; sequences of
   ``COMPILED_FROM_STEPS`` (64) steps or more as one ``tf.function`` of the same layers, as
   ``model.predict`` runs them, because eager dispatch costs milliseconds per step and cell
@@ -79,6 +92,7 @@ from rnn_ref.adapters.adapter import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.keras.gradients import keras_gradients
 from rnn_ref.adapters.keras.importing import import_keras as import_keras
 from rnn_ref.adapters.keras.importing import quiet_import_keras as quiet_import_keras
+from rnn_ref.adapters.keras.options import KERAS_OPTION_LIMITS, keras_activations, uses_keras_activation
 from rnn_ref.adapters.keras.structure import KERAS_GATE_NAMES as KERAS_GATE_NAMES
 from rnn_ref.adapters.keras.structure import KERAS_GATE_ORDER as KERAS_GATE_ORDER
 from rnn_ref.adapters.keras.structure import KerasLayers as KerasLayers
@@ -86,11 +100,11 @@ from rnn_ref.adapters.keras.structure import keras_unit_name as keras_unit_name
 from rnn_ref.adapters.keras.structure import keras_unit_rows
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32
-from rnn_ref.cases.limits import FLOAT64, PROJECTION, Defect, Limit, modes
+from rnn_ref.cases.limits import FLOAT64, PROJECTION, Defect, Limit
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.mapping import WeightMapping, build_mapping
 from rnn_ref.core.params import Params
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput
 
 NO_PROJECTION = "Keras LSTMCell has no projection (proj_size); no Keras RNN layer projects h"
@@ -100,8 +114,15 @@ TORCH_FLOAT64_MATMUL = (
 )
 JAX_FLOAT64_TANH = (
     "Keras 3.15 on JAX casts float64 to float32 in keras.ops.tanh (the dtypes.result_type demotion of "
-    "keras-team/keras#23704; no report of this JAX path found), so float64 tanh, LSTM and GRU cells are rounded "
-    "to float32"
+    "keras-team/keras#23704; no report of this JAX path found), so float64 cells that use tanh (the tanh RNN, "
+    "LSTM and GRU with their own activations) are rounded to float32"
+)
+
+TF_FLOAT64_LEAKY_RELU = (
+    "no upstream report found: TensorFlow's LeakyRelu op holds its slope in a 32-bit float attribute "
+    "(Attr(\"alpha: float\")), so Keras 3's leaky_relu on TensorFlow computes x · float32(0.2) = 0.20000000298·x "
+    "below 0 in float64 too. Reproduction: keras.activations.leaky_relu(tf.constant([-1.0], tf.float64)) gives "
+    "-0.20000000298023224"
 )
 
 
@@ -112,13 +133,30 @@ SLOW_JAX_GRADIENTS = (
 )
 
 
+def time_order(keras: Any, spec: RNNSpec, output: Any) -> Any:
+    """The output of the unidirectional ``RNN`` in original time order: a ``go_backwards`` layer
+    (``spec.reverse``) returns its output step j for input step T-1-j (Keras's own order, pinned in
+    tests/test_keras_conventions.py), flipped back here; a forward layer's output as it is."""
+    return keras.ops.flip(output, axis=1) if spec.reverse else output
+
+
 class KerasAdapter(Adapter):
     """Keras 3 ``SimpleRNNCell`` / ``LSTMCell`` / ``GRUCell`` in their standard containers."""
 
     name = "keras"
     #: the Keras backend this engine runs on (fixed when Keras is imported: KERAS_BACKEND)
     backend = "tensorflow"
-    declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(NO_PROJECTION, PROJECTION, label="projection"),)
+    #: activations (Keras's names), reverse (go_backwards) and merge_mode run; the rest are limits
+    #: (rnn_ref/adapters/keras/options.py)
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
+        Limit(NO_PROJECTION, PROJECTION, label="projection"),
+        *KERAS_OPTION_LIMITS,
+    )
+    declared_defects: ClassVar[tuple[Defect, ...]] = (
+        Defect(TF_FLOAT64_LEAKY_RELU, FLOAT64 & uses_keras_activation("leaky_relu"), COMPUTES_IN_FLOAT32,
+               label="float64 leaky_relu's slope in float32 (TensorFlow's float attribute)"),
+    )
     differentiable = True
     #: ``run`` executes exactly the layers ``run_gradients`` differentiates, so the gradient run's
     #: forward is the case's forward too (``EngineGradients.output``). A subclass that overrides
@@ -150,7 +188,9 @@ class KerasAdapter(Adapter):
         return case.id.replace("-TNC", "-TNC-transposed") if case.spec.layout == "TNC" else case.id
 
     def padded_steps(self, spec: RNNSpec) -> str:
-        return PADDED_ZEROS if spec.bidirectional else PADDED_REPEAT_LAST
+        """Zeros from Bidirectional and from a go_backwards layer (its padded steps come first, before
+        any output to repeat); a plain masked RNN repeats the last valid output."""
+        return PADDED_ZEROS if spec.bidirectional or spec.reverse else PADDED_REPEAT_LAST
 
     def mapping(self, spec: RNNSpec) -> WeightMapping:
         return build_mapping(self.name, spec, lambda layer, direction: keras_unit_rows(spec, layer, direction))
@@ -158,13 +198,15 @@ class KerasAdapter(Adapter):
     def make_cell(self, spec: RNNSpec, dtype: str) -> Any:
         keras = self.keras()
         # Every weight is overwritten by build(): zeros spare the orthogonal initializer's QR per cell.
+        activations = keras_activations(spec)
+        assert activations is not None, "check_supported refuses activations Keras does not name"
         common = dict(units=spec.hidden_size, use_bias=spec.bias, dtype=dtype,
-                      kernel_initializer="zeros", recurrent_initializer="zeros")
+                      kernel_initializer="zeros", recurrent_initializer="zeros", **activations)
         if spec.mode == "lstm":
             return keras.layers.LSTMCell(**common)
         if spec.mode == "gru":
             return keras.layers.GRUCell(reset_after=spec.gru_variant == "reset_after", **common)
-        return keras.layers.SimpleRNNCell(activation=spec.mode.removeprefix("rnn_"), **common)
+        return keras.layers.SimpleRNNCell(**common)
 
     def build(self, spec: RNNSpec, params: Params) -> KerasLayers:
         """The Keras layers of ``spec`` holding ``params``.
@@ -210,13 +252,13 @@ class KerasAdapter(Adapter):
             layers = []
             for layer in range(spec.num_layers):
                 rnn = keras.layers.RNN(self.make_cell(spec, dtype), **options)
-                level = keras.layers.Bidirectional(rnn, dtype=dtype)
+                level = keras.layers.Bidirectional(rnn, merge_mode=spec.merge_mode, dtype=dtype)
                 level.build((None, None, spec.layer_input_size(layer)))
                 layers.append(level)
         else:
             cells = [self.make_cell(spec, dtype) for _ in range(spec.num_layers)]
             cell = keras.layers.StackedRNNCells(cells, dtype=dtype) if spec.num_layers > 1 else cells[0]
-            rnn = keras.layers.RNN(cell, **options)
+            rnn = keras.layers.RNN(cell, go_backwards=spec.reverse, **options)
             rnn.build((None, None, spec.input_size))
             layers = [rnn]
         return layers
@@ -339,11 +381,16 @@ class KerasAdapter(Adapter):
                 given = [state_of(unit) for unit in range(spec.num_layers)]
                 given = given[0] if spec.num_layers == 1 else given
             result = layer.layers[0](seq, initial_state=given, mask=mask)
-            seq, cell_states = result[0], list(result[1:])
+            seq, cell_states = self.time_order(spec, result[0], mask), list(result[1:])
             finals = [cell_states] if spec.num_layers == 1 else [list(per_cell) for per_cell in cell_states]
         h_n = keras.ops.stack([unit_states[0] for unit_states in finals])
         c_n = keras.ops.stack([unit_states[1] for unit_states in finals]) if spec.has_cell_state else None
         return seq, h_n, c_n
+
+    def time_order(self, spec: RNNSpec, output: Any, mask: np.ndarray | None) -> Any:
+        """The unidirectional RNN's output in original time order (``time_order``: a go_backwards
+        layer's is flipped back); ``mask`` (N, T) where lengths were given."""
+        return time_order(self.keras(), spec, output)
 
     def run_gradients(self, spec, layer: KerasLayers, x, initial_state, lengths,
                       cotangents: Cotangents) -> EngineGradients:
@@ -360,8 +407,8 @@ class KerasJaxAdapter(KerasAdapter):
     backend = "jax"
     slow_gradients = SLOW_JAX_GRADIENTS
     declared_defects: ClassVar[tuple[Defect, ...]] = (
-        Defect(JAX_FLOAT64_TANH, FLOAT64 & ~modes("rnn_relu"), COMPUTES_IN_FLOAT32,
-               label="float64 tanh, LSTM and GRU rounded to float32 (`ops.tanh` casts; keras-team/keras#23704)"),
+        Defect(JAX_FLOAT64_TANH, FLOAT64 & uses_keras_activation("tanh"), COMPUTES_IN_FLOAT32,
+               label="float64 cells with tanh rounded to float32 (`ops.tanh` casts; keras-team/keras#23704)"),
     )
 
     def execution(self) -> contextlib.AbstractContextManager:
@@ -369,6 +416,18 @@ class KerasJaxAdapter(KerasAdapter):
         ``lax.scan`` afresh on every call (about 0.5 s per layer); without jit the same scan body
         runs as a Python loop."""
         return op_by_op()
+
+    def time_order(self, spec: RNNSpec, output: Any, mask: np.ndarray | None) -> Any:
+        """Flipped back, and zeros at the padded steps of a go_backwards layer: on JAX, a masked step
+        writes the previous state's h (TensorFlow and PyTorch the previous output, zeros before the
+        first), so the padded steps a go_backwards layer reaches first hold its last cell's initial h
+        (tests/test_keras_backends.py pins both). Zeros there, as the other backends write them, and as
+        the cotangents treat them (zero at padded steps: nothing flows back from them either way)."""
+        output = super().time_order(spec, output, mask)
+        if not spec.reverse or mask is None:
+            return output
+        keras = self.keras()
+        return keras.ops.where(mask[:, :, None], output, keras.ops.zeros_like(output))
 
 
 class KerasTorchAdapter(KerasAdapter):
