@@ -61,6 +61,21 @@ def test_map_torch_to_onnx_pairs_gru_gates(capsys):
     assert "l0.B[0, 3H:4H]\n  = bias_hh_l0[H:2H]\n" in out
 
 
+def test_map_onnx_shows_the_peepholes_in_onnx_order_and_a_reverse_layer_at_index_0(capsys):
+    """P is [p_i, p_o, p_f] per direction; a reverse layer's one direction is the canonical bwd, at W[0]."""
+    assert main(["map", "onnx", "--mode", "lstm", "--bidirectional", "--peepholes"]) == 0
+    out = capsys.readouterr().out
+    assert "l0.P  (2, 3H)\n    [0, 0:H]     = l0.fwd.w_peep.i\n    [0, H:2H]    = l0.fwd.w_peep.o\n" in out
+    assert "    [1, 2H:3H]   = l0.bwd.w_peep.f\n" in out
+    assert main(["map", "onnx", "--mode", "gru", "--reverse"]) == 0
+    assert "l0.W  (1, 3H, I)\n    [0, 0:H]     = l0.bwd.w_ih.z\n" in capsys.readouterr().out
+
+
+def test_map_onnx_refuses_a_merge_mode(capsys):
+    assert main(["map", "onnx", "--mode", "lstm", "--bidirectional", "--merge-mode", "sum"]) != 0
+    assert "ONNX's RNN, LSTM and GRU have no merge of the two directions" in capsys.readouterr().err
+
+
 def test_onnx_needs_onnx_for_onnx_files_but_not_for_npz(tmp_path, monkeypatch):
     import importlib.util
 
