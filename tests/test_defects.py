@@ -61,3 +61,32 @@ def test_the_signatures_predict_what_the_defect_computes():
     assert lengths is None and dtype == "float64" and ignored.output[:, -1].any()  # padded steps hold outputs
     _, lengths, dtype = COMPUTES_IN_FLOAT32.expected(case.spec, data.params, data.x, data.initial_state, data.lengths)
     assert lengths is data.lengths and dtype == "float32"
+
+
+def test_a_signature_that_ignores_options_predicts_the_layer_without_them():
+    """``ignores``: the result an engine gives when it drops options, here an LSTM's peepholes and clip:
+    the reference of the plain layer on the same weights, the peepholes' blocks left out."""
+    import numpy as np
+
+    from rnn_ref import Params, RNNSpec, forward
+    from rnn_ref.cases.defects import DefectSignature, without_options
+
+    spec = RNNSpec("lstm", 3, 4, peepholes=True, clip=0.5)
+    params = Params.random(spec, seed=2)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    dropped = DefectSignature("drops peepholes and clip", ignores=("peepholes", "clip"))
+    predicted, lengths, _ = dropped.expected(spec, params, x, None, None)
+    plain, kept = without_options(spec, params, ("peepholes", "clip"))
+    assert plain == RNNSpec("lstm", 3, 4) and "l0.fwd.w_peep.i" not in kept and lengths is None
+    np.testing.assert_array_equal(predicted.output, forward(plain, kept, x).output)
+    assert np.abs(predicted.output - forward(spec, params, x).output).max() > 1e-3  # it is another result
+    only_clip, _, _ = DefectSignature("drops clip", ignores=("clip",)).expected(spec, params, x, None, None)
+    assert np.abs(only_clip.output - predicted.output).max() > 1e-3  # each option it names, and only those
+    assert without_options(plain, kept, ("input_forget",)) == (plain, kept)  # an option the layer lacks: unchanged
+
+
+def test_a_signature_can_only_ignore_the_options_it_knows_how_to_drop():
+    from rnn_ref.cases.defects import DefectSignature
+
+    with pytest.raises(ValueError, match=r"ignores=\['reverse'\]: a signature can ignore clip, peepholes"):
+        DefectSignature("drops reverse", ignores=("reverse",))

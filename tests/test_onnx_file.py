@@ -61,6 +61,21 @@ def test_map_torch_to_onnx_pairs_gru_gates(capsys):
     assert "l0.B[0, 3H:4H]\n  = bias_hh_l0[H:2H]\n" in out
 
 
+def test_map_onnx_shows_the_peepholes_in_onnx_order_and_a_reverse_layer_at_index_0(capsys):
+    """P is [p_i, p_o, p_f] per direction; a reverse layer's one direction is the canonical bwd, at W[0]."""
+    assert main(["map", "onnx", "--mode", "lstm", "--bidirectional", "--peepholes"]) == 0
+    out = capsys.readouterr().out
+    assert "l0.P  (2, 3H)\n    [0, 0:H]     = l0.fwd.w_peep.i\n    [0, H:2H]    = l0.fwd.w_peep.o\n" in out
+    assert "    [1, 2H:3H]   = l0.bwd.w_peep.f\n" in out
+    assert main(["map", "onnx", "--mode", "gru", "--reverse"]) == 0
+    assert "l0.W  (1, 3H, I)\n    [0, 0:H]     = l0.bwd.w_ih.z\n" in capsys.readouterr().out
+
+
+def test_map_onnx_refuses_a_merge_mode(capsys):
+    assert main(["map", "onnx", "--mode", "lstm", "--bidirectional", "--merge-mode", "sum"]) != 0
+    assert "ONNX's RNN, LSTM and GRU have no merge of the two directions" in capsys.readouterr().err
+
+
 def test_onnx_needs_onnx_for_onnx_files_but_not_for_npz(tmp_path, monkeypatch):
     import importlib.util
 
@@ -207,15 +222,109 @@ def test_a_layer_of_another_mode_is_refused(tmp_path):
     assert "bias is False in the file, True as declared" in refused(tmp_path, model, RNNSpec("lstm", 3, 2))
 
 
+@pytest.mark.parametrize(("attributes", "declared", "message"), [
+    (dict(direction="reverse"), dict(reverse=True), "reverse is True in the file, False as declared"),
+    (dict(clip=1.5), dict(clip=1.5), "clip is 1.5 in the file, None as declared"),
+    (dict(input_forget=1), dict(input_forget=True), "input_forget is True in the file, False as declared"),
+    (dict(activations=["Sigmoid", "Relu", "Tanh"]), dict(activations=("Sigmoid", "Relu", "Tanh")),
+     "activations is ('Sigmoid', 'Relu', 'Tanh') in the file, None as declared"),
+    (dict(activations=["HardSigmoid", "Tanh", "LeakyRelu"], activation_alpha=[0.25, 0.125], activation_beta=[0.75]),
+     dict(activations=("HardSigmoid", "Tanh", "LeakyRelu"), activation_alpha=(0.25, 0.0, 0.125),
+          activation_beta=(0.75, 0.0, 0.0)), "activation_alpha is (0.25, 0.0, 0.125) in the file"),
+], ids=["reverse", "clip", "input_forget", "activations", "alpha-beta-consumed-by-the-activations-that-take-them"])
+@needs_onnx
+def test_an_option_of_the_file_reads_only_as_declared(tmp_path, attributes, declared, message):
+    """The options are the node's attributes: read into the layer, and compared with the declared one
+    (activation_alpha [0.25, 0.125] of HardSigmoid, Tanh, LeakyRelu is HardSigmoid's and LeakyRelu's)."""
+    import onnx
+
+    model = make_graph([lstm_node("X", "Y", "a", **attributes)], weights("a"))
+    assert message in refused(tmp_path, model)
+    onnx.save(model, tmp_path / "m.onnx")
+    params = read_params("onnx", tmp_path / "m.onnx", HAND_MADE.replace(**declared))
+    assert params.spec == HAND_MADE.replace(**declared)
+
+
 @pytest.mark.parametrize(("attributes", "message"), [
-    (dict(direction="reverse"), "direction='reverse'"),
-    (dict(clip=1.0), "sets clip"),
-    (dict(input_forget=1), "input_forget=1"),
-    (dict(activations=["Sigmoid", "Relu", "Tanh"]), "only the defaults"),
-], ids=["reverse", "clip", "input_forget", "activations"])
+    (dict(direction="bidirectional", activations=["Sigmoid", "Tanh", "Tanh", "Sigmoid", "Relu", "Tanh"]),
+     "runs its directions with different activations (Sigmoid, Tanh, Tanh forward, Sigmoid, Relu, Tanh backward)"),
+    (dict(activations=["Sigmoid", "Tanh", "Tanh"], activation_alpha=[0.5]),
+     "lists 1 activation_alpha values [0.5], but only 0 of its activations ['Sigmoid', 'Tanh', 'Tanh'] take an alpha"),
+    (dict(activations=["Sigmoid", "Gelu", "Tanh"]), "has the activation(s) ['Gelu'], which ONNX does not define"),
+    (dict(input_forget=2), "has input_forget=2; ONNX couples the gates for 1 and not for 0"),
+    (dict(clip=-1.0), "clip=-1.0 must be a finite number > 0"),
+], ids=["directions-differ", "alpha-nobody-takes", "unknown-activation", "input_forget-2", "negative-clip"])
 @needs_onnx
 def test_what_the_canonical_form_cannot_hold_is_refused(tmp_path, attributes, message):
-    assert message in refused(tmp_path, make_graph([lstm_node("X", "Y", "a", **attributes)], weights("a")))
+    directions = 2 if attributes.get("direction") == "bidirectional" else 1
+    spec = HAND_MADE.replace(bidirectional=directions == 2)
+    assert message in refused(tmp_path, make_graph([lstm_node("X", "Y", "a", **attributes)],
+                                                   weights("a", directions)), spec)
+
+
+@needs_onnx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_peepholes_go_through_an_onnx_file_and_an_onnx_npz(tmp_path, dtype):
+    """P (D, 3H) = [p_i, p_o, p_f] per layer: written from w_peep.{i,f,o}, read back bit-exact."""
+    import onnx
+
+    spec = RNNSpec("lstm", 3, 4, num_layers=2, bidirectional=True, peepholes=True, clip=2.0, input_forget=True)
+    params = Params.random(spec, seed=6, dtype=dtype)
+    for suffix in (".onnx", ".npz"):
+        write_params("onnx", tmp_path / f"w{suffix}", params)
+        assert read_params("onnx", tmp_path / f"w{suffix}", spec).equal(params)
+    node = next(n for n in onnx.load(tmp_path / "w.onnx").graph.node if n.op_type == "LSTM")
+    assert list(node.input)[7] == "l0.P" and list(node.input)[4:7] == ["", "", ""]
+    with np.load(tmp_path / "w.npz") as archive:
+        p = archive["l1.P"]
+    assert p.shape == (2, 12)
+    np.testing.assert_array_equal(p[1, 4:8], params["l1.bwd.w_peep.o"])
+    message = refused(tmp_path, onnx.load(tmp_path / "w.onnx"), spec.replace(peepholes=False))
+    assert "peepholes is True in the file, False as declared" in message
+
+
+@needs_onnx
+def test_a_stored_zero_p_reads_as_the_layer_without_peepholes(tmp_path):
+    """A zero P computes the plain layer: it reads as it without --peepholes, and as zero peepholes with it."""
+    import onnx
+    from onnx import numpy_helper
+
+    spec = RNNSpec("lstm", 3, 4, peepholes=True)
+    params = Params.random(spec, seed=1, dtype=np.float32)
+    write_params("onnx", tmp_path / "w.onnx", params)
+    model = onnx.load(tmp_path / "w.onnx")
+    stored = next(t for t in model.graph.initializer if t.name == "l0.P")
+    stored.CopyFrom(numpy_helper.from_array(np.zeros((1, 12), np.float32), "l0.P"))
+    onnx.save(model, tmp_path / "zero.onnx")
+    plain = read_params("onnx", tmp_path / "zero.onnx", spec.replace(peepholes=False))
+    assert plain.spec.peepholes is False and plain["l0.fwd.w_ih.i"].shape == (4, 3)
+    assert not read_params("onnx", tmp_path / "zero.onnx", spec)["l0.fwd.w_peep.o"].any()
+
+
+@needs_onnx
+def test_convert_refuses_peepholes_for_an_engine_without_them(tmp_path, capsys):
+    """`rnn-ref convert --peepholes --from onnx --to torch`: torch's LSTM has no peepholes, so the
+    command fails naming the engine and the option, and writes nothing."""
+    spec = RNNSpec("lstm", 3, 4, peepholes=True)
+    write_params("onnx", tmp_path / "w.onnx", Params.random(spec, dtype=np.float32))
+    argv = ["convert", "--from", "onnx", "--to", "torch", "--mode", "lstm", "--peepholes"]
+    assert main([*argv, str(tmp_path / "w.onnx"), str(tmp_path / "torch.npz")]) != 0
+    err = capsys.readouterr().err
+    assert "torch cannot express this lstm layer" in err and "peepholes" in err, err
+    assert not (tmp_path / "torch.npz").exists()
+
+
+@needs_onnx
+def test_convert_carries_peepholes_from_onnx_to_canonical_and_back(tmp_path):
+    spec = RNNSpec("lstm", 3, 4, peepholes=True, reverse=True)
+    params = Params.random(spec, seed=3, dtype=np.float32)
+    write_params("onnx", tmp_path / "w.onnx", params)
+    layer = ["--mode", "lstm", "--peepholes", "--reverse"]
+    assert main(["convert", "--from", "onnx", "--to", "canonical", *layer, str(tmp_path / "w.onnx"),
+                 str(tmp_path / "c.npz")]) == 0
+    assert main(["convert", "--from", "canonical", "--to", "onnx", *layer, str(tmp_path / "c.npz"),
+                 str(tmp_path / "back.npz")]) == 0
+    assert read_params("onnx", tmp_path / "back.npz", spec).equal(params)
 
 
 @needs_onnx

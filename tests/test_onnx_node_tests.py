@@ -5,8 +5,9 @@ The cases are those ``onnx.backend.test`` generates for the installed onnx versi
 outputs computed by ONNX's own NumPy code). Each is read through the same reader as an
 ``.onnx`` file (rnn_ref/adapters/onnx/files.py: W, R, B into canonical params through the onnx rows),
 run by ``rnn_ref.oracle.forward.forward`` and compared with ONNX's expected outputs at the
-float32 tolerance. A case the reference cannot express (peepholes, clip, input_forget,
-other activations, a reverse-only direction) is unsupported, with the reader's reason.
+float32 tolerance. The reader takes each node's options into the spec (``direction="reverse"``,
+peepholes ``P``, activations, clip, input_forget: rnn_ref/adapters/onnx/options.py), so every
+case ONNX ships is expressible: one the reader refused would fail here, naming why.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import numpy as np
 import pytest
 
 from rnn_ref.core.compare import TOLERANCES, compare
-from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.state import State
 from rnn_ref.oracle.forward import forward
 
@@ -73,7 +73,6 @@ def canonical_layout(array, layout: int, sequence: bool):
 @pytest.mark.parametrize("name", NAMES)
 def test_onnx_node_test_matches_the_reference(name, engine_or_skip):
     engine_or_skip("onnx-reference")
-    from rnn_ref import RNNSpec
     from rnn_ref.adapters.onnx.files import attributes_of, layer_of_model
     from rnn_ref.adapters.onnx.model import onnx_mapping
 
@@ -81,14 +80,10 @@ def test_onnx_node_test_matches_the_reference(name, engine_or_skip):
     inputs, outputs = case.data_sets[0]
     model, fed = with_weights_stored(case.model, inputs)
     node = model.graph.node[0]
-    try:
-        layer = layer_of_model(name, model)
-    except ParamsError as error:
-        pytest.skip(f"unsupported by the reference: {error}")
+    layer = layer_of_model(name, model)  # a ParamsError (the reader refused the node) fails the test with its reason
     layout = attributes_of(node).get("layout", 0)
     w, r = layer.arrays["l0.W"], layer.arrays["l0.R"]
-    spec = RNNSpec(layer.mode, w.shape[2], r.shape[2], bidirectional=layer.bidirectional,
-                   layout="NTC" if layout else "TNC", bias=layer.bias, gru_variant=layer.gru_variant)
+    spec = layer.spec(w.shape[2], r.shape[2], layout="NTC" if layout else "TNC")
     params = onnx_mapping("onnx", spec).to_params(layer.arrays)
 
     def given(position):

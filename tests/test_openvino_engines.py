@@ -133,6 +133,65 @@ def test_a_tnc_case_and_its_ntc_twin_compile_one_model(engine_or_skip):
     np.testing.assert_array_equal(batch_major.h_n, steps_first.h_n)
 
 
+F32 = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
+
+
+def option_model(spec, seed=0, peepholes=3.0):
+    """The onnx engine's model of ``spec`` (peepholes scaled up so that dropping them shows), its params, an input."""
+    params = Params.random(spec, seed=seed, dtype=np.float32)
+    params = Params(spec, {k: v * (peepholes if ".w_peep." in k else 1.0) for k, v in params.items()})
+    x = np.random.default_rng(1).standard_normal((5, 2, 3)).astype(np.float32)
+    return params, build_model(spec, onnx_mapping("onnx", spec).to_native(params)), {"X": x}
+
+
+def test_openvino_drops_peepholes_and_input_forget(engine_or_skip):
+    """Minimal reproduction (no upstream report found): an LSTM node with P and input_forget=1 compiles,
+    and computes the LSTM without either (the frontend's v5::LSTMSequence has neither): equal to the
+    reference of the plain layer, 0.1 and more off the layer's own."""
+    engine_or_skip("openvino")
+    from rnn_ref.cases.defects import without_options
+
+    for options in (dict(peepholes=True), dict(input_forget=True)):
+        spec = RNNSpec("lstm", 3, 4, **options)
+        params, model, inputs = option_model(spec)
+        y = outputs(compiled(model, inputs, F32), inputs)[0]
+        plain, kept = without_options(spec, params, ("peepholes", "input_forget"))
+        np.testing.assert_allclose(y, forward(plain, kept, inputs["X"]).output, atol=1e-6)
+        assert np.abs(y - forward(spec, params, inputs["X"]).output).max() > 1e-2, options
+
+
+@pytest.mark.parametrize(("name", "said"), [("HardSigmoid", "Unsupported activation function"),
+                                            ("Affine", "Unknown activation function: affine")])
+def test_openvino_compiles_no_activation_but_sigmoid_tanh_relu(engine_or_skip, name, said):
+    """What the engines' activation limit quotes, said again by the compile (LSTM, f slot)."""
+    adapter = engine_or_skip("openvino")
+    from rnn_ref.adapters.onnx.openvino import NO_ACTIVATION
+
+    spec = RNNSpec("lstm", 3, 4, activations=(name, "Tanh", "Tanh"))
+    _, model, inputs = option_model(spec)
+    with pytest.raises(RuntimeError, match=said):
+        compiled(model, inputs, F32)
+    assert said in NO_ACTIVATION and adapter.unsupported_reason(spec, "float32", False) == NO_ACTIVATION
+
+
+@pytest.mark.parametrize("options", [dict(clip=1.0), dict(activations=("Sigmoid", "Relu", "Relu"))],
+                         ids=["clip", "relu"])
+def test_openvino_dynamic_honours_sequence_lens_where_the_node_is_decomposed(engine_or_skip, options):
+    """The plugin sends a node with a clip, or an LSTM with other activations, to its TensorIterator
+    decomposition (RNN::isSupportedOperation), which honours sequence_lens at dynamic shapes too; so the
+    engine declares the lengths defect only for nodes on the oneDNN sequence primitive."""
+    adapter = engine_or_skip("openvino-dynamic")
+    spec = RNNSpec("lstm", 3, 4, **options)
+    params = Params.random(spec, seed=0, dtype=np.float32)
+    model = build_model(spec, onnx_mapping("onnx", spec).to_native(params), Interface(lengths=True))
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    inputs = {"X": x, "sequence_lens": np.array([5, 2], np.int32)}
+    h_n = outputs(compiled(model, None, F32), inputs)[1]
+    np.testing.assert_allclose(h_n, forward(spec, params, x, lengths=[5, 2]).h_n, atol=1e-6)
+    assert adapter.expectation(spec, "float32", True).defect is None
+    assert adapter.expectation(RNNSpec("lstm", 3, 4), "float32", True).defect is not None
+
+
 def torch_openvino_conversion(spec, with_lengths):
     """The torch layer of ``spec`` and a torch-openvino conversion of it at (T=4, N=2), with lengths [4, 2]."""
     from rnn_ref.adapters.converted.base import Conversion

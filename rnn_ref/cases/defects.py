@@ -15,6 +15,10 @@ Two signatures cover the defects known today; an adapter may declare others:
 * ``COMPUTES_IN_FLOAT32``: a float64 case whose result equals the reference only within the
   float32 tolerance (the engine rounds through float32).
 
+A signature may also name options the engine ignores (``ignores``: RNNSpec option fields):
+the result then equals the reference of the layer without them (``without_options``), e.g.
+an engine that drops peepholes computes the layer with ``peepholes=False``.
+
 For the convention tests, which pin one engine behaviour each outside the case matrix,
 ``expect_defect`` and ``raises_as_declared`` end a strict-xfail test the same way.
 """
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnn_ref.core.params import Params
+from rnn_ref.core.params import Params, expected_shapes
 from rnn_ref.core.spec import RNNSpec
 from rnn_ref.core.state import RNNOutput, State
 from rnn_ref.oracle.forward import forward
@@ -44,11 +48,19 @@ class DefectSignature:
 
     ``ignores_lengths``: the engine runs every sample over all T steps. ``computes_in``: the
     dtype the engine really computes in, whose tolerance the result meets (None: the case's).
+    ``ignores``: the options the engine accepts and ignores (``IGNORABLE`` fields: ``clip``,
+    ``peepholes``, ``input_forget``, ``activations``); a case that does not use one is unchanged.
     """
 
     description: str
     ignores_lengths: bool = False
     computes_in: str | None = None
+    ignores: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.ignores) - set(IGNORABLE)
+        if unknown:
+            raise ValueError(f"ignores={sorted(unknown)}: a signature can ignore {', '.join(IGNORABLE)}")
 
     def expected(
         self,
@@ -61,7 +73,31 @@ class DefectSignature:
         """The result the defect predicts, the lengths the engine honours, and the dtype whose
         tolerance applies."""
         honoured = None if self.ignores_lengths else lengths
+        if self.ignores:
+            spec, params = without_options(spec, params, self.ignores)
         return forward(spec, params, x, initial_state, honoured), honoured, self.computes_in or np.dtype(x.dtype).name
+
+
+#: The option an ignoring signature may name -> the RNNSpec fields that go back to their defaults.
+IGNORABLE: dict[str, dict] = {
+    "clip": dict(clip=None),
+    "peepholes": dict(peepholes=False),
+    "input_forget": dict(input_forget=False),
+    "activations": dict(activations=None, activation_alpha=None, activation_beta=None),
+}
+
+
+def without_options(spec: RNNSpec, params: Params, options: tuple[str, ...]) -> tuple[RNNSpec, Params]:
+    """The layer with ``options`` (keys of ``IGNORABLE``) at their defaults, and its params: the same
+    blocks, less the ones it no longer has (peepholes)."""
+    changes: dict = {}
+    for option in options:
+        changes |= IGNORABLE[option]
+    plain = spec.replace(**changes)
+    if plain == spec:
+        return spec, params
+    kept = set(expected_shapes(plain))
+    return plain, Params(plain, {key: value for key, value in params.items() if key in kept})
 
 
 LENGTHS_IGNORED = DefectSignature(

@@ -9,8 +9,11 @@ engine: W/R/B per layer, gate orders LSTM ``i o f c``, GRU ``z r h``), handed to
     (OperationDescription(domain='', operation_type='LSTM', version=14))
 
 Every case is therefore unsupported (``rnn-ref map onnx2torch`` and ``convert`` show the
-ONNX model it is handed, the ``onnx`` engine's W/R/B), citing the upstream requests
-(ENOT-AutoDL/onnx2torch#136 for LSTM, #233 for GRU; PR #256, open, adds all three).
+ONNX model it is handed, the ``onnx`` engine's W/R/B, and P), citing the upstream requests
+(ENOT-AutoDL/onnx2torch#136 for LSTM, #233 for GRU; PR #256, open, adds all three). The
+option cases too: the model carries them as the ``onnx`` engine writes them, and with no
+recurrent converter nothing reads them, so ``options`` lists every option and the reason is
+this one.
 ``tests/test_onnx_engines.py::test_onnx2torch_registers_no_recurrent_converter`` reads the
 installed package's converter registrations and fails the day one appears, so that this
 declaration is revisited and the engine runs the matrix.
@@ -31,7 +34,7 @@ from rnn_ref.adapters.converted.base import Conversion, ConversionTool, Converte
 from rnn_ref.adapters.onnx.model import Interface, OnnxLayer, feeds
 from rnn_ref.adapters.onnx.runtime import OnnxRuntimeAdapter
 from rnn_ref.cases.limits import ALWAYS, Limit
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput, State
 
 NO_RECURRENT_CONVERTER = (
@@ -82,6 +85,8 @@ class OnnxToTorchAdapter(ConvertedAdapter):
     runtime = TORCH_MODULE
     #: the version of the tool alone: onnx2torch is not imported (nor torch, which it would run in)
     version_from = ("tool",)
+    #: every option reaches the one limit below (no recurrent converter at all)
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
     declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(NO_RECURRENT_CONVERTER, ALWAYS,
                              label="every case: no `RNN`/`LSTM`/`GRU` converter (ENOT-AutoDL/onnx2torch#136, #233)"),)
 

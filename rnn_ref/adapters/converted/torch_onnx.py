@@ -15,6 +15,10 @@ exporter's gate reordering, bias layout, direction handling and state order.
   per-sample lengths (``pack_padded_sequence`` does not pass ``torch.export``), float64
   (onnxruntime's CPU kernels), GRU reset_before (torch has none), and LSTM projection,
   which the exporter silently drops, writing a model onnxruntime refuses.
+* No option (design section 2a) has a torch layer to export: ``torch.nn.RNN``/``LSTM``/``GRU``
+  have no peepholes, cell clip, coupled gates, reverse-only layers, merge modes or activations
+  beyond ``nn.RNN``'s ``nonlinearity`` (the mode rnn_relu), so every option case is unsupported
+  (``TORCH_HAS_NO_OPTIONS``; the same for every engine that starts from the torch layer).
 
 torch, onnxscript and onnxruntime are imported lazily: ``mapping`` works without them.
 """
@@ -30,8 +34,8 @@ import numpy as np
 from rnn_ref.adapters.converted.base import ONNXRUNTIME, Conversion, ConversionTool, ConvertedAdapter
 from rnn_ref.adapters.onnx.runtime import ORT_INFERENCE_ONLY, ORT_NO_DOUBLE
 from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE, TorchAdapter
-from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, RESET_BEFORE, Limit
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.cases.limits import FLOAT64, LENGTHS, PROJECTION, RESET_BEFORE, Limit, uses_other_than
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput, State
 
 
@@ -92,6 +96,13 @@ def exporter_version() -> str:
 #: ``torch.onnx.export`` (dynamo): ``torch.export`` traces at the example inputs' sizes.
 TORCH_ONNX_EXPORT = ConversionTool("torch.onnx.export", export, exporter_version, fixed_shapes=True)
 
+#: What no converter that starts from a torch layer can be handed (torch-onnx, torch-onnx-reference, torch-openvino).
+TORCH_HAS_NO_OPTIONS = Limit(
+    "torch.nn.RNN, LSTM and GRU have none of the options: no peepholes, cell clip, coupled input and forget gates, "
+    "reverse-only layers, merge modes of the two directions, or activations beyond nn.RNN's nonlinearity (the mode "
+    "rnn_relu), so there is no torch layer of such a spec to convert",
+    uses_other_than(), label="every option (torch's layers have none)")
+
 EXPORT_NO_PACKED_SEQUENCE = (
     "torch.onnx.export (dynamo) cannot export pack_padded_sequence: torch.export fails with \"TypeError: "
     "zeros(): argument 'size' failed to unpack the object at pos 2 with error 'type must be tuple of ints,but "
@@ -114,7 +125,10 @@ class TorchOnnxAdapter(ConvertedAdapter):
     runtime = ONNXRUNTIME
     #: the exporter is torch's own: its version says the source's
     version_from = ("tool", "runtime")
+    #: every option is handled: none exists in torch (TORCH_HAS_NO_OPTIONS)
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
     declared_limits: ClassVar[tuple[Limit, ...]] = (
+        TORCH_HAS_NO_OPTIONS,
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
         Limit(EXPORT_DROPS_PROJECTION, PROJECTION, label="projection (the exporter drops it)"),
         Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS, label="lengths (packed sequences do not export)"),

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnn_ref.adapters.converted.base import Runtime
-from rnn_ref.adapters.converted.torch_onnx import EXPORT_NO_PACKED_SEQUENCE, TorchOnnxAdapter
+from rnn_ref.adapters.converted.torch_onnx import EXPORT_NO_PACKED_SEQUENCE, TORCH_HAS_NO_OPTIONS, TorchOnnxAdapter
 from rnn_ref.adapters.onnx.reference import REFERENCE_FORWARD_ONLY
 from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE
 from rnn_ref.cases.limits import LENGTHS, PROJECTION, RESET_BEFORE, Limit
@@ -70,6 +70,7 @@ class TorchOnnxReferenceAdapter(TorchOnnxAdapter):
     name = "torch-onnx-reference"
     runtime = ONNX_REFERENCE
     declared_limits: ClassVar[tuple[Limit, ...]] = (
+        TORCH_HAS_NO_OPTIONS,
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
         Limit(EXPORT_DROPS_PROJECTION_REFERENCE, PROJECTION, label="projection (the exporter drops it)"),
         Limit(EXPORT_NO_PACKED_SEQUENCE, LENGTHS, label="lengths (packed sequences do not export)"),

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnn_ref.adapters.converted.base import Conversion, ConversionTool, Runtime
-from rnn_ref.adapters.converted.torch_onnx import TorchOnnxAdapter, exporting_module
+from rnn_ref.adapters.converted.torch_onnx import TORCH_HAS_NO_OPTIONS, TorchOnnxAdapter, exporting_module
 from rnn_ref.adapters.onnx.openvino import COMPILE_CONFIG, FLOAT64_IN_FLOAT32, OPENVINO_INFERENCE_ONLY, openvino_core
 from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE
 from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32
@@ -100,6 +100,7 @@ class TorchOpenVinoAdapter(TorchOnnxAdapter):
     tool = OPENVINO_CONVERT_MODEL
     runtime = OPENVINO_CPU
     declared_limits: ClassVar[tuple[Limit, ...]] = (
+        TORCH_HAS_NO_OPTIONS,
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
         Limit(NO_PROJECTION, PROJECTION, label="projection (refused)"),
         Limit(NO_PACKED_RNN_GRU, LENGTHS & (VANILLA | modes("gru")), label="lengths on RNN and GRU (LSTM's only)"),

@@ -6,19 +6,24 @@ the graph; it runs nothing from the file. A readable model holds one chain of
 stored as initializers, and around them only ops that move data (``GLUE_OPS``). Reading
 refuses, by name, what the canonical layer cannot hold:
 
-* other ops, several chains, a ``reverse`` direction, non-zero peepholes, ``clip``,
-  ``input_forget``, activations other than the mode's own, a ``hidden_size`` that is not
-  R's, weights computed in the graph, stored as external data, or whose declared shape and
-  type are not what the tensor holds;
+* other ops, several chains, nodes that differ in their options, options the canonical layer
+  cannot hold (``options.py``: the two directions with different activations, activation
+  parameters no activation takes), a ``hidden_size`` that is not R's, weights computed in the
+  graph, stored as external data, or whose declared shape and type are not what the tensor
+  holds;
 * (``read_layer``, for files) anything that makes the graph compute something other than
   the stack: stored or fed sequence lengths and initial states (stored zeros excepted),
   glue that permutes, drops or mixes values, graph inputs other than X, graph outputs
   other than the layer's output, h_n and c_n. ``rnn_ref/adapters/onnx/glue.py`` proves the glue is
   the identity by following element ids through it.
 
-The nodes' ``W``, ``R``, ``B`` come back as ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` (k = position
-in the chain), the native names of the ``onnx`` engine's mapping rows and the keys of an
-ONNX ``.npz`` weight file.
+The nodes' options (``activations`` with their ``activation_alpha``/``activation_beta``,
+``clip``, ``input_forget``, ``direction="reverse"``) are read by ``options.py`` into the layer's
+``options`` (RNNSpec fields), and peepholes are the input ``P``: a layer has them when P is
+stored and not all zeros (a zero P computes the layer without them, and reads as it). The nodes'
+``W``, ``R``, ``B``, ``P`` come back as ``l{k}.W``, ``l{k}.R``, ``l{k}.B``, ``l{k}.P`` (k =
+position in the chain), the native names of the ``onnx`` engine's mapping rows and the keys of
+an ONNX ``.npz`` weight file.
 
 Writing builds the model of ``rnn_ref/adapters/onnx/model.py`` (``X`` -> ``Y``, ``Y_h``,
 ``Y_c``; no optional inputs) for the params, checked by ``onnx.checker`` with
@@ -38,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from rnn_ref.adapters.onnx.model import build_model, native_names, onnx_mapping
+from rnn_ref.adapters.onnx.model import build_model, native_names, onnx_mapping, peephole_name
+from rnn_ref.adapters.onnx.options import checked_options, option_fields
 from rnn_ref.adapters.onnx.protos import (
     ATTRIBUTE_TYPES,
     FLOAT,
@@ -75,7 +81,6 @@ ONNX_FILE_ENGINES = ("onnx", "onnx-reference")
 #: Ops that only move, reshape or describe data: allowed around the recurrent nodes.
 GLUE_OPS = frozenset({"Transpose", "Reshape", "Slice", "Concat", "Squeeze", "Unsqueeze", "Identity", "Constant",
                       "Shape", "Gather", "Cast", "Expand", "ConstantOfShape"})
-DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -88,7 +93,8 @@ MAX_NODES = 100 * MAX_LAYERS
 
 @dataclass(frozen=True)
 class OnnxLayer:
-    """What an ONNX file's chain of recurrent nodes describes (``layouts``: each node's ``layout``)."""
+    """What an ONNX file's chain of recurrent nodes describes (``layouts``: each node's ``layout``;
+    ``options``: the RNNSpec option fields its nodes use, ``peepholes`` included)."""
 
     mode: str
     gru_variant: str | None
@@ -97,6 +103,13 @@ class OnnxLayer:
     bias: bool
     arrays: dict[str, np.ndarray]
     layouts: tuple[int, ...] = field(default=())
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self, input_size: int, hidden_size: int, layout: str = "TNC") -> RNNSpec:
+        """The canonical layer of these nodes, at the given sizes and layout."""
+        return RNNSpec(self.mode, input_size, hidden_size, num_layers=self.num_layers,
+                       bidirectional=self.bidirectional, layout=layout, bias=self.bias,
+                       gru_variant=self.gru_variant, **self.options)
 
 
 def load_model(path: Path) -> Any:
@@ -225,34 +238,6 @@ def check_graph(path: Path | str, model: Any) -> list[Any]:
     return recurrent
 
 
-def mode_of(path: Path | str, node: Any, attributes: dict[str, Any], directions: int) -> str:
-    """The canonical mode of one node, refusing what the canonical form cannot hold."""
-    for name in ("clip", "activation_alpha", "activation_beta"):
-        if name in attributes:
-            raise ParamsError(f"{path}: {describe(node)} sets {name}, which has no canonical form")
-    if attributes.get("input_forget", 0):
-        raise ParamsError(f"{path}: {describe(node)} sets input_forget=1 (coupled input and forget gates), "
-                          "which has no canonical form")
-    activations = attributes.get("activations")
-    per_direction = len(DEFAULT_ACTIVATIONS[node.op_type])
-    if activations is not None and len(activations) != per_direction * directions:
-        listed = f"its {per_direction} activations per direction" if per_direction > 1 else \
-            "one activation per direction"
-        raise ParamsError(f"{path}: {describe(node)} has {len(activations)} activations {activations}; a "
-                          f"{'bidirectional' if directions == 2 else 'one-direction'} {node.op_type} lists {listed}, "
-                          f"{per_direction * directions} in all")
-    if node.op_type == "RNN":
-        names = {a.lower() for a in (activations or ["Tanh"])}
-        if names not in ({"tanh"}, {"relu"}):
-            raise ParamsError(f"{path}: {describe(node)} has activations {activations}; only Tanh or Relu")
-        return "rnn_" + names.pop()
-    if activations is not None and [a.lower() for a in activations] != \
-            [a.lower() for a in DEFAULT_ACTIVATIONS[node.op_type]] * directions:
-        raise ParamsError(f"{path}: {describe(node)} has activations {activations}; only the defaults "
-                          f"{DEFAULT_ACTIVATIONS[node.op_type] * directions} have a canonical form")
-    return node.op_type.lower()
-
-
 def weight_shapes(path: Path | str, node: Any, tensors: dict[str, Any], directions: int,
                   hidden_size: int | None) -> None:
     """W (D, G·H, I), R (D, G·H, H), B (D, 2·G·H), P (D, 3·H) as declared, and hidden_size == H."""
@@ -288,12 +273,10 @@ def layer_of_model(path: Path | str, model: Any, spec: RNNSpec | None = None) ->
     described, tensors, layouts = [], [], []
     for node in recurrent:
         attributes = attributes_of(node, path)
-        direction = attributes.get("direction", "forward")
-        if direction == "reverse":
-            raise ParamsError(f"{path}: {describe(node)} has direction='reverse'; a layer that only runs "
-                              "backward has no canonical form (forward or bidirectional)")
-        directions = DIRECTIONS[direction]
-        mode = mode_of(path, node, attributes, directions)
+        directions = DIRECTIONS[attributes.get("direction", "forward")]
+        mode, options = option_fields(path, node, attributes, directions)
+        if node.op_type == "LSTM" and len(node.input) > 7 and node.input[7]:
+            options["peepholes"] = True  # until P's values are read: a zero P is no peepholes
         variant = None
         if mode == "gru":
             variant = "reset_after" if attributes.get("linear_before_reset", 0) else "reset_before"
@@ -303,28 +286,60 @@ def layer_of_model(path: Path | str, model: Any, spec: RNNSpec | None = None) ->
                   for position, what in ((1, "W"), (2, "R"), (3, "B"), (7, "P"))}
         stored = {what: tensor for what, tensor in stored.items() if tensor is not None}
         weight_shapes(path, node, stored, directions, attributes.get("hidden_size"))
-        described.append((mode, variant, directions, "B" in stored))
+        described.append((mode, variant, directions, "B" in stored, sorted(options.items())))
         tensors.append(stored)
         layouts.append(attributes.get("layout", 0))
-    if len(set(described)) > 1:
-        raise ParamsError(f"{path}: the recurrent nodes differ (mode, GRU variant, directions, bias): {described}")
-    mode, variant, directions, bias = described[0]
+    if any(d != described[0] for d in described):
+        raise ParamsError(f"{path}: the recurrent nodes differ (mode, GRU variant, directions, bias, options): "
+                          f"{described}")
+    mode, variant, directions, bias, listed = described[0]
+    options = checked_options(path, recurrent[0], mode, dict(listed))
     if spec is not None:
-        found = {"mode": mode, "gru_variant": variant, "num_layers": len(recurrent),
-                 "bidirectional": directions == 2, "bias": bias}
-        wrong = [f"{name} is {value!r} in the file, {getattr(spec, name)!r} as declared"
-                 for name, value in found.items() if getattr(spec, name) != value]
-        if wrong:
-            raise ParamsError(f"{path}: the ONNX layer is not the one declared: {'; '.join(wrong)} "
-                              "(check --mode, --gru-variant, --layers, --bidirectional and --no-bias)")
+        check_declared(path, spec, {"mode": mode, "gru_variant": variant, "num_layers": len(recurrent),
+                                    "bidirectional": directions == 2, "bias": bias,
+                                    **declared_options(options, spec, peepholes=False)})
     arrays: dict[str, np.ndarray] = {}
     for k, (node, stored) in enumerate(zip(recurrent, tensors, strict=True)):
-        if "P" in stored and np.any(tensor_array(path, stored["P"], f"P of {describe(node)}", WEIGHT_TYPES)):
-            raise ParamsError(f"{path}: {describe(node)} has peephole weights P, which have no canonical form")
-        for what, name in zip("WRB", native_names(k), strict=True):
+        for what, name in zip("WRBP", (*native_names(k), peephole_name(k)), strict=True):
             if what in stored:
                 arrays[name] = tensor_array(path, stored[what], f"{what} of {describe(node)}", WEIGHT_TYPES)
-    return OnnxLayer(mode, variant, len(recurrent), directions == 2, bias, arrays, tuple(layouts))
+    if options.get("peepholes") and not (spec is not None and spec.peepholes) and \
+            not any(np.any(arrays[peephole_name(k)]) for k in range(len(recurrent))):
+        del options["peepholes"]  # a stored zero P: the layer without peepholes
+        arrays = {name: array for name, array in arrays.items() if not name.endswith(".P")}
+    if spec is not None:
+        check_declared(path, spec, declared_options(options, spec, peepholes=True))
+    return OnnxLayer(mode, variant, len(recurrent), directions == 2, bias, arrays, tuple(layouts), options)
+
+
+#: The option fields a file's layer is compared on with the declared one, and their defaults.
+OPTION_DEFAULTS = {"activations": None, "activation_alpha": None, "activation_beta": None, "clip": None,
+                   "input_forget": False, "reverse": False}
+
+
+def declared_options(options: dict[str, Any], spec: RNNSpec, *, peepholes: bool) -> dict[str, Any]:
+    """The option fields of the file's layer to compare with ``spec``'s (peepholes apart: they need P's values)."""
+    if peepholes:
+        return {"peepholes": bool(options.get("peepholes", False))}
+    return {name: options.get(name, default) for name, default in OPTION_DEFAULTS.items()}
+
+
+def same_value(found: Any, declared: Any) -> bool:
+    """Equal, numbers compared as the float32 an ONNX FLOAT(S) attribute holds them in."""
+    if isinstance(found, tuple) and isinstance(declared, tuple) and len(found) == len(declared):
+        return all(same_value(a, b) for a, b in zip(found, declared, strict=True))
+    if isinstance(found, float) and isinstance(declared, float):
+        return bool(np.float32(found) == np.float32(declared))
+    return found == declared
+
+
+def check_declared(path: Path | str, spec: RNNSpec, found: dict[str, Any]) -> None:
+    """The file's layer is the declared one in every field of ``found``; else one line naming each difference."""
+    wrong = [f"{name} is {value!r} in the file, {getattr(spec, name)!r} as declared"
+             for name, value in found.items() if not same_value(value, getattr(spec, name))]
+    if wrong:
+        raise ParamsError(f"{path}: the ONNX layer is not the one declared: {'; '.join(wrong)} "
+                          "(check --mode, --gru-variant, --layers, --bidirectional, --no-bias and the option flags)")
 
 
 #: What keeps an ONNX runtime engine from running a file's graph that its own models never hit.

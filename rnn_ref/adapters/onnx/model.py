@@ -8,14 +8,26 @@ both directions at once (D = 1 or 2, direction index 0 forward, 1 backward):
   along rows: LSTM ``i o f c`` (``c`` is the canonical ``g``), GRU ``z r h`` (``h`` is the
   canonical ``n``), RNN one block;
 * ``B`` (D, 2·G·H) = ``[Wb, Rb]``: the input biases of every gate, then the recurrent ones —
-  two biases, like the canonical form; without biases the input is left out (zeros).
+  two biases, like the canonical form; without biases the input is left out (zeros);
+* ``P`` (D, 3·H), LSTM peepholes only: ``[p_i, p_o, p_f]`` — ONNX's order ``i o f``, not the
+  canonical ``i f o`` (the canonical ``w_peep.{i,f,o}``).
 
-The model holds them as initializers ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` (the native names of
-the mapping rows, and the keys of an ONNX ``.npz`` weight file). One ``RNN``/``LSTM``/``GRU``
-node per layer, ``direction="bidirectional"`` for two directions, ``activations`` ``Relu``
-for rnn_relu, ``linear_before_reset`` 1 for reset_after and 0 for reset_before. ``layout`` is
-0 (an NTC input is transposed at the model's boundary) unless the engine runs ``layout=1``
-nodes (then an NTC layer's nodes run batch-major). Its interface is canonical:
+The model holds them as initializers ``l{k}.W``, ``l{k}.R``, ``l{k}.B``, ``l{k}.P`` (the native
+names of the mapping rows, and the keys of an ONNX ``.npz`` weight file). One
+``RNN``/``LSTM``/``GRU`` node per layer, ``direction="bidirectional"`` for two directions and
+``"reverse"`` for a reverse layer (its one direction, the canonical ``bwd``, is index 0 of W, R,
+B and P), ``linear_before_reset`` 1 for reset_after and 0 for reset_before. The options are the
+node's attributes (``node_attributes``): ``activations`` (ONNX's own names, listed once per
+direction; ``Relu`` for rnn_relu), ``activation_alpha`` / ``activation_beta`` in ONNX's
+consumption rule — one value for each listed activation that takes the parameter, in order, none
+for the others (what onnxruntime 1.32 reads, measured: a value listed for an activation without
+the parameter would be given to the next one), always written out, never left to defaults
+(onnxruntime's defaults for ``Affine``, ``ThresholdedRelu`` and ``ScaledTanh`` are 0, not ONNX's);
+``clip``; ``input_forget=1``. Those numbers are FLOAT attributes, so a model holds them in
+float32 whatever its dtype (a float64 layer's alpha 0.1 runs as float32(0.1)). ONNX has no merge
+of the two directions (``merge_mode``). ``layout`` is 0 (an NTC input is transposed at the
+model's boundary) unless the engine runs ``layout=1`` nodes (then an NTC layer's nodes run
+batch-major). Its interface is canonical:
 
 * inputs ``X`` (T, N, I) or (N, T, I); optional ``sequence_lens`` (N,) int32; optional
   ``initial_h`` (L·D, N, H) and ``initial_c`` (L·D, N, H), sliced per layer (and transposed to
@@ -32,14 +44,16 @@ from typing import Any
 
 import numpy as np
 
+from rnn_ref.core.activations import KINDS
 from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.core.params import Params, unit_prefix
 from rnn_ref.core.spec import RNNSpec
 
 #: ONNX's gate stacking order, in canonical gate names (ONNX names: LSTM i o f c, GRU z r h).
 ONNX_GATE_ORDER = {"rnn_tanh": ("h",), "rnn_relu": ("h",), "lstm": ("i", "o", "f", "g"), "gru": ("z", "r", "n")}
+#: ONNX's order of the peepholes in P (the canonical order is i f o).
+ONNX_PEEPHOLE_ORDER = ("i", "o", "f")
 OP_TYPES = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
-DIRECTION_INDEX = {"fwd": 0, "bwd": 1}
 
 #: The opset the models are written in: ``layout`` needs 14; onnxruntime, onnx.reference and
 #: onnx2torch all run it. IR version 8 is the one that goes with opset 14.
@@ -47,6 +61,8 @@ OPSET = 14
 IR_VERSION = 8
 
 NO_PROJECTION = "ONNX LSTM has no projection (proj_size): no W_proj input or attribute"
+NO_MERGE = ("ONNX's RNN, LSTM and GRU have no merge of the two directions (merge_mode): a bidirectional node's Y "
+            "holds both directions apart, (T, 2, N, H), and the next layer reads both")
 
 
 def native_names(layer: int) -> tuple[str, str, str]:
@@ -54,11 +70,17 @@ def native_names(layer: int) -> tuple[str, str, str]:
     return f"l{layer}.W", f"l{layer}.R", f"l{layer}.B"
 
 
+def peephole_name(layer: int) -> str:
+    """The initializer name of one layer's peepholes: ``'l0.P'``."""
+    return f"l{layer}.P"
+
+
 def onnx_unit_rows(spec: RNNSpec, layer: int, direction: str) -> tuple[dict, list[MappingRow]]:
-    """Native shapes and rows of one (layer, direction): index ``d`` of the layer's W, R and B."""
+    """Native shapes and rows of one (layer, direction): index ``d`` of the layer's W, R, B (and P):
+    0 for the first of ``spec.directions`` (forward, or a reverse layer's one), 1 for the backward."""
     order = ONNX_GATE_ORDER[spec.mode]
     hidden, gates = spec.hidden_size, len(order)
-    d = DIRECTION_INDEX[direction]
+    d = spec.directions.index(direction)
     w, r, b = native_names(layer)
     shapes: dict[str, tuple[int, ...]] = {w: (spec.num_directions, gates * hidden, spec.layer_input_size(layer)),
               r: (spec.num_directions, gates * hidden, spec.state_size)}
@@ -71,6 +93,10 @@ def onnx_unit_rows(spec: RNNSpec, layer: int, direction: str) -> tuple[dict, lis
             for position, gate in enumerate(order):
                 start = (half * gates + position) * hidden
                 rows.append(MappingRow(b, (d, slice(start, start + hidden)), (f"{prefix}.{kind}.{gate}",)))
+    if spec.peepholes:
+        p = peephole_name(layer)
+        shapes[p] = (spec.num_directions, len(ONNX_PEEPHOLE_ORDER) * hidden)
+        rows += stacked_gate_rows(spec, p, layer, direction, "w_peep", ONNX_PEEPHOLE_ORDER, ndim=1, leading=(d,))
     return shapes, rows
 
 
@@ -79,14 +105,40 @@ def onnx_mapping(engine: str, spec: RNNSpec) -> WeightMapping:
     return build_mapping(engine, spec, lambda layer, direction: onnx_unit_rows(spec, layer, direction))
 
 
+def node_direction(spec: RNNSpec) -> str:
+    """ONNX's ``direction`` of the layer's nodes."""
+    return "bidirectional" if spec.bidirectional else "reverse" if spec.reverse else "forward"
+
+
+def activation_attributes(spec: RNNSpec) -> dict[str, list]:
+    """``activations``, ``activation_alpha``, ``activation_beta`` of the nodes ({} for the default ones).
+
+    ONNX's consumption rule (onnxruntime 1.32, measured): the activations are listed once per
+    direction; each alpha (beta) value goes to the next listed activation that takes an alpha
+    (beta), so only those get one. Every parameter is written, defaults included (onnxruntime's
+    own defaults differ from ONNX's for Affine, ThresholdedRelu and ScaledTanh).
+    """
+    if spec.activations is None and spec.mode != "rnn_relu":
+        return {}
+    acts = spec.resolved_activations * spec.num_directions
+    attributes: dict[str, list] = {"activations": [act.name for act in acts]}
+    for name, parameter in (("activation_alpha", "alpha"), ("activation_beta", "beta")):
+        values = [float(getattr(act, parameter)) for act in acts if getattr(KINDS[act.name], parameter) is not None]
+        if values:
+            attributes[name] = values
+    return attributes
+
+
 def node_attributes(spec: RNNSpec, node_layout: int = 0) -> dict[str, Any]:
     """The attributes of one layer's node (the same for every layer)."""
-    attributes: dict[str, Any] = {"hidden_size": spec.hidden_size,
-                                  "direction": "bidirectional" if spec.bidirectional else "forward"}
+    attributes: dict[str, Any] = {"hidden_size": spec.hidden_size, "direction": node_direction(spec)}
     if node_layout:
         attributes["layout"] = node_layout
-    if spec.mode == "rnn_relu":
-        attributes["activations"] = ["Relu"] * spec.num_directions
+    attributes |= activation_attributes(spec)
+    if spec.clip is not None:
+        attributes["clip"] = spec.clip
+    if spec.input_forget:
+        attributes["input_forget"] = 1
     if spec.mode == "gru":
         attributes["linear_before_reset"] = int(spec.gru_variant == "reset_after")
     return attributes
@@ -114,6 +166,8 @@ def build_model(spec: RNNSpec, native: dict[str, np.ndarray], interface: Interfa
 
     if spec.proj_size:
         raise ValueError(NO_PROJECTION)
+    if spec.merge_mode != "concat":
+        raise ValueError(NO_MERGE)
     dtype = np.dtype(next(iter(native.values())).dtype)
     elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[dtype]
     units, D, H = spec.num_layers * spec.num_directions, spec.num_directions, spec.hidden_size
@@ -155,6 +209,8 @@ def build_model(spec: RNNSpec, native: dict[str, np.ndarray], interface: Interfa
                 nodes.append(helper.make_node("Transpose", [sliced + ".DNH"], [sliced], perm=[1, 0, 2]))
             states.append(sliced)
         node_inputs = [x, w, r, b if spec.bias else "", "sequence_lens" if interface.lengths else "", *states]
+        if spec.peepholes:  # P is input 7, after initial_h and initial_c
+            node_inputs += [""] * (7 - len(node_inputs)) + [peephole_name(layer)]
         node_outputs = [f"l{layer}.Y", f"l{layer}.Y_h"] + ([f"l{layer}.Y_c"] if spec.has_cell_state else [])
         while node_inputs[-1] == "":
             node_inputs.pop()

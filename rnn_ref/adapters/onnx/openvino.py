@@ -25,7 +25,20 @@ tests/test_openvino_engines.py shows each on the real runtime):
   the plugin runs the oneDNN sequence primitive, which has no per-sample lengths: every sample
   runs all T steps — a known defect with the ``LENGTHS_IGNORED`` signature (no upstream report
   found; the plugin skips the check for dynamic shapes, ``intel_cpu/src/nodes/rnn.cpp``
-  ``RNN::isSupportedOperation``, since PR #10710).
+  ``RNN::isSupportedOperation``, since PR #10710). Only where the node goes to that primitive,
+  though: the same function sends a node with a ``clip``, or an LSTM or GRU with other than its
+  own activations, to the TensorIterator decomposition, which honours the lengths (measured:
+  the clip and relu option cases with lengths are right on ``openvino-dynamic``).
+* **Options** (measured; tests/test_openvino_engines.py): ``clip`` (every gate's pre-activation,
+  as onnxruntime) and ``direction="reverse"`` are computed as the reference does, and so are the
+  activations ``Sigmoid``, ``Tanh`` and ``Relu`` in any slot. Any other activation fails the
+  compile (``Unsupported activation function`` for HardSigmoid, ``Unknown activation function:
+  affine`` and the like for the others): a limit. The ONNX frontend turns an ONNX LSTM into
+  ``v5::LSTMSequence``, which has neither peepholes nor coupled gates: it reads ``P`` and
+  ``input_forget`` and passes neither on (``src/frontends/onnx/frontend/src/op/lstm.cpp``,
+  ``opset_1::lstm``), so the layer is computed without them — a known defect, no upstream report
+  found (the frontend's own ``DynamicQuantizeLSTM`` refuses a ``P`` for this reason, "Reject rather
+  than silently ignore"). No ``merge_mode`` (ONNX has none).
 * No LSTM projection (ONNX has none); an inference runtime (no gradients).
 
 A compile takes 0.03–0.1 s, so compiled models are kept in one bounded cache (``COMPILED``),
@@ -43,10 +56,10 @@ import numpy as np
 
 from rnn_ref.adapters._support.run_memo import digest
 from rnn_ref.adapters.converted.base import ArtifactCache
-from rnn_ref.adapters.onnx.model import NO_PROJECTION, Interface, OnnxLayer, build_layer, feeds
-from rnn_ref.adapters.onnx.runtime import OnnxModelAdapter, outputs_of
+from rnn_ref.adapters.onnx.model import Interface, OnnxLayer, build_layer, feeds
+from rnn_ref.adapters.onnx.runtime import NO_MERGE_LIMIT, NO_PROJECTION_LIMIT, OnnxModelAdapter, outputs_of
 from rnn_ref.cases.defects import COMPUTES_IN_FLOAT32, LENGTHS_IGNORED, DefectSignature
-from rnn_ref.cases.limits import ALWAYS, FLOAT64, LENGTHS, PROJECTION, Defect, Limit
+from rnn_ref.cases.limits import ALWAYS, FLOAT64, LENGTHS, Defect, Limit, When, activations_other_than, uses
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
@@ -71,6 +84,34 @@ DYNAMIC_IGNORES_SEQUENCE_LENS = (
     "sequence primitive, which has no per-sample lengths): every sample runs all T steps; no upstream report "
     "found, reproduction: tests/test_openvino_engines.py::test_openvino_dynamic_shapes_ignore_sequence_lens"
 )
+NO_ACTIVATION = (
+    "OpenVINO 2026.4 knows the recurrent activations sigmoid, tanh and relu only: compiling fails with "
+    "\"[LSTMCellDecomposition] ... Unsupported activation function\" (HardSigmoid) or \"[ConvertLSTMSequenceTo"
+    "TensorIterator] ... Unknown activation function: affine\" (and the same for GRU, RNN and the other ONNX "
+    "activations)"
+)
+DROPS_PEEPHOLES_AND_COUPLING = (
+    "OpenVINO's ONNX frontend builds an ONNX LSTM as v5::LSTMSequence, which has no peepholes and no coupled gates: "
+    "it reads P and input_forget and passes neither on (src/frontends/onnx/frontend/src/op/lstm.cpp, opset_1::lstm), "
+    "so it computes the layer without them; no upstream report found, reproduction: "
+    "tests/test_openvino_engines.py::test_openvino_drops_peepholes_and_input_forget"
+)
+#: Where the frontend drops an option, and what the plugin then computes (float64 rounded through float32; a
+#: float32 case meets its own tolerance, the same).
+DROPPED = uses("peepholes", "input_forget")
+#: Where the CPU plugin runs a node on the oneDNN sequence primitive (RNN::isSupportedOperation): no clip, and an
+#: LSTM or GRU with its own activations (an RNN's sigmoid, tanh or relu all go there); elsewhere the node is
+#: decomposed into a TensorIterator, which honours sequence_lens at dynamic shapes too.
+ONEDNN_SEQUENCE = When(lambda c: c.spec.clip is None and (c.spec.mode in ("rnn_tanh", "rnn_relu")
+                                                           or c.spec.activations is None),
+                       "no clip and (RNN or the mode's own activations)")
+DYNAMIC_LENGTHS_IGNORED = LENGTHS & ONEDNN_SEQUENCE
+WITHOUT_PEEPHOLES_AND_COUPLING = DefectSignature(
+    "equals the reference of the layer without peepholes and coupled gates (within the float32 tolerance)",
+    computes_in="float32", ignores=("peepholes", "input_forget"))
+WITHOUT_THEM_NOR_LENGTHS = DefectSignature(
+    "equals the reference of the layer without peepholes and coupled gates, run without lengths (within the float32 "
+    "tolerance)", ignores_lengths=True, computes_in="float32", ignores=("peepholes", "input_forget"))
 #: openvino-dynamic's float64 cases with lengths: both defects at once.
 LENGTHS_IGNORED_IN_FLOAT32 = DefectSignature(
     "equals the reference run without lengths (every sample runs all T steps), within the float32 tolerance",
@@ -124,9 +165,14 @@ class OpenVinoAdapter(OnnxModelAdapter):
     name = "openvino"
     #: reshape to the run's shapes before compiling (honours ``sequence_lens``)
     static_shapes: ClassVar[bool] = True
-    declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(NO_PROJECTION, PROJECTION, label="projection"),
-                                                    OPENVINO_INFERENCE_ONLY)
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
+        NO_PROJECTION_LIMIT, NO_MERGE_LIMIT,
+        Limit(NO_ACTIVATION, activations_other_than("Sigmoid", "Tanh", "Relu"),
+              label="activations other than Sigmoid, Tanh, Relu"),
+        OPENVINO_INFERENCE_ONLY)
     declared_defects: ClassVar[tuple[Defect, ...]] = (
+        Defect(f"{DROPS_PEEPHOLES_AND_COUPLING}; and, in float64, {FLOAT64_IN_FLOAT32}", DROPPED,
+               WITHOUT_PEEPHOLES_AND_COUPLING, label="peepholes and `input_forget` dropped (no upstream report found)"),
         Defect(FLOAT64_IN_FLOAT32, FLOAT64, COMPUTES_IN_FLOAT32,
                label="float64 computed in float32 (by design, PR #4681; #35822)"),
     )
@@ -180,9 +226,12 @@ class OpenVinoDynamicAdapter(OpenVinoAdapter):
     name = "openvino-dynamic"
     static_shapes = False
     declared_defects: ClassVar[tuple[Defect, ...]] = (
-        Defect(f"{DYNAMIC_IGNORES_SEQUENCE_LENS}; and {FLOAT64_IN_FLOAT32}", LENGTHS & FLOAT64,
+        Defect(f"{DROPS_PEEPHOLES_AND_COUPLING}; and {DYNAMIC_IGNORES_SEQUENCE_LENS}; and, in float64, "
+               f"{FLOAT64_IN_FLOAT32}", DROPPED & DYNAMIC_LENGTHS_IGNORED, WITHOUT_THEM_NOR_LENGTHS,
+               label="peepholes or `input_forget` with lengths (both defects at once)"),
+        Defect(f"{DYNAMIC_IGNORES_SEQUENCE_LENS}; and {FLOAT64_IN_FLOAT32}", DYNAMIC_LENGTHS_IGNORED & FLOAT64,
                LENGTHS_IGNORED_IN_FLOAT32, label="float64 with lengths (both defects at once)"),
-        Defect(DYNAMIC_IGNORES_SEQUENCE_LENS, LENGTHS, LENGTHS_IGNORED,
+        Defect(DYNAMIC_IGNORES_SEQUENCE_LENS, DYNAMIC_LENGTHS_IGNORED, LENGTHS_IGNORED,
                label="`sequence_lens` ignored (dynamic shapes; no upstream report found)"),
         *OpenVinoAdapter.declared_defects,
     )
