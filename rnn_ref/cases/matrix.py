@@ -33,6 +33,7 @@ import itertools
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -290,7 +291,8 @@ def _option_cases() -> tuple[Case, ...]:
             fields = option_fields(tokens, base["mode"])
             if fields is None:
                 continue
-            layers, bidirectional, layout, with_state, lengths, bias, dtype = configs[turn % len(configs)]
+            config: tuple[Any, ...] = configs[turn % len(configs)]  # (layers, bidirectional, layout, ...)
+            layers, bidirectional, layout, with_state, lengths, bias, dtype = config
             turn += 1
             spec = RNNSpec(input_size=SMALL["input_size"], hidden_size=SMALL["hidden_size"], num_layers=layers,
                            bidirectional=bidirectional, layout=layout, bias=bias, **base, **fields)

@@ -183,7 +183,7 @@ class RNNSpec:
         unknown = [name for name in names if name not in KINDS]
         if unknown:
             raise SpecError(f"unknown activation(s) {unknown}; allowed: {', '.join(KINDS)} (ONNX's names)")
-        values = []
+        values: list[tuple[float | None, ...]] = []
         for field, given in (("activation_alpha", alpha), ("activation_beta", beta)):
             if given is None:
                 values.append((None,) * wanted)
@@ -303,4 +303,5 @@ class RNNSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(f"unknown RNNSpec field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields)

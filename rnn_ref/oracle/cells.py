@@ -195,7 +195,7 @@ def lstm_cell_backward(cache: dict, dh_next: np.ndarray, dc_next: np.ndarray, w:
         dc_prev = dc_prev + da["i"] * w.w_peep["i"] + da["f"] * w.w_peep["f"]
         dw_peep = {"i": (da["i"] * c).sum(0), "f": (da["f"] * c).sum(0), "o": (da["o"] * cache["c_next"]).sum(0)}
     da = {k: da[k] for k in "ifgo"}
-    dh = sum(da[k] @ w.w_hh[k] for k in "ifgo")
+    dh = sum((da[k] @ w.w_hh[k] for k in "fgo"), da["i"] @ w.w_hh["i"])
     return CellGrads(
         da=da, dh=dh, dc=dc_prev,
         dw_hh={k: da[k].T @ h for k in "ifgo"}, db_hh={k: da[k].sum(0) for k in "ifgo"}, dw_proj=dw_proj,

@@ -80,8 +80,9 @@ def keras_activations(spec: RNNSpec) -> dict[str, str] | None:
     acts = spec.resolved_activations
     if spec.mode == "lstm" and acts[1] != acts[2]:
         return None
-    names = [KERAS_ACTIVATIONS.get(act) for act in acts]
-    if None in names:
+    found = [KERAS_ACTIVATIONS.get(act) for act in acts]
+    names = [name for name in found if name is not None]
+    if len(names) != len(found):
         return None
     if spec.mode in ("lstm", "gru"):
         return {"recurrent_activation": names[0], "activation": names[1]}
