@@ -63,11 +63,11 @@ def test_tf2onnx_writes_an_unmasked_lstm_as_an_lstm_node_with_its_options(engine
     back in original order, as the adapter's flip asks), a merge mode its op after a
     bidirectional node. Each matches the reference (these forms no option case reaches: their
     LSTMs have lengths, or run float64, which the LSTM node cannot)."""
+    adapter = engine_or_skip("keras-tf2onnx")
     import onnx
 
     from rnn_ref.judge.runner import PASS, run_case
 
-    adapter = engine_or_skip("keras-tf2onnx")
     nodes = node_types(case.spec, adapter.source)
     lstm = [node for node in nodes if node.op_type == "LSTM"]
     assert len(lstm) == 1 and "Loop" not in {node.op_type for node in nodes}
@@ -83,10 +83,10 @@ def test_tf2onnx_writes_a_keras3_hard_sigmoid_lstm_as_a_loop_which_runs_float64(
     """Keras 3's hard_sigmoid is relu6(x + 3) / 6; tf2onnx's LSTM pattern knows Keras 2's
     clip(0.2x + 0.5) only, so the layer becomes a Loop over the TensorFlow graph: right (the
     option cases pass), and in float64 too, where an LSTM node could not run."""
+    adapter = engine_or_skip("keras-tf2onnx")
     from rnn_ref.cases.matrix import case_by_id
     from rnn_ref.judge.runner import PASS, run_case
 
-    adapter = engine_or_skip("keras-tf2onnx")
     case = case_by_id("lstm-L1-uni-rev-hardsig3-TNC-f32")
     types = {node.op_type for node in node_types(case.spec, adapter.source)}
     assert "Loop" in types and "LSTM" not in types
@@ -100,13 +100,13 @@ def test_tf2onnx_writes_a_keras3_hard_sigmoid_lstm_as_a_loop_which_runs_float64(
 def test_tf2onnx_writes_activations_onnxruntime_cannot_run_in_float64(engine_or_skip, activation):
     """The declared limit ORT_NO_DOUBLE_ACTIVATION, shown: tf2onnx writes the Keras activation
     as the ONNX op of that name, and onnxruntime's CPU provider refuses the float64 model."""
+    adapter = engine_or_skip("keras-tf2onnx")
     import onnx
 
     from rnn_ref.adapters.converted.keras_tf2onnx import ORT_NO_DOUBLE_ACTIVATION, convert
     from rnn_ref.adapters.keras.options import KERAS_ACTIVATIONS
     from rnn_ref.adapters.onnx.runtime import ort_session
 
-    adapter = engine_or_skip("keras-tf2onnx")
     act = next(act for act, name in KERAS_ACTIVATIONS.items() if name == activation)
     spec = RNNSpec("rnn_tanh", 3, 4, layout="NTC", activations=(act.name,), activation_alpha=(act.alpha,))
     assert adapter.unsupported_reason(spec, "float64", False) == ORT_NO_DOUBLE_ACTIVATION
@@ -133,13 +133,13 @@ def test_tf2onnx_keeps_the_slope_of_a_hard_sigmoid_gate(engine_or_skip):
     """Latent: no Keras 3 activation name reaches it (Keras 3's hard_sigmoid is relu6-based and
     converts as a Loop), but a Keras 2 model whose hard sigmoid is not 0.2x + 0.5, or a custom
     one, converts wrong, silently. Measured: 0.136 off on these weights (2.2e-8 with 0.2, 0.5)."""
+    adapter = engine_or_skip("keras-tf2onnx")
     import warnings
 
     import onnx
 
     from rnn_ref.adapters.onnx.runtime import ort_session
 
-    adapter = engine_or_skip("keras-tf2onnx")
     keras = adapter.source.keras()
     import tensorflow as tf
     import tf2onnx

@@ -39,8 +39,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnn_ref.adapters.converted.base import ONNXRUNTIME, Conversion, ConversionTool, ConvertedAdapter
-from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras, time_order
-from rnn_ref.adapters.keras.options import KERAS_OPTION_LIMITS, keras_activation_names, uses_keras_activation
+from rnn_ref.adapters.keras.layers import NO_PROJECTION, KerasAdapter, KerasLayers, quiet_import_keras
+from rnn_ref.adapters.keras.options import (
+    KERAS_OPTION_LIMITS,
+    keras_activation_names,
+    time_order,
+    uses_keras_activation,
+)
 from rnn_ref.adapters.onnx.runtime import ORT_INFERENCE_ONLY
 from rnn_ref.cases.limits import FLOAT64, PROJECTION, Conditions, Limit, When
 from rnn_ref.cases.matrix import Case

@@ -10,8 +10,10 @@ made in memory and written by Python, so a full disk is an ordinary error. Decla
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,9 +94,30 @@ def h5_writer(engine: str, path: Path, params: Params, native: dict[str, np.ndar
     """The model's ``.weights.h5``, made in memory: a failed disk write is an OSError, not an HDF5 crash."""
     adapter = adapter_object(engine)
     adapter.check_supported(params.spec, str(params.dtype), with_lengths=False)
-    content = adapter.weights_h5_bytes(params)
+    content = weights_h5_bytes(adapter, params)
 
     def write(target: str) -> None:
         Path(target).write_bytes(content)
 
     return write
+
+
+def weights_h5_bytes(adapter: Any, params: Params) -> bytes:
+    """The ``.weights.h5`` file of ``params`` that ``model.save_weights`` writes, made in memory.
+
+    ``save_weights`` lets h5py write the disk file itself, and when the disk refuses a
+    write (full, a file size limit) HDF5 crashes the process while closing it (Keras
+    3.15, h5py 3.16: a segmentation fault), leaving a temporary file behind. Made in
+    memory through the same two steps ``save_weights_only`` takes (an ``H5IOStore`` on
+    a BytesIO, which Keras supports, and ``_save_state``), the bytes are then written by
+    Python, whose failure is an ordinary OSError.
+    """
+    layers, model = adapter.file_model(params.spec, str(params.dtype))  # imports Keras, on the right backend
+    adapter.set_params(layers, params)
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    store.close()
+    return buffer.getvalue()

@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import io
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -92,7 +91,12 @@ from rnn_ref.adapters.adapter import PADDED_REPEAT_LAST, PADDED_ZEROS, Adapter
 from rnn_ref.adapters.keras.gradients import keras_gradients
 from rnn_ref.adapters.keras.importing import import_keras as import_keras
 from rnn_ref.adapters.keras.importing import quiet_import_keras as quiet_import_keras
-from rnn_ref.adapters.keras.options import KERAS_OPTION_LIMITS, keras_activations, uses_keras_activation
+from rnn_ref.adapters.keras.options import KERAS_OPTION_LIMITS, keras_activations, time_order, uses_keras_activation
+from rnn_ref.adapters.keras.records import JAX_FLOAT64_TANH as JAX_FLOAT64_TANH
+from rnn_ref.adapters.keras.records import NO_PROJECTION as NO_PROJECTION
+from rnn_ref.adapters.keras.records import SLOW_JAX_GRADIENTS as SLOW_JAX_GRADIENTS
+from rnn_ref.adapters.keras.records import TF_FLOAT64_LEAKY_RELU as TF_FLOAT64_LEAKY_RELU
+from rnn_ref.adapters.keras.records import TORCH_FLOAT64_MATMUL as TORCH_FLOAT64_MATMUL
 from rnn_ref.adapters.keras.structure import KERAS_GATE_NAMES as KERAS_GATE_NAMES
 from rnn_ref.adapters.keras.structure import KERAS_GATE_ORDER as KERAS_GATE_ORDER
 from rnn_ref.adapters.keras.structure import KerasLayers as KerasLayers
@@ -106,38 +110,6 @@ from rnn_ref.core.mapping import WeightMapping, build_mapping
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput
-
-NO_PROJECTION = "Keras LSTMCell has no projection (proj_size); no Keras RNN layer projects h"
-TORCH_FLOAT64_MATMUL = (
-    "Keras 3.15 on PyTorch computes keras.ops.matmul of two float64 tensors in float32 (dtypes.result_type maps "
-    "float64 to float32 off TensorFlow), so a float64 cell is rounded to float32: keras-team/keras#23704"
-)
-JAX_FLOAT64_TANH = (
-    "Keras 3.15 on JAX casts float64 to float32 in keras.ops.tanh (the dtypes.result_type demotion of "
-    "keras-team/keras#23704; no report of this JAX path found), so float64 cells that use tanh (the tanh RNN, "
-    "LSTM and GRU with their own activations) are rounded to float32"
-)
-
-TF_FLOAT64_LEAKY_RELU = (
-    "no upstream report found: TensorFlow's LeakyRelu op holds its slope in a 32-bit float attribute "
-    "(Attr(\"alpha: float\")), so Keras 3's leaky_relu on TensorFlow computes x · float32(0.2) = 0.20000000298·x "
-    "below 0 in float64 too. Reproduction: keras.activations.leaky_relu(tf.constant([-1.0], tf.float64)) gives "
-    "-0.20000000298023224"
-)
-
-
-SLOW_JAX_GRADIENTS = (
-    "jax.vjp of the layers run op by op costs about 0.5 s a case (JAX 0.10 linearizes each primitive by tracing "
-    "its JVP: about 1,300 of them for a 2-layer bidirectional LSTM of 6 steps) and 24 to 96 s for a T=200 case; "
-    "the whole gradient matrix made this env's test phase 438 s instead of 116 s (2 cores, measured)"
-)
-
-
-def time_order(keras: Any, spec: RNNSpec, output: Any) -> Any:
-    """The output of the unidirectional ``RNN`` in original time order: a ``go_backwards`` layer
-    (``spec.reverse``) returns its output step j for input step T-1-j (Keras's own order, pinned in
-    tests/test_keras_conventions.py), flipped back here; a forward layer's output as it is."""
-    return keras.ops.flip(output, axis=1) if spec.reverse else output
 
 
 class KerasAdapter(Adapter):
@@ -273,26 +245,6 @@ class KerasAdapter(Adapter):
         model = keras.Model(inputs, features)
         model.rnn_ref_layers = layer  # while the model lives, build() makes new layers rather than reuse these
         return model
-
-    def weights_h5_bytes(self, params: Params) -> bytes:
-        """The ``.weights.h5`` file of ``params`` that ``model.save_weights`` writes, made in memory.
-
-        ``save_weights`` lets h5py write the disk file itself, and when the disk refuses a
-        write (full, a file size limit) HDF5 crashes the process while closing it (Keras
-        3.15, h5py 3.16: a segmentation fault), leaving a temporary file behind. Made in
-        memory through the same two steps ``save_weights_only`` takes (an ``H5IOStore`` on
-        a BytesIO, which Keras supports, and ``_save_state``), the bytes are then written by
-        Python, whose failure is an ordinary OSError.
-        """
-        layers, model = self.file_model(params.spec, str(params.dtype))  # imports Keras, on the right backend
-        self.set_params(layers, params)
-        from keras.src.saving import saving_lib
-
-        buffer = io.BytesIO()
-        store = saving_lib.H5IOStore(buffer, mode="w")
-        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
-        store.close()
-        return buffer.getvalue()
 
     def native_arrays(self, spec: RNNSpec, layer: KerasLayers) -> dict[str, np.ndarray]:
         names = list(self.mapping(spec).native_shapes)

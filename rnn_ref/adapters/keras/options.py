@@ -34,10 +34,13 @@
   every level; the final states stay per direction.
 * ``peepholes``, ``clip``, ``input_forget``: Keras 3 has none of them (limits below).
 
-Needs NumPy alone (no Keras import): the limits are data the registry reads.
+Needs NumPy alone (no Keras import; ``time_order`` is handed the keras module): the limits are data
+the registry reads.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rnn_ref.cases.limits import Conditions, Limit, When, uses
 from rnn_ref.core.activations import Activation, resolved
@@ -92,6 +95,13 @@ def keras_activations(spec: RNNSpec) -> dict[str, str] | None:
 def keras_activation_names(spec: RNNSpec) -> tuple[str, ...]:
     """The Keras names the cells of ``spec`` use (empty where Keras names none)."""
     return tuple((keras_activations(spec) or {}).values())
+
+
+def time_order(keras: Any, spec: RNNSpec, output: Any) -> Any:
+    """The output of the unidirectional ``RNN`` in original time order: a ``go_backwards`` layer
+    (``spec.reverse``) returns its output step j for input step T-1-j (Keras's own order, pinned in
+    tests/test_keras_conventions.py), flipped back here; a forward layer's output as it is."""
+    return keras.ops.flip(output, axis=1) if spec.reverse else output
 
 
 def _lstm_g_differs_from_h(c: Conditions) -> bool:
