@@ -17,11 +17,10 @@ import pytest
 from rnn_ref import RNNSpec
 from rnn_ref.adapters.torch.fused import NO_OPTIONS
 
-pytestmark = pytest.mark.engine
-
 ENGINES = ["torch", "torch-cell"]
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("case_id", "named"), [("rnn_tanh-L2-bi-NTC-h0-len-f64", "Relu"),
                                                 ("rnn_relu-L1-uni-TNC-h0-f32", "Tanh")])
@@ -58,12 +57,13 @@ def test_an_rnn_that_names_its_activation_runs_as_the_nonlinearity_of_that_name(
 ], ids=lambda fields: "-".join(f"{k}={v}" for k, v in fields.items()))
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_other_option_is_the_one_limit(engine, fields):
-    from rnn_ref.adapters import load_adapter
+    from rnn_ref.adapters.engine_registry import adapter_object
 
     spec = RNNSpec(input_size=3, hidden_size=4, **fields)
-    assert load_adapter(engine).expectation(spec, "float32", False).unsupported == NO_OPTIONS
+    assert adapter_object(engine).expectation(spec, "float32", False).unsupported == NO_OPTIONS
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("nonlinearity", ["sigmoid", "hardsigmoid", "elu"])
 def test_torch_rnn_takes_no_nonlinearity_but_tanh_and_relu(nonlinearity, engine_or_skip):
     """torch.nn.RNN refuses any other when built; RNNCell builds, and refuses it when first called."""
