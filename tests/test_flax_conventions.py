@@ -185,3 +185,128 @@ def test_long_sequences_differentiate_with_the_scan_compiled(engine, case_id, en
     case = dataclasses.replace(case_by_id(case_id), steps=COMPILED_FROM_STEPS)
     result = run_gradient_case(engine_or_skip(engine), case)
     assert result.status == PASS, f"{case_id} at {case.steps} steps (not the matrix case):\n{result.report()}"
+
+
+# ----------------------------------------------------------------------------- options (design 2c)
+def test_reverse_keeps_the_original_order_only_with_keep_order(nnx):
+    """reverse=True reads each sample from its last valid step; keep_order=True flips the outputs
+    back (original time order, the adapter's choice), keep_order=False (the default) returns them
+    in the order read: step t holds the state after the sample's last t + 1 valid steps."""
+    cell = nnx.SimpleCell(I, H, rngs=nnx.Rngs(0))
+    kept = np.asarray(nnx.RNN(cell, reverse=True, keep_order=True)(X, seq_lengths=LENGTHS))
+    read = np.asarray(nnx.RNN(cell, reverse=True)(X, seq_lengths=LENGTHS))
+    for n, length in enumerate(LENGTHS):
+        by_hand = np.asarray(nnx.RNN(cell)(X[n:n + 1, :length][:, ::-1]))[0]  # the valid steps, last first
+        np.testing.assert_allclose(read[n, :length], by_hand, rtol=1e-6)
+        np.testing.assert_allclose(kept[n, :length], by_hand[::-1], rtol=1e-6)
+    assert not np.allclose(read[0], kept[0])  # the full-length sample: the two orders differ
+
+
+def test_bidirectional_merge_fn_combines_the_two_directions_outputs(nnx):
+    """nnx.Bidirectional(merge_fn=f) returns f(forward outputs, backward outputs); the default
+    concatenates them (forward first)."""
+    import jax.numpy as jnp
+
+    def directions():
+        return nnx.RNN(nnx.SimpleCell(I, H, rngs=nnx.Rngs(1))), nnx.RNN(nnx.SimpleCell(I, H, rngs=nnx.Rngs(2)))
+
+    concatenated = np.asarray(nnx.Bidirectional(*directions())(X))
+    forward_part, backward_part = concatenated[..., :H], concatenated[..., H:]
+    for merge_fn, expected in ((jnp.add, forward_part + backward_part), (jnp.multiply, forward_part * backward_part)):
+        merged = np.asarray(nnx.Bidirectional(*directions(), merge_fn=merge_fn)(X))
+        np.testing.assert_array_equal(merged, expected)
+
+
+@pytest.mark.parametrize("cell_class", ["LSTMCell", "OptimizedLSTMCell"])
+def test_lstm_cells_apply_their_one_activation_fn_to_the_candidate_and_to_the_cell_state(nnx, cell_class):
+    """activation_fn computes g and h = o * activation_fn(c): ONNX's (f, g, h) with g == h only."""
+    import jax.numpy as jnp
+
+    seen = []
+    cell = getattr(nnx, cell_class)(I, H, activation_fn=lambda v: seen.append(v) or jnp.tanh(v), rngs=nnx.Rngs(0))
+    (c1, _), _ = cell((np.zeros((N, H), np.float32), np.zeros((N, H), np.float32)), X[:, 0])
+    assert len(seen) == 2
+    np.testing.assert_array_equal(np.asarray(seen[1]), np.asarray(c1))  # the second call: the new cell state
+
+
+@pytest.mark.parametrize(("onnx", "jax_name"), [
+    (("Sigmoid",), "sigmoid"), (("Tanh",), "tanh"), (("Relu",), "relu"), (("HardSigmoid", 1 / 6, 0.5), "hard_sigmoid"),
+    (("Softsign",), "soft_sign"), (("Softplus",), "softplus"), (("Elu", 0.8), "elu"), (("LeakyRelu", 0.1), "leaky_relu"),
+])
+def test_each_translated_activation_is_the_jax_nn_function_of_onnx_definition(nnx, onnx, jax_name):
+    """The jax.nn function the adapter hands a cell computes the ONNX activation, parameters bound
+    (float64, at points on both sides of every kink)."""
+    from rnn_ref.adapters.flax.options import jax_activation, jax_nn_function
+    from rnn_ref.core.activations import resolved
+
+    activation = resolved(*onnx)
+    assert jax_nn_function(activation)[0] == jax_name
+    points = np.linspace(-7.0, 7.0, 281)
+    np.testing.assert_allclose(np.asarray(jax_activation(activation)(points)), activation(points), rtol=1e-15,
+                               atol=1e-16)
+
+
+@pytest.mark.parametrize("onnx", [("HardSigmoid",), ("HardSigmoid", 0.3, 0.6), ("Affine", 0.5, 0.1),
+                                  ("ThresholdedRelu", 0.2), ("ScaledTanh", 0.9, 1.1)])
+def test_activations_jax_nn_lacks_have_no_translation(nnx, onnx):
+    """ONNX's HardSigmoid default (alpha 0.2, Keras 2's hard_sigmoid) is not jax.nn.hard_sigmoid
+    (alpha 1/6); Affine, ThresholdedRelu and ScaledTanh have no jax.nn function."""
+    import jax
+
+    from rnn_ref.adapters.flax.options import jax_nn_function
+    from rnn_ref.core.activations import resolved
+
+    activation = resolved(*onnx)
+    assert jax_nn_function(activation) is None
+    if onnx == ("HardSigmoid",):  # what translating it to jax.nn.hard_sigmoid would cost
+        points = np.linspace(-7.0, 7.0, 281)
+        difference = np.abs(np.asarray(jax.nn.hard_sigmoid(points)) - activation(points)).max()
+        assert difference > 0.08  # measured: 1/12 at x = ±2.5, where ONNX's reaches 0 or 1
+
+
+#: Option layers the matrix runs on neither Flax engine (LeakyRelu, Softplus, a tanh-mode RNN with Relu), by name.
+OPTION_LAYERS = {
+    "lstm-leakyrelu": dict(mode="lstm", activations=("Sigmoid", "LeakyRelu", "LeakyRelu"),
+                           activation_alpha=(0.0, 0.2, 0.2)),
+    "lstm-softsign-elu-rev-L2": dict(mode="lstm", activations=("Softsign", "Elu", "Elu"),
+                                     activation_alpha=(0.0, 0.7, 0.7), reverse=True, num_layers=2),
+    "gru-softsign-softplus-nobias": dict(mode="gru", bias=False, activations=("Softsign", "Softplus")),
+    "rnn_tanh-relu-rev": dict(mode="rnn_tanh", activations=("Relu",), reverse=True),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("engine", "name"), [("flax", name) for name in OPTION_LAYERS] + [
+    ("flax-optimized", name) for name in OPTION_LAYERS if OPTION_LAYERS[name]["mode"] == "lstm"])
+def test_option_layers_outside_the_matrix_match_the_reference(engine_or_skip, engine, name, dtype):
+    from rnn_ref import Params, RNNSpec, State, forward
+    from rnn_ref.core.compare import TOLERANCES
+
+    spec = RNNSpec(input_size=I, hidden_size=H, layout="NTC", **OPTION_LAYERS[name])
+    adapter = engine_or_skip(engine)
+    rng = np.random.default_rng(7)
+    params = Params.random(spec, seed=7, dtype=dtype)
+    x = rng.standard_normal((N, T, I)).astype(dtype)
+    h0 = (0.5 * rng.standard_normal((spec.num_layers, N, H))).astype(dtype)
+    state = State(h0, h0[::-1].copy() if spec.has_cell_state else None)
+    got = adapter.run(spec, adapter.build(spec, params), x, state, LENGTHS)
+    want = forward(spec, params, x, state, LENGTHS)
+    tolerance = TOLERANCES[dtype]
+    for tensor in ("output", "h_n", "c_n"):
+        if getattr(want, tensor) is not None:
+            np.testing.assert_allclose(getattr(got, tensor), getattr(want, tensor), rtol=tolerance.rtol,
+                                       atol=tolerance.atol, err_msg=tensor)
+
+
+@pytest.mark.parametrize(("engine", "case_id"), [
+    ("flax", "lstm-L1-uni-rev-hardsig3-TNC-f32"), ("flax", "rnn_tanh-L1-bi-mul-TNC-h0-lenshort-f32"),
+    ("flax-optimized", "lstm-L1-bi-sum-NTC-h0-len-nobias-f64")])
+def test_option_cases_differentiate_live(engine, case_id, engine_or_skip):
+    """The live gradient subset (slow_gradients: the pairwise subset of the small matrix) holds no
+    option case; these differentiate reverse, a gate activation and two merge modes live (every
+    option case: ``pytest --full-gradients``)."""
+    from rnn_ref.cases.matrix import case_by_id
+    from rnn_ref.judge.runner import PASS, run_gradient_case
+
+    result = run_gradient_case(engine_or_skip(engine), case_by_id(case_id))
+    assert result.status == PASS, result.report()

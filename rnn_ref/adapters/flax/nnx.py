@@ -1,11 +1,13 @@
 """Flax NNX cells unrolled by ``nnx.RNN`` (engines ``flax`` and ``flax-optimized``).
 
 The faithful Flax NNX (flax.nnx, Flax 0.12) form of a stacked layer: one ``nnx.RNN(cell)``
-per level, or ``nnx.Bidirectional(nnx.RNN(cell), nnx.RNN(cell))``, level k+1 reading level
-k's (concatenated) outputs, all held in a module whose attribute ``layers`` is an
-``nnx.List``. ``flax`` runs ``SimpleCell`` (tanh, or relu through ``activation_fn``),
-``LSTMCell`` and ``GRUCell``; ``flax-optimized`` runs ``OptimizedLSTMCell``, whose
-parameters are laid out differently (two stacked matrices instead of eight).
+per level (``nnx.RNN(cell, reverse=True, keep_order=True)`` for a reverse layer), or
+``nnx.Bidirectional(nnx.RNN(cell), nnx.RNN(cell))`` (with ``merge_fn`` for a merge mode other
+than concat), level k+1 reading level k's (merged) outputs, all held in a module whose attribute
+``layers`` is an ``nnx.List``. ``flax`` runs ``SimpleCell`` (tanh, relu or another activation
+through ``activation_fn``), ``LSTMCell`` and ``GRUCell``; ``flax-optimized`` runs
+``OptimizedLSTMCell``, whose parameters are laid out differently (two stacked matrices instead
+of eight). Both accept the same options (below).
 
 Native names are the flattened NNX state paths of that module, joined with dots, e.g.
 ``layers.0.cell.ii.kernel`` or ``layers.1.backward_rnn.cell.dense_h.bias``; the flax
@@ -29,6 +31,8 @@ visible in the mapping rows:
   zero; those biases are left out of the rows, and reading back a nonzero one as a no-bias
   layer is an error.
 * No LSTM projection, no GRU reset_before.
+* Options (design section 2c): reverse, activations and merge modes run; peepholes, cell clip
+  and coupled gates are limits (rnn_ref/adapters/flax/options.py).
 * Carries in Flax's order: LSTM ``(c, h)``, RNN and GRU ``h``, each (N, H); ``Bidirectional``
   takes and returns ``(forward carry, backward carry)``. Both layouts are native
   (``time_major``).
@@ -62,12 +66,13 @@ from rnn_ref.adapters._support.jax_eager import op_by_op
 from rnn_ref.adapters._support.layer_reuse import BuiltLayers
 from rnn_ref.adapters.adapter import PADDED_ZEROS, Adapter
 from rnn_ref.adapters.flax.gradients import nnx_gradients
+from rnn_ref.adapters.flax.options import OPTION_LIMITS, jax_activation, merge_function
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.limits import BIAS, PROJECTION, RESET_BEFORE, Limit, modes
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, stacked_gate_rows
 from rnn_ref.core.params import Params, unit_prefix
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput, present
 
 #: LSTMCell's per-gate Linear modules, input side and recurrent side, in canonical gate order.
@@ -86,8 +91,6 @@ SLOW_GRADIENTS = (
     "its JVP; measured: 102 cases in 80 s on one core)"
 )
 OPTIMIZED_LSTM_ONLY = "flax-optimized is OptimizedLSTMCell, an LSTM cell; RNN and GRU cells are the flax engine's"
-
-
 def cell_path(spec: RNNSpec, layer: int, direction: str) -> str:
     """The flattened NNX path of one (layer, direction) cell."""
     if spec.bidirectional:
@@ -159,10 +162,12 @@ class FlaxAdapter(Adapter):
     name = "flax"
     optimized = False
     slow_gradients = SLOW_GRADIENTS
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
     declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
         Limit(GRU_RESET_BEFORE, RESET_BEFORE),
         Limit(GRU_NO_B_HN, modes("gru") & BIAS, label="GRU with biases (`GRUCell` has no `b_hn`)"),
+        *OPTION_LIMITS,
     )
 
     def __init__(self) -> None:
@@ -181,18 +186,21 @@ class FlaxAdapter(Adapter):
         return build_mapping(self.name, spec, lambda layer, d: flax_unit_rows(spec, layer, d, self.optimized))
 
     def make_cell(self, spec: RNNSpec, layer: int, dtype: str) -> Any:
-        """One cell; kernels start at zero (build overwrites them; this skips the orthogonal init)."""
+        """One cell; kernels start at zero (build overwrites them; this skips the orthogonal init).
+        Its activations are the spec's (ONNX's f, g: ``gate_fn``, ``activation_fn``; the mode's own
+        when the spec names none), always passed."""
         _, nnx = import_flax()
         zeros = nnx.initializers.zeros_init()
         common = dict(in_features=spec.layer_input_size(layer), hidden_features=spec.hidden_size,
                       dtype=dtype, param_dtype=dtype, kernel_init=zeros, recurrent_kernel_init=zeros,
                       bias_init=zeros, rngs=nnx.Rngs(0))
-        if spec.mode == "lstm":
-            return (nnx.OptimizedLSTMCell if self.optimized else nnx.LSTMCell)(**common)
-        if spec.mode == "gru":
-            return nnx.GRUCell(**common)
-        activation = nnx.relu if spec.mode == "rnn_relu" else nnx.tanh
-        return nnx.SimpleCell(activation_fn=activation, **common)
+        functions = [jax_activation(activation) for activation in spec.resolved_activations]
+        if spec.mode == "lstm":  # (f, g, h), g == h (LSTM_ONE_ACTIVATION_FN)
+            cell = nnx.OptimizedLSTMCell if self.optimized else nnx.LSTMCell
+            return cell(gate_fn=functions[0], activation_fn=functions[1], **common)
+        if spec.mode == "gru":  # (f, g)
+            return nnx.GRUCell(gate_fn=functions[0], activation_fn=functions[1], **common)
+        return nnx.SimpleCell(activation_fn=functions[0], **common)
 
     def build(self, spec: RNNSpec, params: Params) -> FlaxLayers:
         """The module of ``spec`` holding ``params``; every parameter outside the rows (the biases
@@ -222,11 +230,15 @@ class FlaxAdapter(Adapter):
     def build_module(self, spec: RNNSpec, dtype: str) -> Any:
         """A new module for ``spec`` in ``dtype``: one ``nnx.RNN`` or ``nnx.Bidirectional`` per level."""
         _, nnx = import_flax()
+        merge = merge_function(spec.merge_mode)
         levels = []
         for layer in range(spec.num_layers):
             if spec.bidirectional:
                 forward, backward = (nnx.RNN(self.make_cell(spec, layer, dtype)) for _ in range(2))
-                levels.append(nnx.Bidirectional(forward, backward))
+                levels.append(nnx.Bidirectional(forward, backward) if merge is None
+                              else nnx.Bidirectional(forward, backward, merge_fn=merge))
+            elif spec.reverse:  # outputs flipped back into original order (keep_order)
+                levels.append(nnx.RNN(self.make_cell(spec, layer, dtype), reverse=True, keep_order=True))
             else:
                 levels.append(nnx.RNN(self.make_cell(spec, layer, dtype)))
         return FlaxStack(nnx.List(levels))
@@ -311,6 +323,7 @@ class FlaxOptimizedAdapter(FlaxAdapter):
     declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
         Limit(OPTIMIZED_LSTM_ONLY, ~modes("lstm"), label="RNN and GRU (an LSTM cell only)"),
+        *OPTION_LIMITS,
     )
 
 

@@ -21,6 +21,9 @@ Conventions (all visible in the mapping rows):
 * With ``valid_length``, padded steps of the output are exactly zero (PADDED_ZEROS) and the
   final states are those after the last valid step (backward: after step 0).
 * Cells have no dtype argument: the stack is cast before it is initialized.
+* Options (design section 2c): RNNCell's ``activation``, LSTMCell's ``activation`` (g and h)
+  and ``recurrent_activation`` (f) run the activations they take; every other option is a
+  limit (rnn_ref/adapters/mxnet/options.py).
 
 Gluon bug worked around at the adapter boundary: in ``NTC`` layout with ``valid_length``, a
 ``BidirectionalCell`` below the top of a ``SequentialRNNCell`` (so ``num_layers`` ≥ 2, where
@@ -48,12 +51,13 @@ from rnn_ref.adapters.mxnet.fused import (
     initialized_with,
     structural_arrays,
 )
+from rnn_ref.adapters.mxnet.options import ACT_TYPES, CELL_OPTION_LIMITS
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.limits import NO_BIAS, RESET_BEFORE, Limit
 from rnn_ref.cases.matrix import Case
 from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput, State, present
 
 CELL_NO_BIAS = (
@@ -77,9 +81,11 @@ class GluonCellAdapter(Adapter):
     """``SequentialRNNCell`` of ``RNNCell`` / ``LSTMCell`` / ``LSTMPCell`` / ``GRUCell``."""
 
     name = "gluon-cell"
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
     declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(CELL_NO_BIAS, NO_BIAS),
         Limit(CELL_RESET_BEFORE, RESET_BEFORE),
+        *CELL_OPTION_LIMITS,
     )
 
     def version(self) -> str:
@@ -177,11 +183,12 @@ def make_cell(spec: RNNSpec, layer: int, direction: str) -> Any:
     common = dict(input_size=spec.layer_input_size(layer), prefix=cell_prefix(layer, direction))
     if spec.mode == "lstm" and spec.proj_size:
         return gluon.contrib.rnn.LSTMPCell(spec.hidden_size, spec.proj_size, **common)
-    if spec.mode == "lstm":
-        return gluon.rnn.LSTMCell(spec.hidden_size, **common)
+    acts = [ACT_TYPES[activation.name] for activation in spec.resolved_activations]
+    if spec.mode == "lstm":  # ONNX's (f, g, h), g == h: recurrent_activation f, activation g and h
+        return gluon.rnn.LSTMCell(spec.hidden_size, recurrent_activation=acts[0], activation=acts[1], **common)
     if spec.mode == "gru":
         return gluon.rnn.GRUCell(spec.hidden_size, **common)
-    return gluon.rnn.RNNCell(spec.hidden_size, activation=spec.mode.removeprefix("rnn_"), **common)
+    return gluon.rnn.RNNCell(spec.hidden_size, activation=acts[0], **common)
 
 
 def flat_begin_state(spec: RNNSpec, stack: Any, initial_state: State | None, batch: int, dtype: np.dtype) -> list[Any]:

@@ -44,6 +44,8 @@ Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
 * LSTM state clipping (``state_clip_min/max``) is GPU-only (ignored in float32, an error in
   float64); it is not part of the canonical layer, so the adapter never sets it.
 
+Options (design section 2c): only RNN's ``activation``, the mode (rnn_ref/adapters/mxnet/options.py).
+
 mxnet is imported lazily: ``mapping`` works without it.
 """
 
@@ -56,6 +58,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnn_ref.adapters.adapter import PADDED_ZEROS, Adapter
+from rnn_ref.adapters.mxnet.options import FUSED_OPTION_LIMITS, RELU_KERNEL, fused_activation
 from rnn_ref.cases import defects
 from rnn_ref.cases import limits as cases
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
@@ -69,12 +72,11 @@ from rnn_ref.cases.limits import (
     Defect,
     Limit,
     layers_from,
-    modes,
 )
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.core.params import Params
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput, State, present
 
 NO_BIAS = (
@@ -113,6 +115,7 @@ RELU_FLOAT64 = (
 GLUON_LIMITS = (
     Limit(NO_BIAS, cases.NO_BIAS),
     Limit(GRU_RESET_BEFORE, RESET_BEFORE),
+    *FUSED_OPTION_LIMITS,
     Limit(NATIVE_KERNEL_LENGTHS, LENGTHS & (FLOAT64 | PROJECTION), label="lengths on the native kernel"),
     Limit(PROJECTION_NO_TRAINING, PROJECTION, gradients_only=True, label="projection (no CPU backward)"),
 )
@@ -120,7 +123,7 @@ GLUON_LIMITS = (
 GLUON_DEFECTS = (
     Defect(LENGTHS_IGNORED, LENGTHS & FLOAT32, defects.LENGTHS_IGNORED,
            label="lengths ignored in float32 (apache/mxnet#19323)"),
-    Defect(RELU_FLOAT64, modes("rnn_relu") & FLOAT64, defects.COMPUTES_IN_FLOAT32, label="relu float64"),
+    Defect(RELU_FLOAT64, RELU_KERNEL & FLOAT64, defects.COMPUTES_IN_FLOAT32, label="relu float64"),
     Defect(VANILLA_MIDDLE_LAYER_GRADIENT, VANILLA & FLOAT64 & layers_from(3), gradients_only=True,
            label="3+-layer RNN in float64 (middle-layer input weights)"),
 )
@@ -175,6 +178,7 @@ class GluonAdapter(Adapter):
     """``mx.gluon.rnn.RNN`` / ``LSTM`` / ``GRU`` (fused; oneDNN for float32 on CPU)."""
 
     name = "gluon"
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
     declared_limits: ClassVar[tuple[Limit, ...]] = GLUON_LIMITS
     declared_defects: ClassVar[tuple[Defect, ...]] = GLUON_DEFECTS
 
@@ -262,7 +266,7 @@ def fused_layer(spec: RNNSpec, dtype: str, use_sequence_length: bool = False, sh
         return rnn.LSTM(projection_size=spec.proj_size or None, **common)
     if spec.mode == "gru":
         return rnn.GRU(**common)
-    return rnn.RNN(activation=spec.mode.removeprefix("rnn_"), **common)
+    return rnn.RNN(activation=fused_activation(spec), **common)
 
 
 def structural_arrays(block: Any) -> dict[str, np.ndarray]:

@@ -21,12 +21,21 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnn_ref.adapters.adapter import Adapter
-from rnn_ref.adapters.torch.fused import GRU_RESET_BEFORE, autograd_gradients, fused_unit_rows, load_state, torch_dtype
+from rnn_ref.adapters.torch.fused import (
+    GRU_RESET_BEFORE,
+    NO_OPTIONS,
+    OPTIONS_BUT_NONLINEARITY,
+    autograd_gradients,
+    fused_unit_rows,
+    load_state,
+    nonlinearity,
+    torch_dtype,
+)
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
 from rnn_ref.cases.limits import PROJECTION, RESET_BEFORE, Limit
 from rnn_ref.core.mapping import WeightMapping, build_mapping
 from rnn_ref.core.params import Params
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput
 
 NO_PROJECTION = "torch.nn.LSTMCell has no proj_size (only the fused torch.nn.LSTM projects)"
@@ -41,9 +50,11 @@ class TorchCellAdapter(Adapter):
     """``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` unrolled by the adapter."""
 
     name = "torch-cell"
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
     declared_limits: ClassVar[tuple[Limit, ...]] = (
         Limit(CELL_RESET_BEFORE, RESET_BEFORE),
         Limit(NO_PROJECTION, PROJECTION, label="projection"),
+        Limit(NO_OPTIONS, OPTIONS_BUT_NONLINEARITY, label="options (only RNNCell's `nonlinearity`)"),
     )
 
     def version(self) -> str:
@@ -75,9 +86,7 @@ class TorchCellAdapter(Adapter):
             elif spec.mode == "gru":
                 cells[cell_name(layer, direction)] = torch.nn.GRUCell(**common)
             else:
-                cells[cell_name(layer, direction)] = torch.nn.RNNCell(
-                    nonlinearity=spec.mode.removeprefix("rnn_"), **common
-                )
+                cells[cell_name(layer, direction)] = torch.nn.RNNCell(nonlinearity=nonlinearity(spec), **common)
         load_state(cells, self.mapping(spec).to_native(params))
         return cells.eval()
 

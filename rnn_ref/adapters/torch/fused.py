@@ -15,6 +15,10 @@ Conventions (all visible in the mapping rows):
   sample's last valid step (backward: after step 0).
 * float32 LSTM on CPU runs on oneDNN, float64 (and float32 with projection) on the generic
   kernel: the matrix checks both.
+* Options (design section 2c): none but RNN's ``nonlinearity``, ``'tanh'`` or ``'relu'``, which
+  is the mode; a spec that names its RNN activation (``activations=("Relu",)``, whatever its
+  mode) runs with that nonlinearity, the same layer as the mode of that name. Every other
+  option is one limit, ``NO_OPTIONS`` (the cells, engine ``torch-cell``, have the same).
 
 torch is imported lazily: ``mapping`` works without it.
 """
@@ -28,16 +32,35 @@ import numpy as np
 
 from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
-from rnn_ref.cases.limits import RESET_BEFORE, Limit
+from rnn_ref.cases.limits import RESET_BEFORE, VANILLA, Limit, When
 from rnn_ref.core.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.core.params import Params
-from rnn_ref.core.spec import RNNSpec
+from rnn_ref.core.spec import OPTIONS, RNNSpec
 from rnn_ref.core.state import RNNOutput, State
 
 GRU_RESET_BEFORE = (
     "torch.nn.GRU applies the reset gate after the recurrent matmul (reset_after); it has no "
     "option for reset_before (Keras reset_after=False, ONNX linear_before_reset=0)"
 )
+
+NO_OPTIONS = (
+    "torch.nn.LSTM, GRU and RNN (and LSTMCell, GRUCell, RNNCell) have none of these options: their only choice is "
+    "RNN's nonlinearity ('tanh' or 'relu', the modes rnn_tanh and rnn_relu); the gates' σ and tanh are fixed, and "
+    "there is no cell clip, no peephole, no coupled input and forget gates, no reverse-only direction and no merge "
+    "mode (a bidirectional layer concatenates its directions' outputs)"
+)
+#: The RNN activations torch has, as ``nonlinearity``: ONNX's name -> torch's.
+NONLINEARITIES = {"Tanh": "tanh", "Relu": "relu"}
+#: A layer using an option other than a plain RNN's activation among ``NONLINEARITIES``.
+OPTIONS_BUT_NONLINEARITY = When(
+    lambda c: bool(c.spec.options) and not (
+        VANILLA(c) and c.spec.options == ("activations",) and c.spec.resolved_activations[0].name in NONLINEARITIES),
+    "options other than RNN's nonlinearity")
+
+
+def nonlinearity(spec: RNNSpec) -> str:
+    """torch's ``nonlinearity`` of a plain RNN: its activation (the mode's, or the one the spec names)."""
+    return NONLINEARITIES[spec.resolved_activations[0].name]
 
 
 def torch_dtype(dtype: np.dtype) -> Any:
@@ -50,7 +73,11 @@ class TorchAdapter(Adapter):
     """``torch.nn.RNN`` / ``LSTM`` / ``GRU``."""
 
     name = "torch"
-    declared_limits: ClassVar[tuple[Limit, ...]] = (Limit(GRU_RESET_BEFORE, RESET_BEFORE),)
+    options: ClassVar[frozenset[str]] = frozenset(OPTIONS)
+    declared_limits: ClassVar[tuple[Limit, ...]] = (
+        Limit(GRU_RESET_BEFORE, RESET_BEFORE),
+        Limit(NO_OPTIONS, OPTIONS_BUT_NONLINEARITY, label="options (only RNN's `nonlinearity`)"),
+    )
 
     def version(self) -> str:
         import torch
@@ -82,7 +109,7 @@ class TorchAdapter(Adapter):
         elif spec.mode == "gru":
             layer = torch.nn.GRU(**common)
         else:
-            layer = torch.nn.RNN(nonlinearity=spec.mode.removeprefix("rnn_"), **common)
+            layer = torch.nn.RNN(nonlinearity=nonlinearity(spec), **common)
         load_state(layer, self.mapping(spec).to_native(params))
         return layer.eval()
 
