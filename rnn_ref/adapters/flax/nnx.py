@@ -7,7 +7,7 @@ than concat), level k+1 reading level k's (merged) outputs, all held in a module
 ``layers`` is an ``nnx.List``. ``flax`` runs ``SimpleCell`` (tanh, relu or another activation
 through ``activation_fn``), ``LSTMCell`` and ``GRUCell``; ``flax-optimized`` runs
 ``OptimizedLSTMCell``, whose parameters are laid out differently (two stacked matrices instead
-of eight). Both accept the same options (below).
+of eight). Both accept the same options (rnn_ref/adapters/flax/options.py).
 
 Native names are the flattened NNX state paths of that module, joined with dots, e.g.
 ``layers.0.cell.ii.kernel`` or ``layers.1.backward_rnn.cell.dense_h.bias``; the flax
@@ -91,6 +91,8 @@ SLOW_GRADIENTS = (
     "its JVP; measured: 102 cases in 80 s on one core)"
 )
 OPTIMIZED_LSTM_ONLY = "flax-optimized is OptimizedLSTMCell, an LSTM cell; RNN and GRU cells are the flax engine's"
+
+
 def cell_path(spec: RNNSpec, layer: int, direction: str) -> str:
     """The flattened NNX path of one (layer, direction) cell."""
     if spec.bidirectional:
