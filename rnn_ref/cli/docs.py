@@ -19,6 +19,7 @@ import argparse
 import importlib
 import inspect
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ DOCUMENTED: dict[str, dict[str, Any]] = {
     "LSTM with projection": dict(mode="lstm", proj_size=SYMBOLIC_SIZES["P"]),
     "GRU, reset_after": dict(mode="gru", gru_variant="reset_after"),
     "GRU, reset_before": dict(mode="gru", gru_variant="reset_before"),
+    "LSTM with peepholes": dict(mode="lstm", peepholes=True),
 }
 
 INTRO = """\
@@ -58,7 +60,9 @@ summand (`b_ih` and `b_hh` both get it).
 Sizes are symbolic: I input, H hidden, P projection; layer 1 reads `2H` (or `2P`) features.
 
 Canonical blocks are `l{layer}.{fwd|bwd}.{w_ih|w_hh|b_ih|b_hh}.{gate}` with gates LSTM
-`i f g o`, GRU `r z n`, RNN `h`, and `l{layer}.{dir}.w_proj`; see the README.
+`i f g o`, GRU `r z n`, RNN `h`, `l{layer}.{dir}.w_proj`, and the LSTM peepholes
+`l{layer}.{dir}.w_peep.{i|f|o}`; see the README. Each engine's *options* line says, per option
+of design section 2a, whether the engine runs it (on some option case of the matrix) or why not.
 """
 
 
@@ -68,9 +72,29 @@ def conventions(engine: str) -> str:
     return (inspect.getdoc(module) or "").replace("``", "`")
 
 
+def options_line(engine: str) -> str:
+    """Per option: ``runs`` when the engine runs some option case that uses it, else the first reason."""
+    from rnn_ref.cases.matrix import option_cases
+    from rnn_ref.core.spec import OPTIONS
+
+    adapter = adapter_object(engine)
+    verdicts: dict[str, list[str]] = {}  # what is said -> the options it is said of, in OPTIONS order
+    for option in OPTIONS:
+        cases = [c for c in option_cases() if option in c.spec.options]
+        answers = [adapter.expectation(c.spec, c.dtype, c.with_lengths) for c in cases]
+        if any(answer.runs for answer in answers):
+            defect = any(answer.runs and answer.defect for answer in answers)
+            verdict = "run" + (" (known defects on some cases)" if defect else "")
+        else:  # the reason most of them give (another limit may answer for some, e.g. no bias)
+            verdict = str(Counter(answer.unsupported for answer in answers).most_common(1)[0][0])
+        verdicts.setdefault(verdict, []).append(f"`{option}`")
+    return "Options: " + "; ".join(f"{', '.join(names)}: {verdict}" for verdict, names in verdicts.items()) + "."
+
+
 def engine_section(engine: str) -> list[str]:
     adapter = adapter_object(engine)
-    lines = [f"## {engine}", "", f"_{ENGINES[engine].description}_", "", conventions(engine), ""]
+    lines = [f"## {engine}", "", f"_{ENGINES[engine].description}_", "", conventions(engine), "",
+             options_line(engine), ""]
     for title, fields in DOCUMENTED.items():
         spec = RNNSpec(input_size=SYMBOLIC_SIZES["I"], hidden_size=SYMBOLIC_SIZES["H"], num_layers=2,
                        bidirectional=True, **fields)

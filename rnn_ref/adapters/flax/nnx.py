@@ -31,7 +31,7 @@ visible in the mapping rows:
   zero; those biases are left out of the rows, and reading back a nonzero one as a no-bias
   layer is an error.
 * No LSTM projection, no GRU reset_before.
-* Options (design section 2c): reverse, activations and merge modes run; peepholes, cell clip
+* Options (design section 2a): reverse, activations and merge modes run; peepholes, cell clip
   and coupled gates are limits (rnn_ref/adapters/flax/options.py).
 * Carries in Flax's order: LSTM ``(c, h)``, RNN and GRU ``h``, each (N, H); ``Bidirectional``
   takes and returns ``(forward carry, backward carry)``. Both layouts are native

@@ -1,4 +1,4 @@
-"""What the Flax NNX cells express of the spec's options (design section 2c), and how.
+"""What the Flax NNX cells express of the spec's options (design section 2a), and how.
 
 ``FlaxAdapter.build_module`` (rnn_ref/adapters/flax/nnx.py) applies them:
 

@@ -21,7 +21,7 @@ Conventions (all visible in the mapping rows):
 * With ``valid_length``, padded steps of the output are exactly zero (PADDED_ZEROS) and the
   final states are those after the last valid step (backward: after step 0).
 * Cells have no dtype argument: the stack is cast before it is initialized.
-* Options (design section 2c): RNNCell's ``activation``, LSTMCell's ``activation`` (g and h)
+* Options (design section 2a): RNNCell's ``activation``, LSTMCell's ``activation`` (g and h)
   and ``recurrent_activation`` (f) run the activations they take; every other option is a
   limit (rnn_ref/adapters/mxnet/options.py).
 

@@ -44,7 +44,7 @@ Defects of MXNet 1.9.1 on CPU (checked by the matrix, see ``known_defect``):
 * LSTM state clipping (``state_clip_min/max``) is GPU-only (ignored in float32, an error in
   float64); it is not part of the canonical layer, so the adapter never sets it.
 
-Options (design section 2c): only RNN's ``activation``, the mode (rnn_ref/adapters/mxnet/options.py).
+Options (design section 2a): only RNN's ``activation``, the mode (rnn_ref/adapters/mxnet/options.py).
 
 mxnet is imported lazily: ``mapping`` works without it.
 """

@@ -1,4 +1,4 @@
-"""What MXNet Gluon 1.9.1 expresses of the spec's options (design section 2c), and how.
+"""What MXNet Gluon 1.9.1 expresses of the spec's options (design section 2a), and how.
 
 The fused ``mx.gluon.rnn.RNN`` / ``LSTM`` / ``GRU`` (engine ``gluon``) have one: RNN's
 ``activation``, ``'relu'`` or ``'tanh'``, which is the mode (``'rnn_' + activation``, the only

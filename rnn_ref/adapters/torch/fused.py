@@ -15,7 +15,7 @@ Conventions (all visible in the mapping rows):
   sample's last valid step (backward: after step 0).
 * float32 LSTM on CPU runs on oneDNN, float64 (and float32 with projection) on the generic
   kernel: the matrix checks both.
-* Options (design section 2c): none but RNN's ``nonlinearity``, ``'tanh'`` or ``'relu'``, which
+* Options (design section 2a): none but RNN's ``nonlinearity``, ``'tanh'`` or ``'relu'``, which
   is the mode; a spec that names its RNN activation (``activations=("Relu",)``, whatever its
   mode) runs with that nonlinearity, the same layer as the mode of that name. Every other
   option is one limit, ``NO_OPTIONS`` (the cells, engine ``torch-cell``, have the same).
