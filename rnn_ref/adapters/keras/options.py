@@ -83,9 +83,9 @@ def keras_activations(spec: RNNSpec) -> dict[str, str] | None:
     acts = spec.resolved_activations
     if spec.mode == "lstm" and acts[1] != acts[2]:
         return None
-    names = [KERAS_ACTIVATIONS.get(act) for act in acts]
-    if None in names:
+    if any(act not in KERAS_ACTIVATIONS for act in acts):
         return None
+    names = [KERAS_ACTIVATIONS[act] for act in acts]
     if spec.mode in ("lstm", "gru"):
         return {"recurrent_activation": names[0], "activation": names[1]}
     return {"activation": names[0]}
