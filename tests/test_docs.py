@@ -46,9 +46,9 @@ def test_engine_table_has_one_row_per_built_in_engine_and_its_records_in_words()
     rows = [line for line in engine_table().splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == list(ENGINES)  # the registry's order, no plug-in
     by_engine = {row.split("`")[1]: row.rsplit(" | ", 1)[1].removesuffix(" |") for row in rows}
-    assert by_engine["torch"] == "GRU reset_before"
+    assert by_engine["torch"] == "GRU reset_before, options (only RNN's `nonlinearity`)"
     assert by_engine["gluon"] == (
-        "no bias, GRU reset_before, lengths on the native kernel, gradients of projection (no CPU backward) / "
+        "no bias, GRU reset_before, options (only RNN's `activation`), lengths on the native kernel, gradients of projection (no CPU backward) / "
         "lengths ignored in float32 (apache/mxnet#19323), relu float64, gradients of 3+-layer RNN in float64 "
         "(middle-layer input weights)")
 
