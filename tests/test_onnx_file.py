@@ -310,7 +310,7 @@ def test_convert_refuses_peepholes_for_an_engine_without_them(tmp_path, capsys):
     argv = ["convert", "--from", "onnx", "--to", "torch", "--mode", "lstm", "--peepholes"]
     assert main([*argv, str(tmp_path / "w.onnx"), str(tmp_path / "torch.npz")]) != 0
     err = capsys.readouterr().err
-    assert "torch cannot express this lstm layer" in err and "peepholes" in err, err
+    assert "torch cannot express this lstm layer (options: peepholes): " in err and "no peephole" in err, err
     assert not (tmp_path / "torch.npz").exists()
 
 

@@ -23,7 +23,8 @@ def engine_mapping(engine: str, spec: RNNSpec) -> WeightMapping:
     """The rows of ``engine`` for ``spec``; a layer the engine cannot express is an error."""
     reason = adapter_call(engine, "layer_unsupported_reason", spec)  # a plug-in that raises: AdapterCallError
     if reason is not None:
-        raise ParamsError(f"{engine} cannot express this {spec.mode} layer: {reason}")
+        options = f" (options: {', '.join(spec.options)})" if spec.options else ""  # name what may be missing
+        raise ParamsError(f"{engine} cannot express this {spec.mode} layer{options}: {reason}")
     return adapter_call(engine, "mapping", spec)
 
 
