@@ -62,7 +62,7 @@ def test_case_sets_are_named():
 
     assert case_set({c.id for c in all_cases()}) == "the whole case matrix"
     assert case_set({c.id for c in representative_cases()}).startswith(
-        "the recorded subset of the matrix (9 layer/input configurations × every variant, and 35 option cases")
+        "the recorded subset of the matrix (9 layer/input configurations × every variant, and 17 option cases")
     assert case_set({"lstm-L1-uni-TNC-f32"}) == "1 case(s) of the matrix"
 
 
@@ -86,8 +86,8 @@ def test_the_summary_grid_has_a_row_per_engine_and_a_column_per_feature():
     assert [line.split(" | ")[0] for line in lines[2:]] == [f"| `{engine}`" for engine in grid.engines]
     assert len(grid.engines) == len({r["engine"] for r in records})
     torch = next(line for line in lines if line.startswith("| `torch` |"))
-    # every forward case replayed: 45 pass; 9 reset_before and 35 option cases unsupported
-    assert "| 45 pass, 44 unsup |" in torch
+    # every forward case replayed: 45 pass; 9 reset_before and 17 option cases unsupported
+    assert "| 45 pass, 26 unsup |" in torch
 
 
 def test_the_report_markdown_holds_the_grid_and_the_conversions_table():

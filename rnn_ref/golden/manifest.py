@@ -63,9 +63,26 @@ class FixtureError(ValueError):
     """A fixture file or manifest is unreadable, incomplete or inconsistent."""
 
 
-#: The recorded option cases: every option case of these variants (each option set, and each
-#: combination, on at least one of them).
-REPRESENTATIVE_OPTION_VARIANTS = ("rnn_tanh", "lstm", "gru")
+#: The recorded option cases: one per option set and per combination of ``option_cases()``, the
+#: variants taking turns in this order (the first of them, from the turn's, that the option set
+#: applies to), so each option is recorded once and each variant's options are recorded too.
+REPRESENTATIVE_OPTION_VARIANTS = ("lstm", "gru", "rnn_tanh")
+
+
+def representative_option_cases() -> list[Case]:
+    """One option case per option set and combination (``REPRESENTATIVE_OPTION_VARIANTS``)."""
+    by_options: dict[tuple[str, ...], dict[str, Case]] = {}
+    for case in option_cases():
+        by_options.setdefault(case.options, {}).setdefault(case.variant, case)
+    chosen = []
+    turn = 0
+    for cases in by_options.values():
+        order = REPRESENTATIVE_OPTION_VARIANTS[turn:] + REPRESENTATIVE_OPTION_VARIANTS[:turn]
+        variant = next((v for v in order if v in cases), None)
+        if variant is not None:
+            chosen.append(cases[variant])
+            turn = (turn + 1) % len(REPRESENTATIVE_OPTION_VARIANTS)
+    return chosen
 
 
 def representative_cases() -> list[Case]:
@@ -75,7 +92,7 @@ def representative_cases() -> list[Case]:
         if (c.spec.num_layers, c.spec.bidirectional, c.spec.layout, c.with_state, c.with_lengths, c.spec.bias,
             c.dtype) in wanted
     ]
-    return plain + [c for c in option_cases() if c.variant in REPRESENTATIVE_OPTION_VARIANTS]
+    return plain + representative_option_cases()
 
 
 def case_entry(case: Case) -> dict:
