@@ -35,6 +35,14 @@ def test_a_case_counts_in_every_column_whose_question_it_answers_yes():
     assert features_of(PROJ) == {"all", "lstm", "projection"}
     assert features_of("rnn_relu-L1-uni-TNC-nobias-f32") == {"all", "rnn_relu", "no-bias"}
     assert features_of("rnn_tanh-L1-uni-TNC-h0-lenshort-f32") == {"all", "rnn_tanh", "short", "initial-state"}
+    assert features_of("lstm-L1-uni-rev-hardsig3-TNC-f32") == {"all", "lstm", "options"}
+
+
+def test_a_record_written_before_the_options_axis_counts_as_a_plain_case():
+    old = record("torch", LSTM, PASS, 1e-7)
+    del old["case"]["options"]
+    grid = build_grid(merged_records([old]))
+    assert grid.cell("torch", "all").entries and not grid.cell("torch", "options").entries
 
 
 def test_a_gradient_verdict_counts_in_the_gradients_column_alone():

@@ -51,12 +51,22 @@ def test_a_record_holds_the_case_axes_the_outcome_and_the_error_of_each_tensor()
     assert record["case"] == {"id": "lstm-L2-bi-NTC-h0-lenshort-f32", "variant": "lstm", "mode": "lstm",
                               "gru_variant": None, "layers": 2, "bidirectional": True, "layout": "NTC", "bias": True,
                               "proj_size": 0, "input_size": 3, "hidden_size": 5, "steps": 6, "batch": 4,
-                              "initial_state": True, "lengths": "short", "dtype": "float32", "slow": False}
+                              "initial_state": True, "lengths": "short", "dtype": "float32", "slow": False,
+                              "options": []}
     assert record["errors"] == {"output": 3e-7, "h_n": 1e-7} and record["max_error"] == 3e-7
     assert record["tolerance"] == {"atol": 2e-6, "rtol": 2e-6}
     assert set(record["run"]) == {"id", "source", "started", "rnn_ref", "machine"}
     assert set(record["run"]["machine"]) == {"cpu", "cores", "os", "python"}
     json.dumps(record, allow_nan=False)  # plain JSON
+
+
+def test_an_option_cases_record_names_its_options():
+    from rnn_ref.cases.matrix import case_by_id
+
+    case = case_by_id("lstm-L1-uni-rev-hardsig3-TNC-f32")
+    record = record_of(CaseResult("onnx", case, case.id, PASS, [comparison("output", 1e-7)]), FORWARD, "1.32",
+                       "live", RunInfo("check"))
+    assert record["case"]["options"] == ["rev", "hardsig3"]
 
 
 def test_an_error_that_is_not_a_number_is_null_and_the_problem_is_kept():

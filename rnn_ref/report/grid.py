@@ -71,6 +71,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("stacked", "stacked", "layer", FORWARD, lambda case: (case.get("layers") or 1) > 1, "2 or more layers"),
     Feature("bidirectional", "bidirectional", "layer", FORWARD, axis("bidirectional", True), "both directions"),
     Feature("no-bias", "no bias", "layer", FORWARD, axis("bias", False), "a layer without biases"),
+    Feature("options", "options", "layer", FORWARD, lambda case: bool(case.get("options")),
+            "an option case: activations, clip, peepholes, coupled gates, reverse or a merge mode"),
     Feature("ntc", "NTC", "input", FORWARD, axis("layout", "NTC"), "batch-major layout"),
     Feature("ragged", "ragged lengths", "input", FORWARD, axis("lengths", "ragged"), "per-sample lengths"),
     Feature("short", "short lengths", "input", FORWARD, axis("lengths", "short"),

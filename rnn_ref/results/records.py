@@ -65,7 +65,7 @@ def case_axes(case: Case) -> dict[str, Any]:
             "hidden_size": spec.hidden_size, "steps": case.steps, "batch": case.batch,
             "initial_state": case.with_state,
             "lengths": ("short" if case.short_lengths else "ragged") if case.with_lengths else "none",
-            "dtype": case.dtype, "slow": case.slow}
+            "dtype": case.dtype, "slow": case.slow, "options": list(case.options)}
 
 
 def finite(value: float) -> float | None:
