@@ -18,6 +18,7 @@ from typing import Any
 
 from rnn_ref.adapters import engine_info, load_adapter
 from rnn_ref.cases.matrix import VARIANTS, all_cases
+from rnn_ref.cli.progress import ProgressLine
 from rnn_ref.core.compare import Comparison
 from rnn_ref.golden.fixtures import FIXTURES_ROOT, FixtureError, load_all, not_recorded_results, replay_fixture
 from rnn_ref.golden.gradient_replay import GradientFixtureError, replay_gradients
@@ -78,33 +79,57 @@ def case_label(adapter, case) -> str:
         return case.id
 
 
-def live(engine: str, progress: Progress | None, seconds: float | None = None) -> EngineReport:
+def live(engine: str, progress: Progress | None, seconds: float | None = None, jobs: int = 1) -> EngineReport:
     """Every case of the matrix, forward and gradients, run on ``engine``; each bounded by
     ``seconds`` (None: ``RNN_REF_CASE_TIMEOUT`` or the default). An engine whose call does not
-    return fails that case, and is not called again: its remaining cases are reported not run."""
+    return fails that case, and is not called again: its remaining cases are reported not run.
+    ``jobs`` > 1 runs the cases in that many worker processes (rnn_ref/cli/check_workers.py)."""
     cases = all_cases()
+    if jobs > 1:
+        from rnn_ref.cli.check_workers import live_in_workers
+
+        return live_in_workers(engine, cases, jobs, progress, seconds)
     if progress:  # importing a framework takes seconds: say what is happening
         progress(engine, 0, len(cases), f"importing {engine_info(engine).requires}")
     try:
-        adapter = load_adapter(engine)
-        version = bounded(adapter, f"{engine}'s version()", seconds, adapter.version)
+        adapter, version = loaded(engine, seconds)
     except Exception as error:  # a framework that is found but does not import, or a version() that hangs
         return EngineReport(engine, "live", problem=f"{type(error).__name__}: {error}")
     report = EngineReport(engine, f"live, {version}", origin="live", version=version)
+    ticks = (lambda index, case: progress(engine, index, len(cases), case.id)) if progress else None
+    why = run_cases(adapter, cases, report, seconds, ticks)
+    if why is not None:
+        report.problem = not_run_problem(len(cases), report, why)
+    return report
+
+
+def loaded(engine: str, seconds: float | None) -> tuple[Any, str]:
+    """The engine's adapter and its version (a version() that does not return is bounded too)."""
+    adapter = load_adapter(engine)
+    return adapter, bounded(adapter, f"{engine}'s version()", seconds, adapter.version)
+
+
+def run_cases(adapter, cases: list, report: EngineReport, seconds: float | None,
+              ticks: Callable[[int, Any], None] | None = None) -> str | None:
+    """Each case, forward then gradients, on ``adapter``, appended to ``report``; stops at a call
+    that did not return, and returns what did not (None when every case ran)."""
     for index, case in enumerate(cases, 1):
-        if progress:
-            progress(engine, index, len(cases), case.id)
+        if ticks:
+            ticks(index, case)
         report.results.append(guarded(run_case, adapter, case, rerun_command, seconds=seconds))
         if not_returned(adapter) is None:
             report.gradient_results.append(guarded(run_gradient_case, adapter, case, gradient_rerun_command,
                                                    GRAD_SUFFIX, seconds))
         why = not_returned(adapter)
         if why is not None:
-            forward, gradients = len(cases) - len(report.results), len(cases) - len(report.gradient_results)
-            report.problem = (f"{forward} forward and {gradients} gradient case(s) not run: {why}, and an engine "
-                              "that did not return is not called again")
-            break
-    return report
+            return why
+    return None
+
+
+def not_run_problem(total: int, report: EngineReport, why: str) -> str:
+    forward, gradients = total - len(report.results), total - len(report.gradient_results)
+    return (f"{forward} forward and {gradients} gradient case(s) not run: {why}, and an engine "
+            "that did not return is not called again")
 
 
 def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport:
@@ -131,9 +156,9 @@ def replayed(engine: str, root: Path, progress: Progress | None) -> EngineReport
 
 def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress: Progress | None = None,
           replay_only: bool = False, each_engine_must_check: bool = True,
-          seconds: float | None = None) -> list[EngineReport]:
+          seconds: float | None = None, jobs: int = 1) -> list[EngineReport]:
     """Live runs for installed engines (unless ``replay_only``; each case bounded by ``seconds``,
-    see ``live``), fixture replays for the rest.
+    in ``jobs`` processes, see ``live``), fixture replays for the rest.
 
     An engine that checked nothing (no case passed, failed or reproduced a known defect: every
     one unsupported) is a problem of its report, and fails the run, when
@@ -143,7 +168,7 @@ def check(engines: Iterable[str], fixtures_root: Path = FIXTURES_ROOT, progress:
     for engine in engines:
         installed = engine_info(engine).installed()
         if installed and not replay_only:
-            reports.append(live(engine, progress, seconds))
+            reports.append(live(engine, progress, seconds, jobs))
         elif (fixtures_root / engine).is_dir():
             reports.append(replayed(engine, fixtures_root, progress))
         else:
@@ -220,14 +245,6 @@ def passed(reports: list[EngineReport]) -> bool:
                    for report in reports)
 
 
-def terminal_progress(engine: str, index: int, total: int, case_id: str) -> None:
-    """``[done/total] engine case`` on one rewritten line of a terminal's stderr, one line kept per
-    engine; nothing at all when stderr is not a terminal, so piped output stays as it was."""
-    if sys.stderr is not None and sys.stderr.isatty():
-        end = "\n" if index == total else ""
-        print(f"\r\033[K[{index}/{total}] {engine} {case_id}", end=end, file=sys.stderr, flush=True)
-
-
 def write_results(reports: list[EngineReport], path: Path) -> int:
     """Every verdict of ``reports`` as JSON lines in ``path`` (docs/results-schema.md); the count."""
     from rnn_ref.results import ResultsWriter
@@ -250,8 +267,8 @@ def run_check(args: argparse.Namespace) -> int:
         raise CommandError(f"--results {args.results}: is a directory; give the file to write")
     # Without --engines every plug-in is imported (bounded), and those that cannot be are reported.
     engines = list(registry()) if args.engines is None else engine_list(args.engines)
-    reports = check(engines, args.fixtures, terminal_progress, replay_only=args.replay_only,
-                    each_engine_must_check=args.engines is not None, seconds=case_timeout(args))
+    reports = check(engines, args.fixtures, ProgressLine("rnn-ref check"), replay_only=args.replay_only,
+                    each_engine_must_check=args.engines is not None, seconds=case_timeout(args), jobs=args.jobs)
     if args.engines is None:  # a plug-in that cannot be loaded is reported, and the others still run
         from rnn_ref.adapters import plugin_problems
 
@@ -283,4 +300,18 @@ def add_check(commands: Any) -> None:
     checker.add_argument("--results", type=Path, metavar="FILE",
                          help="also write every verdict as JSON lines to FILE (docs/results-schema.md), "
                          "for `rnn-ref report`")
+    checker.add_argument("-j", "--jobs", type=positive_jobs, default=1, metavar="N",
+                         help="run each live engine's cases in N worker processes, each with its share of the "
+                         "CPUs' threads (default: 1, in this process)")
     add_case_timeout_argument(checker)
+
+
+def positive_jobs(text: str) -> int:
+    """``-j``'s value: a whole number of worker processes, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of worker processes (1 or more)")
+    return value

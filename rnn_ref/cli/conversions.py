@@ -23,8 +23,9 @@ from pathlib import Path
 
 from rnn_ref.adapters import ENGINES, load_adapter
 from rnn_ref.cases.matrix import Case, all_cases
-from rnn_ref.cli.check import EngineReport, terminal_progress
+from rnn_ref.cli.check import EngineReport
 from rnn_ref.cli.docs import between_markers
+from rnn_ref.cli.progress import ProgressLine
 from rnn_ref.core.compare import Comparison
 from rnn_ref.core.files import atomic_write_text
 from rnn_ref.judge.runner import FAIL, FAILING, CaseResult, rerun_command, run_case
@@ -46,8 +47,9 @@ def run_engine(engine: str, cases: list[Case]) -> EngineReport:
     adapter = load_adapter(engine)
     version = adapter.version()
     report = EngineReport(engine, f"live, {version}", origin="live", version=version)
+    progress = ProgressLine("python -m rnn_ref.cli.conversions")
     for index, case in enumerate(cases, 1):
-        terminal_progress(engine, index, len(cases), case.id)
+        progress(engine, index, len(cases), case.id)
         try:
             report.results.append(run_case(adapter, case))
         except Exception as error:  # the tool raised: a failure of that case, and the run goes on
