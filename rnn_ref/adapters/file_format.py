@@ -18,6 +18,12 @@ declarations, like the registry, need NumPy alone. Two kinds of format exist:
   the framework itself); ``loader(engine, spec, path, arrays, native_shapes)`` turns what the
   reader found into the native arrays where the framework's own layer must read the file;
   ``writer(engine, path, params, native)`` returns ``write(target_name)``.
+
+For ``rnn-ref inspect``, ``inspector(path)`` lists every recurrent layer of a whole model file
+of the format (``rnn_ref/core/inspection.py``'s ``FoundLayer``), reading names and shapes only
+and never running code from the file; ``names_inspector(shapes)`` recognises the family's
+layers among named arrays, which ``inspect`` applies to an ``.npz``. A format with an
+inspector and neither reader nor writer (``converts`` false) is one ``convert`` does not take.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ NPZ = ".npz"
 
 
 #: a format's functions, each ``"module:function"``; a family may name them relative to its package ("files:read")
-HOOKS = ("reader", "writer", "loader", "size_names", "program")
+HOOKS = ("reader", "writer", "loader", "size_names", "program", "inspector", "names_inspector")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,15 @@ class FileFormat:
     named: bool = True  # its arrays are named parameters (--prefix selects them)
     positional: str | None = None  # its arrays are arr_0 ... arr_k in this order of the rows ("get_weights")
     through_engine: bool = False  # read and written through the engine's own layer: the engine must run here
+    #: "module:function" (path) -> [FoundLayer]: every recurrent layer of a file of this format (``rnn-ref inspect``)
+    inspector: str | None = None
+    #: "module:function" (shapes by name) -> [FoundLayer]: the family's layers among named arrays (an .npz of them)
+    names_inspector: str | None = None
+
+    @property
+    def converts(self) -> bool:
+        """Whether ``convert`` reads or writes this format (a format may be declared for ``inspect`` alone)."""
+        return self.suffix == NPZ or self.reader is not None or self.writer is not None
 
     def call(self, hook: str, *args: Any) -> Any:
         """Run one of this format's functions (``self.reader`` ...), importing its module now."""

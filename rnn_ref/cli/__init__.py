@@ -1,4 +1,4 @@
-"""The ``rnn-ref`` command: ``map``, ``convert``, ``docs`` (and ``check``, ``record``, ``selftest``, ``report``).
+"""The ``rnn-ref`` command: ``map``, ``convert``, ``inspect``, ``docs`` (and ``check``, ``record``, ``selftest``, ``report``).
 
 Exit codes: 0 success, 1 a check found a failure, 2 bad usage or input (unknown engine, a
 layer the engine cannot express, a weight file that does not match).
@@ -336,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rnn_ref.cli.diagnose import add_diagnose
 
     add_diagnose(commands)
+    from rnn_ref.cli.inspect_files import add_inspect
+
+    add_inspect(commands)
     from rnn_ref.cli.report import add_report
 
     add_report(commands)

@@ -40,7 +40,7 @@ def format_engines() -> list[str]:
 
 def framework_formats() -> dict[str, FileFormat]:
     """The formats whose files are a framework's own (not .npz), by suffix."""
-    return {f.suffix: f for f in file_formats() if f.suffix != NPZ}
+    return {f.suffix: f for f in file_formats() if f.suffix != NPZ and f.converts}
 
 
 def suffix_of(path: Path) -> str:
@@ -53,7 +53,7 @@ def engine_formats(engine: str) -> list[FileFormat]:
     """The formats ``engine``'s weight files may have: its family's, in their order, and an .npz."""
     if engine == CANONICAL:
         return [CANONICAL_NPZ]
-    own = [f for f in file_formats() if engine in f.engines]
+    own = [f for f in file_formats() if engine in f.engines and f.converts]
     return own if any(f.suffix == NPZ for f in own) else [*own, NAMED_NPZ]
 
 
@@ -99,7 +99,7 @@ def named(engine: str, path: Path) -> bool:
 
 def formats_text() -> str:
     """Every weight file format ``convert`` reads and writes, as its help lists them."""
-    described = [f.described for f in file_formats()] + [NAMED_NPZ.described, CANONICAL_NPZ.described]
+    described = [f.described for f in file_formats() if f.converts] + [NAMED_NPZ.described, CANONICAL_NPZ.described]
     return ", ".join(dict.fromkeys(described))
 
 
