@@ -1,4 +1,4 @@
-"""The ``rnn-ref`` command: ``map``, ``convert``, ``inspect``, ``docs`` (and ``check``, ``record``, ``selftest``, ``report``).
+"""The ``rnn-ref`` command: ``map``, ``convert``, ``inspect``, ``docs`` (and ``check``, ``record``, ``report`` ...).
 
 Exit codes: 0 success, 1 a check found a failure, 2 bad usage or input (unknown engine, a
 layer the engine cannot express, a weight file that does not match).
