@@ -80,11 +80,11 @@ def inspect_file(path: Path) -> list[FoundLayer]:
         raise ParamsError(str(error)) from None
     if path.name.endswith(NPZ):
         shapes = npz_shapes(path)
-        found = [layer for fmt in file_formats() if fmt.names_inspector is not None
-                 for layer in fmt.call(fmt.names_inspector, shapes)]
+        found = [layer for fmt in file_formats() for hook in [fmt.names_inspector] if hook is not None
+                 for layer in fmt.call(hook, shapes)]
     else:
         fmt = format_for(path)
-        if fmt is None:
+        if fmt is None or fmt.inspector is None:
             raise ParamsError(f"{path}: rnn-ref inspect reads {inspected_text()}; this suffix is none of them")
         if fmt.package is not None and importlib.util.find_spec(fmt.package) is None:
             raise ParamsError(f"{path}: inspecting {fmt.suffix} files needs {fmt.package} "

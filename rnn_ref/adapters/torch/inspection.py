@@ -46,7 +46,7 @@ def inspect_pt(path: Path) -> list[FoundLayer]:
 def flatten(value: Any, prefix: str, shapes: dict[str, tuple[int, ...]], tensor: type) -> None:
     """Every tensor under ``value`` by its dotted path (dict keys and list positions), into ``shapes``."""
     if isinstance(value, tensor):
-        shapes[prefix.removesuffix(".")] = tuple(value.shape)
+        shapes[prefix.removesuffix(".")] = tuple(getattr(value, "shape", ()))
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, (str, int)):
