@@ -26,5 +26,6 @@ ENGINES = (
 
 FORMATS = (
     FileFormat(".onnx", described="ONNX models (.onnx)", package="onnx", extra="onnx", reader="files:read_onnx_weights",
-               writer="formats:onnx_writer", program="formats:OnnxProgram", named=False),
+               writer="formats:onnx_writer", program="formats:OnnxProgram", named=False,
+               inspector="inspection:inspect_onnx"),
 )

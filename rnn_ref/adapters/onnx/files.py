@@ -112,8 +112,9 @@ class OnnxLayer:
                        gru_variant=self.gru_variant, **self.options)
 
 
-def load_model(path: Path) -> Any:
-    """The ModelProto of ``path``: at most MAX_ONNX_BYTES read, protobuf parsing only, external data never followed."""
+def load_model(path: Path, external: bool = False) -> Any:
+    """The ModelProto of ``path``: at most MAX_ONNX_BYTES read, protobuf parsing only, external data never followed
+    (refused, unless ``external``: then the caller checks the references, ``inspection.check_external_data``)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -143,7 +144,8 @@ def load_model(path: Path) -> Any:
     if len(model.graph.node) > MAX_NODES:
         raise ParamsError(f"{path}: has {len(model.graph.node)} nodes, more than the {MAX_NODES} rnn-ref looks at "
                           f"({MAX_LAYERS} layers of 100 nodes)")
-    check_no_external_data(path, model)
+    if not external:
+        check_no_external_data(path, model)
     return model
 
 
