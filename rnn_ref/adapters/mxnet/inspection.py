@@ -1,0 +1,88 @@
+"""Which recurrent layers a Gluon ``.params`` file (or ``.npz`` of Gluon names) holds, for ``rnn-ref inspect``.
+
+A whole network's ``save_parameters`` file is read by MXNet's ``nd.load`` (its own binary
+NDArray format: no pickle, no code); only names and shapes are looked at. Gluon 1.9.1 saves a
+fused ``rnn.RNN/LSTM/GRU`` under the block's attribute path as
+``{path}._unfused.{k}[.{l|r}_cell].{i2h|h2h|h2r}_{weight|bias}``, a cell as
+``{path}.{i2h|h2h}_{weight|bias}``; ``collect_params()`` names them ``{prefix}{l|r}{k}_i2h_weight``
+and ``{prefix}i2h_weight``. Shapes: i2h_weight (G·H, I_k), h2h_weight (G·H, R), h2r_weight
+(P, H); G is 4 (LSTM), 3 (GRU, Gluon's is reset_after) or 1 (RNN: relu or tanh, a constructor
+argument the file does not hold: ``--mode``). The location is the path (or prefix) without
+its trailing ``.`` or ``_``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rnn_ref.core.inspection import GATES_MODES, FoundLayer, mode_of_gates
+
+SAVED = re.compile(r"^(?P<prefix>(?:.*\.)?)_unfused\.(?P<layer>\d+)\.(?:(?P<side>[lr])_cell\.)?"
+                   r"(?P<kind>i2h|h2h|h2r)_(?P<what>weight|bias)$")
+STRUCTURAL = re.compile(r"^(?P<prefix>.*?)(?P<side>[lr])(?P<layer>\d+)_(?P<kind>i2h|h2h|h2r)_(?P<what>weight|bias)$")
+CELL = re.compile(r"^(?P<prefix>.*?)(?P<kind>i2h|h2h)_(?P<what>weight|bias)$")
+ACTIVATION = "Gluon rnn.RNN's activation (relu or tanh) is a constructor argument, not in the saved parameters"
+
+Key = tuple[str, int, str]  # (kind_what, layer, side)
+
+
+def inspect_params(path: Path) -> list[FoundLayer]:
+    """The recurrent layers of a ``save_parameters`` file."""
+    from rnn_ref.adapters.mxnet.files import read_gluon_params
+
+    return inspect_names({name: array.shape for name, array in read_gluon_params(path).items()})
+
+
+def inspect_names(shapes: dict[str, tuple[int, ...]]) -> list[FoundLayer]:
+    """The fused layers and cells among Gluon's parameter names, by location."""
+    fused: dict[str, dict[Key, tuple[int, ...]]] = {}
+    cells: dict[str, dict[str, tuple[int, ...]]] = {}
+    for name, shape in shapes.items():
+        match = SAVED.match(name) or STRUCTURAL.match(name)
+        if match is not None:
+            key = (f"{match['kind']}_{match['what']}", int(match["layer"]), match["side"] or "l")
+            fused.setdefault(match["prefix"], {})[key] = shape
+        elif (cell := CELL.match(name)) is not None:
+            cells.setdefault(cell["prefix"], {})[f"{cell['kind']}_{cell['what']}"] = shape
+    found = [layer for prefix, params in fused.items() if (layer := level_layer(prefix, params)) is not None]
+    found += [layer for prefix, params in cells.items() if (layer := cell_layer(prefix, params)) is not None]
+    return sorted(found, key=lambda layer: layer.location)
+
+
+def located(prefix: str) -> str:
+    return prefix.removesuffix(".").removesuffix("_")
+
+
+def spec_of(i2h: tuple[int, ...], h2h: tuple[int, ...], h2r: tuple[int, ...] | None) -> tuple[int, int] | None:
+    """(G, H) of a level's i2h and h2h (and h2r) shapes, or None when they fit no recurrent cell."""
+    if len(i2h) != 2 or len(h2h) != 2 or i2h[0] != h2h[0]:
+        return None
+    hidden = h2r[1] if h2r is not None and len(h2r) == 2 else h2h[1]
+    if hidden == 0 or h2h[0] % hidden or h2h[0] // hidden not in GATES_MODES:
+        return None
+    return h2h[0] // hidden, hidden
+
+
+def level_layer(prefix: str, params: dict[Key, tuple[int, ...]]) -> FoundLayer | None:
+    """The fused layer whose levels lie under ``prefix`` (None: not one)."""
+    i2h, h2h = params.get(("i2h_weight", 0, "l")), params.get(("h2h_weight", 0, "l"))
+    h2r = params.get(("h2r_weight", 0, "l"))
+    if i2h is None or h2h is None or (fit := spec_of(i2h, h2h, h2r)) is None:
+        return None
+    mode, opens = mode_of_gates(fit[0], why=ACTIVATION)
+    return FoundLayer(located(prefix), mode, i2h[1], fit[1], num_layers=1 + max(layer for _, layer, _ in params),
+                      bidirectional=any(side == "r" for _, _, side in params),
+                      proj_size=h2r[0] if h2r is not None else 0,
+                      gru_variant="reset_after" if mode == "gru" else None,
+                      bias=("i2h_bias", 0, "l") in params, undetermined=opens)
+
+
+def cell_layer(prefix: str, params: dict[str, tuple[int, ...]]) -> FoundLayer | None:
+    """A Gluon cell (``rnn.LSTMCell`` ...) under ``prefix``: one level, one direction."""
+    i2h, h2h = params.get("i2h_weight"), params.get("h2h_weight")
+    if i2h is None or h2h is None or (fit := spec_of(i2h, h2h, None)) is None:
+        return None
+    mode, opens = mode_of_gates(fit[0], why=ACTIVATION.replace("rnn.RNN", "rnn.RNNCell"))
+    return FoundLayer(located(prefix), mode, i2h[1], fit[1], gru_variant="reset_after" if mode == "gru" else None,
+                      bias="i2h_bias" in params, undetermined=opens)
