@@ -101,6 +101,13 @@ def test_torch_seq2seq_lists_the_encoder_and_the_decoder(engine_or_skip, tmp_pat
     assert spec(by_location["decoder.rnn"]) == (None, 4, 5, 1, False, 0, None, False)
     assert [(o["field"], o["flag"]) for o in by_location["decoder.rnn"]["undetermined"]] == [("mode", "--mode")]
     assert "decoder.rnn: undetermined mode: --mode rnn_tanh|rnn_relu" in table
+    # convert --layer takes each one by its location, its spec read off the file: the plain torch loader takes it
+    for location, layer in (("encoder.lstm", nn.LSTM(8, 16, num_layers=2)), ("decoder.lstm", nn.LSTM(8, 16, proj_size=4))):
+        assert main(["convert", "--from", "torch", "--to", "torch", "--layer", location, str(tmp_path / "s2s.pt"),
+                     str(tmp_path / f"{location}.pt")]) == 0
+        layer.load_state_dict(torch.load(tmp_path / f"{location}.pt", weights_only=True))  # strict: every name
+        original = model.get_submodule(location).state_dict()
+        assert all(torch.equal(value, original[name]) for name, value in layer.state_dict().items())
 
 
 def test_torch_files_without_a_layer_or_with_code_are_refused(engine_or_skip, tmp_path, capsys):

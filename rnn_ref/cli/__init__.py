@@ -27,14 +27,18 @@ class CommandError(Exception):
     """A user error: printed as ``rnn-ref CMD: error: ...`` with exit code 2."""
 
 
-def add_layer_arguments(parser: argparse.ArgumentParser, sizes_required: bool = False) -> None:
+def add_layer_arguments(parser: argparse.ArgumentParser, sizes_required: bool = False, inferable: bool = False) -> None:
+    """The layer flags; ``inferable``: each defaults to None, to be read off the file (``convert --layer``)."""
     layer = parser.add_argument_group("layer")
-    layer.add_argument("--mode", required=True, choices=MODES)
-    layer.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
-    layer.add_argument("--bidirectional", action="store_true")
-    layer.add_argument("--proj-size", type=int, default=0, help="LSTM projection size P (0: none)")
+    layer.add_argument("--mode", required=not inferable, choices=MODES)
+    layer.add_argument("--layers", type=int, default=None if inferable else 1,
+                       help="number of stacked layers (default 1)")
+    layer.add_argument("--bidirectional", action="store_true", default=None if inferable else False)
+    layer.add_argument("--proj-size", type=int, default=None if inferable else 0,
+                       help="LSTM projection size P (0: none)")
     layer.add_argument("--gru-variant", choices=GRU_VARIANTS, help="GRU only (default reset_after)")
-    layer.add_argument("--no-bias", action="store_true", help="a layer without biases")
+    layer.add_argument("--no-bias", action="store_true", default=None if inferable else False,
+                       help="a layer without biases")
     layer.add_argument("--input-size", type=int, help="I; without it and --hidden-size, sizes are "
                        + ("read off the input file" if not sizes_required else "shown symbolically"))
     layer.add_argument("--hidden-size", type=int, help="H")
@@ -128,13 +132,18 @@ def run_map(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- convert
 def run_convert(args: argparse.Namespace) -> int:
+    from rnn_ref.cli.layer_choice import resolve
     from rnn_ref.conversion.convert import convert
 
     source, target = known_engine(args.source, True), known_engine(args.target, True)
+    try:
+        prefix, out_prefix = resolve(args)
+    except ParamsError as error:
+        raise CommandError(str(error).splitlines()[0]) from None
     spec = spec_from(args, symbolic=False)
     try:
         params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None,
-                         prefix=args.prefix)
+                         prefix=prefix, out_prefix=out_prefix)
     except ParamsError as error:
         raise CommandError(str(error)) from None
     from rnn_ref.conversion.convert import engine_mapping
@@ -146,7 +155,8 @@ def run_convert(args: argparse.Namespace) -> int:
         from rnn_ref.conversion.verify import verify_conversion
 
         try:
-            verification = verify_conversion(source, target, params, args.input, args.output, prefix=args.prefix)
+            verification = verify_conversion(source, target, params, args.input, args.output,
+                                             prefix=prefix if out_prefix is None else out_prefix)
         except ParamsError as error:
             raise CommandError(f"{args.output} was written, but cannot be verified: {error}") from None
         print(verification.render())
@@ -304,7 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     converter.add_argument("--from", dest="source", required=True, metavar="A")
     converter.add_argument("--to", dest="target", required=True, metavar="B")
-    add_layer_arguments(converter)
+    add_layer_arguments(converter, inferable=True)
+    converter.add_argument("--layer", metavar="LOC", help="the source layer at LOC, as `rnn-ref inspect IN` lists it: "
+                           "its spec is read off IN (the layer flags then only confirm it, and a contradiction is an "
+                           "error)")
     converter.add_argument("--prefix", default="", metavar="P",
                            help="one layer inside a whole model's state_dict, e.g. 'lstm.': reading, take only the "
                            "names under P; writing, put P on the names")

@@ -244,13 +244,14 @@ def write_params(engine: str, path: str | Path, params: Params, prefix: str = ""
 
 
 def convert(source: str, target: str, spec: RNNSpec, in_path: str | Path, out_path: str | Path,
-            infer: bool = False, prefix: str = "") -> Params:
+            infer: bool = False, prefix: str = "", out_prefix: str | None = None) -> Params:
     """Read ``in_path`` as ``source``, write ``out_path`` as ``target``; returns the canonical params.
 
     ``prefix`` (one layer inside a whole model's state_dict, e.g. ``lstm.``) selects the
     input's arrays when the input's names are parameter names, and is put on the output's
-    names when those are; at least one side must be such a format. Everything that can be
-    checked about OUT is checked before IN is read; OUT may not be IN (through a one-bias
+    names when those are; at least one side must be such a format. ``out_prefix`` (``--layer``:
+    the layer read under ``prefix`` is written with plain names) replaces it on the output's
+    side. Everything that can be checked about OUT is checked before IN is read; OUT may not be IN (through a one-bias
     engine that would lose the separate biases for good).
     """
     for engine in (source, target):
@@ -261,7 +262,7 @@ def convert(source: str, target: str, spec: RNNSpec, in_path: str | Path, out_pa
     if files.same_file(in_path, out_path):
         raise ParamsError(f"{out_path}: is the input file itself; write the conversion to another file")
     in_prefix = prefix if named(source, in_path) else ""
-    out_prefix = prefix if named(target, out_path) else ""
+    out_prefix = (prefix if named(target, out_path) else "") if out_prefix is None else out_prefix
     if prefix and not (in_prefix or out_prefix):
         raise ParamsError(f"--prefix {prefix!r}: neither {in_path} ({source}) nor {out_path} ({target}) names its "
                           f"parameters; --prefix applies to {prefix_formats()}")

@@ -58,6 +58,9 @@ class FoundLayer:
     gru_variant: str | None = None
     bias: bool | None = True
     undetermined: tuple[Open, ...] = field(default=())
+    #: the exact name prefix of the layer's arrays, where they are named parameters a converter reads
+    #: under a prefix (``encoder.lstm.``; None: not such a file). Not part of the JSON.
+    prefix: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         values = {key: getattr(self, key) for key in JSON_KEYS}
@@ -105,7 +108,7 @@ def stacked(levels: list[FoundLayer], separator: str = "+") -> FoundLayer:
     """Levels that feed each other (in order) as one stack, located by their locations joined."""
     first = levels[0]
     return replace(first, location=separator.join(level.location for level in levels),
-                   num_layers=sum(level.num_layers for level in levels))
+                   num_layers=sum(level.num_layers for level in levels), prefix=None)
 
 
 def chain_stacks(layers: Iterable[FoundLayer], feeds: Any = None) -> list[FoundLayer]:

@@ -14,6 +14,7 @@ its trailing ``.`` or ``_``.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from rnn_ref.core.inspection import GATES_MODES, FoundLayer, mode_of_gates
@@ -37,15 +38,19 @@ def inspect_params(path: Path) -> list[FoundLayer]:
 def inspect_names(shapes: dict[str, tuple[int, ...]]) -> list[FoundLayer]:
     """The fused layers and cells among Gluon's parameter names, by location."""
     fused: dict[str, dict[Key, tuple[int, ...]]] = {}
+    structural: set[str] = set()  # prefixes of collect_params names (l0_i2h_weight ...), which convert reads
     cells: dict[str, dict[str, tuple[int, ...]]] = {}
     for name, shape in shapes.items():
         match = SAVED.match(name) or STRUCTURAL.match(name)
+        if match is not None and match.re is STRUCTURAL:
+            structural.add(match["prefix"])
         if match is not None:
             key = (f"{match['kind']}_{match['what']}", int(match["layer"]), match["side"] or "l")
             fused.setdefault(match["prefix"], {})[key] = shape
         elif (cell := CELL.match(name)) is not None:
             cells.setdefault(cell["prefix"], {})[f"{cell['kind']}_{cell['what']}"] = shape
-    found = [layer for prefix, params in fused.items() if (layer := level_layer(prefix, params)) is not None]
+    found = [replace(layer, prefix=prefix if prefix in structural else None) for prefix, params in fused.items()
+             if (layer := level_layer(prefix, params)) is not None]
     found += [layer for prefix, params in cells.items() if (layer := cell_layer(prefix, params)) is not None]
     return sorted(found, key=lambda layer: layer.location)
 

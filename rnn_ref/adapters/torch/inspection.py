@@ -86,7 +86,7 @@ def fused_layer(prefix: str, params: dict[tuple[str, int, bool], tuple[int, ...]
                       bidirectional=any(reverse for _, _, reverse in params),
                       proj_size=w_hr[0] if w_hr is not None else 0,
                       gru_variant="reset_after" if mode == "gru" else None,
-                      bias=("bias_ih", 0, False) in params, undetermined=opens)
+                      bias=("bias_ih", 0, False) in params, undetermined=opens, prefix=prefix)
 
 
 def cell_layer(prefix: str, params: dict[str, tuple[int, ...]]) -> FoundLayer | None:

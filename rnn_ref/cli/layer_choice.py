@@ -1,0 +1,103 @@
+"""``rnn-ref convert --layer LOC``: the source layer of a whole model file, by its ``inspect`` location.
+
+``rnn-ref inspect IN`` lists the recurrent layers of IN with their locations and the spec the
+file determines. ``--layer LOC`` picks one of them: the layer flags the user left out are
+filled in from that spec (so ``--mode``, ``--layers``, ``--bidirectional`` ... need not be
+typed), a flag the user gave must agree with it (a contradiction is an error naming both),
+and a field the file leaves open must be given (the error names the flag). The layer's
+arrays are then read under the prefix its family's inspector reports (``FoundLayer.prefix``:
+``encoder.lstm.`` of a state_dict) and written with plain names (the layer alone); a file
+whose layer has none (its arrays are not named parameters under a prefix) is refused for
+now, naming the formats ``--layer`` takes.
+
+The layer flags of ``convert`` default to None here (``add_layer_arguments(..., inferable=True)``)
+so that a flag given can be told from one left out; ``resolve`` sets the plain defaults
+(one layer, unidirectional, no projection, with biases) when no ``--layer`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rnn_ref.core.errors import ParamsError
+from rnn_ref.core.inspection import FoundLayer
+
+#: (the FoundLayer field, the argparse destination, the flag, how the flag's value reads as the field's)
+FIELDS: tuple[tuple[str, str, str, Any], ...] = (
+    ("mode", "mode", "--mode", lambda v: v),
+    ("num_layers", "layers", "--layers", lambda v: v),
+    ("bidirectional", "bidirectional", "--bidirectional", lambda v: v),
+    ("proj_size", "proj_size", "--proj-size", lambda v: v),
+    ("gru_variant", "gru_variant", "--gru-variant", lambda v: v),
+    ("bias", "no_bias", "--no-bias", lambda v: not v),
+    ("input_size", "input_size", "--input-size", lambda v: v),
+    ("hidden_size", "hidden_size", "--hidden-size", lambda v: v),
+)
+#: what a flag left out means without --layer
+DEFAULTS = {"layers": 1, "bidirectional": False, "proj_size": 0, "no_bias": False}
+
+
+def shown(field: str, value: Any) -> str:
+    return {"bias": "with biases" if value else "without biases",
+            "bidirectional": "bidirectional" if value else "unidirectional"}.get(field, f"{field}={value!r}")
+
+
+def chosen_layer(path: Path, location: str) -> FoundLayer:
+    """The layer ``inspect`` finds at ``location`` in ``path``; else an error listing the locations found."""
+    from rnn_ref.cli.inspect_files import inspect_file
+
+    found = inspect_file(path)
+    for layer in found:
+        if layer.location == location:
+            return layer
+    listed = ", ".join(repr(layer.location) for layer in found)
+    raise ParamsError(f"{path}: no recurrent layer at --layer {location!r}; rnn-ref inspect finds: {listed}")
+
+
+def settle(args: argparse.Namespace, layer: FoundLayer) -> None:
+    """Fill ``args``' layer flags from ``layer``; refuse a flag that contradicts it, and an open field not given."""
+    open_fields = {o.field: o for o in layer.undetermined}
+    wrong = []
+    for field, destination, flag, reads in FIELDS:
+        given = getattr(args, destination)
+        found = getattr(layer, field)
+        if field in open_fields or found is None:
+            if given is None and field == "mode":
+                hint = open_fields.get(field)
+                values = f" {'|'.join(hint.values)}" if hint is not None and hint.values else ""
+                raise ParamsError(f"{args.input}: the layer at {layer.location!r} leaves the mode open "
+                                  f"({hint.why if hint else 'not in the file'}): give {flag}{values}")
+            continue
+        if given is None:
+            setattr(args, destination, found if field != "bias" else not found)
+        elif reads(given) != found:
+            wrong.append(f"{flag} says {shown(field, reads(given))}, the file {shown(field, found)}")
+    if wrong:
+        raise ParamsError(f"{args.input}: the flags contradict the layer at {layer.location!r}: {'; '.join(wrong)}")
+
+
+def resolve(args: argparse.Namespace) -> tuple[str, str | None]:
+    """Settle ``convert``'s layer flags (from ``--layer`` where given); (the prefix the layer's arrays
+    lie under in IN, the prefix OUT's names get: None, the same where OUT's are named)."""
+    if args.layer is not None:
+        if args.prefix:
+            raise ParamsError("give --layer or --prefix, not both (--layer LOC reads the names under LOC.)")
+        layer = chosen_layer(Path(args.input), args.layer)
+        if layer.prefix is None:
+            from rnn_ref.conversion.formats import prefix_formats
+
+            raise ParamsError(f"{args.input}: --layer reads a layer of {prefix_formats()} (named parameters under "
+                              f"a prefix) for now; this file's layer at {layer.location!r} is not one of those")
+        settle(args, layer)
+        prefix, out_prefix = layer.prefix, ""  # the layer alone: plain names
+    else:
+        if args.mode is None:
+            raise ParamsError("give --mode, or --layer LOC to take the layer's spec from IN "
+                              "(rnn-ref inspect IN lists the locations)")
+        prefix, out_prefix = args.prefix, None
+    for destination, default in DEFAULTS.items():
+        if getattr(args, destination) is None:
+            setattr(args, destination, default)
+    return prefix, out_prefix
