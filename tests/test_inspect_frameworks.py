@@ -248,7 +248,10 @@ def test_whole_torch_onnx_export_with_external_data(engine_or_skip, tmp_path, ca
     assert [nodes[name] for name in found[0]["location"].split("+")] == ["LSTM", "LSTM"]
 
 
-def test_onnx_external_data_outside_the_models_folder_is_refused(engine_or_skip, tmp_path, capsys):
+@pytest.mark.parametrize(("location", "words"), [("../outside.data", "outside the model's folder"),
+                                               ("absent.data", "is not a file beside the model"),
+                                               ("short.data", "lies past the end")])
+def test_onnx_external_data_outside_the_models_folder_is_refused(engine_or_skip, tmp_path, capsys, location, words):
     engine_or_skip("onnx")
     import numpy as np
     import onnx
@@ -256,18 +259,19 @@ def test_onnx_external_data_outside_the_models_folder_is_refused(engine_or_skip,
 
     inside = tmp_path / "model"
     inside.mkdir()
-    (tmp_path / "outside.data").write_bytes(np.zeros(4 * 2 * 3, np.float32).tobytes())
+    (tmp_path / "outside.data").write_bytes(np.zeros(8 * 3, np.float32).tobytes())
+    (inside / "short.data").write_bytes(np.zeros(8, np.float32).tobytes())  # W needs 8·3 floats
     w = numpy_helper.from_array(np.zeros((1, 8, 3), np.float32), "W")
     w.ClearField("raw_data")
     w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", "../outside.data"), ("offset", "0"), ("length", str(4 * 24))):
+    for key, value in (("location", location), ("offset", "0"), ("length", str(4 * 24))):
         w.external_data.add(key=key, value=value)
     r = numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "R")
     node = helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="lstm", hidden_size=2)
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
                               [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], [w, r])
     onnx.save_model(helper.make_model(graph), str(inside / "escape.onnx"))
-    refused(inside / "escape.onnx", capsys, "outside the model's folder")
+    refused(inside / "escape.onnx", capsys, words)
 
 
 # ----------------------------------------------------------------------------- Flax
