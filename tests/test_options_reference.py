@@ -268,6 +268,9 @@ def kink_margin(tapes) -> float:
         for _, exists, cache in tape.steps:
             saved = [cache.get("act"), *list(cache.get("saved", {}).values())]
             for record in (s for s in saved if s is not None):
+                if record["raw"] is None:  # kept for every kinked or clipped activation: this one is smooth
+                    assert not record["act"].kinks and record["clip"] is None
+                    continue
                 raw = record["raw"][exists[:, 0]]
                 points = [*record["act"].kinks] if isinstance(record["act"], Activation) else []
                 if record["clip"] is not None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 Function = Callable[[np.ndarray, float, float, "np.ndarray | None"], np.ndarray]
-Derivative = Callable[[np.ndarray, np.ndarray, float, float], np.ndarray]
+Derivative = Callable[[Any, np.ndarray, float, float], np.ndarray]  # x: an array, None where from_output
 
 
 def _hard_sigmoid(x, alpha, beta, out):
@@ -124,11 +125,14 @@ class Kind:
     beta: float | None = None
     #: where the function has a kink (its derivative jumps), given alpha and beta
     kinks: Callable[[float, float], tuple[float, ...]] = lambda alpha, beta: ()
+    #: the derivative is a function of the output y alone (σ' = y(1-y), tanh' = 1-y²): BPTT
+    #: then keeps no pre-activation, and ``derivative`` may be given None for x
+    from_output: bool = False
 
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
-    Kind("Sigmoid", lambda x, a, b, out: sigmoid(x, out=out), lambda x, y, a, b: y * (1.0 - y)),
-    Kind("Tanh", lambda x, a, b, out: np.tanh(x, out=out), lambda x, y, a, b: 1.0 - y * y),
+    Kind("Sigmoid", lambda x, a, b, out: sigmoid(x, out=out), lambda x, y, a, b: y * (1.0 - y), from_output=True),
+    Kind("Tanh", lambda x, a, b, out: np.tanh(x, out=out), lambda x, y, a, b: 1.0 - y * y, from_output=True),
     Kind("Relu", lambda x, a, b, out: relu(x, out=out), lambda x, y, a, b: (x > 0).astype(x.dtype),
          kinks=lambda a, b: (0.0,)),
     Kind("HardSigmoid", _hard_sigmoid,
@@ -176,8 +180,13 @@ class Activation:
         """The inputs where f' jumps (Relu's 0, HardSigmoid's two corners, ...)."""
         return self.kind.kinks(self.alpha, self.beta)
 
-    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """f'(x), given the pre-activation ``x`` and the output ``y = f(x)``."""
+    @property
+    def from_output(self) -> bool:
+        """Whether f' is a function of the output alone (then ``derivative`` needs no ``x``)."""
+        return self.kind.from_output
+
+    def derivative(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        """f'(x), given the pre-activation ``x`` (None where ``from_output``) and the output ``y = f(x)``."""
         return self.kind.derivative(x, y, self.alpha, self.beta)
 
     @property

@@ -105,11 +105,16 @@ def _clipped(a: np.ndarray, clip: float | None) -> tuple[np.ndarray, np.ndarray 
 
 
 def _activate(act: Activation, a: np.ndarray, clip: float | None) -> tuple[np.ndarray, dict]:
-    """y = act(clip(a)), and what its backward needs."""
+    """y = act(clip(a)), and what its backward needs: y; the clipped pre-activation ``a`` only
+    where act' needs it (not σ, tanh: their derivatives are y's); where the clip cut, ``inside``.
+    ``raw`` (the pre-activation before the clip, kept with a clip or a kinked activation) and
+    ``act``/``clip`` (references) let tests measure how far a step was from a kink."""
     raw = a
     a, inside = _clipped(a, clip)
     y = act(a)
-    return y, dict(raw=raw, a=a, y=y, inside=inside, act=act, clip=clip)
+    kept = None if act.from_output else a
+    return y, dict(a=kept, y=y, inside=inside, act=act, clip=clip,
+                   raw=raw if clip is not None or act.kinks else None)
 
 
 def _activation_backward(act: Activation, dy: np.ndarray, saved: dict) -> np.ndarray:
@@ -161,8 +166,10 @@ def lstm_cell_forward(
     tanh_c = h_act(c_next)
     h_cell = o * tanh_c
     h_next = h_cell @ w.w_proj.T if w.w_proj is not None else h_cell
-    cache = dict(h=h, c=c, c_next=c_next, i=i, f=f, g=g, o=o, tanh_c=tanh_c, h_cell=h_cell,
+    cache = dict(h=h, c=c, i=i, f=f, g=g, o=o, tanh_c=tanh_c, h_cell=h_cell,
                  saved=dict(i=saved_i, f=saved_f, g=saved_g, o=saved_o))
+    if w.w_peep is not None or not h_act.from_output:  # p_o's gradient and h' read c' itself
+        cache["c_next"] = c_next
     return h_next, c_next, cache
 
 
@@ -177,7 +184,8 @@ def lstm_cell_backward(cache: dict, dh_next: np.ndarray, dc_next: np.ndarray, w:
         dw_proj = dh_next.T @ h_cell
         dh_cell = dh_next @ w.w_proj
     do = dh_cell * tanh_c                             # h_cell = o ⊙ h(c')
-    dc = dc_next + dh_cell * o * h_act.derivative(cache["c_next"], tanh_c)  # c' reaches the loss directly and through h
+    # c' reaches the loss directly and through h
+    dc = dc_next + dh_cell * o * h_act.derivative(cache.get("c_next"), tanh_c)
     da = {"o": _activation_backward(f_act, do, saved["o"])}
     if w.w_peep is not None:                          # a_o = … + p_o ⊙ c'
         dc = dc + da["o"] * w.w_peep["o"]
