@@ -22,6 +22,12 @@ ENGINES = (
     EngineInfo("torch-openvino", "torch_openvino:TorchOpenVinoAdapter", "openvino",
                "the torch engine's layer converted by openvino.convert_model, compiled by OpenVINO's CPU plugin",
                packages=("torch", "openvino"), converts_from="torch"),
+    EngineInfo("torch-executorch", "torch_executorch:TorchExecuTorchAdapter", "executorch",
+               "the torch engine's layer exported by torch.export, lowered by ExecuTorch's to_edge (portable kernels), "
+               "run by executorch.runtime", packages=("torch", "executorch"), converts_from="torch"),
+    EngineInfo("torch-executorch-xnnpack", "torch_executorch:TorchExecuTorchXnnpackAdapter", "executorch",
+               "the torch engine's layer exported by torch.export, lowered to ExecuTorch with XNNPACK's partitioner, "
+               "run by executorch.runtime", packages=("torch", "executorch"), converts_from="torch"),
     EngineInfo("onnx2torch", "onnx_to_torch:OnnxToTorchAdapter", "onnx",
                "the onnx engine's model converted to torch by onnx2torch, run in torch",
                packages=("onnx2torch", "torch"), converts_from="onnx"),
