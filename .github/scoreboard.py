@@ -61,6 +61,7 @@ SHARDS = (
     Shards("onnx-torch-export", "onnx", "torch-onnx,torch-onnx-reference", 1),
     Shards("onnx-tf2onnx", "onnx", "keras-tf2onnx", 2),
     Shards("openvino", "openvino", "openvino,openvino-dynamic,torch-openvino", 1),
+    Shards("litert", "litert", "keras-litert,keras-litert-fp16,keras-litert-int8", 1),
     Shards("keras-jax", "keras-jax", "keras-jax", 2, full_gradients=True),
     Shards("keras-torch", "keras-torch", "keras-torch", 1),
     Shards("flax", "flax", "flax,flax-optimized", 2, full_gradients=True),
@@ -76,6 +77,7 @@ UPGRADES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "onnx": (("onnx", "onnxruntime", "onnxscript", "onnx2torch", "tensorflow-cpu", "keras", "tf2onnx"),
              ("torch", "torchvision")),  # onnx2torch's torchvision is built for one torch: upgraded with it
     "openvino": (("openvino", "onnx"), ("torch",)),
+    "litert": (("tensorflow-cpu", "keras", "ai-edge-litert"), ()),
     "keras-jax": (("keras", "jax[cpu]"), ()),
     "keras-torch": (("keras",), ("torch",)),
     "flax": (("flax", "jax[cpu]"), ()),

@@ -1,4 +1,4 @@
-"""A NumPy emulation of LiteRT's dynamic-range (hybrid) int8 model of the Keras layers: ``keras-litert-int8``'s reference.
+"""A NumPy emulation of LiteRT's dynamic-range (hybrid) int8 model of the Keras layers (keras-litert-int8's reference).
 
 TFLiteConverter's dynamic-range quantization (``optimizations=[DEFAULT]``) stores each weight
 matrix of a matmul that has at least 1024 elements as int8, symmetric per output channel
@@ -83,7 +83,8 @@ def asymmetric_row(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     from_min, from_max = -128.0 - rmin / scale, 127.0 - rmax / scale
     use_min = (128.0 + np.abs(rmin / scale)) < (127.0 + np.abs(rmax / scale))
     zero = np.where(use_min, from_min, from_max)
-    nudged = np.where(zero <= -128.0, -128.0, np.where(zero >= 127.0, 127.0, np.sign(zero) * np.floor(np.abs(zero) + 0.5)))
+    rounded = np.sign(zero) * np.floor(np.abs(zero) + 0.5)  # C's round: half away from zero
+    nudged = np.where(zero <= -128.0, -128.0, np.where(zero >= 127.0, 127.0, rounded))
     nudged = np.where(empty, 0.0, nudged)
     scale32 = scale.astype(np.float32)
     inverse = (np.float32(1.0) / scale32).astype(np.float32)
@@ -114,7 +115,8 @@ def forward(spec: RNNSpec, mapping: WeightMapping, native: dict[str, np.ndarray]
     steps, batch = seq.shape[:2]
     valid = np.arange(steps)[:, None] < (np.full(batch, steps) if lengths is None else np.asarray(lengths))[None, :]
     hidden, state = spec.hidden_size, spec.state_size
-    h_n, c_n = [], []
+    h_n: list[np.ndarray] = []
+    c_n: list[np.ndarray] = []
     for layer in range(spec.num_layers):
         outs = []
         for direction in spec.directions:
