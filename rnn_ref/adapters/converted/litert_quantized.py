@@ -44,7 +44,7 @@ from rnn_ref.adapters.converted.keras_litert import (
 )
 from rnn_ref.adapters.converted.litert_int8 import forward as int8_forward
 from rnn_ref.adapters.converted.litert_int8 import operand, quantized_anywhere, unit_names, unit_operands
-from rnn_ref.cases.limits import Limit, When
+from rnn_ref.cases.limits import Conditions, Limit, When, first_limit
 from rnn_ref.cases.matrix import large_cases
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
@@ -122,6 +122,13 @@ class KerasLitertInt8Adapter(KerasLitertAdapter):
         Limit(INT8_NOTHING_QUANTIZED, NOTHING_QUANTIZED, label="layers under 1024-element weights (stay float32)"),
         Limit(INT8_ROUNDING_TIES, LONG_CASES, label="T=200 (input rounding ties: judged on T=8 in its tests)"),
     )
+
+    def layer_unsupported_reason(self, spec: RNNSpec) -> str | None:
+        """keras-litert's: every Keras layer it converts has these weights; the two int8 limits say which cases
+        the emulation judges, not which layers exist (``rnn-ref map`` and ``convert`` take every one)."""
+        reason = first_limit((*LITERT_LIMITS, *self.option_limits), Conditions(spec, "float32", False),
+                             gradients=False)
+        return reason or self.option_gap(spec)
 
     def reference(self, spec: RNNSpec, params: Params, x: np.ndarray, initial_state: State | None,
                   lengths: np.ndarray | None, held: dict[str, np.ndarray]) -> RNNOutput:
