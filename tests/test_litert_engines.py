@@ -148,3 +148,20 @@ def test_litert_converter_refuses_a_dynamic_batch(engine_or_skip):
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], function)
     with pytest.raises(Exception, match="requires element_shape to be static"):
         converter.convert()
+
+
+@pytest.mark.parametrize("size, quantized", [(15, False), (16, True)])
+def test_int8_leaves_matrices_under_1024_elements_in_float32(engine_or_skip, size, quantized):
+    """The premise of INT8_NOTHING_QUANTIZED, on the real converter: an LSTM with I = H = 15 (kernels 15×60 = 900
+    elements) keeps float32 weights; with I = H = 16 (16×64 = 1024) both kernels are int8 in the .tflite file."""
+    adapter = engine_or_skip("keras-litert-int8")
+    from rnn_ref.adapters.converted.base import Conversion
+    from rnn_ref.adapters.converted.keras_litert import convert
+    from rnn_ref.adapters.converted.litert_int8 import quantized_anywhere
+    from rnn_ref.adapters.converted.litert_quantized import int8_weights
+
+    spec = RNNSpec("lstm", size, size, layout="NTC")
+    layer = adapter.source.build(spec, Params.random(spec, seed=0, dtype=np.float32))
+    model = convert(layer, Conversion(spec, "float32", False, False, (np.zeros((2, 5, size), np.float32),)), "int8")
+    assert len(int8_weights(model)) == (2 if quantized else 0)
+    assert quantized_anywhere(spec) == quantized
