@@ -64,6 +64,7 @@ SHARDS = (
     # 481 runnable cases each, 1-5 s CPU a lowering on the portable kernels, 5-15 s with XNNPACK
     Shards("executorch", "executorch", "torch-executorch", 1),
     Shards("executorch-xnnpack", "executorch", "torch-executorch-xnnpack", 2),
+    Shards("litert", "litert", "keras-litert,keras-litert-fp16,keras-litert-int8", 1),
     Shards("keras-jax", "keras-jax", "keras-jax", 2, full_gradients=True),
     Shards("keras-torch", "keras-torch", "keras-torch", 1),
     Shards("flax", "flax", "flax,flax-optimized", 2, full_gradients=True),
@@ -80,6 +81,7 @@ UPGRADES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
              ("torch", "torchvision")),  # onnx2torch's torchvision is built for one torch: upgraded with it
     "openvino": (("openvino", "onnx"), ("torch",)),
     "executorch": (("executorch",), ("torch",)),
+    "litert": (("tensorflow-cpu", "keras", "ai-edge-litert"), ()),
     "keras-jax": (("keras", "jax[cpu]"), ()),
     "keras-torch": (("keras",), ("torch",)),
     "flax": (("flax", "jax[cpu]"), ()),

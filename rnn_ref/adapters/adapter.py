@@ -30,6 +30,7 @@ from rnn_ref.core.mapping import WeightMapping
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import RNNSpec
 from rnn_ref.core.state import RNNOutput, State
+from rnn_ref.oracle.forward import forward
 
 #: What an engine writes at padded steps (t >= lengths[n]) of the output sequence.
 PADDED_ZEROS = "zeros"
@@ -193,6 +194,25 @@ class Adapter(ABC):
         lengths: np.ndarray | None = None,
     ) -> RNNOutput:
         """Run the native layer; results come back as NumPy arrays in the canonical layout."""
+
+    # ------------------------------------------------------------------ what the engine is judged against
+    def reference(self, spec: RNNSpec, params: Params, x: np.ndarray, initial_state: State | None,
+                  lengths: np.ndarray | None, held: dict[str, np.ndarray]) -> RNNOutput:
+        """The result the judge holds this engine's run to, at the case dtype's ordinary tolerance: the
+        reference forward of the case's canonical params (this default, for every engine that computes the
+        layer it was given).
+
+        An engine whose runtime computes on weights it holds in another form (a quantized model: float16
+        weights, int8 weights with their scales) declares the reference of that computation here, in NumPy
+        alone: the layer on the weights as the runtime holds them, ``held`` being what ``held_arrays``
+        read off its artifact. A fixture records ``held``, so a replay computes the same reference.
+        """
+        return forward(spec, params, x, initial_state, lengths)
+
+    def held_arrays(self, spec: RNNSpec, layer: Any) -> dict[str, np.ndarray]:
+        """What the engine's runtime holds in place of the weights, read off its artifact once ``layer`` has
+        run (a quantized model's int8 weights and scales), for ``reference``; this default: nothing."""
+        return {}
 
     # ------------------------------------------------------------------ gradients (optional)
     def gradient_unsupported_reason(self, spec: RNNSpec, dtype: str, with_lengths: bool) -> str | None:

@@ -107,6 +107,8 @@ def recording_drifts(committed: list[Fixture], fresh: list[Fixture]) -> list[Dri
                 pairs |= {"c0": (old.initial_state.c, new.initial_state.c)}
         for name in sorted(set(old.weights) | set(new.weights)):
             pairs[f"weight {name}"] = (old.weights.get(name, np.empty(0)), new.weights.get(name, np.empty(0)))
+        for name in sorted(set(old.held) | set(new.held)):
+            pairs[f"held {name}"] = (old.held.get(name, np.empty(0)), new.held.get(name, np.empty(0)))
         for name in sorted(set(old.gradients) | set(new.gradients)):
             pairs[name] = (old.gradients.get(name, np.empty(0)), new.gradients.get(name, np.empty(0)))
         for tensor in ("output", "h_n", "c_n"):

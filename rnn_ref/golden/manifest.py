@@ -40,6 +40,8 @@ from rnn_ref.judge.runner import KNOWN_DEFECT, PASS, UNSUPPORTED
 MANIFEST = "manifest.json"
 WEIGHT_PREFIX = "weight:"
 GRAD_PREFIX = "grad:"
+#: What the engine's runtime holds in place of the weights (``Adapter.held_arrays``), for its reference.
+HELD_PREFIX = "held:"
 #: What a manifest's ``gradients`` field may say.
 GRADIENT_STATUSES = (PASS, UNSUPPORTED, KNOWN_DEFECT)
 

@@ -29,6 +29,7 @@ from rnn_ref.core.compare import GRADIENT_TOLERANCES, TOLERANCES
 from rnn_ref.core.paths import FIXTURES_ROOT
 from rnn_ref.golden.manifest import (
     GRAD_PREFIX,
+    HELD_PREFIX,
     MANIFEST,
     WEIGHT_PREFIX,
     FixtureError,
@@ -129,11 +130,13 @@ def record_into(adapter: Adapter, engine: str, cases: list[Case], staging: Path,
 
 def recorded_arrays(adapter: Adapter, run: CaseRun, layer: Any) -> dict[str, np.ndarray]:
     """What one fixture file holds: the native weights of ``layer`` (the one that computed the
-    output), inputs and the engine's results as judged."""
+    output) and what its runtime held in their place (``held:``, for the engine's reference), inputs
+    and the engine's results as judged."""
     data, output, spec = run.data, run.output, run.result.case.spec
     assert data is not None and output is not None  # only a passing run is recorded, and it has both
     native = adapter.native_arrays(spec, layer)
     arrays = {f"{WEIGHT_PREFIX}{name}": value for name, value in native.items()}
+    arrays |= {f"{HELD_PREFIX}{name}": value for name, value in adapter.held_arrays(spec, layer).items()}
     arrays |= {"x": data.x, "output": output.output, "h_n": output.h_n}
     optional = {"c_n": output.c_n, "lengths": data.lengths}
     if data.initial_state is not None:

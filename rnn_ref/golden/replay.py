@@ -8,9 +8,11 @@ lengths (N,) integers in 1..T, gradients shaped as what they are the gradient of
 
 ``replay_fixture`` imports the recorded native weights through the engine's mapping rows (no
 framework needed), recomputes with the reference forward and judges the recorded results
-exactly like a live run. ``replay_gradients`` does the same for the recorded gradients:
-weights and native gradients through the rows (a ``sum`` row's gradient is each summand's),
-the reference backward on the recorded inputs and cotangents, judged like a live gradient run.
+exactly like a live run (an engine that declares the reference of its quantized runtime,
+``Adapter.reference``, is replayed against it, from the ``held:`` arrays recorded).
+``replay_gradients`` does the same for the recorded gradients: weights and native gradients
+through the rows (a ``sum`` row's gradient is each summand's), the reference backward on the
+recorded inputs and cotangents, judged like a live gradient run.
 A corrupted, truncated or mis-shaped fixture fails with a message that names the file and what
 is wrong (FixtureError; GradientFixtureError for the gradient part).
 """
@@ -34,6 +36,7 @@ from rnn_ref.core.state import RNNOutput, State
 from rnn_ref.golden.declarations import declaration_problems
 from rnn_ref.golden.manifest import (
     GRAD_PREFIX,
+    HELD_PREFIX,
     MANIFEST,
     WEIGHT_PREFIX,
     FixtureError,
@@ -55,7 +58,6 @@ from rnn_ref.judge.runner import (
     reference_gradients,
     verdict,
 )
-from rnn_ref.oracle.forward import forward
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Fixture:
     recorded: RNNOutput
     gradients: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # the ``grad:`` arrays
     gradient_entry: dict | None = None  # the manifest's ``gradients`` field (None: not recorded)
+    held: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # the ``held:`` arrays, unprefixed
 
 
 def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
@@ -130,6 +133,7 @@ def load_fixture(directory: Path, manifest: dict, entry: dict) -> Fixture:
         arrays["x"], State(arrays["h0"], arrays.get("c0")) if case.with_state else None, arrays.get("lengths"),
         RNNOutput(arrays["output"], arrays["h_n"], arrays.get("c_n")),
         {k: v for k, v in arrays.items() if k.startswith(GRAD_PREFIX)}, entry.get("gradients"),
+        {k[len(HELD_PREFIX):]: v for k, v in arrays.items() if k.startswith(HELD_PREFIX)},
     )
 
 
@@ -142,12 +146,13 @@ def shape_problems(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[
 
 
 def replay_fixture(fixture: Fixture) -> CaseResult:
-    """Import the recorded weights through the rows, recompute with the reference, judge the record."""
+    """Import the recorded weights through the rows, recompute with the engine's reference (``Adapter.reference``:
+    the reference forward, or that of a quantized runtime from the recorded ``held:`` arrays), judge the record."""
     adapter = adapter_object(fixture.engine)
     spec = fixture.case.spec
     try:
         params = adapter.mapping(spec).to_params(fixture.weights, f"{fixture.path} weights")
-        expected = forward(spec, params, fixture.x, fixture.initial_state, fixture.lengths)
+        expected = adapter.reference(spec, params, fixture.x, fixture.initial_state, fixture.lengths, fixture.held)
     except ValueError as error:
         raise FixtureError(f"{fixture.path}: {error}") from error
     comparisons = judge(spec, fixture.recorded, expected, fixture.lengths, fixture.padded_steps, fixture.tolerance)

@@ -41,14 +41,14 @@ from rnn_ref.judge.boundary import (
 )
 from rnn_ref.judge.tensors import EXACT, expected_padding, judge, judge_gradients, valid_steps
 from rnn_ref.oracle.backward import Gradients, backward
-from rnn_ref.oracle.forward import forward
 
 __all__ = [  # with the names of rnn_ref.judge.boundary and rnn_ref.judge.tensors, importable here as before
     "DEFECT_GONE", "EXACT", "FAIL", "FAILING", "FORWARDS_OF_GRADIENT_RUNS", "GRAD_SUFFIX", "KNOWN_DEFECT", "PASS",
     "UNSUPPORTED", "CaseResult", "CaseRun", "EngineNotCalled", "EngineResultError", "ForwardsOfGradientRuns",
     "GradientRun", "KnownDefectReproduced", "bounded", "engine_cotangents", "engine_gradients", "engine_inputs",
-    "engine_output", "execute_case", "execute_gradient_case", "expected_padding", "gradient_rerun_command", "handed",
-    "handed_params", "handed_state", "judge", "judge_gradients", "judge_signature", "not_returned", "numeric",
+    "engine_output", "execute_case", "execute_gradient_case", "expected_output", "expected_padding",
+    "gradient_rerun_command", "handed", "handed_params", "handed_state", "judge", "judge_gradients",
+    "judge_signature", "not_returned", "numeric",
     "reference_gradients", "rerun_command", "run_case", "run_gradient_case", "valid_steps", "verdict",
 ]
 
@@ -186,7 +186,7 @@ def _execute_case(adapter: Adapter, case: Case) -> CaseRun:
         layer = adapter.build(case.spec, given.params)
         output = engine_output(adapter.run(case.spec, layer, given.x, given.initial_state, given.lengths), case.spec,
                                f"{adapter.name}'s run")
-    expected = forward(case.spec, data.params, data.x, data.initial_state, data.lengths)
+    expected = expected_output(adapter, case.spec, data, layer)
     padded = adapter.padded_steps(case.spec)
     comparisons = judge(case.spec, output, expected, data.lengths, padded, TOLERANCES[case.dtype])
     defect, signature = expected_of_it.defect, expected_of_it.signature
@@ -198,6 +198,14 @@ def _execute_case(adapter: Adapter, case: Case) -> CaseRun:
         if not again.passed:  # whatever else is declared of the case: a runtime must not keep state
             result = dataclasses.replace(result, status=FAIL, comparisons=[*result.comparisons, again])
     return CaseRun(result, data, layer, output)
+
+
+def expected_output(adapter: Adapter, spec: RNNSpec, data: CaseData, layer: Any) -> RNNOutput:
+    """What ``adapter``'s run of ``data`` is held to: ``Adapter.reference`` (the reference forward, unless the
+    engine declares the reference of its quantized runtime), computed on copies of the case data."""
+    given = engine_inputs(data)
+    held = {} if layer is None else adapter.held_arrays(spec, layer)
+    return adapter.reference(spec, given.params, given.x, given.initial_state, given.lengths, held)
 
 
 def second_run(adapter: Adapter, case: Case, layer: Any, data: CaseData, first: RNNOutput) -> Comparison:

@@ -76,9 +76,9 @@ from rnn_ref.judge.runner import (
     bounded,
     engine_inputs,
     engine_output,
+    expected_output,
     judge,
 )
-from rnn_ref.oracle.forward import forward
 
 #: The fixed cases, in the order they are tried; an engine uses those it runs without a limit or
 #: a declared defect. Together they hold every mutation's precondition on every built-in engine:
@@ -139,7 +139,7 @@ def probe(adapter: Adapter, case: Case, mutation: Mutation | None = None) -> str
         return f"error: {first_line(error)}"
     if mutation and mutation.after:
         result = mutation.after(result)
-    expected = forward(spec, data.params, data.x, data.initial_state, data.lengths)
+    expected = expected_output(adapter, spec, data, layer)
     failed = [c.tensor for c in judge(spec, result, expected, data.lengths, adapter.padded_steps(spec),
                                       TOLERANCES[case.dtype]) if not c.passed]
     if failed:

@@ -81,6 +81,8 @@ class ConvertedLayer:
     """What a converted engine builds: the source engine's native layer, the conversion's input."""
 
     native: Any
+    #: the artifact its last run was converted to (a quantized engine reads what its runtime holds off it)
+    artifact: Any = None
 
 
 #: How many converted sessions the cache keeps: more than the layer configurations of the
@@ -229,6 +231,7 @@ class ConvertedAdapter(Adapter):
         loaded once per runtime)."""
         key = self.conversion_key(spec, layer, conversion)
         artifact = self.artifacts.value(key, lambda: self.tool.convert(layer.native, conversion))
+        layer.artifact = artifact
         loaded = digest([key.hex(), "runtime", self.runtime.name])
         return self.sessions.value(loaded, lambda: self.runtime.load(artifact))
 
