@@ -64,6 +64,7 @@ SHARDS = (
     Shards("keras-jax", "keras-jax", "keras-jax", 2, full_gradients=True),
     Shards("keras-torch", "keras-torch", "keras-torch", 1),
     Shards("flax", "flax", "flax,flax-optimized", 2, full_gradients=True),
+    Shards("paddle", "paddle", "paddle", 1),
 )
 
 #: The weekly run's upgrades, per tox env: (from PyPI, from torch's CPU index). Every framework of
@@ -79,6 +80,7 @@ UPGRADES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "keras-jax": (("keras", "jax[cpu]"), ()),
     "keras-torch": (("keras",), ("torch",)),
     "flax": (("flax", "jax[cpu]"), ()),
+    "paddle": (("paddlepaddle",), ()),
 }
 
 
