@@ -107,9 +107,9 @@ def compiled_case(dynamo, case_id: str):
     return spec, output, forward(spec, data.params, data.x, data.initial_state), grads, canonical, expected
 
 
-# the live subset, two compiles (30-90 s wall each on a loaded 2-core machine, forward and backward): float32
-# LSTM (oneDNN's kernel on CPU) bidirectional TNC, float64 GRU NTC, both with initial states
-@pytest.mark.parametrize("case_id", ["lstm-L1-bi-TNC-h0-f32", "gru-L1-uni-NTC-h0-f64"])
+# the live subset, two compiles (forward and backward; cold cache: 10-20 s of CPU each): a float32 bidirectional
+# RNN (TNC) and a float64 GRU (NTC), both with initial states. The float32 LSTM is compiled by the xfail below.
+@pytest.mark.parametrize("case_id", ["rnn_tanh-L1-bi-TNC-h0-f32", "gru-L1-uni-NTC-h0-f64"])
 def test_with_allow_rnn_inductor_compiles_the_layer_and_matches_the_reference(dynamo, case_id):
     spec, output, reference, grads, canonical, expected = compiled_case(dynamo, case_id)
     dtype = np.dtype(output.output.dtype).name
