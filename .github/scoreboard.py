@@ -68,6 +68,7 @@ SHARDS = (
     Shards("keras-jax", "keras-jax", "keras-jax", 2, full_gradients=True),
     Shards("keras-torch", "keras-torch", "keras-torch", 1),
     Shards("flax", "flax", "flax,flax-optimized", 2, full_gradients=True),
+    Shards("paddle", "paddle", "paddle", 1),
 )
 
 #: The weekly run's upgrades, per tox env: (from PyPI, from torch's CPU index). Every framework of
@@ -85,6 +86,7 @@ UPGRADES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "keras-jax": (("keras", "jax[cpu]"), ()),
     "keras-torch": (("keras",), ("torch",)),
     "flax": (("flax", "jax[cpu]"), ()),
+    "paddle": (("paddlepaddle",), ()),
 }
 
 

@@ -103,8 +103,12 @@ class Adapter(ABC):
         """The fallback reason when ``spec`` uses an option this adapter does not list in ``options``."""
         return first_limit(self.option_limits, Conditions(spec, "float32", False), gradients=False)
 
-    def expectation(self, spec: RNNSpec, dtype: str, with_lengths: bool, *, gradients: bool = False) -> Expectation:
-        """What the judge expects of this case: run it, unsupported with a reason, or a known defect."""
+    def expectation(self, spec: RNNSpec, dtype: str, with_lengths: bool, *, gradients: bool = False,
+                    with_state: bool = False) -> Expectation:
+        """What the judge expects of this case: run it, unsupported with a reason, or a known defect.
+
+        ``with_state``: the case gives initial states; a defect record that holds only then
+        (``INITIAL_STATE``) is found by it alone (the older methods below know no initial state)."""
         gap = self.option_gap(spec)
         # asked once; a gradient case asks it only to find a hand-written override hiding an option gap
         reason = None if gradients and gap is None else self.unsupported_reason(spec, dtype, with_lengths)
@@ -115,12 +119,28 @@ class Adapter(ABC):
             if reason is not None:
                 return Expectation(unsupported=reason)
             report = self.gradient_known_defect(spec, dtype, with_lengths)
+            if report is None and with_state:
+                stated = self.defect_with_state(spec, dtype, with_lengths, gradients=True)
+                report = None if stated is None else stated.report
             return Expectation(defect=report)
         if reason is not None:
             return Expectation(unsupported=reason)
         report = self.known_defect(spec, dtype, with_lengths)
         signature = None if report is None else self.defect_signature(spec, dtype, with_lengths)
+        if report is None and with_state and (stated := self.defect_with_state(spec, dtype, with_lengths)):
+            report, signature = stated.report, stated.signature
         return Expectation(defect=report, signature=signature)
+
+    def defect_with_state(self, spec: RNNSpec, dtype: str, with_lengths: bool, *,
+                          gradients: bool = False) -> Defect | None:
+        """The first declared defect that applies to the case given initial states (forward defects; with
+        ``gradients``, then the gradient-only ones), or None."""
+        conditions = Conditions(spec, dtype, with_lengths, with_state=True)
+        forward = first_defect([d for d in self.declared_defects if not d.gradients_only], conditions,
+                               gradients=False)
+        if forward is not None or not gradients:
+            return forward
+        return first_defect([d for d in self.declared_defects if d.gradients_only], conditions, gradients=True)
 
     def padded_steps(self, spec: RNNSpec) -> str:
         """What the engine writes at padded steps of the output: PADDED_ZEROS or PADDED_REPEAT_LAST."""

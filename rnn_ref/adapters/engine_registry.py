@@ -31,7 +31,7 @@ from rnn_ref.core.deadline import CalledCodeExited, DeadlineExceeded, case_secon
 from rnn_ref.core.errors import ParamsError
 
 #: the built-in engine families, each a package under rnn_ref/adapters/ that declares ``ENGINES``
-FAMILIES = ("torch", "keras", "mxnet", "onnx", "converted", "flax")
+FAMILIES = ("torch", "keras", "mxnet", "onnx", "converted", "flax", "paddle")
 
 
 def family_package(family: str) -> Any:

@@ -38,6 +38,7 @@ __all__ = [
     "BIDIRECTIONAL",
     "FLOAT32",
     "FLOAT64",
+    "INITIAL_STATE",
     "LENGTHS",
     "NO_BIAS",
     "OPTION_NOT_DECLARED",
@@ -64,11 +65,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Conditions:
-    """What a case's expectation may depend on: the layer, the dtype and whether lengths are given."""
+    """What a case's expectation may depend on: the layer, the dtype, whether lengths are given and
+    whether initial states are given (``with_state``: False where a caller does not say, so a record
+    that needs it never applies there)."""
 
     spec: RNNSpec
     dtype: str
     with_lengths: bool
+    with_state: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ BIDIRECTIONAL = When(lambda c: c.spec.bidirectional, "bidirectional")
 FLOAT32 = When(lambda c: c.dtype == "float32", "float32")
 FLOAT64 = When(lambda c: c.dtype == "float64", "float64")
 LENGTHS = When(lambda c: c.with_lengths, "per-sample lengths")
+INITIAL_STATE = When(lambda c: c.with_state, "given initial states")
 
 
 def uses(*options: str) -> When:

@@ -26,7 +26,8 @@ def declared(adapter: Adapter, case: Case) -> tuple[str, str | None]:
 
 def declaration(adapter: Adapter, case: Case, *, gradients: bool) -> tuple[str, str | None]:
     """The adapter's one answer about the case (``Adapter.expectation``) as (status, reason or report)."""
-    expected = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=gradients)
+    expected = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=gradients,
+                                  with_state=case.with_state)
     if expected.unsupported is not None:
         return UNSUPPORTED, expected.unsupported
     return (KNOWN_DEFECT, expected.defect) if expected.defect is not None else (PASS, None)

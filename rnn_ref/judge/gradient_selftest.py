@@ -43,8 +43,9 @@ def gradient_mutations(mutations: Sequence[Mutation] = MUTATIONS) -> list[Mutati
 def gradient_cases(adapter: Adapter, case_ids: Sequence[str]) -> list[Case]:
     """The cases ``adapter`` differentiates without a limit or a declared defect."""
     cases = [case_by_id(case_id) for case_id in case_ids]
-    return [c for c in cases if adapter.gradient_unsupported_reason(c.spec, c.dtype, c.with_lengths) is None
-            and adapter.gradient_known_defect(c.spec, c.dtype, c.with_lengths) is None]
+    expected = {c: adapter.expectation(c.spec, c.dtype, c.with_lengths, gradients=True, with_state=c.with_state)
+                for c in cases}
+    return [c for c in cases if expected[c].unsupported is None and expected[c].defect is None]
 
 
 def changes_gradients(mapping: WeightMapping, mutated: WeightMapping) -> bool:

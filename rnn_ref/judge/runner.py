@@ -175,7 +175,7 @@ def execute_case(adapter: Adapter, case: Case, seconds: float | None = None) -> 
 def _execute_case(adapter: Adapter, case: Case) -> CaseRun:
     label = adapter.case_label(case)
     rerun = rerun_command(adapter.name, label)
-    expected_of_it = adapter.expectation(case.spec, case.dtype, case.with_lengths)
+    expected_of_it = adapter.expectation(case.spec, case.dtype, case.with_lengths, with_state=case.with_state)
     if expected_of_it.unsupported is not None:
         return CaseRun(CaseResult(adapter.name, case, label, UNSUPPORTED, reason=expected_of_it.unsupported,
                                   rerun=rerun))
@@ -308,7 +308,8 @@ def _execute_gradient_case(adapter: Adapter, case: Case) -> GradientRun:
     label = adapter.case_label(case) + GRAD_SUFFIX
     rerun = gradient_rerun_command(adapter.name, adapter.case_label(case))
     tolerance = GRADIENT_TOLERANCES[case.dtype]
-    expected_of_it = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=True)
+    expected_of_it = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=True,
+                                          with_state=case.with_state)
     if expected_of_it.unsupported is not None:
         return GradientRun(CaseResult(adapter.name, case, label, UNSUPPORTED, reason=expected_of_it.unsupported,
                                       rerun=rerun, tolerance=tolerance))

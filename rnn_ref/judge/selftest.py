@@ -191,7 +191,8 @@ def usable_cases(adapter: Adapter, case_ids: Sequence[str]) -> list[Case]:
     """The cases the engine runs without a declared limit or defect (their verdict is plain pass/fail)."""
     cases = [case_by_id(case_id) for case_id in case_ids]
     return [c for c in cases if adapter.unsupported_reason(c.spec, c.dtype, c.with_lengths) is None
-            and adapter.known_defect(c.spec, c.dtype, c.with_lengths) is None]
+            and adapter.known_defect(c.spec, c.dtype, c.with_lengths) is None
+            and not (c.with_state and adapter.defect_with_state(c.spec, c.dtype, c.with_lengths))]
 
 
 def selftest_engine(adapter: Adapter, case_ids: Sequence[str] = SELFTEST_CASES,

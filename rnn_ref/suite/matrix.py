@@ -34,7 +34,8 @@ def engine_case_param(engine: str, case: Case, runs_the_layer: bool = True, grad
     marks = [pytest.mark.engine]
     if case.slow:
         marks.append(pytest.mark.slow)
-    expected = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=gradients)
+    expected = adapter.expectation(case.spec, case.dtype, case.with_lengths, gradients=gradients,
+                                    with_state=case.with_state)
     if expected.unsupported is not None:
         marks.append(pytest.mark.skip(reason=f"unsupported by {engine}: {expected.unsupported}"))
     elif gradients and not every_gradient and adapter.slow_gradients and case.id not in pairwise_ids():
