@@ -56,8 +56,9 @@ def test_layer_reads_the_spec_off_the_file(seq2seq, tmp_path, location, flags, c
     (["--layer", "decoder.lstm", "--proj-size", "0"], "--proj-size says proj_size=0, the file proj_size=4"),
     (["--layer", "decoder.rnn"], "leaves the mode open"),
     (["--layer", "decoder"], "rnn-ref inspect finds: 'decoder.lstm', 'decoder.rnn', 'encoder.lstm'"),
-    (["--layer", "encoder.lstm", "--prefix", "encoder.lstm."], "give --layer or --prefix, not both"),
-    ([], "give --mode, or --layer LOC"),
+    (["--layer", "encoder.lstm", "--prefix", "encoder.lstm."], "give --layer or --prefix / --from-prefix, not both"),
+    ([], "3 recurrent layers ('decoder.lstm', 'decoder.rnn', 'encoder.lstm'): pick one with --layer LOC"),
+    (["--prefix", "a.", "--to-prefix", "b."], "give --prefix (both sides) or --from-prefix / --to-prefix"),
 ])
 def test_layer_refusals_are_one_line_and_write_nothing(seq2seq, tmp_path, extra, words, capsys):
     out = tmp_path / "out.npz"

@@ -23,7 +23,9 @@ For ``rnn-ref inspect``, ``inspector(path)`` lists every recurrent layer of a wh
 of the format (``rnn_ref/core/inspection.py``'s ``FoundLayer``), reading names and shapes only
 and never running code from the file; ``names_inspector(shapes)`` recognises the family's
 layers among named arrays, which ``inspect`` applies to an ``.npz``. A format with an
-inspector and neither reader nor writer (``converts`` false) is one ``convert`` does not take.
+inspector and neither reader nor writer (``converts`` false) is one ``convert`` does not take
+whole, but its ``extractor(path, layer)`` may hand ``convert --layer`` one layer's arrays out of
+it, keyed as the family's ``.npz`` (positional ``arr_i`` where that .npz is positional).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ NPZ = ".npz"
 
 
 #: a format's functions, each ``"module:function"``; a family may name them relative to its package ("files:read")
-HOOKS = ("reader", "writer", "loader", "size_names", "program", "inspector", "names_inspector")
+HOOKS = ("reader", "writer", "loader", "size_names", "program", "inspector", "names_inspector", "extractor")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class FileFormat:
     inspector: str | None = None
     #: "module:function" (shapes by name) -> [FoundLayer]: the family's layers among named arrays (an .npz of them)
     names_inspector: str | None = None
+    #: "module:function" (path, FoundLayer) -> the arrays of that one layer of a whole model file, keyed as
+    #: the family's ``.npz`` of them (``convert --layer``: the layer is then converted as that .npz)
+    extractor: str | None = None
 
     @property
     def converts(self) -> bool:

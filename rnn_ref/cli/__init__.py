@@ -133,38 +133,16 @@ def run_map(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- convert
 def run_convert(args: argparse.Namespace) -> int:
     from rnn_ref.cli.layer_choice import resolve
-    from rnn_ref.conversion.convert import convert
+    from rnn_ref.cli.user_files import convert_and_verify, converted_from
 
     source, target = known_engine(args.source, True), known_engine(args.target, True)
     try:
-        prefix, out_prefix = resolve(args)
+        choice = resolve(args)
     except ParamsError as error:
         raise CommandError(str(error).splitlines()[0]) from None
     spec = spec_from(args, symbolic=False)
-    try:
-        params = convert(source, target, spec, args.input, args.output, infer=args.input_size is None,
-                         prefix=prefix, out_prefix=out_prefix)
-    except ParamsError as error:
-        raise CommandError(str(error)) from None
-    from rnn_ref.conversion.convert import engine_mapping
-
-    summed = target != "canonical" and any(r.combine == "sum" for r in engine_mapping(target, params.spec).rows)
-    note = f" ({target} keeps one bias per gate: b_ih + b_hh were summed)" if summed else ""
-    print(f"wrote {args.output}: {target} weights of {params.spec}{note}")
-    if args.verify:
-        from rnn_ref.conversion.verify import verify_conversion
-
-        try:
-            verification = verify_conversion(source, target, params, args.input, args.output,
-                                             prefix=prefix if out_prefix is None else out_prefix)
-        except ParamsError as error:
-            raise CommandError(f"{args.output} was written, but cannot be verified: {error}") from None
-        print(verification.render())
-        if not verification.passed:
-            print(f"rnn-ref convert: error: verification failed; {args.output} is kept for inspection",
-                  file=sys.stderr)
-            return 1
-    return 0
+    with converted_from(args, choice) as (in_path, shown):
+        return convert_and_verify(args, source, target, spec, choice, in_path, shown)
 
 
 # --------------------------------------------------------------------------- check and record
@@ -315,12 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     converter.add_argument("--from", dest="source", required=True, metavar="A")
     converter.add_argument("--to", dest="target", required=True, metavar="B")
     add_layer_arguments(converter, inferable=True)
-    converter.add_argument("--layer", metavar="LOC", help="the source layer at LOC, as `rnn-ref inspect IN` lists it: "
-                           "its spec is read off IN (the layer flags then only confirm it, and a contradiction is an "
-                           "error)")
+    converter.add_argument("--layer", metavar="LOC", help="the source layer at LOC, as `rnn-ref inspect IN` lists it "
+                           "(default: IN's only recurrent layer or stack, when no --mode is given): its spec is read "
+                           "off IN (the layer flags then only confirm it, and a contradiction is an error)")
     converter.add_argument("--prefix", default="", metavar="P",
                            help="one layer inside a whole model's state_dict, e.g. 'lstm.': reading, take only the "
                            "names under P; writing, put P on the names")
+    converter.add_argument("--from-prefix", default="", metavar="P", help="reading only: take the names under P")
+    converter.add_argument("--to-prefix", default=None, metavar="P", help="writing only: put P on the names")
     converter.add_argument("--verify", action="store_true", help="then run IN's and OUT's layers on seeded inputs "
                            "(real frameworks where installed, else the reference) and exit 1 above tolerance")
     converter.add_argument("input", metavar="IN")

@@ -18,9 +18,11 @@ so that a flag given can be told from one left out; ``resolve`` sets the plain d
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnn_ref.adapters.file_format import NPZ, FileFormat
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.inspection import FoundLayer
 
@@ -63,6 +65,9 @@ def settle(args: argparse.Namespace, layer: FoundLayer) -> None:
     for field, destination, flag, reads in FIELDS:
         given = getattr(args, destination)
         found = getattr(layer, field)
+        if field == "num_layers" and field in open_fields and given is None and found is not None:
+            setattr(args, destination, found)  # a stack named by its location ("l0+l1"): its levels, as listed
+            continue
         if field in open_fields or found is None:
             if given is None and field == "mode":
                 hint = open_fields.get(field)
@@ -78,26 +83,79 @@ def settle(args: argparse.Namespace, layer: FoundLayer) -> None:
         raise ParamsError(f"{args.input}: the flags contradict the layer at {layer.location!r}: {'; '.join(wrong)}")
 
 
-def resolve(args: argparse.Namespace) -> tuple[str, str | None]:
-    """Settle ``convert``'s layer flags (from ``--layer`` where given); (the prefix the layer's arrays
-    lie under in IN, the prefix OUT's names get: None, the same where OUT's are named)."""
-    if args.layer is not None:
-        if args.prefix:
-            raise ParamsError("give --layer or --prefix, not both (--layer LOC reads the names under LOC.)")
-        layer = chosen_layer(Path(args.input), args.layer)
-        if layer.prefix is None:
+@dataclass(frozen=True)
+class Choice:
+    """What ``resolve`` settled: the prefix IN's arrays are read under, the prefix OUT's names get
+    (None: the same, where OUT's are named), and the layer picked out of a whole model file
+    (``layer``, read through its format's ``extractor`` when ``extract``)."""
+
+    prefix: str
+    out_prefix: str | None
+    layer: FoundLayer | None = None
+    extract: bool = False
+
+
+def extractor_of(path: Path) -> FileFormat | None:
+    """The declared format of ``path`` that hands out one layer's arrays (None: none does)."""
+    from rnn_ref.cli.inspect_files import format_for
+
+    fmt = format_for(path) if not path.name.endswith(NPZ) else None
+    return fmt if fmt is not None and fmt.extractor is not None else None
+
+
+def only_layer(args: argparse.Namespace) -> FoundLayer | None:
+    """The one recurrent layer of IN when IN is a model file ``inspect`` reads and no layer flag was
+    typed; two or more are an error listing them; None where IN is not such a file."""
+    from rnn_ref.cli.inspect_files import inspect_file
+
+    path = Path(args.input)
+    if args.mode is not None or args.prefix or args.from_prefix or args.source == "canonical":
+        return None
+    if extractor_of(path) is None and not path.name.endswith(NPZ):
+        return None
+    try:
+        found = inspect_file(path)
+    except ParamsError:
+        if path.name.endswith(NPZ):  # an .npz of positions or canonical keys: no names to find layers by
+            return None
+        raise
+    if len(found) > 1:
+        listed = ", ".join(repr(layer.location) for layer in found)
+        raise ParamsError(f"{path}: {len(found)} recurrent layers ({listed}): pick one with --layer LOC")
+    return found[0]
+
+
+def prefixes(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(read under, write under) from --prefix (both sides) or --from-prefix / --to-prefix (one each)."""
+    if args.prefix and (args.from_prefix or args.to_prefix):
+        raise ParamsError("give --prefix (both sides) or --from-prefix / --to-prefix, not both")
+    if args.from_prefix or args.to_prefix:
+        return args.from_prefix or "", args.to_prefix or ""
+    return args.prefix, None
+
+
+def resolve(args: argparse.Namespace) -> Choice:
+    """Settle ``convert``'s layer flags (from ``--layer``, or the only layer of IN, where given)."""
+    prefix, out_prefix = prefixes(args)
+    layer = chosen_layer(Path(args.input), args.layer) if args.layer is not None else only_layer(args)
+    if layer is not None:
+        if prefix:
+            raise ParamsError("give --layer or --prefix / --from-prefix, not both (--layer LOC reads the names "
+                              "under LOC.)")
+        extract = extractor_of(Path(args.input)) is not None
+        if layer.prefix is None and not extract:
             from rnn_ref.conversion.formats import prefix_formats
 
             raise ParamsError(f"{args.input}: --layer reads a layer of {prefix_formats()} (named parameters under "
-                              f"a prefix) for now; this file's layer at {layer.location!r} is not one of those")
+                              f"a prefix) or of a model file; this file's layer at {layer.location!r} is neither")
         settle(args, layer)
-        prefix, out_prefix = layer.prefix, ""  # the layer alone: plain names
+        choice = Choice("" if extract else layer.prefix or "", out_prefix or "", layer, extract)
     else:
         if args.mode is None:
             raise ParamsError("give --mode, or --layer LOC to take the layer's spec from IN "
                               "(rnn-ref inspect IN lists the locations)")
-        prefix, out_prefix = args.prefix, None
+        choice = Choice(prefix, out_prefix)
     for destination, default in DEFAULTS.items():
         if getattr(args, destination) is None:
             setattr(args, destination, default)
-    return prefix, out_prefix
+    return choice

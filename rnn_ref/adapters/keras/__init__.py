@@ -27,7 +27,8 @@ FORMATS = (
     FileFormat(NPZ, described="keras .npz files (get_weights order)", named=False, positional="get_weights"),
     FileFormat(".weights.h5", described="Keras .weights.h5 files", package="keras", extra="tensorflow",
                reader="files:read_keras_h5_shapes", writer="files:h5_writer", loader="files:load_h5", named=False,
-               positional="get_weights", through_engine=True, inspector="inspection:inspect_weights_h5"),
+               positional="get_weights", through_engine=True, inspector="inspection:inspect_weights_h5",
+               extractor="inspection:extract_weights_h5"),
     FileFormat(".keras", described="Keras .keras model files", package="h5py", extra="tensorflow",
-               inspector="inspection:inspect_keras"),
+               inspector="inspection:inspect_keras", extractor="inspection:extract_keras"),
 )

@@ -184,3 +184,55 @@ def inspect_keras(path: Path) -> list[FoundLayer]:
     if layers is None:  # a subclassed model: no layer graph in the config
         return with_shape_stacks(found)
     return settled(found, layers)
+
+
+# --------------------------------------------------------------------------- one layer's arrays (convert --layer)
+def cell_arrays(cell: Any) -> list[Any]:
+    """A cell's ``vars`` in their order (kernel, recurrent kernel, bias), read as NumPy arrays."""
+    variables = cell["vars"]
+    return [variables[key][()] for key in sorted(variables, key=natural)]
+
+
+def level_arrays(group: Any, cells: str | None) -> list[Any]:
+    """A recurrent layer's arrays in ``get_weights`` order of rnn_ref's Keras model: per level, the
+    forward cell's then (a Bidirectional) the backward one's; ``cells``: one cell of a StackedRNNCells."""
+    if "forward_layer" in group and "backward_layer" in group:
+        return [*level_arrays(group["forward_layer"], cells), *level_arrays(group["backward_layer"], cells)]
+    cell = group["cell"]
+    if "cells" in cell:
+        names = sorted(cell["cells"], key=natural)
+        chosen = names if cells is None else [names[int(cells)]]
+        return [array for name in chosen for array in cell_arrays(cell["cells"][name])]
+    return cell_arrays(cell)
+
+
+def keras_arrays(path: Path, source: Any, layer: FoundLayer) -> dict[str, Any]:
+    import h5py
+
+    found: list[tuple[str, str, list[FoundLayer]]] = []
+    arrays: list[Any] = []
+    with h5py.File(source, "r") as archive:
+        walk(archive, "", found)
+        where = {name: attribute_path for attribute_path, name, _ in found}
+        for part in layer.location.split("+"):
+            name, _, cells = part.partition("/cells/")
+            if name not in where:
+                raise ParamsError(f"{path}: no recurrent layer {name!r} in the weights")
+            arrays += level_arrays(archive[where[name]], cells or None)
+    return {f"arr_{k}": array for k, array in enumerate(arrays)}
+
+
+def extract_weights_h5(path: Path, layer: FoundLayer) -> dict[str, Any]:
+    """The arrays of the layer (or stack, ``a+b``) at ``layer.location`` of a ``save_weights`` file, as
+    ``arr_0 ... arr_k`` in the ``get_weights`` order of the model ``rnn-ref map keras`` describes."""
+    return keras_arrays(path, str(path), layer)
+
+
+def extract_keras(path: Path, layer: FoundLayer) -> dict[str, Any]:
+    """Those arrays of a ``model.save`` file (its ``model.weights.h5`` member)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            weights = keras_member(path, archive, "model.weights.h5")
+    except files.READ_ERRORS as error:
+        raise ParamsError(f"{path}: not a readable .keras file ({files.reason(error)})") from None
+    return keras_arrays(path, io.BytesIO(weights), layer)

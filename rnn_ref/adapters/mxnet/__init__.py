@@ -17,5 +17,6 @@ FORMATS = (
     FileFormat(".params", described="Gluon .params files", package="mxnet", extra="mxnet",
                reader="files:read_gluon_params", writer="files:params_writer", loader="files:load_through_gluon",
                size_names="files:gluon_structural_name", named=False, through_engine=True,
-               inspector="inspection:inspect_params", names_inspector="inspection:inspect_names"),
+               inspector="inspection:inspect_params", names_inspector="inspection:inspect_names",
+               extractor="inspection:extract_params"),
 )

@@ -17,6 +17,8 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from rnn_ref.core.inspection import GATES_MODES, FoundLayer, mode_of_gates
 
 SAVED = re.compile(r"^(?P<prefix>(?:.*\.)?)_unfused\.(?P<layer>\d+)\.(?:(?P<side>[lr])_cell\.)?"
@@ -91,3 +93,18 @@ def cell_layer(prefix: str, params: dict[str, tuple[int, ...]]) -> FoundLayer | 
     mode, opens = mode_of_gates(fit[0], why=ACTIVATION.replace("rnn.RNN", "rnn.RNNCell"))
     return FoundLayer(located(prefix), mode, i2h[1], fit[1], gru_variant="reset_after" if mode == "gru" else None,
                       bias="i2h_bias" in params, undetermined=opens)
+
+
+def extract_params(path: Path, layer: FoundLayer) -> dict[str, np.ndarray]:
+    """The arrays of the layer at ``layer.location`` of a whole network's ``save_parameters`` file, by
+    Gluon's structural names (``l0_i2h_weight``, ``r1_h2h_bias``; a cell's ``i2h_weight``)."""
+    from rnn_ref.adapters.mxnet.files import read_gluon_params
+
+    arrays: dict[str, np.ndarray] = {}
+    for name, array in read_gluon_params(path).items():
+        match = SAVED.match(name) or STRUCTURAL.match(name)
+        if match is not None and located(match["prefix"]) == layer.location:
+            arrays[f"{match['side'] or 'l'}{match['layer']}_{match['kind']}_{match['what']}"] = array
+        elif match is None and (cell := CELL.match(name)) is not None and located(cell["prefix"]) == layer.location:
+            arrays[f"{cell['kind']}_{cell['what']}"] = array
+    return arrays

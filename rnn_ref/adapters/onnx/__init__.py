@@ -27,5 +27,5 @@ ENGINES = (
 FORMATS = (
     FileFormat(".onnx", described="ONNX models (.onnx)", package="onnx", extra="onnx", reader="files:read_onnx_weights",
                writer="formats:onnx_writer", program="formats:OnnxProgram", named=False,
-               inspector="inspection:inspect_onnx"),
+               inspector="inspection:inspect_onnx", extractor="inspection:extract_onnx"),
 )

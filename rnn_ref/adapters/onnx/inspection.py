@@ -24,7 +24,7 @@ import numpy as np
 
 from rnn_ref.adapters.onnx.files import GATES, attributes_of, load_model
 from rnn_ref.adapters.onnx.options import option_fields
-from rnn_ref.adapters.onnx.protos import TENSOR_TYPES, describe
+from rnn_ref.adapters.onnx.protos import TENSOR_TYPES, WEIGHT_TYPES, describe, tensor_array
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.inspection import FoundLayer, chain_stacks
 
@@ -127,3 +127,38 @@ def inspect_onnx(path: Path) -> list[FoundLayer]:
         return feeding.get(upper.location) == lower.location.split("+")[-1]
 
     return chain_stacks([layers[id(n)] for n in nodes if id(n) in layers], feeds)
+
+
+def initializer_array(path: Path, tensor: Any, what: str) -> np.ndarray:
+    """An initializer's values: inline (``protos.tensor_array``'s checks), or read from its external data
+    file inside the model's folder (``external_file``'s checks), little-endian as ONNX stores them."""
+    from onnx import TensorProto
+
+    if not (tensor.data_location == TensorProto.EXTERNAL or tensor.external_data):
+        return tensor_array(path, tensor, what, WEIGHT_TYPES)
+    if tensor.data_type not in WEIGHT_TYPES:
+        raise ParamsError(f"{path}: {what} is not float32 or float64")
+    target = external_file(path, tensor)
+    offset = int({entry.key: entry.value for entry in tensor.external_data}.get("offset", 0))
+    dims = tuple(int(d) for d in tensor.dims)
+    dtype = np.dtype(TENSOR_TYPES[tensor.data_type][1])
+    with open(target, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read(math.prod(dims) * dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(dims)
+
+
+def extract_onnx(path: Path, layer: FoundLayer) -> dict[str, np.ndarray]:
+    """The W, R, B of the recurrent nodes at ``layer.location`` (``a+b``: a stack's levels) of a whole
+    model, inline or external, keyed ``l{k}.W``, ``l{k}.R``, ``l{k}.B`` as rnn_ref's ONNX ``.npz``."""
+    model = load_model(path, external=True)
+    check_external_data(path, model)
+    stored = {tensor.name: tensor for tensor in model.graph.initializer}
+    nodes = {node.name or describe(node): node for node in model.graph.node if node.op_type in RECURRENT}
+    arrays: dict[str, np.ndarray] = {}
+    for k, name in enumerate(layer.location.split("+")):
+        node = nodes[name]
+        for position, key in ((1, "W"), (2, "R"), (3, "B")):
+            if len(node.input) > position and node.input[position] in stored:
+                arrays[f"l{k}.{key}"] = initializer_array(path, stored[node.input[position]], f"{key} of {name!r}")
+    return arrays

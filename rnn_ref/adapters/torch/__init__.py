@@ -16,5 +16,6 @@ ENGINES = (
 
 FORMATS = (
     FileFormat(".pt", described="state_dicts (.pt)", package="torch", extra="torch", reader="files:read_torch_pt",
-               writer="files:pt_writer", inspector="inspection:inspect_pt", names_inspector="inspection:inspect_names"),
+               writer="files:pt_writer", inspector="inspection:inspect_pt", names_inspector="inspection:inspect_names",
+               extractor="inspection:extract_pt"),
 )

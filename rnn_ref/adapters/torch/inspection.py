@@ -43,17 +43,18 @@ def inspect_pt(path: Path) -> list[FoundLayer]:
     return inspect_names(shapes)
 
 
-def flatten(value: Any, prefix: str, shapes: dict[str, tuple[int, ...]], tensor: type) -> None:
-    """Every tensor under ``value`` by its dotted path (dict keys and list positions), into ``shapes``."""
+def flatten(value: Any, prefix: str, shapes: dict[str, Any], tensor: type, keep: Any = None) -> None:
+    """Every tensor under ``value`` by its dotted path (dict keys and list positions), into ``shapes``:
+    its shape, or ``keep(tensor)``."""
     if isinstance(value, tensor):
-        shapes[prefix.removesuffix(".")] = tuple(getattr(value, "shape", ()))
+        shapes[prefix.removesuffix(".")] = tuple(getattr(value, "shape", ())) if keep is None else keep(value)
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, (str, int)):
-                flatten(item, f"{prefix}{key}.", shapes, tensor)
+                flatten(item, f"{prefix}{key}.", shapes, tensor, keep)
     elif isinstance(value, (list, tuple)):
         for k, item in enumerate(value):
-            flatten(item, f"{prefix}{k}.", shapes, tensor)
+            flatten(item, f"{prefix}{k}.", shapes, tensor, keep)
 
 
 def inspect_names(shapes: dict[str, tuple[int, ...]]) -> list[FoundLayer]:
@@ -99,3 +100,20 @@ def cell_layer(prefix: str, params: dict[str, tuple[int, ...]]) -> FoundLayer | 
     return FoundLayer(prefix.removesuffix("."), mode, w_ih[1], w_hh[1],
                       gru_variant="reset_after" if mode == "gru" else None, bias="bias_ih" in params,
                       undetermined=opens)
+
+
+def extract_pt(path: Path, layer: FoundLayer) -> dict[str, Any]:
+    """The arrays of the layer ``inspect`` found at ``layer.location`` of a ``.pt`` (any nesting), by their
+    plain state_dict names (``weight_ih_l0`` ...: the names under its prefix), as NumPy arrays."""
+    from rnn_ref.adapters.torch.files import check_torch_archive
+
+    check_torch_archive(path)
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    tensors: dict[str, Any] = {}
+    flatten(state, "", tensors, torch.Tensor, keep=lambda tensor: tensor.detach().cpu().numpy())
+    prefix = f"{layer.location}." if layer.location else ""
+    own = {name[len(prefix):]: array for name, array in tensors.items() if name.startswith(prefix)}
+    return {name: array for name, array in own.items() if (m := FUSED.match(name) or CELL.match(name)) is not None
+            and not m["prefix"]}
