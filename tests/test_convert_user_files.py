@@ -237,3 +237,88 @@ def test_onnx_external_data_outside_the_models_folder_is_not_converted(engine_or
     out = tmp_path / "out.npz"
     refused(["convert", "--from", "onnx", "--to", "canonical", str(inside / "escape.onnx"), str(out)], capsys,
             "outside the model's folder", out)
+
+
+# ----------------------------------------------------------------------------- into the user's own model file
+def test_torch_layer_into_a_checkpoint_keeps_everything_else(engine_or_skip, tmp_path, capsys):
+    engine_or_skip("torch")
+    import torch
+    from torch import nn
+
+    source, target = nn.Module(), nn.Module()
+    for model, seed, decoder in ((source, 1, 6), (target, 2, 5)):  # the decoders' shapes differ
+        torch.manual_seed(seed)
+        model.encoder, model.decoder = nn.LSTM(8, 16, num_layers=2), nn.LSTM(8, decoder)
+        model.head = nn.Linear(decoder, 3)
+    torch.save(source.state_dict(), tmp_path / "s2s.pt")
+    torch.save({"model": target.state_dict(), "epoch": 7}, tmp_path / "ckpt.pt")
+    out = tmp_path / "ckpt.pt"
+    assert main(["convert", "--from", "torch", "--to", "torch", "--layer", "encoder", "--verify",
+                 str(tmp_path / "s2s.pt"), str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "into its layer at 'model.encoder'" in said and "verification passed" in said
+    written = torch.load(out, weights_only=True)
+    assert written["epoch"] == 7
+    target.load_state_dict(written["model"], strict=True)
+    assert all(torch.equal(v, source.encoder.state_dict()[k]) for k, v in target.encoder.state_dict().items())
+    torch.manual_seed(2)
+    untouched = nn.Module()
+    untouched.encoder, untouched.decoder, untouched.head = nn.LSTM(8, 16, num_layers=2), nn.LSTM(8, 5), nn.Linear(5, 3)
+    assert all(torch.equal(written["model"][k], v) for k, v in untouched.state_dict().items()
+               if not k.startswith("encoder."))
+    # a target whose layers' shapes differ: one line, the file byte-identical
+    refused(["convert", "--from", "torch", "--to", "torch", "--layer", "decoder", str(tmp_path / "s2s.pt"),
+             str(out)], capsys, "no recurrent layer has the shapes", out)
+    refused(["convert", "--from", "torch", "--to", "torch", "--layer", "encoder", "--target-layer", "model.decoder",
+             str(tmp_path / "s2s.pt"), str(out)], capsys, "has other shapes", out)
+    # two layers that fit: one line naming them
+    torch.save({"a": source.encoder.state_dict(), "b": source.encoder.state_dict()}, tmp_path / "two.pt")
+    refused(["convert", "--from", "torch", "--to", "torch", "--layer", "encoder", str(tmp_path / "s2s.pt"),
+             str(tmp_path / "two.pt")], capsys, "2 recurrent layers fit ('a', 'b'): pick one with --target-layer",
+            tmp_path / "two.pt")
+
+
+def keras_and_torch(keras_or_skip):
+    pytest.importorskip("torch", reason="torch <-> Keras needs torch beside Keras (tox -e keras-torch)")
+    return keras_or_skip
+
+
+def test_torch_tagger_into_keras_sequential_and_back(keras_or_skip, tmp_path, capsys):
+    keras = keras_and_torch(keras_or_skip)
+    import torch
+
+    from tests.test_inspect_frameworks import make_torch_tagger
+
+    tagger = make_torch_tagger()
+    torch.save(tagger.state_dict(), tmp_path / "model.pt")
+    expected = tagger.lstm(torch.from_numpy(X))[0].detach().numpy()
+    model, _ = keras_models(keras)
+    embedding = model.layers[0].get_weights()[0]
+    model.save(tmp_path / "tagger.keras")
+    model.save_weights(tmp_path / "tagger.weights.h5")
+    for name in ("tagger.keras", "tagger.weights.h5"):
+        assert main(["convert", "--from", "torch", "--to", "keras", str(tmp_path / "model.pt"),
+                     str(tmp_path / name)]) == 0, capsys.readouterr().err
+        assert "into its layer at 'bi0+bi1'" in capsys.readouterr().out
+        user = keras.models.load_model(tmp_path / name) if name.endswith(".keras") else keras_models(keras)[0]
+        if not name.endswith(".keras"):
+            user.load_weights(tmp_path / name)  # the plain loader, no skip_mismatch
+        close(keras_run(keras, user.layers[1:3], X), expected)
+        assert np.array_equal(user.layers[0].get_weights()[0], embedding)  # every other layer untouched
+    # and back: the Keras model's stack into a fresh torch tagger's state_dict, loaded strictly
+    back = make_torch_tagger()
+    torch.nn.init.zeros_(back.lstm.weight_ih_l0)
+    torch.save(back.state_dict(), tmp_path / "back.pt")
+    assert main(["convert", "--from", "keras", "--to", "torch", str(tmp_path / "tagger.keras"),
+                 str(tmp_path / "back.pt")]) == 0, capsys.readouterr().err
+    back.load_state_dict(torch.load(tmp_path / "back.pt", weights_only=True), strict=True)
+    close(back.lstm(torch.from_numpy(X))[0].detach().numpy(), expected)
+    # a truncated .keras target and a target of other shapes: one line each, the file byte-identical
+    data = (tmp_path / "tagger.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    refused(["convert", "--from", "torch", "--to", "keras", str(tmp_path / "model.pt"), str(tmp_path / "cut.keras")],
+            capsys, "cut.keras", tmp_path / "cut.keras")
+    _, stack = keras_models(keras)
+    stack.save_weights(tmp_path / "stack.weights.h5")
+    refused(["convert", "--from", "torch", "--to", "keras", str(tmp_path / "model.pt"),
+             str(tmp_path / "stack.weights.h5")], capsys, "no recurrent layer has the shapes", tmp_path / "stack.weights.h5")

@@ -25,7 +25,9 @@ and never running code from the file; ``names_inspector(shapes)`` recognises the
 layers among named arrays, which ``inspect`` applies to an ``.npz``. A format with an
 inspector and neither reader nor writer (``converts`` false) is one ``convert`` does not take
 whole, but its ``extractor(path, layer)`` may hand ``convert --layer`` one layer's arrays out of
-it, keyed as the family's ``.npz`` (positional ``arr_i`` where that .npz is positional).
+it, keyed as the family's ``.npz`` (positional ``arr_i`` where that .npz is positional), and
+its ``injector(path, layer, arrays)`` write such arrays into one layer of an existing model
+file (``convert`` onto a user's own model), every other part of the file kept.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ NPZ = ".npz"
 
 
 #: a format's functions, each ``"module:function"``; a family may name them relative to its package ("files:read")
-HOOKS = ("reader", "writer", "loader", "size_names", "program", "inspector", "names_inspector", "extractor")
+HOOKS = ("reader", "writer", "loader", "size_names", "program", "inspector", "names_inspector", "extractor", "injector")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class FileFormat:
     #: "module:function" (path, FoundLayer) -> the arrays of that one layer of a whole model file, keyed as
     #: the family's ``.npz`` of them (``convert --layer``: the layer is then converted as that .npz)
     extractor: str | None = None
+    #: "module:function" (path, FoundLayer, arrays keyed as the family's .npz) -> write(target): the model file
+    #: at path with that one layer's arrays replaced, everything else kept, shapes checked before it returns
+    injector: str | None = None
 
     @property
     def converts(self) -> bool:

@@ -299,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     converter.add_argument("--prefix", default="", metavar="P",
                            help="one layer inside a whole model's state_dict, e.g. 'lstm.': reading, take only the "
                            "names under P; writing, put P on the names")
+    converter.add_argument("--target-layer", metavar="LOC", help="OUT is an existing model file: write into its "
+                           "layer at LOC (default: its only recurrent layer whose shapes fit), keeping all else")
     converter.add_argument("--from-prefix", default="", metavar="P", help="reading only: take the names under P")
     converter.add_argument("--to-prefix", default=None, metavar="P", help="writing only: put P on the names")
     converter.add_argument("--verify", action="store_true", help="then run IN's and OUT's layers on seeded inputs "

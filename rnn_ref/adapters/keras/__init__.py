@@ -28,7 +28,8 @@ FORMATS = (
     FileFormat(".weights.h5", described="Keras .weights.h5 files", package="keras", extra="tensorflow",
                reader="files:read_keras_h5_shapes", writer="files:h5_writer", loader="files:load_h5", named=False,
                positional="get_weights", through_engine=True, inspector="inspection:inspect_weights_h5",
-               extractor="inspection:extract_weights_h5"),
+               extractor="inspection:extract_weights_h5", injector="inspection:inject_weights_h5"),
     FileFormat(".keras", described="Keras .keras model files", package="h5py", extra="tensorflow",
-               inspector="inspection:inspect_keras", extractor="inspection:extract_keras"),
+               inspector="inspection:inspect_keras", extractor="inspection:extract_keras",
+               injector="inspection:inject_keras"),
 )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -187,39 +188,44 @@ def inspect_keras(path: Path) -> list[FoundLayer]:
 
 
 # --------------------------------------------------------------------------- one layer's arrays (convert --layer)
-def cell_arrays(cell: Any) -> list[Any]:
-    """A cell's ``vars`` in their order (kernel, recurrent kernel, bias), read as NumPy arrays."""
+def cell_datasets(cell: Any) -> list[Any]:
+    """A cell's ``vars`` in their order (kernel, recurrent kernel, bias)."""
     variables = cell["vars"]
-    return [variables[key][()] for key in sorted(variables, key=natural)]
+    return [variables[key] for key in sorted(variables, key=natural)]
 
 
-def level_arrays(group: Any, cells: str | None) -> list[Any]:
-    """A recurrent layer's arrays in ``get_weights`` order of rnn_ref's Keras model: per level, the
+def level_datasets(group: Any, cells: str | None) -> list[Any]:
+    """A recurrent layer's variables in ``get_weights`` order of rnn_ref's Keras model: per level, the
     forward cell's then (a Bidirectional) the backward one's; ``cells``: one cell of a StackedRNNCells."""
     if "forward_layer" in group and "backward_layer" in group:
-        return [*level_arrays(group["forward_layer"], cells), *level_arrays(group["backward_layer"], cells)]
+        return [*level_datasets(group["forward_layer"], cells), *level_datasets(group["backward_layer"], cells)]
     cell = group["cell"]
     if "cells" in cell:
         names = sorted(cell["cells"], key=natural)
         chosen = names if cells is None else [names[int(cells)]]
-        return [array for name in chosen for array in cell_arrays(cell["cells"][name])]
-    return cell_arrays(cell)
+        return [dataset for name in chosen for dataset in cell_datasets(cell["cells"][name])]
+    return cell_datasets(cell)
+
+
+def layer_datasets(path: Path, archive: Any, layer: FoundLayer) -> list[Any]:
+    """The variables of the layer (or stack, ``a+b``) at ``layer.location``, in ``get_weights`` order."""
+    found: list[tuple[str, str, list[FoundLayer]]] = []
+    walk(archive, "", found)
+    where = {name: attribute_path for attribute_path, name, _ in found}
+    datasets: list[Any] = []
+    for part in layer.location.split("+"):
+        name, _, cells = part.partition("/cells/")
+        if name not in where:
+            raise ParamsError(f"{path}: no recurrent layer {name!r} in the weights")
+        datasets += level_datasets(archive[where[name]], cells or None)
+    return datasets
 
 
 def keras_arrays(path: Path, source: Any, layer: FoundLayer) -> dict[str, Any]:
     import h5py
 
-    found: list[tuple[str, str, list[FoundLayer]]] = []
-    arrays: list[Any] = []
     with h5py.File(source, "r") as archive:
-        walk(archive, "", found)
-        where = {name: attribute_path for attribute_path, name, _ in found}
-        for part in layer.location.split("+"):
-            name, _, cells = part.partition("/cells/")
-            if name not in where:
-                raise ParamsError(f"{path}: no recurrent layer {name!r} in the weights")
-            arrays += level_arrays(archive[where[name]], cells or None)
-    return {f"arr_{k}": array for k, array in enumerate(arrays)}
+        return {f"arr_{k}": dataset[()] for k, dataset in enumerate(layer_datasets(path, archive, layer))}
 
 
 def extract_weights_h5(path: Path, layer: FoundLayer) -> dict[str, Any]:
@@ -228,11 +234,71 @@ def extract_weights_h5(path: Path, layer: FoundLayer) -> dict[str, Any]:
     return keras_arrays(path, str(path), layer)
 
 
-def extract_keras(path: Path, layer: FoundLayer) -> dict[str, Any]:
-    """Those arrays of a ``model.save`` file (its ``model.weights.h5`` member)."""
+def keras_weights(path: Path) -> bytes:
     try:
         with zipfile.ZipFile(path) as archive:
-            weights = keras_member(path, archive, "model.weights.h5")
+            return keras_member(path, archive, "model.weights.h5")
     except files.READ_ERRORS as error:
         raise ParamsError(f"{path}: not a readable .keras file ({files.reason(error)})") from None
-    return keras_arrays(path, io.BytesIO(weights), layer)
+
+
+def extract_keras(path: Path, layer: FoundLayer) -> dict[str, Any]:
+    """Those arrays of a ``model.save`` file (its ``model.weights.h5`` member)."""
+    return keras_arrays(path, io.BytesIO(keras_weights(path)), layer)
+
+
+# --------------------------------------------------------------------------- writing one layer into a user's file
+def checked_names(path: Path, source: Any, layer: FoundLayer, arrays: dict[str, Any]) -> list[str]:
+    """The HDF5 names of the layer's variables, each checked to have the shape of ``arr_k``."""
+    import h5py
+
+    with h5py.File(source, "r") as archive:
+        datasets = layer_datasets(path, archive, layer)
+        names = [dataset.name for dataset in datasets]
+        shapes = [tuple(dataset.shape) for dataset in datasets]
+    given = [tuple(arrays[f"arr_{k}"].shape) for k in range(len(arrays))]
+    if shapes != given:
+        raise ParamsError(f"{path}: the layer at {layer.location!r} does not take the converted weights "
+                          f"(its variables' shapes {shapes}, converted {given})")
+    return names
+
+
+def overwrite(target: str, names: list[str], arrays: dict[str, Any]) -> None:
+    import h5py
+
+    with h5py.File(target, "r+") as archive:
+        for k, name in enumerate(names):
+            archive[name][...] = arrays[f"arr_{k}"]
+
+
+def inject_weights_h5(path: Path, layer: FoundLayer, arrays: dict[str, Any]) -> Any:
+    """``write(target)``: the ``save_weights`` file with the layer's variables replaced (every other layer's
+    bytes kept), so ``model.load_weights`` takes it as it took the file."""
+    names = checked_names(path, str(path), layer, arrays)
+
+    def write(target: str) -> None:
+        shutil.copyfile(path, target)
+        overwrite(target, names, arrays)
+
+    return write
+
+
+def inject_keras(path: Path, layer: FoundLayer, arrays: dict[str, Any]) -> Any:
+    """``write(target)``: the ``.keras`` zip with its ``model.weights.h5`` so rewritten, every other member
+    (the config, the metadata) copied as it is."""
+    weights = keras_weights(path)
+    names = checked_names(path, io.BytesIO(weights), layer, arrays)
+
+    def write(target: str) -> None:
+        scratch = f"{target}.weights.h5"
+        try:
+            Path(scratch).write_bytes(weights)
+            overwrite(scratch, names, arrays)
+            with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as result:
+                for info in source.infolist():
+                    data = Path(scratch).read_bytes() if info.filename == "model.weights.h5" else source.read(info)
+                    result.writestr(info, data)
+        finally:
+            Path(scratch).unlink(missing_ok=True)
+
+    return write

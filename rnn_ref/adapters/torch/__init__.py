@@ -17,5 +17,5 @@ ENGINES = (
 FORMATS = (
     FileFormat(".pt", described="state_dicts (.pt)", package="torch", extra="torch", reader="files:read_torch_pt",
                writer="files:pt_writer", inspector="inspection:inspect_pt", names_inspector="inspection:inspect_names",
-               extractor="inspection:extract_pt"),
+               extractor="inspection:extract_pt", injector="inspection:inject_pt"),
 )

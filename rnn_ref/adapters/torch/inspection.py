@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.inspection import GATES_MODES, FoundLayer, mode_of_gates
 
@@ -114,6 +116,49 @@ def extract_pt(path: Path, layer: FoundLayer) -> dict[str, Any]:
     tensors: dict[str, Any] = {}
     flatten(state, "", tensors, torch.Tensor, keep=lambda tensor: tensor.detach().cpu().numpy())
     prefix = f"{layer.location}." if layer.location else ""
-    own = {name[len(prefix):]: array for name, array in tensors.items() if name.startswith(prefix)}
-    return {name: array for name, array in own.items() if (m := FUSED.match(name) or CELL.match(name)) is not None
-            and not m["prefix"]}
+    return {name: tensors[prefix + name] for name in layer_names(tensors, prefix)}
+
+
+def layer_names(names: Any, prefix: str) -> list[str]:
+    """The layer's own parameter names under ``prefix`` (``weight_ih_l0`` ..., not a nested module's)."""
+    plain = [name[len(prefix):] for name in names if name.startswith(prefix)]
+    return [name for name in plain if (m := FUSED.match(name) or CELL.match(name)) is not None and not m["prefix"]]
+
+
+def inject_pt(path: Path, layer: FoundLayer, arrays: dict[str, Any]) -> Any:
+    """``write(target)``: the ``.pt`` at ``path`` (state_dict or checkpoint) with the tensors of the layer at
+    ``layer.location`` replaced by ``arrays`` (plain names), every other entry kept. The layer's names and
+    shapes must be exactly ``arrays``' (checked here, before anything is written); dtypes stay the file's."""
+    from rnn_ref.adapters.torch.files import check_torch_archive
+
+    check_torch_archive(path)
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    shapes: dict[str, tuple[int, ...]] = {}
+    flatten(state, "", shapes, torch.Tensor)
+    prefix = f"{layer.location}." if layer.location else ""
+    own = {name: shapes[prefix + name] for name in layer_names(shapes, prefix)}
+    given = {name: tuple(array.shape) for name, array in arrays.items()}
+    if own != given:
+        differ = sorted(f"{n}: {own.get(n)} in the file, {given.get(n)} converted" for n in set(own) | set(given)
+                        if own.get(n) != given.get(n))
+        raise ParamsError(f"{path}: the layer at {layer.location!r} does not take the converted weights "
+                          f"({'; '.join(differ)})")
+
+    def replaced(value: Any, where: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            name = where.removesuffix(".")
+            if name.startswith(prefix) and name[len(prefix):] in arrays:
+                return torch.from_numpy(np.ascontiguousarray(arrays[name[len(prefix):]])).to(value.dtype)
+            return value
+        if isinstance(value, dict):
+            for key in list(value):
+                if isinstance(key, (str, int)):
+                    value[key] = replaced(value[key], f"{where}{key}.")
+        elif isinstance(value, list):
+            value[:] = [replaced(item, f"{where}{k}.") for k, item in enumerate(value)]
+        return value
+
+    updated = replaced(state, "")
+    return lambda target: torch.save(updated, target)
