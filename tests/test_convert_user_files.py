@@ -168,8 +168,7 @@ def test_keras_truncated_file_and_ambiguity_are_refused(keras_or_skip, tmp_path,
 
 
 # ----------------------------------------------------------------------------- Gluon
-def test_gluon_whole_network_params(engine_or_skip, tmp_path, capsys):
-    engine_or_skip("gluon")
+def gluon_net(seed):
     import mxnet as mx
     from mxnet.gluon import nn, rnn
 
@@ -183,14 +182,33 @@ def test_gluon_whole_network_params(engine_or_skip, tmp_path, capsys):
         def hybrid_forward(self, F, x):
             return self.out(self.lstm(x))
 
+    mx.random.seed(seed)
     net = Net()
     net.initialize(mx.init.Uniform(0.5))
     net.hybridize()
     net(mx.nd.array(X))
+    return net
+
+
+def test_gluon_whole_network_params(engine_or_skip, tmp_path, capsys):
+    engine_or_skip("gluon")
+    import mxnet as mx
+
+    net = gluon_net(0)
     expected = net.lstm(mx.nd.array(X)).asnumpy()
     net.save_parameters(str(tmp_path / "g.params"))
     assert "the layer at 'lstm'" in converted("gluon", tmp_path / "g.params", tmp_path / "g.npz", capsys)
     close(reference_output(tmp_path / "g.npz", LSTM_8_16_2_BI, X), expected)
+    # into another whole network's file: its own loader takes it, its Dense untouched
+    other = gluon_net(1)
+    dense = other.out.weight.data().asnumpy()
+    other.save_parameters(str(tmp_path / "other.params"))
+    assert main(["convert", "--from", "canonical", "--to", "gluon", "--mode", "lstm", "--layers", "2",
+                 "--bidirectional", str(tmp_path / "g.npz"), str(tmp_path / "other.params")]) == 0
+    assert "into its layer at 'lstm'" in capsys.readouterr().out
+    other.load_parameters(str(tmp_path / "other.params"))
+    close(other.lstm(mx.nd.array(X)).asnumpy(), expected)
+    assert np.array_equal(other.out.weight.data().asnumpy(), dense)
 
 
 # ----------------------------------------------------------------------------- ONNX

@@ -18,5 +18,5 @@ FORMATS = (
                reader="files:read_gluon_params", writer="files:params_writer", loader="files:load_through_gluon",
                size_names="files:gluon_structural_name", named=False, through_engine=True,
                inspector="inspection:inspect_params", names_inspector="inspection:inspect_names",
-               extractor="inspection:extract_params"),
+               extractor="inspection:extract_params", injector="inspection:inject_params"),
 )

@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from rnn_ref.core.errors import ParamsError
 from rnn_ref.core.inspection import GATES_MODES, FoundLayer, mode_of_gates
 
 SAVED = re.compile(r"^(?P<prefix>(?:.*\.)?)_unfused\.(?P<layer>\d+)\.(?:(?P<side>[lr])_cell\.)?"
@@ -100,11 +102,40 @@ def extract_params(path: Path, layer: FoundLayer) -> dict[str, np.ndarray]:
     Gluon's structural names (``l0_i2h_weight``, ``r1_h2h_bias``; a cell's ``i2h_weight``)."""
     from rnn_ref.adapters.mxnet.files import read_gluon_params
 
-    arrays: dict[str, np.ndarray] = {}
-    for name, array in read_gluon_params(path).items():
+    stored = read_gluon_params(path)
+    return {name: stored[key] for name, key in layer_keys(list(stored), layer.location).items()}
+
+
+def layer_keys(names: list[str], location: str) -> dict[str, str]:
+    """The file's keys of the layer at ``location``, by Gluon's structural name (``l0_i2h_weight`` -> the key)."""
+    keys: dict[str, str] = {}
+    for name in names:
         match = SAVED.match(name) or STRUCTURAL.match(name)
-        if match is not None and located(match["prefix"]) == layer.location:
-            arrays[f"{match['side'] or 'l'}{match['layer']}_{match['kind']}_{match['what']}"] = array
-        elif match is None and (cell := CELL.match(name)) is not None and located(cell["prefix"]) == layer.location:
-            arrays[f"{cell['kind']}_{cell['what']}"] = array
-    return arrays
+        if match is not None and located(match["prefix"]) == location:
+            keys[f"{match['side'] or 'l'}{match['layer']}_{match['kind']}_{match['what']}"] = name
+        elif match is None and (cell := CELL.match(name)) is not None and located(cell["prefix"]) == location:
+            keys[f"{cell['kind']}_{cell['what']}"] = name
+    return keys
+
+
+def inject_params(path: Path, layer: FoundLayer, arrays: dict[str, np.ndarray]) -> Any:
+    """``write(target)``: the whole network's ``save_parameters`` file with the layer at ``layer.location``
+    replaced (names and shapes checked first; dtypes stay the file's), every other parameter kept, so
+    ``net.load_parameters`` takes it as it took the file."""
+    from rnn_ref.adapters.mxnet.files import read_gluon_params
+    from rnn_ref.adapters.mxnet.fused import import_mxnet
+
+    stored = read_gluon_params(path)
+    keys = layer_keys(list(stored), layer.location)
+    own = {name: tuple(stored[key].shape) for name, key in keys.items()}
+    given = {name: tuple(array.shape) for name, array in arrays.items()}
+    if own != given:
+        differ = sorted(f"{n}: {own.get(n)} in the file, {given.get(n)} converted" for n in set(own) | set(given)
+                        if own.get(n) != given.get(n))
+        raise ParamsError(f"{path}: the layer at {layer.location!r} does not take the converted weights "
+                          f"({'; '.join(differ)})")
+    updated = dict(stored)
+    updated.update({keys[name]: array.astype(stored[keys[name]].dtype) for name, array in arrays.items()})
+    mx = import_mxnet()
+    return lambda target: mx.nd.save(target, {key: mx.nd.array(value, dtype=value.dtype)
+                                              for key, value in updated.items()})
