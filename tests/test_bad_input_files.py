@@ -186,12 +186,16 @@ def test_a_file_size_limit_while_writing_a_weights_h5_is_one_line_and_leaves_the
     the file is now made in memory and written by Python."""
     engine = keras_engine_here()
     Params.random(SPEC, dtype=np.float32).save(tmp_path / "c.npz")
-    old_file(tmp_path / "keep.weights.h5", b"precious", 0o644)
-    result = limited_convert(tmp_path, 8192, "--from", "canonical", "--to", engine, *LAYER, "c.npz", "keep.weights.h5")
+    # an existing .weights.h5 is a model the layer is written into (rnn_ref/cli/target_files.py): it must be one
+    assert main(["convert", "--from", "canonical", "--to", engine, *LAYER, "--no-verify", str(tmp_path / "c.npz"),
+                 str(tmp_path / "keep.weights.h5")]) == 0
+    precious = (tmp_path / "keep.weights.h5").read_bytes()
+    result = limited_convert(tmp_path, len(precious) // 2, "--from", "canonical", "--to", engine, *LAYER, "c.npz",
+                             "keep.weights.h5")
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == ("rnn-ref convert: error: keep.weights.h5: could not write the file "
                                      "(File too large); nothing was changed")
-    assert (tmp_path / "keep.weights.h5").read_bytes() == b"precious"
+    assert (tmp_path / "keep.weights.h5").read_bytes() == precious
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "keep.weights.h5"]
 
 
@@ -202,13 +206,17 @@ def test_a_file_size_limit_while_writing_gluon_params_is_one_line_and_leaves_the
     if not engine_info("gluon").installed():
         pytest.skip("mxnet is not installed here")
     Params.random(SPEC, dtype=np.float32).save(tmp_path / "c.npz")
-    old_file(tmp_path / "keep.params", b"precious", 0o644)
-    result = limited_convert(tmp_path, 2048, "--from", "canonical", "--to", "gluon", *LAYER, "c.npz", "keep.params")
+    # an existing .params is a network the layer is written into (rnn_ref/cli/target_files.py): it must be one
+    assert main(["convert", "--from", "canonical", "--to", "gluon", *LAYER, "--no-verify", str(tmp_path / "c.npz"),
+                 str(tmp_path / "keep.params")]) == 0
+    precious = (tmp_path / "keep.params").read_bytes()
+    result = limited_convert(tmp_path, len(precious) // 2, "--from", "canonical", "--to", "gluon", *LAYER, "c.npz",
+                             "keep.params")
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == ("rnn-ref convert: error: keep.params: could not write the file (MXNet: "
                                      "FileStream.Write incomplete; is the disk full, or the file larger than "
                                      "allowed?); nothing was changed")
-    assert (tmp_path / "keep.params").read_bytes() == b"precious"
+    assert (tmp_path / "keep.params").read_bytes() == precious
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "keep.params"]
 
 

@@ -16,7 +16,9 @@ from tests.test_inspect import torch_lstm_names
 
 def write_random(path, shapes, seed=0):
     rng = np.random.default_rng(seed)
-    np.savez(path, **{name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()})
+    # uniform in ±1/4, the scale of the frameworks' own initializers (1/sqrt(H)): N(0, 1) weights saturate the
+    # gates, and float32 runs then drift apart beyond the bound over the T=40 input set of --verify (on by default)
+    np.savez(path, **{name: rng.uniform(-0.25, 0.25, shape).astype(np.float32) for name, shape in shapes.items()})
     return path
 
 
@@ -99,3 +101,13 @@ def test_the_layer_is_written_with_plain_names(seq2seq, tmp_path):
     assert sorted(written) == sorted(name.removeprefix("decoder.lstm.") for name in source
                                      if name.startswith("decoder.lstm."))
     assert all(np.array_equal(array, source[f"decoder.lstm.{name}"]) for name, array in written.items())
+
+
+def test_convert_verifies_by_default_and_no_verify_skips_it(seq2seq, tmp_path, capsys):
+    base = ["convert", "--from", "torch", "--to", "canonical", "--layer", "encoder.lstm", str(seq2seq)]
+    assert main([*base, str(tmp_path / "a.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "verify:" in out and "verification passed" in out  # the reference runs both sides here (NumPy alone)
+    assert main([*base, "--no-verify", str(tmp_path / "b.npz")]) == 0
+    assert "verification" not in capsys.readouterr().out
+    assert arrays(tmp_path / "a.npz").keys() == arrays(tmp_path / "b.npz").keys()

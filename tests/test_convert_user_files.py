@@ -212,22 +212,13 @@ def test_gluon_whole_network_params(engine_or_skip, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- ONNX
-def exported(tmp_path):
-    import torch
-
-    from tests.test_inspect_frameworks import make_torch_tagger
-
-    tagger = make_torch_tagger()
-    tokens = torch.randint(0, 50, (2, 5))
-    torch.onnx.export(tagger, (tokens,), str(tmp_path / "model.onnx"))  # the default: dynamo, external data
-    return tagger
-
-
 def test_whole_torch_onnx_export_with_external_data(engine_or_skip, tmp_path, capsys):
     engine_or_skip("onnx")
     pytest.importorskip("onnxscript", reason="torch.onnx.export needs onnxscript (tox -e onnx)")
     torch = pytest.importorskip("torch", reason="torch.onnx.export needs torch (tox -e onnx)")
-    tagger = exported(tmp_path)
+    from tests.test_inspect_frameworks import exported_tagger
+
+    tagger = exported_tagger(tmp_path)
     assert any(p.suffix == ".data" for p in tmp_path.iterdir())
     expected = tagger.lstm(torch.from_numpy(X))[0].detach().numpy()
     converted("onnx", tmp_path / "model.onnx", tmp_path / "o.npz", capsys)

@@ -303,8 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "layer at LOC (default: its only recurrent layer whose shapes fit), keeping all else")
     converter.add_argument("--from-prefix", default="", metavar="P", help="reading only: take the names under P")
     converter.add_argument("--to-prefix", default=None, metavar="P", help="writing only: put P on the names")
-    converter.add_argument("--verify", action="store_true", help="then run IN's and OUT's layers on seeded inputs "
-                           "(real frameworks where installed, else the reference) and exit 1 above tolerance")
+    converter.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                           help="then run IN's and OUT's layers (as the files hold them) on seeded inputs (real "
+                           "frameworks where installed, else the reference) and exit 1 above tolerance (default: "
+                           "on, and where no input set can run on both sides that is said, not an error; "
+                           "--no-verify skips it)")
     converter.add_argument("input", metavar="IN")
     converter.add_argument("output", metavar="OUT")
 

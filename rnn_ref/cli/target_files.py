@@ -16,9 +16,11 @@ OUT is left byte-identical. Every other part of OUT (other layers, an optimizer'
 from __future__ import annotations
 
 import argparse
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rnn_ref.adapters.file_format import NPZ, FileFormat
 from rnn_ref.core import files
@@ -73,13 +75,15 @@ def target_layer(out: Path, spec: RNNSpec, location: str | None) -> FoundLayer:
 
 
 def native_arrays(engine: str, params: Params) -> dict[str, Any]:
-    """The converted layer's arrays keyed as ``engine``'s ``.npz`` (written and read back by the pipeline)."""
-    from rnn_ref.conversion.convert import write_params
+    """The converted layer's arrays keyed as ``engine``'s ``.npz`` (the pipeline's own writer, in memory:
+    nothing is written to disk before OUT itself)."""
+    from rnn_ref.conversion.convert import writer
 
-    with tempfile.TemporaryDirectory(prefix="rnn-ref-target-") as folder:
-        scratch = Path(folder) / "layer.npz"
-        write_params(engine, scratch, params)
-        return files.read_npz(scratch, ParamsError)
+    buffer = io.BytesIO()
+    writer(engine, Path(f"layer{NPZ}"), params)(buffer)  # type: ignore[arg-type]  # an .npz writer takes a handle
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
 
 
 def write_into(engine: str, out: Path, params: Params, location: str | None) -> FoundLayer:

@@ -152,9 +152,14 @@ def save_parameters(layer: Any, target: str) -> None:
     """``layer.save_parameters(target)``; a write the disk refuses (full, a file size limit) is an
     OSError, as it is for Python's own writes. MXNet raises MXNetError with its C++ traceback,
     saying only "FileStream.Write incomplete", not why."""
+    saving(lambda: layer.save_parameters(target))
+
+
+def saving(save: Any) -> None:
+    """Run an MXNet write (``save()``), its refused write an OSError (see ``save_parameters``)."""
     mxnet = import_mxnet()
     try:
-        layer.save_parameters(target)
+        save()
     except mxnet.base.MXNetError as error:
         last = str(error).strip().splitlines()[-1].rsplit(": ", 1)[-1]
         raise OSError(errno.EIO, f"MXNet: {last}; is the disk full, or the file larger than allowed?") from None

@@ -123,7 +123,7 @@ def inject_params(path: Path, layer: FoundLayer, arrays: dict[str, np.ndarray]) 
     replaced (names and shapes checked first; dtypes stay the file's), every other parameter kept, so
     ``net.load_parameters`` takes it as it took the file."""
     from rnn_ref.adapters.mxnet.files import read_gluon_params
-    from rnn_ref.adapters.mxnet.fused import import_mxnet
+    from rnn_ref.adapters.mxnet.fused import import_mxnet, saving
 
     stored = read_gluon_params(path)
     keys = layer_keys(list(stored), layer.location)
@@ -137,5 +137,5 @@ def inject_params(path: Path, layer: FoundLayer, arrays: dict[str, np.ndarray]) 
     updated = dict(stored)
     updated.update({keys[name]: array.astype(stored[keys[name]].dtype) for name, array in arrays.items()})
     mx = import_mxnet()
-    return lambda target: mx.nd.save(target, {key: mx.nd.array(value, dtype=value.dtype)
-                                              for key, value in updated.items()})
+    return lambda target: saving(lambda: mx.nd.save(target, {key: mx.nd.array(value, dtype=value.dtype)
+                                                             for key, value in updated.items()}))
