@@ -45,7 +45,7 @@ def extracted(path: Path, layer: FoundLayer) -> Iterator[tuple[str, Callable[[st
         npz = Path(folder) / f"{path.name}.npz"
         files.write_npz(str(npz), arrays)
         named = f"{path} (the layer at {layer.location!r})"
-        yield str(npz), lambda text: text.replace(str(npz), named)
+        yield str(npz), lambda text: text.replace(str(npz), named).replace(npz.name, f"{path.name} ({layer.location})")
 
 
 @contextmanager
