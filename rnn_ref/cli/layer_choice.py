@@ -4,11 +4,13 @@
 file determines. ``--layer LOC`` picks one of them: the layer flags the user left out are
 filled in from that spec (so ``--mode``, ``--layers``, ``--bidirectional`` ... need not be
 typed), a flag the user gave must agree with it (a contradiction is an error naming both),
-and a field the file leaves open must be given (the error names the flag). The layer's
-arrays are then read under the prefix its family's inspector reports (``FoundLayer.prefix``:
-``encoder.lstm.`` of a state_dict) and written with plain names (the layer alone); a file
-whose layer has none (its arrays are not named parameters under a prefix) is refused for
-now, naming the formats ``--layer`` takes.
+and a field the file leaves open must be given (the error names the flag). With neither
+``--layer`` nor ``--mode``, IN's only layer is taken (``only_layer``; several: an error listing
+them). A model file whose format declares an ``extractor`` hands the layer's arrays out
+(``rnn_ref/cli/user_files.py``); a named ``.npz`` is read under the prefix its family's
+inspector reports (``FoundLayer.prefix``: ``encoder.lstm.``); other files are refused, naming
+the formats ``--layer`` takes. The layer is written with plain names unless ``--to-prefix``.
+``prefixes`` settles ``--prefix`` (both sides) against ``--from-prefix`` / ``--to-prefix``.
 
 The layer flags of ``convert`` default to None here (``add_layer_arguments(..., inferable=True)``)
 so that a flag given can be told from one left out; ``resolve`` sets the plain defaults
