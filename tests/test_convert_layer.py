@@ -111,3 +111,12 @@ def test_convert_verifies_by_default_and_no_verify_skips_it(seq2seq, tmp_path, c
     assert main([*base, "--no-verify", str(tmp_path / "b.npz")]) == 0
     assert "verification" not in capsys.readouterr().out
     assert arrays(tmp_path / "a.npz").keys() == arrays(tmp_path / "b.npz").keys()
+
+
+def test_target_layer_needs_an_existing_model_file(seq2seq, tmp_path, capsys):
+    out = tmp_path / "new.npz"
+    assert main(["convert", "--from", "torch", "--to", "canonical", "--layer", "encoder.lstm", "--target-layer", "x",
+                 str(seq2seq), str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--target-layer names a layer of an existing model file" in lines[0], lines
+    assert not out.exists()

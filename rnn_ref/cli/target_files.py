@@ -101,6 +101,9 @@ def check_target_flags(args: argparse.Namespace) -> bool:
     """Whether OUT is a model file to write into; ``--target-layer`` without one is refused."""
     into = injector_of(Path(args.output)) is not None
     if args.target_layer is not None and not into:
-        raise ParamsError(f"{args.output}: --target-layer names a layer of an existing model file (a state_dict, a "
-                          "Keras .weights.h5 or .keras, a Gluon .params); this is not one")
+        from rnn_ref.adapters.engine_registry import file_formats
+
+        described = ", ".join(f.described for f in file_formats() if f.injector is not None)
+        raise ParamsError(f"{args.output}: --target-layer names a layer of an existing model file ({described}); "
+                          "this is not one")
     return into
