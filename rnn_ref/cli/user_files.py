@@ -90,7 +90,8 @@ def convert_and_verify(args: argparse.Namespace, source: str, target: str, spec:
         raise CommandError(shown(str(error))) from None
     summed = target != "canonical" and any(r.combine == "sum" for r in engine_mapping(target, params.spec).rows)
     note = f" ({target} keeps one bias per gate: b_ih + b_hh were summed)" if summed else ""
-    where = f" (the layer at {choice.layer.location!r} of {args.input})" if choice.layer is not None else ""
+    where = "" if choice.layer is None else \
+        f" (the layer at {choice.layer.location!r} of {args.input})" if choice.layer.location else f" (of {args.input})"
     what = f"into its layer at {into.location!r} (all else kept): " if into is not None else ""
     print(f"wrote {args.output}: {what}{target} weights of {params.spec}{where}{note}")
     if args.verify is False:
