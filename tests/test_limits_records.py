@@ -211,3 +211,19 @@ def test_built_in_adapters_declare_records_and_write_no_limit_method(engine):
     records = adapter_class.declared_limits
     assert adapter_class.limits == tuple(limit.reason for limit in records if not limit.gradients_only)
     assert adapter_class.gradient_limits == tuple(limit.reason for limit in records if limit.gradients_only)
+
+
+def test_options_but_rnn_activation_lets_through_only_a_plain_rnns_named_activation():
+    from rnn_ref.cases.limits import options_but_rnn_activation
+
+    limit = options_but_rnn_activation({"Tanh": "tanh", "Relu": "relu"}, "RNN's nonlinearity")
+
+    def holds(**fields) -> bool:
+        return limit(Conditions(RNNSpec(**fields), "float32", False))
+
+    assert not holds(mode="rnn_tanh", input_size=3, hidden_size=4)  # no option at all
+    assert not holds(mode="rnn_tanh", input_size=3, hidden_size=4, activations=("Relu",))  # named: it runs
+    assert holds(mode="rnn_tanh", input_size=3, hidden_size=4, activations=("HardSigmoid",))  # not among them
+    assert holds(mode="rnn_relu", input_size=3, hidden_size=4, activations=("Relu",), clip=1.0)  # one more option
+    assert holds(mode="lstm", input_size=3, hidden_size=4, activations=("Relu", "Tanh", "Tanh"))  # not an RNN
+    assert limit.text == "options other than RNN's nonlinearity"

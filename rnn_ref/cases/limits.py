@@ -149,6 +149,15 @@ def modes(*names: str) -> When:
 VANILLA = When(modes("rnn_tanh", "rnn_relu").test, "RNN")
 
 
+def options_but_rnn_activation(names: Iterable[str], what: str) -> When:
+    """The layer uses an option other than a plain RNN's one activation among ``names`` (ONNX
+    names): the limit of fused layers whose only choice is an RNN's nonlinearity."""
+    allowed = frozenset(names)
+    return When(lambda c: bool(c.spec.options) and not (
+        VANILLA(c) and c.spec.options == ("activations",) and c.spec.resolved_activations[0].name in allowed),
+        f"options other than {what}")
+
+
 def layers_from(count: int) -> When:
     """The layer stacks ``count`` levels or more."""
     return When(lambda c: c.spec.num_layers >= count, f"{count} or more layers")

@@ -34,7 +34,7 @@ Nothing here imports mxnet.
 
 from __future__ import annotations
 
-from rnn_ref.cases.limits import PROJECTION, VANILLA, Limit, When, modes, uses
+from rnn_ref.cases.limits import PROJECTION, VANILLA, Limit, When, modes, options_but_rnn_activation, uses
 from rnn_ref.core.spec import RNNSpec
 
 #: The RNN activations of the fused RNN (its modes): ONNX's name -> Gluon's ``activation``.
@@ -87,10 +87,7 @@ def cell_expresses(spec: RNNSpec) -> bool:
 
 
 #: The fused layers run no option but a plain RNN's activation among ``FUSED_ACTIVATIONS``.
-OPTIONS_BUT_ACTIVATION = When(
-    lambda c: bool(c.spec.options) and not (
-        VANILLA(c) and c.spec.options == ("activations",) and c.spec.resolved_activations[0].name in FUSED_ACTIVATIONS),
-    "options other than RNN's activation")
+OPTIONS_BUT_ACTIVATION = options_but_rnn_activation(FUSED_ACTIVATIONS, "RNN's activation")
 #: An LSTM whose g and h activations differ.
 LSTM_G_NOT_H = When(lambda c: c.spec.mode == "lstm" and len(set(c.spec.resolved_activations[1:])) > 1,
                     "LSTM g and h activations differ")

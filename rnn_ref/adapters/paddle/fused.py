@@ -45,10 +45,9 @@ from rnn_ref.cases.limits import (
     NO_BIAS,
     PROJECTION,
     RESET_BEFORE,
-    VANILLA,
     Defect,
     Limit,
-    When,
+    options_but_rnn_activation,
 )
 from rnn_ref.core.mapping import MappingRow, WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.core.params import Params
@@ -72,10 +71,7 @@ NO_OPTIONS = (
 )
 #: The RNN activations paddle has, as SimpleRNN's ``activation``: ONNX's name -> paddle's.
 ACTIVATIONS = {"Tanh": "tanh", "Relu": "relu"}
-OPTIONS_BUT_ACTIVATION = When(
-    lambda c: bool(c.spec.options) and not (
-        VANILLA(c) and c.spec.options == ("activations",) and c.spec.resolved_activations[0].name in ACTIVATIONS),
-    "options other than SimpleRNN's activation")
+OPTIONS_BUT_ACTIVATION = options_but_rnn_activation(ACTIVATIONS, "SimpleRNN's activation")
 
 PADDLE_LIMITS = (
     Limit(GRU_RESET_BEFORE, RESET_BEFORE),

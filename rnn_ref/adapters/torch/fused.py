@@ -32,7 +32,7 @@ import numpy as np
 
 from rnn_ref.adapters.adapter import Adapter
 from rnn_ref.cases.cotangents import Cotangents, EngineGradients
-from rnn_ref.cases.limits import RESET_BEFORE, VANILLA, Limit, When
+from rnn_ref.cases.limits import RESET_BEFORE, Limit, options_but_rnn_activation
 from rnn_ref.core.mapping import WeightMapping, build_mapping, fused_unit_rows
 from rnn_ref.core.params import Params
 from rnn_ref.core.spec import OPTIONS, RNNSpec
@@ -52,10 +52,7 @@ NO_OPTIONS = (
 #: The RNN activations torch has, as ``nonlinearity``: ONNX's name -> torch's.
 NONLINEARITIES = {"Tanh": "tanh", "Relu": "relu"}
 #: A layer using an option other than a plain RNN's activation among ``NONLINEARITIES``.
-OPTIONS_BUT_NONLINEARITY = When(
-    lambda c: bool(c.spec.options) and not (
-        VANILLA(c) and c.spec.options == ("activations",) and c.spec.resolved_activations[0].name in NONLINEARITIES),
-    "options other than RNN's nonlinearity")
+OPTIONS_BUT_NONLINEARITY = options_but_rnn_activation(NONLINEARITIES, "RNN's nonlinearity")
 
 
 def nonlinearity(spec: RNNSpec) -> str:
