@@ -126,3 +126,15 @@ def test_the_stack_checker_refuses_levels_that_do_not_chain():
     assert [f.location for f in chain_stacks([lower, FoundLayer("b", "lstm", 8, 4, bidirectional=True),
                                               FoundLayer("c", "lstm", 4, 4, bidirectional=True)])] == ["a+b", "c"]
     assert chain_stacks([lower, FoundLayer("b", "lstm", 8, 4, bidirectional=True)], lambda a, b: False)[0] == lower
+
+
+def test_a_layer_of_other_shapes_is_refused_before_anything_is_written_naming_each_parameter():
+    from rnn_ref.core.errors import ParamsError
+    from rnn_ref.core.inspection import check_named_shapes
+
+    same = {"weight_ih_l0": (16, 3), "weight_hh_l0": (16, 4)}
+    check_named_shapes("m.pt", "lstm", same, dict(same))  # the same shapes: nothing to say
+    with pytest.raises(ParamsError) as refused:
+        check_named_shapes("m.pt", "lstm", same, {"weight_ih_l0": (16, 5), "weight_hh_l0": (16, 4), "bias": (16,)})
+    assert str(refused.value) == ("m.pt: the layer at 'lstm' does not take the converted weights (bias: None in the "
+                                  "file, (16,) converted; weight_ih_l0: (16, 3) in the file, (16, 5) converted)")

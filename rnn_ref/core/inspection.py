@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rnn_ref.core.errors import ParamsError
+
 #: The keys of ``inspect --format json``'s objects, in order (contract).
 JSON_KEYS = ("location", "mode", "input_size", "hidden_size", "num_layers", "bidirectional", "proj_size",
              "gru_variant", "bias", "undetermined")
@@ -144,3 +146,14 @@ def _shown(value: Any, yes_no: bool = False) -> str:
     if yes_no:
         return "yes" if value else "no"
     return str(value)
+
+
+def check_named_shapes(path: Any, location: str, own: dict[str, tuple[int, ...]],
+                       given: dict[str, tuple[int, ...]]) -> None:
+    """Before a layer is written into a user's file: its parameters there (``own``, native name ->
+    shape) must be exactly the converted ones (``given``); else one ParamsError naming each that differs."""
+    if own != given:
+        differ = sorted(f"{n}: {own.get(n)} in the file, {given.get(n)} converted" for n in set(own) | set(given)
+                        if own.get(n) != given.get(n))
+        raise ParamsError(f"{path}: the layer at {location!r} does not take the converted weights "
+                          f"({'; '.join(differ)})")

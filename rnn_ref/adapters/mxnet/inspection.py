@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_ref.core.errors import ParamsError
-from rnn_ref.core.inspection import GATES_MODES, FoundLayer, mode_of_gates
+from rnn_ref.core.inspection import GATES_MODES, FoundLayer, check_named_shapes, mode_of_gates
 
 SAVED = re.compile(r"^(?P<prefix>(?:.*\.)?)_unfused\.(?P<layer>\d+)\.(?:(?P<side>[lr])_cell\.)?"
                    r"(?P<kind>i2h|h2h|h2r)_(?P<what>weight|bias)$")
@@ -129,11 +128,7 @@ def inject_params(path: Path, layer: FoundLayer, arrays: dict[str, np.ndarray]) 
     keys = layer_keys(list(stored), layer.location)
     own = {name: tuple(stored[key].shape) for name, key in keys.items()}
     given = {name: tuple(array.shape) for name, array in arrays.items()}
-    if own != given:
-        differ = sorted(f"{n}: {own.get(n)} in the file, {given.get(n)} converted" for n in set(own) | set(given)
-                        if own.get(n) != given.get(n))
-        raise ParamsError(f"{path}: the layer at {layer.location!r} does not take the converted weights "
-                          f"({'; '.join(differ)})")
+    check_named_shapes(path, layer.location, own, given)
     updated = dict(stored)
     updated.update({keys[name]: array.astype(stored[keys[name]].dtype) for name, array in arrays.items()})
     mx = import_mxnet()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rnn_ref.core.errors import ParamsError
-from rnn_ref.core.inspection import GATES_MODES, FoundLayer, mode_of_gates
+from rnn_ref.core.inspection import GATES_MODES, FoundLayer, check_named_shapes, mode_of_gates
 
 FUSED = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_hh|weight_hr|bias_ih|bias_hh)"
                    r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
@@ -140,11 +140,7 @@ def inject_pt(path: Path, layer: FoundLayer, arrays: dict[str, Any]) -> Any:
     prefix = f"{layer.location}." if layer.location else ""
     own = {name: shapes[prefix + name] for name in layer_names(shapes, prefix)}
     given = {name: tuple(array.shape) for name, array in arrays.items()}
-    if own != given:
-        differ = sorted(f"{n}: {own.get(n)} in the file, {given.get(n)} converted" for n in set(own) | set(given)
-                        if own.get(n) != given.get(n))
-        raise ParamsError(f"{path}: the layer at {layer.location!r} does not take the converted weights "
-                          f"({'; '.join(differ)})")
+    check_named_shapes(path, layer.location, own, given)
 
     def replaced(value: Any, where: str) -> Any:
         if isinstance(value, torch.Tensor):
